@@ -1,0 +1,1 @@
+"""The Textual terminal UI. Presentation only: every decision and every cluster change lives in `wizard`."""

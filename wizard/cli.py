@@ -1,0 +1,79 @@
+"""The `coredns-wizard` command line: parses arguments, runs one subcommand, maps errors to exit codes.
+
+Errors the operator can act on (WizardError) print one line naming the file, key and value and
+exit 2 (bad input) or 1 (a check failed); nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from types import ModuleType
+
+from wizard import __version__
+from wizard.errors import WizardError
+
+COMMANDS: dict[str, str] = {
+    "translate": "wizard.commands.translate",
+    "check-corefile": "wizard.commands.check_corefile",
+    "render": "wizard.commands.render",
+    "versions": "wizard.commands.versions",
+    "lab": "wizard.commands.lab",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors already; this keeps its message to one line plus usage."""
+
+
+def _load(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name == module:  # not written yet: the subcommand is simply not offered
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="coredns-wizard",
+        description=(
+            "Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
+            "verifying every step, with rollback."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(run(args))
+    except WizardError as err:
+        print(f"coredns-wizard {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"coredns-wizard {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
