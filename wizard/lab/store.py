@@ -215,7 +215,7 @@ class Store:
         with self.lock:
             if (namespace, name) in self._objects[key]:
                 raise ApiError(
-                    409, "AlreadyExists", f'{res.plural}{"." + res.group if res.group else ""} "{name}" already exists',
+                    409, "AlreadyExists", f'{res.key} "{name}" already exists',
                     {"name": name, "group": res.group, "kind": res.plural},
                 )
             meta["uid"] = str(uuid.uuid4())
