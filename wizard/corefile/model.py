@@ -26,6 +26,8 @@ class Directive:
     trailing_comment: str | None = None
     """A comment on the same line, after the arguments (or after `{`), without the `#`."""
     line: int = field(default=0, compare=False)
+    closing_comments: list[str] = field(default_factory=list)
+    """Comments after the last option line, before this directive's closing brace."""
 
     def option(self, name: str) -> Directive | None:
         """The first option line called `name` inside this directive's block, if any."""
@@ -71,6 +73,20 @@ class Snippet:
     comments: list[str] = field(default_factory=list)
     closing_comments: list[str] = field(default_factory=list)
     line: int = field(default=0, compare=False)
+    trailing_comment: str | None = None
+    """A comment on the `(name) {` line."""
+
+
+@dataclass
+class TopLevelImport:
+    """`import NAME` written between server blocks (AKS ships `import custom/*.server`, for example).
+
+    Kept apart from `Corefile.items` so that `items` stays a list of blocks and snippets for the
+    code that walks it; `position` is the index in `items` this import stands before (equal to
+    `len(items)` when it comes after the last one). `expand()` splices it away."""
+
+    position: int
+    directive: Directive
 
 
 @dataclass
@@ -80,6 +96,8 @@ class Corefile:
     items: list[Snippet | ServerBlock] = field(default_factory=list)
     closing_comments: list[str] = field(default_factory=list)
     """Comments after the last block."""
+    top_level_imports: list[TopLevelImport] = field(default_factory=list)
+    """`import` lines between server blocks; see TopLevelImport."""
 
     @property
     def blocks(self) -> list[ServerBlock]:

@@ -1,0 +1,77 @@
+"""`coredns-wizard check-corefile FILE --coredns-version V`: would CoreDNS V start with this Corefile?
+
+Output contract (scripts and CI rely on it):
+  * errors (what CoreDNS V would refuse) go to stdout, one `FILE:LINE: error: message` per line;
+  * warnings (deprecated or no-op settings) and the one-line summary go to stderr;
+  * exit 0: CoreDNS V accepts the file (warnings allowed); exit 1: it would refuse it, including
+    a syntax error (reported as FILE:LINE like any other error); exit 2: the file cannot be read or
+    the version is not a version (one line on stderr, from the dispatcher).
+FILE `-` reads standard input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Check a Corefile against the plugins and options of one CoreDNS version (exit 1 if refused)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="the Corefile to check ('-' for standard input)")
+    parser.add_argument(
+        "--coredns-version",
+        required=True,
+        metavar="V",
+        help="the CoreDNS version that will run it, e.g. 1.8.4, v1.11.1 or 1.11.1-tke.1",
+    )
+
+
+def _read(path: str) -> str:
+    from wizard.errors import InputError
+
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        problem = "does not exist; give the path of a Corefile"
+    except IsADirectoryError:
+        problem = "is a directory; give the path of the Corefile inside it"
+    except PermissionError:
+        problem = "is not readable (permission denied); check its permissions"
+    except UnicodeDecodeError as err:
+        problem = f"is not UTF-8 text ({err.reason} at byte {err.start}); give a text Corefile"
+    except OSError as err:
+        problem = f"cannot be read: {err.strerror or err}"
+    raise InputError(f"Corefile '{path}' {problem}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from wizard.checker import check_corefile_text, checked_version, format_finding
+
+    version = checked_version(args.coredns_version)  # a bad version is exit 2, before any reading
+    text = _read(args.file)
+    name = "<stdin>" if args.file == "-" else args.file
+    base_dir = os.getcwd() if args.file == "-" else os.path.dirname(os.path.abspath(args.file))
+    findings = check_corefile_text(text, version, name, base_dir=base_dir)
+    errors = [f for f in findings if f.is_error]
+    warnings = [f for f in findings if not f.is_error]
+    for finding in errors:
+        print(format_finding(name, finding))
+    sys.stdout.flush()
+    for finding in warnings:
+        print(format_finding(name, finding), file=sys.stderr)
+    counts = f"{_plural(len(errors), 'error')}, {_plural(len(warnings), 'warning')}"
+    if errors:
+        print(f"{name}: CoreDNS {version} would refuse this Corefile ({counts})", file=sys.stderr)
+        return 1
+    print(f"{name}: OK for CoreDNS {version} ({counts})", file=sys.stderr)
+    return 0
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

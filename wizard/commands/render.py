@@ -1,0 +1,110 @@
+"""`coredns-wizard render`: switch2coredns.yaml (stage 3) for one cluster, to stdout or a file.
+
+Without --coredns-version the recommended version is used, and stderr says which and why, so the
+choice is never silent. The file is written atomically: a half-written manifest must never be
+applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HELP = "Render switch2coredns.yaml: CoreDNS RBAC, ConfigMap and a 0-replica Deployment (never a Service)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--k8s-version", metavar="V", required=True, help="the cluster's Kubernetes version")
+    parser.add_argument(
+        "--coredns-version", metavar="V", help="the CoreDNS version (default: the recommended one)"
+    )
+    parser.add_argument(
+        "--kube-dns-configmap", metavar="FILE", help="`kubectl get cm kube-dns -n kube-system -o yaml` output"
+    )
+    parser.add_argument(
+        "--kube-dns-deployment",
+        metavar="FILE",
+        help="`kubectl get deploy kube-dns -n kube-system -o yaml` output",
+    )
+    image = parser.add_mutually_exclusive_group()
+    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
+    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    parser.add_argument(
+        "--cluster-domain", metavar="D", help="override the cluster domain (default cluster.local)"
+    )
+    parser.add_argument(
+        "--drop-federations",
+        action="store_true",
+        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from wizard.errors import InputError
+    from wizard.kubedns_config import KubeDNSConfig, read_kube_dns_files
+    from wizard.manifests import RenderOptions, render_manifests
+
+    cfg: KubeDNSConfig | None = None
+    if args.kube_dns_configmap is not None or args.kube_dns_deployment is not None:
+        cfg = read_kube_dns_files(args.kube_dns_configmap, args.kube_dns_deployment)
+    result = render_manifests(
+        RenderOptions(
+            k8s_version=args.k8s_version,
+            coredns_version=args.coredns_version,
+            kube_dns=cfg,
+            image_host=args.image_host,
+            image=args.image,
+            cluster_domain=args.cluster_domain,
+            drop_federations=args.drop_federations,
+        )
+    )
+    if args.output is None:
+        sys.stdout.write(result.yaml_text)
+    else:
+        try:
+            _write_atomically(Path(args.output), result.yaml_text)
+        except OSError as err:
+            raise InputError(f"-o {args.output}: cannot write the manifest ({err.strerror or err})") from None
+    rec = result.recommendation
+    if rec is not None:
+        print(f"CoreDNS {rec.version} (recommended: {rec.reason})", file=sys.stderr)
+        if rec.alternatives:
+            others = ", ".join(f"{v} ({source})" for v, source in rec.alternatives)
+            print(f"  other choices: {others}; pick one with --coredns-version", file=sys.stderr)
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.output is not None:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the target, then rename over it: readers see the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    try:
+        os.fchmod(fd, _mode_for(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """Keep an existing file's mode; a new file gets the usual 0666 less the umask (mkstemp's 0600
+    would surprise whoever applies the manifest)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

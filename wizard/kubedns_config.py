@@ -1,0 +1,576 @@
+"""kube-dns's customisations, read the way kube-dns itself reads them, so nothing is lost in the switch.
+
+Two objects carry them: the `kube-system/kube-dns` ConfigMap (stubDomains, upstreamNameservers,
+federations) and the kube-dns Deployment (the cluster domain on the kubedns container, extra
+`--server=` forwarding on the dnsmasq container, the image whose registry the CoreDNS image
+should come from). Both arrive either as `kubectl get ... -o yaml` files or as dicts from the API.
+
+Validation mirrors kube-dns (kubernetes/dns `pkg/dns/config`): a value kube-dns would refuse is
+refused here too, with a message naming the object, the key and the value, because kube-dns
+silently ignores an invalid update and a migration must not guess which configuration was live.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.errors import InputError
+
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+CONFIGMAP_NAME = "ConfigMap kube-system/kube-dns"
+DEPLOYMENT_NAME = "Deployment kube-system/kube-dns"
+MAX_UPSTREAMS = 3
+"""kube-dns refuses more than three upstreamNameservers (validateUpstreamNameserver)."""
+
+KNOWN_KEYS = ("stubDomains", "upstreamNameservers", "federations")
+
+# Kubernetes' IsDNS1123Label / IsDNS1123Subdomain, written from their documented rules.
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_LABEL_RE = re.compile(rf"^{_LABEL}$")
+_SUBDOMAIN_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+
+
+def is_dns1123_label(value: str) -> bool:
+    return len(value) <= 63 and _LABEL_RE.match(value) is not None
+
+
+def is_dns1123_subdomain(value: str) -> bool:
+    return len(value) <= 253 and _SUBDOMAIN_RE.match(value) is not None
+
+
+def is_ip(value: str) -> bool:
+    """True for a plain IPv4/IPv6 literal, as Go's net.ParseIP accepts it (no zone, no brackets)."""
+    if "%" in value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    """One nameserver as kube-dns accepted it: an IP (with an optional port) or a host name."""
+
+    host: str
+    """An IP literal without brackets, or a host name."""
+    port: int | None = None
+    raw: str = ""
+
+    @property
+    def is_ip(self) -> bool:
+        return is_ip(self.host)
+
+    @property
+    def is_ipv6(self) -> bool:
+        return self.is_ip and ":" in self.host
+
+    def forward_target(self) -> str:
+        """The address as CoreDNS's `forward` takes it. IPv6 is always written `[addr]:port` so a
+        reader never has to guess where the address ends; kube-dns's default port is 53."""
+        if self.is_ipv6:
+            return f"[{self.host}]:{self.port or 53}"
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DnsmasqServer:
+    """One `--server=/zone[/zone...]/address[#port]` argument of kube-dns's dnsmasq container."""
+
+    zones: tuple[str, ...]
+    nameserver: Nameserver
+    raw: str
+
+
+@dataclass(frozen=True)
+class KubeDNSConfig:
+    """Everything the translation to a Corefile needs, already validated."""
+
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    """Without a trailing dot."""
+    stub_domains: dict[str, list[Nameserver]] = field(default_factory=dict)
+    upstreams: list[Nameserver] = field(default_factory=list)
+    federations: dict[str, str] = field(default_factory=dict)
+    dnsmasq_servers: list[DnsmasqServer] = field(default_factory=list)
+    image: str | None = None
+    """The kubedns container's image, whose registry host the CoreDNS image may reuse."""
+    configmap_source: str = CONFIGMAP_NAME
+    deployment_source: str = DEPLOYMENT_NAME
+    notes: list[str] = field(default_factory=list)
+    """Things read but deliberately not carried over (unknown keys, kube-dns's internal wiring)."""
+
+
+# ---------------------------------------------------------------- files
+
+
+def load_yaml_file(path: str | Path, what: str) -> dict[str, Any]:
+    """Read one YAML object from a file (as `kubectl get ... -o yaml` prints it)."""
+    import yaml  # imported here: the command line imports this module's callers lazily anyway
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{p}: file not found; give the {what} as `kubectl ... -o yaml` prints it") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a directory, not a {what} YAML file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{p}: cannot read the {what} ({err})") from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise InputError(
+            f"{p}: not valid YAML{where}: {problem}; give the {what} as kubectl prints it"
+        ) from None
+    if len(docs) != 1:
+        raise InputError(f"{p}: holds {len(docs)} YAML documents; expected exactly one {what}")
+    doc = docs[0]
+    if not isinstance(doc, dict):
+        raise InputError(f"{p}: is a YAML {_yaml_type(doc)}, not a {what} object")
+    return doc
+
+
+def read_kube_dns_files(
+    configmap_path: str | Path | None,
+    deployment_path: str | Path | None = None,
+    *,
+    cluster_domain: str | None = None,
+) -> KubeDNSConfig:
+    """The command line's entry point: both objects from files, each named by its path in messages."""
+    cm = load_yaml_file(configmap_path, "kube-dns ConfigMap") if configmap_path is not None else None
+    dep = load_yaml_file(deployment_path, "kube-dns Deployment") if deployment_path is not None else None
+    return read_kube_dns_config(
+        cm,
+        dep,
+        configmap_source=str(configmap_path) if configmap_path is not None else CONFIGMAP_NAME,
+        deployment_source=str(deployment_path) if deployment_path is not None else DEPLOYMENT_NAME,
+        require_kind=True,
+        cluster_domain=cluster_domain,
+    )
+
+
+# ---------------------------------------------------------------- objects
+
+
+def read_kube_dns_config(
+    configmap: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None = None,
+    *,
+    configmap_source: str = CONFIGMAP_NAME,
+    deployment_source: str = DEPLOYMENT_NAME,
+    require_kind: bool = False,
+    cluster_domain: str | None = None,
+) -> KubeDNSConfig:
+    """Validate and combine the ConfigMap and Deployment (either may be absent).
+
+    `cluster_domain` overrides the Deployment's `--domain=`; dicts from the API may lack `kind`
+    (the Python client's list results do), files may not (`require_kind`).
+    """
+    notes: list[str] = []
+    image: str | None = None
+    dnsmasq: list[DnsmasqServer] = []
+    domain = DEFAULT_CLUSTER_DOMAIN
+    if deployment is not None:
+        dep_domain, image, dnsmasq = parse_deployment(deployment, deployment_source, require_kind)
+        if dep_domain is not None:
+            domain = dep_domain
+    if cluster_domain is not None:
+        override = normalize_cluster_domain(cluster_domain, "--cluster-domain")
+        if deployment is not None and override != domain:
+            notes.append(
+                f"--cluster-domain {override} overrides the domain {domain} that {deployment_source} uses"
+            )
+        domain = override
+
+    stubs: dict[str, list[Nameserver]] = {}
+    upstreams: list[Nameserver] = []
+    federations: dict[str, str] = {}
+    if configmap is not None:
+        data = configmap_data(configmap, configmap_source, require_kind)
+        for key in data:
+            if key not in KNOWN_KEYS:
+                notes.append(
+                    f"{configmap_source}: key {key!r} is not one kube-dns reads; it is not carried over"
+                )
+        stubs = parse_stub_domains(data.get("stubDomains", ""), configmap_source, domain)
+        upstreams = parse_upstream_nameservers(data.get("upstreamNameservers", ""), configmap_source)
+        federations = parse_federations(data.get("federations", ""), configmap_source)
+    return KubeDNSConfig(
+        cluster_domain=domain,
+        stub_domains=stubs,
+        upstreams=upstreams,
+        federations=federations,
+        dnsmasq_servers=dnsmasq,
+        image=image,
+        configmap_source=configmap_source,
+        deployment_source=deployment_source,
+        notes=notes,
+    )
+
+
+def _check_kind(obj: Mapping[str, Any], expected: str, source: str, require_kind: bool, hint: str) -> None:
+    kind = obj.get("kind")
+    if kind is None and not require_kind:
+        return
+    if kind == "List":
+        raise InputError(f"{source}: is a List, not a single {expected}; {hint}")
+    if kind != expected:
+        shown = "no kind" if kind is None else f"kind {kind!r}"
+        raise InputError(f"{source}: has {shown}, expected kind {expected}; {hint}")
+
+
+def configmap_data(configmap: Mapping[str, Any], source: str, require_kind: bool = False) -> dict[str, str]:
+    """The ConfigMap's `data`, every value a string. An absent or empty `data` is no customisation
+    at all: the kube-dns addon ships its ConfigMap that way, and kube-dns then runs on defaults."""
+    hint = "give `kubectl get cm kube-dns -n kube-system -o yaml`"
+    _check_kind(configmap, "ConfigMap", source, require_kind, hint)
+    data = configmap.get("data")
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InputError(f"{source}: key data is a {_yaml_type(data)}, expected a mapping of key: string")
+    result: dict[str, str] = {}
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise InputError(
+                f"{source}: data.{key} is a {_yaml_type(value)} ({value!r:.60}), expected a string; "
+                "quote the JSON value or write it as a `|` block"
+            )
+        result[str(key)] = value
+    return result
+
+
+def _json(value: str, source: str, key: str, expected: str, example: str) -> Any:
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError) as err:
+        message = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
+        raise InputError(
+            f"{source}: data.{key} is not valid JSON ({message}): {value.strip()!r:.80}; "
+            f"write a JSON {expected}, e.g. {example}"
+        ) from None
+
+
+def parse_stub_domains(value: str, source: str, cluster_domain: str) -> dict[str, list[Nameserver]]:
+    """`{"domain": ["ns", ...]}` as kube-dns's validateStubDomains accepts it."""
+    if not value.strip():
+        return {}
+    example = '{"acme.local": ["1.2.3.4"]}'
+    obj = _json(value, source, "stubDomains", "object", example)
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise InputError(
+            f"{source}: data.stubDomains is a JSON {_json_type(obj)}, expected a JSON object, e.g. {example}"
+        )
+    result: dict[str, list[Nameserver]] = {}
+    for domain, servers in obj.items():
+        if not is_dns1123_subdomain(domain):
+            raise InputError(
+                f"{source}: data.stubDomains domain {domain!r} is not a valid DNS name "
+                "(lower-case letters, digits, '-' and '.', no trailing dot); fix or remove it"
+            )
+        if domain == cluster_domain:
+            raise InputError(
+                f"{source}: data.stubDomains domain {domain!r} is the cluster domain, which kube-dns itself "
+                "serves; remove it"
+            )
+        if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+            raise InputError(
+                f"{source}: data.stubDomains[{domain!r}] is {json.dumps(servers)[:60]}, expected a JSON "
+                f'array of nameserver strings, e.g. ["1.2.3.4", "10.0.0.1:5353"]'
+            )
+        result[domain] = [parse_stub_nameserver(s, source, domain) for s in servers]
+    return result
+
+
+def parse_stub_nameserver(value: str, source: str, domain: str) -> Nameserver:
+    """An IP, `IP:port`, `[IPv6]:port` or a host name; kube-dns refuses `hostname:port`."""
+    where = f"{source}: data.stubDomains[{domain!r}] nameserver {value!r}"
+    if is_ip(value):
+        return Nameserver(value, None, value)
+    split = split_host_port(value)
+    if split is not None:
+        host, port_text = split
+        port = _port(port_text, where)
+        if not is_ip(host):
+            raise InputError(
+                f"{where}: a port is allowed only after an IP address (kube-dns refuses host:port); "
+                "use IP:port or a host name without a port"
+            )
+        return Nameserver(host, port, value)
+    if is_dns1123_subdomain(value):
+        return Nameserver(value, None, value)
+    raise InputError(f"{where} is neither an IP, IP:port, [IPv6]:port nor a host name; fix it")
+
+
+def parse_upstream_nameservers(value: str, source: str) -> list[Nameserver]:
+    """`["ns", ...]`: at most three, each an IP or IP:port (no host names), as kube-dns checks."""
+    if not value.strip():
+        return []
+    example = '["8.8.8.8", "8.8.4.4"]'
+    obj = _json(value, source, "upstreamNameservers", "array", example)
+    if obj is None:
+        return []
+    if not isinstance(obj, list) or not all(isinstance(s, str) for s in obj):
+        raise InputError(
+            f"{source}: data.upstreamNameservers is {json.dumps(obj)[:60]}, expected a JSON array of "
+            f"strings, e.g. {example}"
+        )
+    if len(obj) > MAX_UPSTREAMS:
+        raise InputError(
+            f"{source}: data.upstreamNameservers has {len(obj)} entries; kube-dns accepts at most "
+            f"{MAX_UPSTREAMS}: remove {len(obj) - MAX_UPSTREAMS}"
+        )
+    result: list[Nameserver] = []
+    for ns in obj:
+        where = f"{source}: data.upstreamNameservers entry {ns!r}"
+        if is_ip(ns):
+            result.append(Nameserver(ns, None, ns))
+            continue
+        split = split_host_port(ns)
+        if split is None or not is_ip(split[0]):
+            raise InputError(f"{where} is not an IP or IP:port (kube-dns takes no host names here); fix it")
+        result.append(Nameserver(split[0], _port(split[1], where), ns))
+    return result
+
+
+def parse_federations(value: str, source: str) -> dict[str, str]:
+    """kube-dns's own `name=domain[,name2=domain2]`, or the JSON object `{"name": "domain"}` that the
+    guide, kubeadm and the Kubernetes docs write."""
+    text = value.strip()
+    if not text:
+        return {}
+    pairs: list[tuple[str, Any]]
+    if text.startswith("{"):
+        obj = _json(text, source, "federations", "object", '{"foo": "foo.feddomain.com"}')
+        pairs = list(obj.items())
+    else:
+        pairs = []
+        for item in text.split(","):
+            name, sep, domain = item.strip().partition("=")
+            if not sep:
+                raise InputError(
+                    f"{source}: data.federations entry {item.strip()!r} is not name=domain; write "
+                    'name=domain[,name2=domain2] or JSON {"name": "domain"}'
+                )
+            pairs.append((name.strip(), domain.strip()))
+    result: dict[str, str] = {}
+    for name, domain in pairs:
+        if not isinstance(domain, str):
+            raise InputError(
+                f"{source}: data.federations[{name!r}] is {json.dumps(domain)[:40]}, expected a domain string"
+            )
+        if not is_dns1123_label(name):
+            raise InputError(
+                f"{source}: data.federations name {name!r} is not a DNS-1123 label "
+                "(lower-case letters, digits and '-', at most 63); fix it"
+            )
+        if not is_dns1123_subdomain(domain):
+            raise InputError(
+                f"{source}: data.federations[{name!r}] domain {domain!r} is not a valid DNS name; fix it"
+            )
+        result[name] = domain
+    return result
+
+
+# ---------------------------------------------------------------- deployment
+
+
+def normalize_cluster_domain(value: str, where: str) -> str:
+    domain = value.strip().lower().removesuffix(".")
+    if not is_dns1123_subdomain(domain):
+        raise InputError(f"{where}: cluster domain {value!r} is not a valid DNS name (e.g. cluster.local)")
+    return domain
+
+
+def parse_deployment(
+    deployment: Mapping[str, Any], source: str, require_kind: bool = False
+) -> tuple[str | None, str | None, list[DnsmasqServer]]:
+    """(cluster domain or None, kubedns image or None, dnsmasq --server extras)."""
+    hint = "give `kubectl get deploy kube-dns -n kube-system -o yaml`"
+    _check_kind(deployment, "Deployment", source, require_kind, hint)
+    containers = _dig(deployment, ("spec", "template", "spec", "containers"))
+    if not isinstance(containers, list) or not containers:
+        raise InputError(
+            f"{source}: key spec.template.spec.containers is missing or empty; is this kube-dns?"
+        )
+    typed: list[Mapping[str, Any]] = []
+    for c in containers:
+        if not isinstance(c, Mapping):
+            raise InputError(
+                f"{source}: spec.template.spec.containers holds a {_yaml_type(c)}, not a container"
+            )
+        typed.append(c)
+    kubedns = _pick_container(typed, "kubedns", _looks_like_kubedns)
+    dnsmasq = _pick_container(typed, "dnsmasq", lambda image: "dnsmasq" in image)
+    if kubedns is None:
+        raise InputError(
+            f"{source}: no kubedns container (by name or image) in spec.template.spec.containers"
+        )
+    domain: str | None = None
+    raw_domain = _flag_value(_container_args(kubedns, source), "domain")
+    if raw_domain is not None:
+        domain = normalize_cluster_domain(raw_domain, f"{source}: kubedns container --domain")
+    image = kubedns.get("image")
+    if image is not None and not isinstance(image, str):
+        raise InputError(f"{source}: kubedns container image is a {_yaml_type(image)}, not a string")
+    servers: list[DnsmasqServer] = []
+    if dnsmasq is not None:
+        for arg in _flag_values(_container_args(dnsmasq, source), "server"):
+            parsed = parse_dnsmasq_server(arg, source, domain or DEFAULT_CLUSTER_DOMAIN)
+            if parsed is not None:  # None: kube-dns's own wiring, which the kubernetes plugin replaces
+                servers.append(parsed)
+    return domain, image, servers
+
+
+_KUBE_DNS_OWN_ZONES = ("in-addr.arpa", "ip6.arpa")
+
+
+def parse_dnsmasq_server(arg: str, source: str, cluster_domain: str) -> DnsmasqServer | None:
+    """`/zone[/zone...]/ip[#port]`; None for the entries that wire dnsmasq to kube-dns itself
+    (its own zones sent to a loopback address), which CoreDNS's kubernetes plugin replaces."""
+    where = f"{source}: dnsmasq --server={arg}"
+    if not arg.startswith("/"):
+        raise InputError(
+            f"{where} has no zone: a zone-less upstream is not translated; move it to upstreamNameservers "
+            "in the kube-dns ConfigMap or remove it"
+        )
+    parts = arg[1:].split("/")
+    if len(parts) < 2:
+        raise InputError(f"{where} is not /zone/address[#port]; fix it")
+    address = parts[-1]
+    zones_raw = parts[:-1]
+    zones: list[str] = []
+    for z in zones_raw:
+        zone = z.lower().removesuffix(".")
+        if not is_dns1123_subdomain(zone):
+            raise InputError(
+                f"{where}: zone {z!r} is not a DNS name the wizard can translate "
+                "(dnsmasq's empty and wildcard zones are not supported); rewrite it as /zone/address"
+            )
+        zones.append(zone)
+    if not address or address == "#" or "@" in address:
+        raise InputError(
+            f"{where}: address {address!r} is not an IP[#port] (local-only, '#' and '@interface' forms "
+            "are not translated); rewrite it as /zone/IP#port"
+        )
+    host, _, port_text = address.partition("#")
+    if not is_ip(host):
+        raise InputError(f"{where}: {host!r} is not an IP address; dnsmasq forwards only to IPs")
+    port = _port(port_text, where) if port_text else None
+    nameserver = Nameserver(host, port, address)
+    if ipaddress.ip_address(host).is_loopback:
+        internal = {cluster_domain, *_KUBE_DNS_OWN_ZONES}
+        if all(z in internal for z in zones):
+            return None
+        raise InputError(
+            f"{where} forwards to a loopback address, which inside a CoreDNS pod reaches nothing "
+            "(or CoreDNS itself); point it at the real server's IP or remove it"
+        )
+    return DnsmasqServer(tuple(zones), nameserver, arg)
+
+
+def _looks_like_kubedns(image: str) -> bool:
+    return re.search(r"kube-?dns", image) is not None and "dnsmasq" not in image
+
+
+def _pick_container(
+    containers: list[Mapping[str, Any]], name: str, image_matches: Callable[[str], bool]
+) -> Mapping[str, Any] | None:
+    """The container called `name`, else the first whose image looks like it (renamed containers)."""
+    for c in containers:
+        if c.get("name") == name:
+            return c
+    for c in containers:
+        image = str(c.get("image") or "")
+        if image_matches(image):
+            return c
+    return None
+
+
+def _container_args(container: Mapping[str, Any], source: str) -> list[str]:
+    args: list[str] = []
+    for key in ("command", "args"):
+        value = container.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise InputError(f"{source}: container {container.get('name')!r} {key} is not a list of strings")
+        args.extend(value)
+    return args
+
+
+def _flag_values(args: Sequence[str], flag: str) -> list[str]:
+    """Values of `--flag=v`, `-flag=v`, `--flag v` (Go's flag package and dnsmasq accept them all)."""
+    values: list[str] = []
+    for i, arg in enumerate(args):
+        for prefix in (f"--{flag}", f"-{flag}"):
+            if arg.startswith(prefix + "="):
+                values.append(arg[len(prefix) + 1 :])
+            elif arg == prefix and i + 1 < len(args):
+                values.append(args[i + 1])
+    return values
+
+
+def _flag_value(args: Sequence[str], flag: str) -> str | None:
+    values = _flag_values(args, flag)
+    return values[-1] if values else None
+
+
+def _dig(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def split_host_port(value: str) -> tuple[str, str] | None:
+    """Go's net.SplitHostPort: `host:port` (host without ':') or `[host]:port`; None otherwise."""
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0 or not value[end + 1 :].startswith(":"):
+            return None
+        host, port = value[1:end], value[end + 2 :]
+        return (host, port) if ":" not in port else None
+    if value.count(":") != 1:
+        return None
+    host, _, port = value.partition(":")
+    return host, port
+
+
+def _port(text: str, where: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise InputError(f"{where}: port {text!r} is not a number from 1 to 65535; fix it")
+    return int(text)
+
+
+def _json_type(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _yaml_type(value: Any) -> str:
+    """How an operator reading the YAML would name the value's type."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    names = {dict: "mapping", list: "list", str: "string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
