@@ -144,6 +144,10 @@ class _Expander:
         return [*chain, name]
 
     def _files(self, pattern: str, directive: Directive, base_dir: Path | None) -> list[Path]:
+        if not pattern:
+            raise self._error(
+                directive, f"import of '{directive.args[0]}' names nothing once the environment is applied"
+            )
         if is_snippet_reference(pattern):
             raise self._error(
                 directive, f"import of unknown snippet '{pattern}': define it with '({pattern}) {{ ... }}'"

@@ -3,16 +3,17 @@
 The model keeps what the operator wrote (comments, `import` lines, `{$VAR}` placeholders) so it
 can be edited and printed back; `expand()` (in `expand.py`) then yields what CoreDNS would run.
 Where CoreDNS silently accepts something that is almost certainly a mistake (a stray `}` after a
-block without braces, an unterminated quote, an import of a snippet that does not exist) this
-parser refuses it with FILE:LINE and what to do.
+block without braces, an unterminated quote, `a.org,b.org` read as one zone, an import of a
+snippet that does not exist) this parser refuses it with FILE:LINE and what to do.
 
 Grammar, as CoreDNS reads it:
-- A server block is a line of keys (separated by spaces or commas; a trailing comma continues
-  the keys on the next line), then `{` on that line or the next, directives, and `}`. A
-  Corefile whose only block has no `{` takes the rest of the file as that block's directives.
+- A server block is a line of keys (separated by spaces, or by a comma ending a key, which also
+  continues the keys on the next line), then `{` on that line or a later one, directives, and
+  `}`. A block without `{` takes the rest of the file as its directives (the single-block form).
 - A directive is one line `name args...`, optionally ending in `{` which opens a block of option
-  lines (nesting to any depth) closed by `}`. A directive of a server block must not have the
-  block's `}` on its own line (CoreDNS: "Unexpected '}' because no matching opening brace").
+  lines (nesting to any depth) closed by `}`. A server block's `}` must not share the line of
+  its last directive (CoreDNS: "Unexpected '}' because no matching opening brace"); an option
+  block's or a snippet's may (`health { lameduck 5s }`).
 - `(name) { ... }` defines a snippet; `import NAME` on its own line splices a snippet (or files).
 """
 
@@ -92,7 +93,9 @@ def check_keys(tokens: list[tuple[str, int]], filename: str) -> list[str]:
         )
     if len(keys) == 1 and _is_snippet_key(keys[0]):
         raise CorefileSyntaxError(
-            filename, tokens[0][1], f"'{keys[0]}' reads as a snippet name, not a server block key: fix the key line"
+            filename,
+            tokens[0][1],
+            f"'{keys[0]}' reads as a snippet name, not a server block key: fix the key line",
         )
     return keys
 
@@ -156,7 +159,7 @@ class _Parser:
             if token.text == IMPORT:
                 directive = self.directive(depth=0)
                 corefile.top_level_imports.append(TopLevelImport(len(corefile.items), directive))
-                self.imports[-1].top_level = True
+                self.imports[-1].top_level = True  # directive() recorded this import last
             elif token.is_brace("{"):
                 raise self._error(
                     token.line, "missing server block keys before '{': write the zone first, e.g. '.:53 {'"
