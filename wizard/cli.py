@@ -20,6 +20,11 @@ COMMANDS: dict[str, str] = {
     "render": "wizard.commands.render",
     "versions": "wizard.commands.versions",
     "lab": "wizard.commands.lab",
+    "plan": "wizard.commands.plan",
+    "switch": "wizard.commands.switch",
+    "rollback": "wizard.commands.rollback",
+    "status": "wizard.commands.status",
+    "cleanup": "wizard.commands.cleanup",
 }
 
 

@@ -1,0 +1,213 @@
+"""`coredns-wizard plan`: pre-flight findings and the numbered step plan, without changing anything.
+
+Read-only by construction: the gateway runs in read-only mode, which refuses every write before
+sending it; the one exception is Gateway.validate_apply, a server-side apply that always carries
+dryRun=All (the API server validates and stores nothing), plus SelfSubjectAccessReviews.
+Exit 0 when nothing blocks, 1 when something does, 2 on bad input or an unreachable cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wizard.plan import Plan
+    from wizard.preflight import PreflightReport
+
+HELP = "Pre-flight checks and the step-by-step switch plan, read-only (nothing in the cluster changes)."
+MARKS = {"ok": "✔", "warn": "!", "block": "✖"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from wizard.connection import add_connection_arguments
+
+    add_connection_arguments(parser)
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--coredns-version", metavar="V", help="the CoreDNS version (default: the recommended one)"
+    )
+    image = parser.add_mutually_exclusive_group()
+    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
+    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
+    parser.add_argument(
+        "--drop-federations",
+        action="store_true",
+        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
+    )
+    parser.add_argument(
+        "--order",
+        choices=("auto", "grow-first", "shrink-first"),
+        default="auto",
+        help="round order (default auto: grow-first when a node is free for a CoreDNS pod)",
+    )
+    parser.add_argument(
+        "--autoscaler-policy",
+        choices=("retarget", "restore", "leave-paused"),
+        default="retarget",
+        help="what happens to a kube-dns autoscaler at the end (default: retarget it to CoreDNS)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from wizard.connection import connection_from_args
+    from wizard.gateway import Gateway
+    from wizard.options import SwitchOptions
+    from wizard.preflight import run_preflight
+
+    if args.coredns_version is not None:  # bad input is exit 2 before any request, not a finding
+        from wizard.checker import checked_version
+
+        checked_version(args.coredns_version)
+    connection = connection_from_args(args)
+    options = SwitchOptions(
+        coredns_version=args.coredns_version,
+        image=args.image,
+        image_host=args.image_host,
+        drop_federations=args.drop_federations,
+        order=args.order,
+        autoscaler_policy=args.autoscaler_policy,
+        mode="read-only",
+        dns_port=connection.lab_dns_port,
+    )
+    progress = _progress if args.output == "text" and sys.stderr.isatty() else None
+    with Gateway(connection, mode="read-only") as gateway:
+        report = run_preflight(gateway, options, progress)
+    if progress is not None:
+        sys.stderr.write("\r\033[K")
+    if args.output == "json":
+        json.dump(report_json(report), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(report_text(report))
+        if report.plan is not None:
+            sys.stdout.write(
+                "\nNothing was changed. Run `coredns-wizard switch` with the same options to carry this "
+                "plan out.\n"
+            )
+    return 1 if report.blocked else 0
+
+
+def _progress(text: str) -> None:
+    sys.stderr.write(f"\r\033[K{clean(text)}…")
+    sys.stderr.flush()
+
+
+def clean(text: object) -> str:
+    """Text from the cluster, with control characters escaped so it cannot drive the terminal."""
+    return "".join(
+        ch if (ch >= " " and ch != "\x7f") or ch == "\t" else f"\\x{ord(ch):02x}" for ch in str(text)
+    )
+
+
+def report_json(report: PreflightReport) -> dict[str, Any]:
+    from wizard.preflight import FINDING_GROUPS
+
+    group_of = {fid: group for group, ids in FINDING_GROUPS.items() for fid in ids}
+    facts = report.facts
+    return {
+        "context": facts.context,
+        "server": facts.server,
+        "kubernetes_version": facts.k8s_version,
+        "blocked": report.blocked,
+        "findings": [
+            {
+                "id": f.id,
+                "group": group_of.get(f.id, "Other"),
+                "title": f.title,
+                "status": f.status,
+                "evidence": list(f.evidence),
+                "advice": f.advice,
+            }
+            for f in report.findings
+        ],
+        "plan": None if report.plan is None else plan_json(report.plan),
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    autoscaler = plan.autoscaler
+    return {
+        "order": plan.order,
+        "order_reason": plan.order_reason,
+        "original_kube_dns_replicas": plan.original_kube_dns_replicas,
+        "coredns_version": plan.coredns_version,
+        "image": plan.manifests.image,
+        "autoscaler": None
+        if autoscaler is None
+        else {
+            "name": autoscaler.name,
+            "namespace": autoscaler.namespace,
+            "replicas": autoscaler.replicas,
+            "target": autoscaler.target,
+            "configmap": autoscaler.configmap,
+        },
+        "steps": [
+            {
+                "number": number,
+                "id": step.id,
+                "kind": step.kind,
+                "round": step.round,
+                "description": step.description,
+                "kubectl": list(step.kubectl),
+                "target": step.target,
+                "replicas": step.replicas,
+                "changes_cluster": step.changes_cluster,
+            }
+            for number, step in enumerate(plan.steps, start=1)
+        ],
+        "manifests_yaml": plan.manifests.yaml_text,
+    }
+
+
+def report_text(report: PreflightReport) -> str:
+    from wizard.preflight import FINDING_GROUPS
+
+    facts = report.facts
+    lines = [
+        f"Pre-flight for context {clean(facts.context)!s} ({clean(facts.server)}), "
+        f"Kubernetes {clean(facts.k8s_version)}",
+        "",
+    ]
+    by_id = {f.id: f for f in report.findings}
+    grouped = {fid for ids in FINDING_GROUPS.values() for fid in ids}
+    groups = [(name, [by_id[i] for i in ids if i in by_id]) for name, ids in FINDING_GROUPS.items()]
+    others = [f for f in report.findings if f.id not in grouped]
+    if others:
+        groups.append(("Other", others))
+    for name, findings in groups:
+        if not findings:
+            continue
+        lines.append(name)
+        for f in findings:
+            lines.append(f"  {MARKS[f.status]} {clean(f.title)}")
+            lines += [f"      {clean(e)}" for e in f.evidence]
+            if f.advice:
+                lines.append(f"      → {clean(f.advice)}")
+        lines.append("")
+    blocks = sum(f.status == "block" for f in report.findings)
+    warns = sum(f.status == "warn" for f in report.findings)
+    if report.blocked:
+        lines.append(
+            f"✖ {blocks} blocking finding(s), {warns} warning(s): fix the ✖ items, then run plan again."
+        )
+        return "\n".join(lines) + "\n"
+    lines.append(f"{warns} warning(s), nothing blocks.")
+    plan = report.plan
+    if plan is None:
+        return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        f"Plan: {len(plan.steps)} steps, CoreDNS {clean(plan.coredns_version)} replacing "
+        f"{plan.original_kube_dns_replicas} kube-dns replica(s), order {plan.order}",
+        f"  ({clean(plan.order_reason)})",
+        "",
+    ]
+    width = len(str(len(plan.steps)))
+    for number, step in enumerate(plan.steps, start=1):
+        change = "" if step.changes_cluster else "  (check, no change)"
+        lines.append(f"{number:>{width}}. [{step.id}] {clean(step.description)}{change}")
+        lines += [f"{' ' * width}      $ {clean(cmd)}" for cmd in step.kubectl]
+    return "\n".join(lines) + "\n"
