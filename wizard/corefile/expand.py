@@ -67,7 +67,8 @@ class _Expander:
     def corefile(
         self, cf: Corefile, base_dir: Path | None, outer: dict[str, Snippet], chain: list[str]
     ) -> Corefile:
-        snippets = {**outer, **cf.snippets}
+        # caddy substitutes the environment while lexing, so snippet names are substituted too
+        snippets = {**outer, **{self._env(name): s for name, s in cf.snippets.items()}}
         imports = sorted(cf.top_level_imports, key=lambda imp: imp.position)
         blocks: list[ServerBlock] = []
         for index in range(len(cf.items) + 1):
