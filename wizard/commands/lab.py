@@ -1,0 +1,108 @@
+"""`coredns-wizard lab`: run a simulated kube-dns cluster in the foreground to try the wizard on.
+
+It writes a kubeconfig that kubectl and the wizard use unmodified, prints how to use it, and
+stops cleanly (every socket closed) on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+HELP = "run a simulated Kubernetes cluster still on kube-dns (the lab) until Ctrl-C"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig-out", type=Path, metavar="FILE", default=Path("lab.kubeconfig"),
+                        help="where to write the lab's kubeconfig (default: ./lab.kubeconfig)")
+    parser.add_argument("--k8s-version", default="1.20.15", metavar="V",
+                        help="Kubernetes version the lab reports (default 1.20.15)")
+    parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
+    parser.add_argument("--kube-dns-replicas", type=int, default=3, metavar="N",
+                        help="kube-dns replicas (default 3)")
+    parser.add_argument("--proxy-mode", default="ipvs", metavar="ipvs|iptables",
+                        help="kube-proxy mode (default ipvs)")
+    parser.add_argument("--kube-dns-configmap", type=Path, metavar="FILE",
+                        help="a kube-dns ConfigMap manifest replacing the default customisation")
+    parser.add_argument("--guide-configmap", action="store_true",
+                        help="use the guide's full kube-dns ConfigMap (with federations)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME",
+                        help="inject a fault (repeatable); see --list-faults")
+    parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
+    parser.add_argument("--speed", type=float, default=1.0, metavar="X",
+                        help="run X times faster than real time (default 1)")
+    parser.add_argument("--dns-port", type=int, default=None, metavar="N",
+                        help="port every lab DNS server listens on (default 53 as root, else 1053; 0 = free)")
+    parser.add_argument("--extra-pods", type=int, default=0, metavar="N",
+                        help="extra running pods spread over bulk-NN namespaces (scale tests)")
+    parser.add_argument("--extra-services", type=int, default=0, metavar="N",
+                        help="extra Services spread over bulk-NN namespaces (scale tests)")
+    parser.add_argument("--kernel", default="old", metavar="old|fixed",
+                        help="node kernel: TencentOS 3.1 0009.11 (old) or 0009.28 (fixed IPVS flows)")
+
+
+def _usage(lab: object, kubeconfig: Path) -> str:
+    from wizard.lab.cluster import Lab
+
+    assert isinstance(lab, Lab)
+    return (
+        f"The lab is running (Kubernetes {lab.options.k8s_version}, {lab.options.nodes} nodes, "
+        f"kube-dns x{lab.options.kube_dns_replicas}, started in {lab.startup_seconds:.1f}s).\n\n"
+        f"  export KUBECONFIG={kubeconfig.resolve()}\n"
+        "  kubectl get pods -n kube-system -o wide\n"
+        f"  dig @{lab.dns_service_ip} -p {lab.dns_port} kubernetes.default.svc.cluster.local\n\n"
+        "The wizard, against the lab:\n"
+        "  coredns-wizard --help\n"
+        "  coredns-wizard render --k8s-version 1.20 --coredns-version 1.8.4 "
+        "--kube-dns-configmap FILE\n\n"
+        "Press Ctrl-C to stop.\n"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from wizard.errors import InputError
+    from wizard.lab.cluster import Lab, LabOptions
+    from wizard.lab.faults import FAULTS
+
+    if args.list_faults:
+        for name, description in FAULTS.items():
+            print(f"{name:20} {description}")
+        return 0
+    if args.kube_dns_configmap is not None and args.guide_configmap:
+        raise InputError("--kube-dns-configmap and --guide-configmap: give one or the other")
+    options = LabOptions(
+        k8s_version=args.k8s_version, nodes=args.nodes, kube_dns_replicas=args.kube_dns_replicas,
+        proxy_mode=args.proxy_mode, kube_dns_configmap=args.kube_dns_configmap,
+        guide_configmap=args.guide_configmap, faults=tuple(args.fault), speed=args.speed,
+        dns_port=args.dns_port, kernel=args.kernel, kubeconfig_path=args.kubeconfig_out,
+        extra_pods=args.extra_pods, extra_services=args.extra_services, start_timeout=600.0,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    lab = Lab(options)  # validates the options: InputError, exit 2
+    try:
+        lab.start()
+        print(_usage(lab, args.kubeconfig_out), flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except TimeoutError as err:
+        print(f"coredns-wizard lab: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # a socket the lab needs could not be bound
+        print(f"coredns-wizard lab: cannot start: {err}", file=sys.stderr)
+        return 1
+    finally:
+        lab.stop()
+        signal.signal(signal.SIGTERM, previous)
+    print("lab stopped", file=sys.stderr)
+    return 0
