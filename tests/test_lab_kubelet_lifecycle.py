@@ -147,9 +147,16 @@ def is_ready(status: Obj) -> bool:
 
 def test_pod_goes_from_container_creating_to_ready_by_real_probe(harness: KubeletHarness) -> None:
     store = harness.store
+    # Record every state the container passes through: polling could miss a short-lived one.
+    seen: list[Obj] = []
+    stop = store.watch(
+        "pods",
+        lambda _type, pod: seen.extend(pod.get("status", {}).get("containerStatuses", [])[:1]),
+        namespace="kube-system",
+    )
     store.create("pods", coredns_pod())
-    creating = wait_for(lambda: status_of(store).get("containerStatuses"))
-    assert creating[0]["state"]["waiting"]["reason"] == "ContainerCreating"
+    wait_for(lambda: seen)
+    assert seen[0]["state"]["waiting"]["reason"] == "ContainerCreating"
     status = wait_for(lambda: s if is_ready(s := status_of(store)) else None)
     assert status["phase"] == "Running"
     assert status["podIP"].startswith(f"127.{OCTET}.128.")
@@ -161,6 +168,7 @@ def test_pod_goes_from_container_creating_to_ready_by_real_probe(harness: Kubele
     assert "startedAt" in container["state"]["running"]
     assert {c["type"] for c in status["conditions"]} == {
         "PodScheduled", "Initialized", "ContainersReady", "Ready"}
+    stop()
 
 
 def test_status_is_accepted_by_the_official_client_models(harness: KubeletHarness) -> None:
