@@ -1,0 +1,458 @@
+"""The wizard's App: global keys, stage navigation, the connection light, safe quit and rollback.
+
+Why the App owns these: they must behave the same on every stage. Stage screens own their own
+keys (pause, logs, apply); the App asks the current stage whether `n` may go on, so a blocking
+finding or an unchecked Corefile can never be skipped from the keyboard.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from screens.messages import ConnectionChanged, EngineEvent, LinkState, RollbackFinished, ServerVersionRead
+from screens.widgets.confirm import ConfirmationModal
+from screens.widgets.header import WizardHeader
+from screens.widgets.help import HelpScreen
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
+    from screens.context import WizardContext
+    from wizard.events import Event
+    from wizard.gateway import RequestEvent
+
+log = logging.getLogger("coredns_wizard.tui")
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    id: str
+    title: str
+    screen: str
+    """module:Class, imported when the stage is entered (the switch stages are tui-switch's)."""
+    live_screen: str = ""
+    """module:Class used instead outside read-only mode (it binds the keys that change things)."""
+
+
+STAGES: tuple[StageInfo, ...] = (
+    StageInfo("preconditions", "Preconditions", "screens.stages.preconditions:PreconditionsScreen"),
+    StageInfo("ipvs", "IPVS advice", "screens.stages.ipvs:IpvsScreen"),
+    StageInfo("migration", "Config migration", "screens.stages.migration:MigrationScreen"),
+    StageInfo(
+        "deploy", "Deploy", "screens.stages.deploy:DeployScreen", "screens.stages.deploy:ApplyDeployScreen"
+    ),
+    StageInfo("switch", "Switch", "screens.stages.switch:SwitchScreen"),
+    StageInfo("done", "Done", "screens.stages.done:DoneScreen"),
+)
+STAGE_IDS = tuple(s.id for s in STAGES)
+BACK_ALLOWED_FROM = ("ipvs", "migration", "deploy")
+"""Stages after which nothing in the cluster changed yet, so going back is safe."""
+
+
+def link_state_of(event: RequestEvent) -> tuple[LinkState, str]:
+    """The connection light for one request attempt."""
+    if event.will_retry:
+        return "retrying", event.error or f"HTTP {event.status}"
+    if event.status is None:
+        return "unreachable", event.error or "no response"
+    if event.status >= 500:
+        return "unreachable", f"HTTP {event.status}"
+    return "ok", ""
+
+
+class WizardApp(App[int]):
+    """The wizard, read-only flavour: no key that changes the cluster is bound.
+    `LiveWizardApp` adds them; `build_app` picks by mode."""
+
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    TITLE = "coredns-wizard"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("n", "advance", "Next", id="app.advance"),
+        Binding("b", "go_back", "Back", id="app.back"),
+        Binding("q", "quit_safely", "Quit", id="app.quit"),
+        Binding("ctrl+q", "quit_safely", "Quit", id="app.quit-ctrl", show=False, priority=True),
+    ]
+
+    def __init__(
+        self, context: WizardContext, *, start_stage: str = "preconditions", offer_resume: bool = True
+    ) -> None:
+        super().__init__()
+        if start_stage not in STAGE_IDS:
+            raise ValueError(f"unknown stage {start_stage!r}; stages: {', '.join(STAGE_IDS)}")
+        self.context = context
+        self.start_stage = start_stage
+        self.offer_resume = offer_resume and start_stage == STAGE_IDS[0]
+        self.stage_stack: list[int] = []
+        self.link: LinkState = "unknown"
+        self.link_detail = ""
+        self.k8s_version = "?"
+        self.change_in_flight: str | None = None
+        self.quit_pending = False
+        self.deployed = False
+        """Set once the CoreDNS objects were applied (here, or found by the resume offer)."""
+        self.exit_code = 0
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications often carry text from the cluster (API errors): plain text by default."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # ---- start ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        """The screen under the stages, seen only while looking for a switch in progress."""
+        yield self.make_header("start")
+        yield Static(Text("Looking for a switch already in progress on this cluster…", style="dim"),
+                     id="start-message")
+
+    def on_mount(self) -> None:
+        self._hook_gateway()
+        self._read_server_version()
+        if not self.offer_resume:
+            self._enter(STAGE_IDS.index(self.start_stage))
+            return
+        try:
+            from screens.resume import offer_resume
+        except ModuleNotFoundError:  # the resume offer is tui-switch's; without it, start fresh
+            self._enter(STAGE_IDS.index(self.start_stage))
+            return
+        offer_resume(self, self.context, self._resume_chosen)
+
+    def _resume_chosen(self, choice: str | None) -> None:
+        """A switch in progress: resume or roll back on the Switch stage; nothing: start fresh."""
+        if choice == "quit":
+            self.exit(self.exit_code)
+            return
+        if choice not in ("resume", "rollback"):
+            self._enter(STAGE_IDS.index(self.start_stage))
+            return
+        self.deployed = True
+        if not self._enter(STAGE_IDS.index("switch")):
+            return
+        if choice == "rollback":
+            self.call_after_refresh(self._rollback_on_stage)
+
+    def _rollback_on_stage(self) -> None:
+        rollback = getattr(self._stage_screen(), "action_rollback", None)
+        if callable(rollback):
+            rollback()
+        else:
+            self.request_rollback()
+
+    def _hook_gateway(self) -> None:
+        gateway = self.context.gateway
+        previous = gateway.on_request
+        last: list[tuple[LinkState, str]] = []
+
+        def hook(event: RequestEvent) -> None:  # runs on worker threads
+            if previous is not None:
+                previous(event)
+            state = link_state_of(event)
+            if not last or last[-1] != state:
+                last[:] = [state]
+                self.post_message(ConnectionChanged(*state))
+
+        gateway.on_request = hook
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="server-version",
+        description="read the server version",
+    )
+    def _read_server_version(self) -> None:
+        version = self.context.gateway.server_version()
+        self.post_message(ServerVersionRead(str(version.get("gitVersion") or "?")))
+
+    # ---- header -----------------------------------------------------------------------------
+    def make_header(self, stage_title: str) -> WizardHeader:
+        """A header prefilled with what the App knows; every stage screen yields one."""
+        c = self.context.connection
+        header = WizardHeader(c.context, c.cluster, c.server, self.context.options.mode, stage_title)
+        header.k8s_version = self.k8s_version
+        header.link, header.link_detail = self.link, self.link_detail
+        return header
+
+    def _headers(self) -> list[WizardHeader]:
+        return [h for screen in self.screen_stack for h in screen.query(WizardHeader)]
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        self.link, self.link_detail = message.state, message.detail
+        log.info("connection %s %s", message.state, message.detail)
+        for header in self._headers():
+            header.set_link(message.state, message.detail)
+
+    def on_server_version_read(self, message: ServerVersionRead) -> None:
+        self.k8s_version = message.version
+        for header in self._headers():
+            header.set_version(message.version)
+
+    # ---- stages -----------------------------------------------------------------------------
+    @property
+    def stage_id(self) -> str | None:
+        return STAGE_IDS[self.stage_stack[-1]] if self.stage_stack else None
+
+    def _stage_screen(self) -> Screen[Any] | None:
+        """The current stage's screen (not a modal above it)."""
+        stages: list[Screen[Any]] = [
+            screen for screen in self.screen_stack if screen.id is not None and screen.id.startswith("stage-")
+        ]
+        return stages[-1] if stages else None
+
+    def _enter(self, index: int) -> bool:
+        stage = STAGES[index]
+        path = stage.live_screen if stage.live_screen and not self.context.read_only else stage.screen
+        module_name, _, class_name = path.partition(":")
+        try:
+            screen_class = getattr(importlib.import_module(module_name), class_name)
+        except (ModuleNotFoundError, AttributeError) as err:
+            log.warning("stage %s unavailable: %s", stage.id, err)
+            self.notify(f"The {stage.title} stage is not available in this build ({err}).",
+                        title="Stage unavailable", severity="error")
+            return False
+        screen = screen_class(self.context)
+        if screen.id is None or not screen.id.startswith("stage-"):
+            screen.id = f"stage-{stage.id}"
+        self.stage_stack.append(index)
+        self.push_screen(screen)
+        log.info("stage %s", stage.id)
+        return True
+
+    def advance_blocked(self) -> str | None:
+        screen = self._stage_screen()
+        if screen is None:
+            return "no stage is open"
+        if self.stage_stack and self.stage_stack[-1] == len(STAGES) - 1:
+            return "this is the last stage"
+        ask = getattr(screen, "advance_blocked", None)
+        return ask() if callable(ask) else None
+
+    def advance(self) -> None:
+        """Go to the next stage if the current one allows it (else say why)."""
+        reason = self.advance_blocked()
+        if reason:
+            self.notify(reason, title="Cannot go on yet", severity="warning")
+            return
+        commit = getattr(self._stage_screen(), "commit", None)
+        if callable(commit):
+            commit()
+        index = self.stage_stack[-1] + 1
+        if STAGE_IDS[index] == "ipvs" and not self.ipvs_wait_needed():
+            note = "IPVS advice skipped: no IPVS UDP-timeout risk per the pre-flight kube-proxy finding"
+            self.context.notes.append(note)
+            self.notify(note, title="IPVS")
+            index += 1
+        self._enter(index)
+
+    def ipvs_wait_needed(self) -> bool:
+        from screens.stages.ipvs import ipvs_risk
+
+        report = self.context.report
+        return report is not None and ipvs_risk(report)
+
+    def go_back(self) -> None:
+        if not self._back_allowed():
+            self.notify("Going back is not possible here: the cluster has changed since.", severity="warning")
+            return
+        self.stage_stack.pop()
+        self.pop_screen()
+
+    def _back_allowed(self) -> bool:
+        if not self.stage_stack or self.stage_id not in BACK_ALLOWED_FROM:
+            return False
+        if self.deployed or self.change_in_flight:
+            return False
+        screen = self._stage_screen()
+        ask = getattr(screen, "can_go_back", None)
+        return bool(ask()) if callable(ask) else True
+
+    # ---- changes in flight, quitting ---------------------------------------------------------
+    def begin_change(self, what: str) -> None:
+        """A stage is about to change the cluster; quitting waits for it."""
+        self.change_in_flight = what
+        log.info("change in flight: %s", what)
+
+    def end_change(self) -> None:
+        self.change_in_flight = None
+        if self.quit_pending:
+            self.exit(self.exit_code)
+
+    def action_quit_safely(self) -> None:
+        if self.change_in_flight:
+            self.quit_pending = True
+            self.notify(
+                f"{self.change_in_flight} is in flight: the wizard quits as soon as it finishes. "
+                "The switch is resumable: start the wizard (or `coredns-wizard switch`) again.",
+                title="Quitting after the current change", severity="warning", timeout=10,
+            )
+            return
+        self.exit(self.exit_code)
+
+    # ---- global actions ---------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "advance":
+            if self.stage_stack and self.stage_stack[-1] == len(STAGES) - 1:
+                return False
+            return None if self.advance_blocked() else True
+        if action == "go_back":
+            return self._back_allowed()
+        if action == "rollback":
+            if not self.deployed:
+                return False
+            return None if self.change_in_flight else True
+        return True
+
+    def action_advance(self) -> None:
+        self.advance()
+
+    def action_go_back(self) -> None:
+        self.go_back()
+
+    def help_rows(self) -> list[tuple[str, str, str]]:
+        """(key, binding id, description) of the App's and the current screen's own keys; the
+        keys of the focused widget (scrolling, editing) are standard and left out."""
+        rows: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        for active in self.active_bindings.values():
+            binding = active.binding
+            if not isinstance(active.node, App | Screen) or binding.id is None:
+                continue
+            if binding.id in seen or binding.id.startswith(("app.focus", "screen.", "app.command")):
+                continue
+            seen.add(binding.id)
+            state = "" if active.enabled else " (not now)"
+            description = (binding.description or binding.action) + state
+            rows.append((self.get_key_display(binding), binding.id, description))
+        return rows
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        stage = STAGES[self.stage_stack[-1]].title if self.stage_stack else "start"
+        self.push_screen(HelpScreen(self.help_rows(), stage))
+
+    def request_rollback(self) -> None:
+        """Ask, then roll back with the engine (kube-dns back first, then CoreDNS to 0)."""
+        if self.context.read_only:
+            self.notify("Read-only mode: rolling back is not possible.", severity="error")
+            return
+        if self.change_in_flight:
+            self.notify(f"{self.change_in_flight} is in flight: pause or let it finish, then roll back.",
+                        severity="warning")
+            return
+        options = self.context.options
+        ns = options.namespace
+        plan = self.context.plan
+        original = plan.original_kube_dns_replicas if plan is not None else None
+        facts = self.context.report.facts if self.context.report is not None else None
+        if original is None and facts is not None:
+            original = facts.original_kube_dns_replicas
+        count = f"{original} replica(s)" if original else "its recorded replica count"
+        body = Text()
+        body.append("This will change the cluster:\n\n")
+        body.append(
+            f"  1. scale Deployment {ns}/{options.kube_dns_deployment} back to {count} and wait "
+            "until kube-dns serves again\n"
+        )
+        body.append(f"  2. scale Deployment {ns}/{options.coredns_deployment} to 0\n")
+        body.append("  3. restore a paused kube-dns autoscaler exactly as it was\n\n")
+        body.append("in context ")
+        body.append(self.context.connection.context, style="bold cyan")
+        if self.context.dry_run:
+            body.append("\n\nDRY-RUN: every request is sent with dryRun=All; nothing is stored.",
+                        style="yellow")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.begin_change("the rollback")
+                self._run_rollback()
+
+        self.push_screen(ConfirmationModal("Roll back to kube-dns?", body, "Yes, roll back (y)"), answered)
+
+    def action_rollback(self) -> None:
+        self.request_rollback()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rollback", description="roll back")
+    def _run_rollback(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.journal import journal_for
+        from wizard.rollback import rollback
+
+        try:
+            journal = self.context.journal or journal_for(self.context.gateway)
+            self.context.journal = journal
+            outcome = rollback(
+                self.context.gateway, journal, self.context.options,
+                on_event=self._post_engine_event,
+            )
+        except WizardError as err:
+            self.post_message(RollbackFinished(False, str(err)))
+            return
+        summary = outcome.reason if outcome.completed else f"{outcome.reason}. {outcome.advice}"
+        self.post_message(RollbackFinished(outcome.completed, summary))
+
+    def _post_engine_event(self, event: Event) -> None:
+        """Engine events arrive on the worker thread; post_message is thread-safe."""
+        self.post_message(EngineEvent(event))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        log.info("engine event: %s", message.event)
+
+    def on_rollback_finished(self, message: RollbackFinished) -> None:
+        self.end_change()
+        if message.ok:
+            self.deployed = False
+            self.context.notes.append(f"rolled back: {message.summary}")
+            self.notify(message.summary, title="Rolled back to kube-dns", timeout=15)
+        else:
+            self.notify(message.summary, title="Rollback stopped", severity="error", timeout=30)
+        self.refresh_bindings()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Failures of the App's own workers; a screen's workers are reported by that screen."""
+        if event.state != WorkerState.ERROR or event.worker.error is None or event.worker.node is not self:
+            return
+        error = event.worker.error
+        log.error("worker %s failed", event.worker.description, exc_info=error)
+        if event.worker.group == "rollback":
+            self.end_change()
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        if event.worker.group == "server-version":
+            return  # the connection light already says what is wrong
+        self.notify(f"{event.worker.description}: {first}", title="Error", severity="error", timeout=20)
+
+
+class LiveWizardApp(WizardApp):
+    """live and dry-run modes: the keys that change the cluster are bound."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "rollback", "Roll back", id="app.rollback")]
+
+
+def build_app(
+    context: WizardContext, *, start_stage: str = "preconditions", offer_resume: bool = True
+) -> WizardApp:
+    """The App for this context, without the command line (tests use it directly). Read-only
+    contexts get an App on which no destructive key is bound at all. Starting at the first
+    stage, a switch already in progress is offered for resuming or rolling back first."""
+    app_class = WizardApp if context.read_only else LiveWizardApp
+    return app_class(context, start_stage=start_stage, offer_resume=offer_resume)

@@ -1,0 +1,49 @@
+"""What every stage screen shares: the connection, the gateway, the operator's options and what
+earlier stages produced (the pre-flight report, the reviewed Corefile, the plan).
+
+Why one mutable object: stages run in order and each adds what it learned; the App hands the
+same context to every screen, so a stage never re-reads what an earlier one already decided.
+Contract with the switch screens (tui-switch): constructor `Screen(context: WizardContext)`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wizard.connection import Connection
+    from wizard.gateway import Gateway
+    from wizard.journal import Journal
+    from wizard.lab.cluster import Lab
+    from wizard.options import SwitchOptions
+    from wizard.plan import Plan
+    from wizard.preflight import PreflightReport
+
+
+@dataclass
+class WizardContext:
+    connection: Connection
+    gateway: Gateway
+    options: SwitchOptions
+    journal: Journal | None = None
+    report: PreflightReport | None = None
+    plan: Plan | None = None
+    lab: Lab | None = None
+    """The demo's lab (None on a real cluster)."""
+    corefile_text: str | None = None
+    """The Corefile the operator reviewed/edited in the migration stage."""
+    clock: Callable[[], float] = time.monotonic
+    """Injectable so snapshots and countdowns are deterministic in tests."""
+    notes: list[str] = field(default_factory=list)
+    """Things the operator decided that the Done screen repeats (e.g. a skipped IPVS wait)."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.options.mode == "read-only"
+
+    @property
+    def dry_run(self) -> bool:
+        return self.options.mode == "dry-run"

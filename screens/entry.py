@@ -1,0 +1,230 @@
+"""The `coredns-wizard` console script: a subcommand runs headless, no subcommand opens the wizard.
+
+Why a separate entry: `wizard.cli` must stay free of any UI import (the engine never imports
+Textual), so this module sits on top: subcommands go to `wizard.cli.main` unchanged, and Textual
+is imported only once the wizard really opens, which keeps `coredns-wizard --help` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+DEMO_SPEED = 20.0
+"""Lab speed for --demo: CoreDNS's 30 s readiness delay passes in about 1.5 s."""
+LAB_FLAGS = ("nodes", "kube_dns_replicas", "k8s_version", "proxy_mode", "fault", "speed", "kernel",
+             "guide_configmap")
+
+
+def _commands_epilog() -> str:
+    from wizard.cli import COMMANDS
+
+    lines = ["subcommands (run headless; `coredns-wizard COMMAND --help` for their options):"]
+    for name, module_name in COMMANDS.items():
+        try:
+            help_text = str(importlib.import_module(module_name).HELP)
+        except ModuleNotFoundError:
+            continue
+        lines.append(f"  {name:16} {help_text}")
+    lines.append("")
+    lines.append("Without a subcommand the terminal wizard opens on the current kubeconfig context.")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from wizard.connection import add_connection_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="coredns-wizard",
+        usage="coredns-wizard [COMMAND ...] | coredns-wizard [wizard options]",
+        description="Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
+        "verifying every step, with rollback. With no COMMAND, opens the terminal wizard.",
+        epilog=_commands_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from wizard import __version__
+
+    parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
+    wizard = parser.add_argument_group("wizard options")
+    add_connection_arguments(wizard)  # type: ignore[arg-type]
+    mode = wizard.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="send every change with dryRun=All: the API server validates, nothing is stored")
+    mode.add_argument("--read-only", action="store_true",
+                      help="never change the cluster; keys that would are not even bound")
+    wizard.add_argument("--coredns-version", metavar="V",
+                        help="the CoreDNS version (default: the recommended one)")
+    image = wizard.add_mutually_exclusive_group()
+    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
+    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
+    wizard.add_argument("--probe-name", action="append", default=[], metavar="NAME",
+                        help="a business name to probe, NAME.NAMESPACE (repeatable)")
+    wizard.add_argument("--observe", metavar="DURATION", default="5m",
+                        help="how long to watch DNS after each kube-dns scale-down (default 5m)")
+    wizard.add_argument("--ipvs-wait", metavar="DURATION", default="5m",
+                        help="wait after shortening the IPVS UDP timeout (default 5m, the guide's)")
+    wizard.add_argument("--ready-timeout", metavar="DURATION", default="5m",
+                        help="how long a new CoreDNS pod may take to become Ready (default 5m)")
+    wizard.add_argument("--autoscaler-policy", choices=("retarget", "restore", "leave-paused"),
+                        default="retarget", help="what happens to a kube-dns autoscaler at the end")
+    wizard.add_argument("--order", choices=("auto", "grow-first", "shrink-first"), default="auto",
+                        help="round order (default auto)")
+    wizard.add_argument("--drop-federations", action="store_true",
+                        help="switch without kube-dns federations when CoreDNS has no federation plugin")
+    wizard.add_argument("--log-file", metavar="FILE",
+                        help="where the wizard logs (default: $XDG_STATE_HOME/coredns-wizard/tui.log)")
+    demo = parser.add_argument_group("demo (a simulated cluster started in-process)")
+    demo.add_argument("--demo", action="store_true", help="start the lab and open the wizard on it")
+    demo.add_argument("--nodes", type=int, metavar="N", help="lab nodes (default 3)")
+    demo.add_argument("--kube-dns-replicas", type=int, metavar="N", help="lab kube-dns replicas (default 3)")
+    demo.add_argument("--k8s-version", metavar="V", help="lab Kubernetes version (default 1.20.15)")
+    demo.add_argument("--proxy-mode", metavar="ipvs|iptables", help="lab kube-proxy mode (default ipvs)")
+    demo.add_argument("--kernel", metavar="old|fixed", help="lab node kernel (default old)")
+    demo.add_argument("--guide-configmap", action="store_true", default=None,
+                      help="the guide's full kube-dns ConfigMap (with federations)")
+    demo.add_argument("--fault", action="append", metavar="NAME", help="inject a lab fault (repeatable)")
+    demo.add_argument("--speed", type=float, metavar="X",
+                      help=f"lab speed (default {DEMO_SPEED:g}: pods become ready in a second or two)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    from wizard.cli import COMMANDS
+
+    if args_list and args_list[0] in COMMANDS:
+        from wizard.cli import main as cli_main
+
+        return cli_main(args_list)
+    from wizard.errors import WizardError
+
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        return _run_wizard(args)
+    except WizardError as err:
+        print(f"coredns-wizard: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("coredns-wizard: interrupted", file=sys.stderr)
+        return 130
+
+
+def lab_options(args: argparse.Namespace) -> Any:
+    """LabOptions from the demo flags; InputError when they are given without --demo."""
+    from wizard.errors import InputError
+    from wizard.lab.cluster import LabOptions
+
+    given = [name for name in LAB_FLAGS if getattr(args, name, None) not in (None, [])]
+    if not args.demo:
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise InputError(f"{flag} configures the demo lab: add --demo, or drop {flag}")
+        return None
+    if args.kubeconfig or args.context:
+        raise InputError("--demo opens the wizard on its own lab: drop --kubeconfig/--context")
+    values: dict[str, Any] = {"speed": DEMO_SPEED, "dns_port": 0}
+    for name in LAB_FLAGS:
+        if name == "fault":
+            continue
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    if args.fault:
+        values["faults"] = tuple(args.fault)
+    options = LabOptions(**values)
+    options.validate()
+    return options
+
+
+def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
+    from wizard.commands._progress import parse_duration
+    from wizard.errors import InputError
+    from wizard.options import Mode, SwitchOptions
+
+    ipvs_wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
+    if ipvs_wait < 0:
+        raise InputError(f"--ipvs-wait {args.ipvs_wait!r}: must not be negative")
+    mode: Mode = "read-only" if args.read_only else "dry-run" if args.dry_run else "live"
+    return SwitchOptions(
+        coredns_version=args.coredns_version, image=args.image, image_host=args.image_host,
+        drop_federations=args.drop_federations, probe_names=tuple(args.probe_name),
+        observe_seconds=parse_duration(args.observe, "--observe"),
+        ready_timeout_seconds=parse_duration(args.ready_timeout, "--ready-timeout"),
+        ipvs_wait_seconds=ipvs_wait, order=args.order, autoscaler_policy=args.autoscaler_policy,
+        mode=mode, dns_port=lab_dns_port,
+    )
+
+
+def _setup_logging(log_file: str | None) -> Path:
+    """Log to a file only: the terminal belongs to the UI."""
+    from wizard.errors import InputError
+    from wizard.journal import state_root
+
+    path = Path(log_file) if log_file else state_root() / "tui.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError as err:
+        raise InputError(
+            f"--log-file {path}: cannot write ({err.strerror or err}); pass another file"
+        ) from None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path
+
+
+def _run_wizard(args: argparse.Namespace) -> int:
+    from wizard.commands._progress import parse_duration
+    from wizard.connection import parse_request_timeout, resolve_connection
+
+    for flag in ("observe", "ipvs_wait", "ready_timeout"):  # bad input fails before a lab starts
+        parse_duration(getattr(args, flag), "--" + flag.replace("_", "-"))
+    parse_request_timeout(args.request_timeout)
+    lab_opts = lab_options(args)
+    log_path = _setup_logging(args.log_file)
+    lab = None
+    if lab_opts is not None:
+        from wizard.lab.cluster import Lab
+
+        lab = Lab(lab_opts)
+        print("coredns-wizard: starting the demo lab…", file=sys.stderr, flush=True)
+        try:
+            lab.start()
+        except (TimeoutError, OSError) as err:
+            print(f"coredns-wizard: the demo lab could not start: {err}", file=sys.stderr)
+            return 1
+    try:
+        kubeconfig = str(lab.kubeconfig_path) if lab is not None else args.kubeconfig
+        connection = resolve_connection(kubeconfig, args.context, args.request_timeout)
+        options = switch_options(args, connection.lab_dns_port)
+        from wizard.gateway import Gateway
+
+        gateway = Gateway(connection, options.mode)
+        try:
+            from screens.app import build_app
+            from screens.context import WizardContext
+
+            context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab)
+            app = build_app(context)
+            app.run()
+            logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)
+            print(f"coredns-wizard: log in {log_path}", file=sys.stderr)
+            return int(app.return_code or 0)
+        finally:
+            gateway.close()
+    finally:
+        if lab is not None:
+            lab.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One Screen per stage of the procedure; each takes a WizardContext."""

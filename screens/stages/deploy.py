@@ -1,0 +1,211 @@
+"""Stage 4: the rendered switch2coredns.yaml, its server-side dry-run, and the apply.
+
+Why re-render here: the operator may have edited the Corefile in stage 3; the engine renders the
+manifests with that override and asks the API server to validate them (dryRun=All) before anything
+is applied, so admission problems show up here and not halfway through the switch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from screens.messages import DeployFinished, DeployPrepared, EngineEvent, StageFailed
+from screens.stages.base import StageScreen
+from screens.widgets.confirm import ConfirmationModal
+from screens.widgets.findings import finding_text, findings_text
+
+if TYPE_CHECKING:
+    from screens.context import WizardContext
+    from wizard.events import Event
+    from wizard.manifests import RenderResult
+    from wizard.plan import Plan
+
+
+def object_names(rendered: RenderResult) -> list[str]:
+    names = []
+    for obj in rendered.objects:
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace")
+        names.append(f"{obj.get('kind')} {ns + '/' if ns else ''}{meta.get('name')}")
+    return names
+
+
+def confirmation_body(plan: Plan, context_name: str, dry_run: bool) -> Text:
+    body = Text("This will change the cluster:\n\n")
+    if plan.autoscaler is not None:
+        a = plan.autoscaler
+        body.append(f"  • scale the kube-dns autoscaler Deployment {a.namespace}/{a.name} {a.replicas} → 0\n")
+    body.append(f"  • server-side apply (field manager coredns-wizard), CoreDNS {plan.coredns_version}:\n")
+    for name in object_names(plan.manifests):
+        body.append(f"      {name}\n", style="bold")
+    body.append("    the Deployment starts at 0 replicas; kube-dns keeps serving.\n\n")
+    body.append("in context ")
+    body.append(context_name, style="bold cyan")
+    if dry_run:
+        body.append("\n\nDRY-RUN: sent with dryRun=All; nothing is stored.", style="yellow")
+    return body
+
+
+class DeployScreen(StageScreen):
+    """Read-only flavour: shows and validates, never applies. `ApplyDeployScreen` binds `a`."""
+
+    STAGE_ID = "deploy"
+    STAGE_TITLE = "4 Deploy"
+
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context)
+        self.prepared: DeployPrepared | None = None
+        self.applying = False
+        self.applied = False
+        self.error: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="deploy-scroll"):
+            yield Static(Text("… rendering and validating the manifests", style="dim"), id="deploy-dry-run")
+            yield Static("", id="deploy-yaml")
+
+    def on_mount(self) -> None:
+        self.refresh_gate()
+        self._prepare()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="deploy-prepare",
+        description="render and validate",
+    )
+    def _prepare(self) -> None:
+        from wizard.preflight import evaluate, render_or_error, server_dry_run
+
+        report = self.context.report
+        if report is None:
+            self.post_message(StageFailed(self.STAGE_ID, "no pre-flight report: go back to the first stage"))
+            return
+        options = self.context.options
+        rendering = render_or_error(report.facts, options)
+        dry = server_dry_run(self.context.gateway, rendering[0])
+        findings, plan, rendered = evaluate(report.facts, options, dry, rendering)
+        blocking = [f for f in findings if f.status == "block"]
+        self.post_message(DeployPrepared(rendered, dry, plan, blocking))
+
+    def on_deploy_prepared(self, message: DeployPrepared) -> None:
+        self.prepared = message
+        if message.plan is not None:
+            self.context.plan = message.plan
+        status = Text("Server-side dry-run\n", style="bold")
+        status.append_text(finding_text(message.dry_run))
+        others = [f for f in message.blocking if f.id != "server-dry-run"]
+        if others:
+            status.append("\n\nStill blocking:\n", style="bold red")
+            status.append_text(findings_text(others))
+        self.query_one("#deploy-dry-run", Static).update(status)
+        if message.rendered is not None:
+            self.query_one("#deploy-yaml", Static).update(
+                Syntax(message.rendered.yaml_text, "yaml", theme="monokai", line_numbers=True)
+            )
+        self.refresh_gate()
+
+    def on_stage_failed(self, message: StageFailed) -> None:
+        self.applying = False
+        self.error = message.error
+        super().on_stage_failed(message)
+
+    def advance_blocked(self) -> str | None:
+        if self.context.read_only:
+            return "read-only mode: nothing can be deployed, the wizard ends here"
+        if self.prepared is None:
+            return "the manifests are still being rendered and validated"
+        if self.prepared.blocking or self.prepared.plan is None:
+            return "a finding blocks the deploy (see above)"
+        if self.applying:
+            return "the manifests are being applied"
+        if not self.applied:
+            return "apply the manifests first (a)"
+        return None
+
+    def can_go_back(self) -> bool:
+        return not self.applying and not self.applied
+
+
+class ApplyDeployScreen(DeployScreen):
+    """live and dry-run modes: `a` applies after the confirmation."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "apply", "Apply manifests…", id="deploy.apply")]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply":
+            prepared = self.prepared
+            ready = prepared is not None and prepared.plan is not None and not prepared.blocking
+            return True if ready and not self.applying and not self.applied else None
+        return True
+
+    def action_apply(self) -> None:
+        prepared = self.prepared
+        if prepared is None or prepared.plan is None or prepared.blocking:
+            return
+        plan = prepared.plan
+        body = confirmation_body(plan, self.context.connection.context, self.context.dry_run)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.applying = True
+                self.wizard.begin_change("applying switch2coredns.yaml")
+                self.set_status(Text("… applying", style="bold"))
+                self.app.refresh_bindings()
+                self._apply(plan)
+
+        self.app.push_screen(ConfirmationModal("Apply switch2coredns.yaml?", body), answered)
+
+    def _post_engine_event(self, event: Event) -> None:
+        self.post_message(EngineEvent(event))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-apply",
+          description="apply manifests")
+    def _apply(self, plan: Plan) -> None:
+        from wizard.deploy_stage import run_deploy
+        from wizard.errors import WizardError
+        from wizard.journal import journal_for
+
+        try:
+            journal = self.context.journal or journal_for(self.context.gateway)
+            self.context.journal = journal
+            outcome = run_deploy(
+                self.context.gateway, plan, journal, self.context.options,
+                on_event=self._post_engine_event,
+            )
+        except WizardError as err:
+            self.post_message(DeployFinished(False, str(err)))
+            return
+        summary = outcome.reason if outcome.completed else f"{outcome.reason}. {outcome.advice}"
+        self.post_message(DeployFinished(outcome.completed, summary))
+
+    def on_deploy_finished(self, message: DeployFinished) -> None:
+        self.applying = False
+        self.wizard.end_change()
+        if message.ok:
+            self.applied = True
+            self.wizard.deployed = True
+            self.set_status(Text.assemble(("✔ ", "bold green"), (message.summary, "green"),
+                                          ("  n: go on to the switch", "bold")))
+        else:
+            self.error = message.summary
+            self.set_status(Text.assemble(("✖ apply failed: ", "bold red"), (message.summary, "red")))
+        self.app.refresh_bindings()
+
+    def on_worker_state_changed(self, event: object) -> None:
+        from textual.worker import Worker, WorkerState
+
+        assert isinstance(event, Worker.StateChanged)
+        if event.state == WorkerState.ERROR and event.worker.group == "deploy-apply":
+            self.applying = False
+            self.wizard.end_change()
+        super().on_worker_state_changed(event)

@@ -1,0 +1,164 @@
+"""Stage 3: the Corefile that replaces kube-dns's configuration, reviewed and optionally edited.
+
+Why show the diff against the guide's default: the operator sees exactly which lines carry their
+kube-dns customisations (stub domains, upstreams, federations). An edited Corefile must pass the
+same version check the engine applies (`wizard.plan.with_corefile`) before `n` lets it through;
+it then travels as SwitchOptions.corefile_override, so the deployed ConfigMap holds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static, TabbedContent, TabPane, TextArea
+
+from screens.messages import CorefileChecked
+from screens.stages.base import StageScreen
+from screens.widgets.corefile_editor import CorefileEditor
+from screens.widgets.diff_view import DiffView
+
+if TYPE_CHECKING:
+    from screens.context import WizardContext
+
+
+def guide_default_corefile(coredns_version: str, cluster_domain: str | None = None) -> str:
+    """The guide's template Corefile for this CoreDNS version, without any kube-dns customisation."""
+    from wizard.kubedns_config import KubeDNSConfig
+    from wizard.translate import translate
+
+    config = KubeDNSConfig(cluster_domain=cluster_domain) if cluster_domain else KubeDNSConfig()
+    return translate(config, coredns_version).text
+
+
+def existing_coredns_corefile(configmap: dict[str, Any] | None) -> str | None:
+    data = (configmap or {}).get("data") or {}
+    text = data.get("Corefile")
+    return text if isinstance(text, str) else None
+
+
+def configmap_text(configmap: dict[str, Any] | None, where: str) -> Text:
+    """The kube-dns ConfigMap's data as YAML, as plain Text (it comes from the cluster)."""
+    import yaml
+
+    if configmap is None:
+        return Text(f"{where}: not found; kube-dns runs with its defaults (nothing to carry over)",
+                    style="dim")
+    data = configmap.get("data") or {}
+    if not data:
+        return Text(f"{where}: no data; kube-dns runs with its defaults", style="dim")
+    text = Text(f"{where} data:\n", style="bold")
+    text.append(yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, sort_keys=True))
+    return text
+
+
+def verdicts_text(warnings: list[str], notes: list[str]) -> Text:
+    text = Text()
+    if not warnings:
+        text.append("✔ no version warnings for the migrated Corefile\n", style="green")
+    for line in warnings:
+        text.append("! ", style="yellow")
+        text.append(line + "\n", style="yellow")
+    for line in notes:
+        text.append("· ", style="dim")
+        text.append(line + "\n", style="dim")
+    return text
+
+
+class MigrationScreen(StageScreen):
+    STAGE_ID = "migration"
+    STAGE_TITLE = "3 Config migration"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("d", "tab('diff')", "Diff tab", id="migration.diff", show=False),
+        Binding("k", "tab('kube-dns')", "kube-dns ConfigMap tab", id="migration.kube-dns", show=False),
+        Binding("e", "tab('edit')", "Edit", id="migration.edit"),
+        Binding("c", "compare_other", "Compare with…", id="migration.compare"),
+        Binding("escape", "leave_editor", "Leave the editor (then n goes on)", id="migration.leave-editor"),
+    ]
+
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context)
+        plan = context.plan
+        report = context.report
+        if plan is None or report is None:
+            raise RuntimeError("the migration stage needs a pre-flight report with a plan")
+        self.rendered = plan.manifests
+        self.version = plan.coredns_version
+        self.migrated = context.corefile_text or self.rendered.corefile_text
+        self.translated = self.rendered.corefile_text
+        self.guide = guide_default_corefile(self.version)
+        self.existing = existing_coredns_corefile(report.facts.coredns_configmap)
+        self.compare_existing = False
+
+    def compose_body(self) -> ComposeResult:
+        ns = self.context.options.namespace
+        with TabbedContent(id="migration-tabs", initial="diff"):
+            with TabPane("Diff (d)", id="diff"):
+                yield DiffView("guide default", "migrated", id="migration-diff")
+                verdicts = verdicts_text(self.rendered.warnings, self.rendered.notes)
+                yield Static(verdicts, id="migration-verdicts")
+            with TabPane("kube-dns ConfigMap (k)", id="kube-dns"), VerticalScroll():
+                yield Static(configmap_text(
+                    self.context.report.facts.kube_dns_configmap if self.context.report else None,
+                    f"ConfigMap {ns}/{self.context.options.kube_dns_configmap}",
+                ), id="migration-kube-dns")
+            with TabPane("Edit (e)", id="edit"):
+                yield CorefileEditor(self.migrated, self.version, id="migration-editor")
+
+    def on_mount(self) -> None:
+        self._show_diff()
+        self.refresh_gate()
+
+    def _left(self) -> tuple[str, str]:
+        if self.compare_existing and self.existing is not None:
+            ns = self.context.options.namespace
+            return self.existing, f"ConfigMap {ns}/coredns in the cluster now"
+        return self.guide, f"guide default (CoreDNS {self.version})"
+
+    def _show_diff(self) -> None:
+        left, left_title = self._left()
+        editor = self.query_one("#migration-editor", CorefileEditor)
+        right = editor.text if editor.is_mounted else self.migrated
+        edited = right.strip() != self.translated.strip()
+        title = "migrated, edited by you" if edited else "migrated from kube-dns"
+        self.query_one("#migration-diff", DiffView).show(left, right, left_title, title)
+
+    def on_corefile_checked(self, message: CorefileChecked) -> None:
+        self._show_diff()
+        self.refresh_gate()
+
+    def advance_blocked(self) -> str | None:
+        editor = self.query_one("#migration-editor", CorefileEditor)
+        return editor.problem
+
+    def commit(self) -> None:
+        """Called by the App when `n` leaves this stage: the reviewed text goes into the context."""
+        editor = self.query_one("#migration-editor", CorefileEditor)
+        text = editor.text if editor.text.endswith("\n") else editor.text + "\n"
+        self.context.corefile_text = text
+        override = None if text.strip() == self.translated.strip() else text
+        self.context.options = dataclasses.replace(self.context.options, corefile_override=override)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#migration-tabs", TabbedContent).active = tab
+        if tab == "edit":
+            self.query_one("#corefile-text").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_editor":
+            return isinstance(self.focused, TextArea)
+        return True
+
+    def action_leave_editor(self) -> None:
+        self.query_one("#migration-tabs", TabbedContent).focus()
+
+    def action_compare_other(self) -> None:
+        if self.existing is None:
+            self.notify("There is no CoreDNS ConfigMap in the cluster to compare with.")
+            return
+        self.compare_existing = not self.compare_existing
+        self._show_diff()

@@ -1,0 +1,133 @@
+"""Stage 1: the pre-flight checklist, run by the engine in a worker with progress.
+
+Why nothing is decided here: `run_preflight` is the same call `coredns-wizard plan` makes; this
+screen only shows its findings and refuses `n` while one blocks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from screens.messages import PreflightDone, PreflightProgress, StageFailed
+from screens.stages.base import StageScreen
+from screens.widgets.findings import FindingsView
+
+if TYPE_CHECKING:
+    from screens.context import WizardContext
+    from wizard.preflight import PreflightReport
+
+
+def summary_text(report: PreflightReport) -> Text:
+    counts = {s: sum(1 for f in report.findings if f.status == s) for s in ("ok", "warn", "block")}
+    text = Text()
+    text.append(f"✔ {counts['ok']} ok  ", style="green")
+    text.append(f"! {counts['warn']} warning(s)  ", style="yellow")
+    text.append(f"✖ {counts['block']} blocking", style="bold red" if counts["block"] else "dim")
+    if report.plan is not None:
+        plan = report.plan
+        text.append(
+            f"\nPlan: {len(plan.steps)} steps, CoreDNS {plan.coredns_version}, {plan.order} "
+            f"({plan.original_kube_dns_replicas} kube-dns replica(s) to replace)"
+        )
+    return text
+
+
+class PreconditionsScreen(StageScreen):
+    STAGE_ID = "preconditions"
+    STAGE_TITLE = "1 Preconditions"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "rerun", "Re-run checks", id="preconditions.rerun"),
+    ]
+
+    def __init__(self, context: WizardContext) -> None:
+        super().__init__(context)
+        self.running = False
+        self.error: str | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text("Pre-flight checks", style="bold"), id="preflight-title")
+        yield Static("", id="preflight-progress")
+        with VerticalScroll(id="preflight-scroll"):
+            yield FindingsView("", id="preflight-findings")
+
+    def on_mount(self) -> None:
+        if self.context.report is not None:
+            self._show(self.context.report)
+        else:
+            self.start_preflight()
+
+    def start_preflight(self) -> None:
+        self.running = True
+        self.error = None
+        self.query_one("#preflight-progress", Static).update(Text("… starting pre-flight", style="dim"))
+        self.refresh_gate()
+        self._preflight()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight", description="pre-flight")
+    def _preflight(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.preflight import run_preflight
+
+        def progress(text: str) -> None:
+            self.post_message(PreflightProgress(text))
+
+        try:
+            report = run_preflight(self.context.gateway, self.context.options, progress)
+        except WizardError as err:
+            self.post_message(StageFailed(self.STAGE_ID, str(err)))
+            return
+        self.post_message(PreflightDone(report))
+
+    def on_preflight_progress(self, message: PreflightProgress) -> None:
+        self.query_one("#preflight-progress", Static).update(Text(f"… {message.text}", style="dim"))
+
+    def on_preflight_done(self, message: PreflightDone) -> None:
+        self.running = False
+        self.context.report = message.report
+        self.context.plan = message.report.plan
+        self._show(message.report)
+
+    def on_stage_failed(self, message: StageFailed) -> None:
+        self.running = False
+        self.error = message.error
+        self.query_one("#preflight-progress", Static).update(
+            Text.assemble(("✖ pre-flight could not run: ", "bold red"), (message.error, "red"),
+                          ("\nctrl+r re-runs it", "dim"))
+        )
+        self.refresh_gate()
+
+    def _show(self, report: PreflightReport) -> None:
+        from wizard.preflight import FINDING_GROUPS
+
+        self.query_one("#preflight-progress", Static).update(summary_text(report))
+        self.query_one("#preflight-findings", FindingsView).show(report.findings, FINDING_GROUPS.items())
+        self.refresh_gate()
+
+    def advance_blocked(self) -> str | None:
+        if self.running:
+            return "pre-flight is still running"
+        if self.error:
+            return "pre-flight could not run (see above); fix it and press ctrl+r"
+        report = self.context.report
+        if report is None:
+            return "pre-flight has not run"
+        blocking = [f.title for f in report.findings if f.status == "block"]
+        if blocking:
+            return f"{len(blocking)} blocking finding(s): " + "; ".join(blocking)
+        if report.plan is None:
+            return "pre-flight produced no plan"
+        return None
+
+    def action_rerun(self) -> None:
+        if self.running:
+            return
+        self.context.report = None
+        self.context.plan = None
+        self.start_preflight()

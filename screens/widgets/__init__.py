@@ -1,0 +1,1 @@
+"""Widgets: render data handed to them; no engine calls, no I/O."""

@@ -1,0 +1,52 @@
+"""The one dialog in front of every change to the cluster.
+
+Why Cancel is focused: Enter out of habit must never change production; `y` is the deliberate
+answer. The message names what changes, on which object, in which context.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmationModal(ModalScreen[bool]):
+    """Ask yes/no; dismisses with True only on `y` or the Confirm button."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "confirm", "Yes, do it", id="confirm.yes"),
+        Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
+    ]
+
+    def __init__(self, title: str, body: Text | str, confirm_label: str = "Yes, apply (y)") -> None:
+        super().__init__(id="confirm")
+        self.title_text = title
+        self.body = body if isinstance(body, Text) else Text(body)
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog"):
+            yield Static(Text(self.title_text, style="bold"), id="confirm-title")
+            yield Static(self.body, id="confirm-body")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Cancel (esc)", id="confirm-cancel", variant="primary")
+                yield Button(self.confirm_label, id="confirm-yes", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)

@@ -1,0 +1,51 @@
+"""`?`: every key that works here, with its binding id (what a keymap file remaps)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def bindings_table(rows: list[tuple[str, str, str]]) -> Table:
+    table = Table(box=None, expand=True, show_edge=False)
+    table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column("id", style="dim", no_wrap=True)
+    table.add_column("what it does")
+    for key, binding_id, description in rows:
+        table.add_row(Text(key), Text(binding_id), Text(description))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the bindings active on the screen below it; esc or ? closes."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str, str]], stage: str) -> None:
+        super().__init__(id="help")
+        self.rows = rows
+        self.stage = stage
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog"):
+            yield Static(Text(f"Keys on the {self.stage} stage", style="bold"), id="help-title")
+            yield Static(bindings_table(self.rows), id="help-table")
+            yield Static(
+                Text(
+                    "Destructive keys ask first, with Cancel focused; in read-only mode they are not "
+                    "bound at all. Remap keys by binding id.",
+                    style="dim",
+                )
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
