@@ -1,0 +1,76 @@
+"""A switch killed (SIGKILL) at a step boundary and started again neither repeats nor skips a step,
+with the journal (same machine) and from the cluster's annotations alone (another machine)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from switch_support import deployment_replicas, fast_options, gateway_for, make_test_plan
+
+from wizard.journal import Journal
+from wizard.switch import Switcher
+from wizard.switch_state import current_entries, read_cluster_record
+
+HERE = Path(__file__).resolve().parent
+
+
+def run_until(lab: Any, journal_path: Path, boundary: str) -> None:
+    """Start a switch in a child process and SIGKILL it right after `boundary` finished."""
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "switch_support.py"), str(lab.kubeconfig_path), str(journal_path), "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    seen: list[str] = []
+    try:
+        for line in child.stdout:
+            seen.append(line.strip())
+            if line.startswith(f"FINISHED {boundary} "):
+                child.send_signal(signal.SIGKILL)
+                break
+            if line.startswith("OUTCOME"):
+                break
+    finally:
+        child.kill()
+        child.wait(30)
+    assert any(s.startswith(f"FINISHED {boundary} ") for s in seen), (
+        seen,
+        child.stderr.read() if child.stderr else "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("boundary", "with_journal"),
+    [("deploy", True), ("r1.scale-coredns", True), ("r1.scale-kube-dns", True), ("r2.scale-coredns", False)],
+)
+@pytest.mark.lab_options(nodes=4)
+def test_killed_switch_resumes_without_repeating_or_skipping(
+    lab: Any, tmp_path: Path, boundary: str, with_journal: bool
+) -> None:
+    journal_path = tmp_path / "journal.jsonl"
+    run_until(lab, journal_path, boundary)
+    journal = Journal(journal_path, operator="test@host")
+    done_before = {e.step for e in current_entries(journal) if e.status == "done"}
+    assert boundary in done_before
+    gateway = gateway_for(lab)
+    plan = make_test_plan(gateway, n=3)
+    if not with_journal:  # another machine: only the annotation says how far the switch got
+        phase = read_cluster_record(gateway, fast_options()).phase
+        assert phase is not None
+        done_before = set(plan.ids()[: plan.ids().index(phase) + 1])
+    outcome = Switcher(
+        gateway, plan, journal if with_journal else None, fast_options(observe_seconds=1.0)
+    ).run()
+    assert outcome.completed, outcome.reason
+    assert set(outcome.steps_run) == set(plan.ids()) - done_before
+    assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (3, 0)

@@ -1,0 +1,123 @@
+"""Pure parts of the switch: probe verdicts, durations, the text progress printer, records."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from wizard.commands._progress import TextProgress, parse_duration, terminal_confirm
+from wizard.errors import InputError
+from wizard.events import ObservationTick, StepFinished, StepStarted, Waiting
+from wizard.plan import Step
+from wizard.probes import ProbeResult
+from wizard.switch import _judge
+from wizard.switch_state import AutoscalerRecord, autoscaler_record_of, retargeted
+
+STEP = Step(
+    "r1.scale-coredns",
+    "scale-coredns",
+    1,
+    "Scale CoreDNS kube-system/coredns 0 → 1",
+    (),
+    "deployment",
+    1,
+    True,
+)
+
+
+def result(
+    target: str, rcode: str = "NOERROR", answers: tuple[str, ...] = ("a A 1.2.3.4",), error: str | None = None
+) -> ProbeResult:
+    return ProbeResult(target, "a", "A", rcode, answers, 1.0, error, "udp")
+
+
+def test_judge_accepts_agreement_and_rejects_what_coredns_breaks() -> None:
+    assert _judge(result("core"), result("kube"))[0]
+    assert not _judge(result("core", "SERVFAIL", ()), result("kube"))[0]
+    assert not _judge(result("core", "", (), "no answer within 2s"), result("kube"))[0]
+    assert not _judge(result("core", "NXDOMAIN", ()), result("kube"))[0]
+    # the same failure from kube-dns predates the switch: reported, not blocking
+    ok, line = _judge(result("core", "SERVFAIL", ()), result("kube", "SERVFAIL", ()))
+    assert ok and "kube-dns fails it too" in line
+    # different records with the same rcode (e.g. a load-balanced outside name) do not block
+    assert _judge(result("core", answers=("a A 5.6.7.8",)), result("kube"))[0]
+    assert not _judge(result("core", "SERVFAIL", ()), None)[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5m", 300.0), ("30s", 30.0), ("2s", 2.0), ("1h30m", 5400.0), ("45", 45.0)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text, "--observe") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "m", "-1s", "1d"])
+def test_parse_duration_rejects_with_the_flag_named(text: str) -> None:
+    with pytest.raises(InputError, match="--observe"):
+        parse_duration(text, "--observe")
+
+
+def test_text_progress_plain_lines_without_a_tty() -> None:
+    out = io.StringIO()
+    printer = TextProgress(out, tty=False)
+    printer(StepStarted(STEP))
+    for second in range(0, 25):
+        printer(Waiting("1 Ready pod", float(second), 300.0))
+    printer(StepFinished(STEP, "done", "0 → 1"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "→ Scale CoreDNS kube-system/coredns 0 → 1"
+    waits = [line for line in lines if "1 Ready pod" in line]
+    assert len(waits) == 3  # at 0 s, 10 s and 20 s: visible, not flooding a log file
+    assert "\r" not in out.getvalue()
+    assert lines[-1].endswith("r1.scale-coredns: done — 0 → 1")
+
+
+def test_text_progress_updates_one_line_in_place_on_a_tty() -> None:
+    out = io.StringIO()
+    printer = TextProgress(out, tty=True)
+    printer(ObservationTick(1.0, 5.0, 0, 10, 0.5, 0.9))
+    printer(ObservationTick(2.0, 5.0, 0, 20, 0.5, 0.9))
+    printer(StepFinished(STEP, "done", ""))
+    text = out.getvalue()
+    assert text.count("\n") == 1 and text.count("\r\x1b[2K") == 3
+    assert "20 queries, 0 errors" in text
+
+
+def test_autoscaler_record_round_trip_and_retarget() -> None:
+    deployment = {
+        "metadata": {"name": "kube-dns-autoscaler", "namespace": "kube-system"},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "autoscaler", "command": ["/cpa", "--target=Deployment/kube-dns", "--v=2"]}
+                    ]
+                }
+            },
+        },
+    }
+    record = autoscaler_record_of(deployment)
+    assert (record.replicas, record.target, record.field, record.container) == (
+        1,
+        "Deployment/kube-dns",
+        "command",
+        "autoscaler",
+    )
+    assert AutoscalerRecord.from_json(record.to_json()) == record
+    assert retargeted(record, "Deployment/coredns") == ["/cpa", "--target=Deployment/coredns", "--v=2"]
+    assert AutoscalerRecord.from_json("{not json") is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [("y\n", True), ("yes\n", True), ("\n", False), ("n\n", False), ("", False)]
+)
+def test_terminal_confirm_names_the_change_and_the_context(answer: str, expected: bool) -> None:
+    out = io.StringIO()
+    confirm = terminal_confirm("prod-eu", io.StringIO(answer), out)
+    assert (
+        confirm(STEP, "Scale CoreDNS kube-system/coredns 0 → 1: deployment kube-system/coredns") is expected
+    )
+    assert "deployment kube-system/coredns" in out.getvalue() and "'prod-eu'" in out.getvalue()
+    assert "[y/N]" in out.getvalue()

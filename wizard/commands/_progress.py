@@ -1,0 +1,186 @@
+"""Shared by the switch, rollback, status and cleanup commands: engine events as text on stderr,
+terminal confirmation, durations, and opening the gateway and the journal.
+
+Why here: the four commands must look and ask alike; the engine only emits events. Stdlib only
+at module level, so `coredns-wizard --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wizard.connection import Connection
+    from wizard.events import Event
+    from wizard.gateway import Gateway
+    from wizard.journal import Journal
+    from wizard.options import Mode
+    from wizard.plan import Step
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """`5m`, `30s`, `2s`, `1h`, or plain seconds; InputError names the flag otherwise."""
+    from wizard.errors import InputError
+
+    parts = re.findall(r"\d+(?:\.\d+)?(?:ms|s|m|h)?", text.strip())
+    if not text.strip() or "".join(parts) != text.strip():
+        raise InputError(f"{flag} {text!r} is not a duration: use e.g. 30s, 5m or 1h")
+    total = 0.0
+    for part in parts:
+        match = _DURATION.match(part)
+        assert match is not None
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+    return total
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--kubeconfig/--context/--request-timeout, -o, --state-dir."""
+    from wizard.connection import add_connection_arguments
+
+    add_connection_arguments(parser)
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="result format on stdout (progress always goes to stderr)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the journal and backups live (default: $XDG_STATE_HOME/coredns-wizard/CLUSTER)",
+    )
+
+
+def open_gateway(args: argparse.Namespace, mode: Mode = "live") -> tuple[Connection, Gateway]:
+    from wizard.connection import connection_from_args
+    from wizard.gateway import Gateway
+
+    connection = connection_from_args(args)
+    return connection, Gateway(connection, mode)
+
+
+def open_journal(args: argparse.Namespace, gateway: Gateway, dry_run: bool = False) -> Journal:
+    from pathlib import Path
+
+    from wizard.journal import Journal, cluster_id
+
+    namespace = gateway.get_namespace("kube-system")
+    uid = str((namespace.get("metadata") or {}).get("uid") or "")
+    state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else None
+    return Journal.for_cluster(cluster_id(gateway.connection.server, uid), state_dir, dry_run=dry_run)
+
+
+def terminal_confirm(
+    context: str, stream_in: IO[str] | None = None, stream_out: IO[str] | None = None
+) -> Any:
+    """A confirm(step, what) callback asking y/N on the terminal."""
+
+    def confirm(step: Step, what: str) -> bool:
+        out = stream_out or sys.stderr
+        inp = stream_in or sys.stdin
+        out.write(f"\n{what}\nProceed in context {context!r}? [y/N] ")
+        out.flush()
+        answer = inp.readline()
+        return answer.strip().lower() in ("y", "yes")
+
+    return confirm
+
+
+def require_terminal_or_yes(yes: bool, dry_run: bool, command: str) -> None:
+    """Refuse before anything changes when nobody can answer the questions."""
+    from wizard.errors import InputError
+
+    if yes or dry_run:
+        return
+    if not sys.stdin or not sys.stdin.isatty():
+        raise InputError(
+            f"{command} asks before each change, but stdin is not a terminal: pass --yes to go ahead "
+            "without questions (or --dry-run to only see what would change)"
+        )
+
+
+class TextProgress:
+    """Prints events to stderr: one line per step; waits update one line in place on a TTY."""
+
+    def __init__(self, stream: IO[str] | None = None, tty: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._inline = False
+        self._last_plain = -10.0
+
+    def __call__(self, event: Event) -> None:
+        from wizard import events as ev
+
+        if isinstance(event, ev.Waiting):
+            self._waiting(event.what, event.elapsed_s, event.timeout_s)
+        elif isinstance(event, ev.ObservationTick):
+            p50 = "-" if event.p50_ms is None else f"{event.p50_ms:.1f}"
+            p95 = "-" if event.p95_ms is None else f"{event.p95_ms:.1f}"
+            self._waiting(
+                f"observing DNS: {event.queries} queries, {event.errors} errors, p50 {p50} ms, p95 {p95} ms",
+                event.elapsed,
+                event.total,
+            )
+        elif isinstance(event, ev.StepStarted):
+            self._line(f"→ {event.step.description}")
+        elif isinstance(event, ev.StepFinished):
+            mark = {"done": "✓", "already-done": "✓", "skipped": "·", "dry-run": "○"}.get(event.outcome, "✗")
+            self._line(
+                f"  {mark} {event.step.id}: {event.outcome}" + (f" — {event.detail}" if event.detail else "")
+            )
+        elif isinstance(event, ev.ProbeBatch):
+            for line in event.transports:
+                self._line(f"    transport {line}")
+            for line in event.agreement:
+                self._line(f"    {line}")
+        elif isinstance(event, ev.Note):
+            self._line(f"  note: {event.message}")
+        elif isinstance(event, ev.Problem):
+            self._line(f"  problem: {event.message}")
+            for line in event.evidence:
+                self._line(f"    {line}")
+        elif isinstance(event, ev.SwitchStopped):
+            self._line(f"stopped: {event.reason}")
+            self._line(f"what to do: {event.advice}")
+        elif isinstance(event, ev.SwitchCompleted):
+            self._line(event.summary)
+
+    def say(self, text: str) -> None:
+        """A short progress message (e.g. from pre-flight): in place on a TTY, a line otherwise."""
+        if self.tty:
+            self.stream.write("\r\x1b[2K  … " + text[:200])
+            self.stream.flush()
+            self._inline = True
+        else:
+            self._line(f"  … {text}")
+
+    def end_line(self) -> None:
+        if self._inline:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._inline = False
+
+    def _waiting(self, what: str, elapsed: float, timeout: float) -> None:
+        limit = f" of {timeout:.0f}s" if timeout else ""
+        text = f"  … {what} ({elapsed:.0f}s{limit})"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text[:200])
+            self.stream.flush()
+            self._inline = True
+        elif elapsed - self._last_plain >= 10.0 or elapsed < self._last_plain or timeout == 0:
+            self._last_plain = elapsed
+            self._line(text)
+
+    def _line(self, text: str) -> None:
+        if self._inline:
+            self.stream.write("\r\x1b[2K")
+            self._inline = False
+        self.stream.write(text + "\n")
+        self.stream.flush()

@@ -1,0 +1,67 @@
+"""`coredns-wizard cleanup`: the guide's step 8, deleting the kube-dns Deployment, ConfigMap and
+ServiceAccount once the switch has held for 72 hours; each object is saved as YAML first.
+
+Refused (exit 1) while kube-dns has replicas, CoreDNS is not fully ready, or the 72 hours have
+not passed (unless --force). The kube-dns Service is never deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "Delete the kube-dns Deployment, ConfigMap and ServiceAccount 72 h after the switch (backups first)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from wizard.commands._progress import add_common_arguments
+
+    add_common_arguments(parser)
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before each deletion")
+    parser.add_argument("--force", action="store_true", help="do not wait for the 72 hours")
+    parser.add_argument("--dry-run", action="store_true", help="send every deletion with dryRun=All")
+
+
+def run(args: argparse.Namespace) -> int:
+    from wizard.cleanup import cleanup
+    from wizard.commands._progress import (
+        TextProgress,
+        open_gateway,
+        open_journal,
+        require_terminal_or_yes,
+        terminal_confirm,
+    )
+    from wizard.options import Mode, SwitchOptions
+
+    require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard cleanup")
+    mode: Mode = "dry-run" if args.dry_run else "live"
+    connection, gateway = open_gateway(args, mode)
+    options = SwitchOptions(mode=mode, assume_yes=args.yes)
+    with gateway:
+        journal = open_journal(args, gateway, dry_run=args.dry_run)
+        confirm = None if args.yes else terminal_confirm(connection.context)
+        result = cleanup(gateway, journal, options, TextProgress(), confirm, force=args.force)
+    if args.output == "json":
+        json.dump(
+            {
+                "deleted": list(result.deleted),
+                "skipped": list(result.skipped),
+                "backups": list(result.backups),
+                "warnings": list(result.warnings),
+                "dry_run": result.dry_run,
+            },
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        for line in result.deleted:
+            print(f"{'would delete' if result.dry_run else 'deleted'} {line}")
+        for line in result.skipped:
+            print(f"skipped {line}")
+        for line in result.backups:
+            print(f"backup {line}")
+        for line in result.warnings:
+            print(f"warning: {line}")
+    return 0

@@ -1,0 +1,82 @@
+"""`coredns-wizard rollback`: kube-dns back to its original size first, then CoreDNS to 0, then
+the autoscaler restored. Safe to run again after an interruption (every step is absolute).
+
+Exit 0 when kube-dns serves again with its original replicas, 1 when the rollback stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = (
+    "Roll a switch back: kube-dns to its original replicas (Ready first), then CoreDNS to 0, "
+    "autoscaler restored."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from wizard.commands._progress import add_common_arguments
+
+    add_common_arguments(parser)
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before each change")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="send every change with dryRun=All: nothing changes"
+    )
+    parser.add_argument(
+        "--kube-dns-replicas",
+        type=int,
+        metavar="N",
+        help="kube-dns's original replicas, when neither the cluster nor the journal recorded it",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        metavar="DURATION",
+        default="5m",
+        help="how long kube-dns may take to be Ready and in the endpoints again (default 5m)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from wizard.commands._progress import (
+        TextProgress,
+        open_gateway,
+        open_journal,
+        parse_duration,
+        require_terminal_or_yes,
+        terminal_confirm,
+    )
+    from wizard.errors import InputError
+    from wizard.options import Mode, SwitchOptions
+    from wizard.rollback import rollback
+
+    if args.kube_dns_replicas is not None and args.kube_dns_replicas < 1:
+        raise InputError(f"--kube-dns-replicas {args.kube_dns_replicas}: must be at least 1")
+    ready_timeout = parse_duration(args.ready_timeout, "--ready-timeout")
+    require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard rollback")
+    mode: Mode = "dry-run" if args.dry_run else "live"
+    connection, gateway = open_gateway(args, mode)
+    options = SwitchOptions(
+        mode=mode, assume_yes=args.yes, ready_timeout_seconds=ready_timeout, dns_port=connection.lab_dns_port
+    )
+    with gateway:
+        journal = open_journal(args, gateway, dry_run=args.dry_run)
+        confirm = None if args.yes else terminal_confirm(connection.context)
+        outcome = rollback(gateway, journal, options, TextProgress(), confirm, args.kube_dns_replicas)
+    if args.output == "json":
+        json.dump(
+            {
+                "completed": outcome.completed,
+                "reason": outcome.reason,
+                "advice": outcome.advice,
+                "kube_dns_replicas": outcome.kube_dns_replicas,
+            },
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    if outcome.completed:
+        return 0
+    print(f"coredns-wizard rollback: stopped: {outcome.reason}. {outcome.advice}", file=sys.stderr)
+    return 1
