@@ -113,6 +113,18 @@ def _json_response(status: int, body: Any) -> web.Response:
     return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
+def _list_response(store: Store, res: Resource, metadata: Obj, items: list[Obj]) -> web.Response:
+    """The List as `_json_response` would encode it, from each item's cached JSON: at 10,000 pods,
+    encoding every pod on every list was most of a list's time on the server."""
+    head = json.dumps({"kind": res.list_kind, "apiVersion": res.api_version, "metadata": metadata})
+    body = b"".join((
+        head[:-1].encode(), b', "items": [',
+        b", ".join([store.encoded(res.key, item) for item in items]),
+        b"]}",
+    ))
+    return web.Response(status=200, body=body, content_type="application/json")
+
+
 def _status_response(error: ApiError) -> web.Response:
     return _json_response(error.code, error.status())
 
@@ -446,7 +458,8 @@ class APIServer:
         if wants_table(request):
             return _json_response(200, to_table(target.res, [obj], str(self.store.resource_version),
                                                 request.query.get("includeObject")))
-        return _json_response(200, obj)
+        return web.Response(status=200, body=self.store.encoded(target.res.key, obj),
+                            content_type="application/json")
 
     def _list(self, request: web.Request, target: Target) -> web.Response:
         res = target.res
@@ -472,8 +485,7 @@ class APIServer:
             table = to_table(res, items, str(rv), request.query.get("includeObject"))
             table["metadata"].update({k: v for k, v in metadata.items() if k != "resourceVersion"})
             return _json_response(200, table)
-        body = {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": metadata, "items": items}
-        return _json_response(200, body)
+        return _list_response(self.store, res, metadata, items)
 
     # ---- watch -------------------------------------------------------------------------
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:

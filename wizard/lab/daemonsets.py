@@ -112,7 +112,8 @@ class DaemonSetController:
             self.queue.add((namespace_of(ds), name_of(ds)))
 
     def _eligible(self, template: Obj, node: Obj) -> bool:
-        probe = {"spec": copy.deepcopy(template.get("spec") or {})}
+        # read-only checks: no copy of the template (this runs for every node on every reconcile)
+        probe = {"spec": template.get("spec") or {}}
         tolerations = probe["spec"].get("tolerations") or []
         return matches_node_affinity(probe, node) and untolerated_taint(node, tolerations) is None
 
@@ -138,7 +139,8 @@ class DaemonSetController:
                 pods_by_node[node] = [created]
                 self.events.normal(ds, "SuccessfulCreate", f"Created pod: {name_of(created)}")
         for node, pods in pods_by_node.items():
-            pods.sort(key=lambda p: parse_rfc3339(meta(p).get("creationTimestamp")) or 0.0)
+            if len(pods) > 1:  # parsing timestamps of 1,000 single pods per reconcile is the cost
+                pods.sort(key=lambda p: parse_rfc3339(meta(p).get("creationTimestamp")) or 0.0)
             extra = pods if node not in eligible else pods[1:]
             for pod in extra:
                 delete_pod(self.cache, pod)

@@ -1,9 +1,9 @@
 """Loop-side caches of the Store with indexes (what client-go calls informers), for the controllers.
 
-Why not read the Store directly: `Store.list` sorts every object of a kind on each call, and the
-controllers must stay responsive at 10,000 pods, so they keep their own indexed copies (pods by
-owner, by node, by label) fed by Store watches. Watch callbacks only schedule delivery on the lab
-loop; all cache state lives on that loop, so no locks are needed.
+Why not read the Store directly: the Store only knows kinds, namespaces and names, and the
+controllers must stay responsive at 10,000 pods, so they keep their own indexes (pods by owner, by
+node, by label) over the Store's shared objects, fed by Store watches. Watch callbacks only
+schedule delivery on the lab loop; all cache state lives on that loop, so no locks are needed.
 
 Writes go through the cache ("write-through"): a controller that creates a pod sees it in its
 next reconcile at once, instead of creating it twice while the watch event is still in flight
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Set
 from typing import Any
 
@@ -54,6 +55,9 @@ class Informer:
         self._objects: dict[Key, Obj] = {}
         self._index_fns: dict[str, IndexFn] = {}
         self._indexes: dict[str, dict[Hashable, set[Key]]] = {}
+        # `by()` results' key order per (index, value), dropped when the bucket's members change:
+        # the controllers ask for the same 1,000-pod buckets on every reconcile
+        self._sorted_buckets: dict[tuple[str, Hashable], list[Key]] = {}
         self._handlers: list[Handler] = []
 
     def add_index(self, name: str, fn: IndexFn) -> None:
@@ -82,8 +86,15 @@ class Informer:
         return set(self._indexes[index].get(value, ()))
 
     def by(self, index: str, value: Hashable) -> list[Obj]:
-        found = self._indexes[index].get(value, ())
-        return [self._objects[k] for k in sorted(found) if k in self._objects]
+        keys = self._sorted_buckets.get((index, value))
+        if keys is None:
+            bucket = self._indexes[index].get(value)
+            if not bucket:
+                return []  # not cached: asking for gone owners must not grow the cache
+            keys = sorted(bucket)
+            self._sorted_buckets[(index, value)] = keys
+        objects = self._objects
+        return [objects[k] for k in keys if k in objects]
 
     def count_by(self, index: str, value: Hashable) -> int:
         return len(self._indexes[index].get(value, ()))
@@ -95,21 +106,24 @@ class Informer:
     # ---- internal ---------------------------------------------------------------------------
     def _put(self, obj: Obj | None, ident: Key) -> Obj | None:
         old = self._objects.pop(ident, None)
-        if old is not None:
-            for name, fn in self._index_fns.items():
-                index = self._indexes[name]
-                for value in fn(old):
-                    bucket = index.get(value)
-                    if bucket is not None:
-                        bucket.discard(ident)
-                        if not bucket:
-                            del index[value]
         if obj is not None:
             self._objects[ident] = obj
-            for name, fn in self._index_fns.items():
-                index = self._indexes[name]
-                for value in fn(obj):
-                    index.setdefault(value, set()).add(ident)
+        for name, fn in self._index_fns.items():
+            old_values = set(fn(old)) if old is not None else set()
+            new_values = set(fn(obj)) if obj is not None else set()
+            if old_values == new_values:
+                continue  # most updates are status changes: the buckets stay as they are
+            index = self._indexes[name]
+            for value in old_values - new_values:
+                bucket = index.get(value)
+                if bucket is not None:
+                    bucket.discard(ident)
+                    if not bucket:
+                        del index[value]
+                self._sorted_buckets.pop((name, value), None)
+            for value in new_values - old_values:
+                index.setdefault(value, set()).add(ident)
+                self._sorted_buckets.pop((name, value), None)
         return old
 
     def _notify(self, old: Obj | None, new: Obj | None) -> None:
@@ -145,11 +159,17 @@ class ClusterCache:
         """Subscribe to every kind (replaying existing objects) and wait until the replay is in."""
         loop = asyncio.get_running_loop()
         self._loop = loop
+        loop_thread = threading.get_ident()
 
         def subscriber(key: str) -> Callable[[str, Obj], None]:
             def on_event(event_type: str, obj: Obj) -> None:
                 with contextlib.suppress(RuntimeError):  # a closed loop: the lab is shutting down
-                    loop.call_soon_threadsafe(self._deliver, key, event_type, obj)
+                    if threading.get_ident() == loop_thread:
+                        # most writes come from the lab loop itself: queue without waking it up
+                        # (call_soon_threadsafe writes to the loop's self-pipe on every event)
+                        loop.call_soon(self._deliver, key, event_type, obj)
+                    else:
+                        loop.call_soon_threadsafe(self._deliver, key, event_type, obj)
 
             return on_event
 

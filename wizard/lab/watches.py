@@ -160,7 +160,13 @@ class _EventPump:
             if sent_type is None:
                 continue
             render = self.options.render
-            await _write_event(self.response, sent_type, obj if render is None else render(obj))
+            if render is None:  # the object's JSON is cached per version: many watchers, one encoding
+                await self.response.write(b"".join((
+                    b'{"type": "', sent_type.encode(), b'", "object": ',
+                    self.store.encoded(self.res.key, obj), b"}\n",
+                )))
+            else:
+                await _write_event(self.response, sent_type, render(obj))
             sent += 1
             limit = self.drop_after()
             if limit is not None and sent >= limit:
