@@ -249,6 +249,11 @@ class WizardApp(App[int]):
 
     def advance(self) -> None:
         """Go to the next stage if the current one allows it (else say why)."""
+        # A stage whose next step is a change (Deploy: apply) lets `n` start it behind its
+        # confirmation, so the whole wizard can be driven with `n` and `y` alone.
+        if self._advance_starts_change():
+            getattr(self._stage_screen(), "start_change_on_advance")()  # noqa: B009
+            return
         reason = self.advance_blocked()
         if reason:
             self.notify(reason, title="Cannot go on yet", severity="warning")
@@ -313,7 +318,7 @@ class WizardApp(App[int]):
         if action == "advance":
             if self.stage_stack and self.stage_stack[-1] == len(STAGES) - 1:
                 return False
-            return None if self.advance_blocked() else True
+            return None if self.advance_blocked() and not self._advance_starts_change() else True
         if action == "go_back":
             return self._back_allowed()
         if action == "rollback":
@@ -321,6 +326,10 @@ class WizardApp(App[int]):
                 return False
             return None if self.change_in_flight else True
         return True
+
+    def _advance_starts_change(self) -> bool:
+        ready = getattr(self._stage_screen(), "change_ready_on_advance", None)
+        return bool(callable(ready) and ready())
 
     def action_advance(self) -> None:
         self.advance()

@@ -129,7 +129,7 @@ class DeployScreen(StageScreen):
         if self.applying:
             return "the manifests are being applied"
         if not self.applied:
-            return "apply the manifests first (a)"
+            return "apply the manifests first (n or a)"
         return None
 
     def can_go_back(self) -> bool:
@@ -147,6 +147,13 @@ class ApplyDeployScreen(DeployScreen):
             ready = prepared is not None and prepared.plan is not None and not prepared.blocking
             return True if ready and not self.applying and not self.applied else None
         return True
+
+    def change_ready_on_advance(self) -> bool:
+        """`n` before the manifests are applied opens the apply confirmation (as `a` does)."""
+        return not self.applied and self.check_action("apply", ()) is True
+
+    def start_change_on_advance(self) -> None:
+        self.action_apply()
 
     def action_apply(self) -> None:
         prepared = self.prepared
