@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 if ! command -v dig >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && apt-get install -y -qq bind9-dnsutils >/dev/null || true
 fi
+# tmux drives the wizard in a real terminal (tests/test_tui_demo_tmux.py skips without it).
+if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq >/dev/null && apt-get install -y -qq tmux >/dev/null || true
+fi
 
 python3 -m pip install --quiet --disable-pip-version-check '.[test]'
 python3 -m ruff check wizard screens tests

@@ -1,0 +1,213 @@
+"""Stage 6: how the switch ended, what the cluster looks like now, and when clean-up may start.
+
+Why it reads the status again: the title and numbers must be what the cluster says now
+(wizard.status, the same answer `coredns-wizard status` prints), not what the screen remembers;
+the switch screen only adds what the cluster cannot know (durations, probe counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from screens.stages.base import StageScreen
+
+if TYPE_CHECKING:
+    from screens.context import WizardContext
+    from screens.stages.switch import SwitchResult
+    from wizard.status import SwitchStatus
+
+CLEANUP_COMMAND = "coredns-wizard cleanup"
+
+
+@dataclass
+class StatusRead(Message):
+    status: SwitchStatus | None
+    error: str = ""
+
+
+def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:
+    """The screen's title: the cluster's phase first, the switch screen's outcome second."""
+    phase = status.phase if status is not None else None
+    if phase == "completed":
+        return "Switch complete"
+    if phase == "rolled-back" or (result is not None and result.kind == "rolled-back"):
+        return "Rolled back"
+    if result is not None and result.kind == "dry-run":
+        return "Dry run complete: nothing was changed"
+    if result is not None and result.kind == "completed":
+        return "Switch complete"
+    reason = result.summary if result is not None and result.summary else f"phase {phase or 'unknown'}"
+    return f"Stopped: {reason}"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} m"
+    if minutes:
+        return f"{minutes} m {secs:02d} s"
+    return f"{secs} s"
+
+
+def cleanup_text(status: SwitchStatus | None, elapsed_since_read_s: float) -> Text:
+    """The 72-hour countdown from the last kube-dns scale-down and the exact command."""
+    text = Text()
+    if status is None:
+        return Text("clean-up: status not read yet", style="dim")
+    if status.cleanup_allowed_at is None:
+        text.append("Clean-up is not due: ", style="bold")
+        text.append("kube-dns still has replicas or was never scaled down; nothing to delete.")
+        return text
+    now = status.now + timedelta(seconds=elapsed_since_read_s)
+    left = (status.cleanup_allowed_at - now).total_seconds()
+    if left <= 0:
+        text.append("Clean-up is allowed now: ", style="bold green")
+    else:
+        text.append("Clean-up allowed in ", style="bold")
+        text.append(format_duration(left), style="bold yellow")
+        text.append(f" (from {status.cleanup_allowed_at:%Y-%m-%d %H:%M:%SZ}, 72 h after the last kube-dns "
+                    "scale-down). Then run: ")
+    text.append(CLEANUP_COMMAND, style="bold cyan")
+    text.append("\nIt backs up and deletes the kube-dns Deployment, ConfigMap and ServiceAccount; "
+                "the kube-dns Service stays (CoreDNS serves behind it).", style="dim")
+    return text
+
+
+def summary_text(context: WizardContext, result: SwitchResult | None, status: SwitchStatus | None) -> Text:
+    text = Text()
+    if status is not None:
+        for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
+            text.append(f"{label:<9}", style="bold")
+            if dep is None:
+                text.append("absent\n", style="dim")
+            else:
+                where = f"{context.options.namespace}/{dep.name}"
+                text.append(f"{dep.ready}/{dep.replicas} ready (Deployment {where})\n")
+        ep = status.endpoints
+        text.append("Endpoints ", style="bold")
+        text.append(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}, "
+                    f"not ready {len(ep.not_ready)}\n")
+    if result is not None:
+        if result.duration_s is not None:
+            text.append("Duration ", style="bold")
+            text.append(f"{format_duration(result.duration_s)}\n")
+        text.append("Probes   ", style="bold")
+        text.append(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; observation "
+                    f"{result.observed_queries} queries, {result.observed_errors} errors\n")
+        if result.summary:
+            text.append("Engine   ", style="bold")
+            text.append(result.summary + "\n")
+        if result.advice:
+            text.append("Next     ", style="bold")
+            text.append(result.advice + "\n", style="yellow")
+    journal = context.journal
+    text.append("Journal  ", style="bold")
+    text.append(str(journal.path) if journal is not None else "none (this run kept no journal)")
+    text.append("\n")
+    for note in context.notes:
+        text.append("Note     ", style="bold")
+        text.append(note + "\n")
+    return text
+
+
+class DoneScreen(StageScreen):
+    """The last stage: title, summary and the clean-up countdown. `q` (the App's) quits."""
+
+    STAGE_ID = "done"
+    STAGE_TITLE = "6 Done"
+    DEFAULT_CSS = """
+    DoneScreen #done-title { height: 3; padding: 1 2 0 2; text-style: bold; }
+    DoneScreen #done-body { height: 1fr; padding: 0 2; }
+    DoneScreen #done-summary, DoneScreen #done-cleanup { margin: 1 0 0 0; }
+    """
+
+    def __init__(
+        self,
+        context: WizardContext,
+        result: SwitchResult | None = None,
+        *,
+        status: SwitchStatus | None = None,
+    ) -> None:
+        """`result`: how the switch screen ended (None: found on the screen stack, if any);
+        `status`: a status already read (tests pass a fixed one); None reads it on mount."""
+        super().__init__(context)
+        self.result = result
+        self.status = status
+        self._read_at = context.clock()
+
+    @property
+    def title_text(self) -> str:
+        return done_title(self.result, self.status)
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="done-title")
+        with VerticalScroll(id="done-body"):
+            yield Static(id="done-summary")
+            yield Static(id="done-cleanup")
+
+    def on_mount(self) -> None:
+        if self.result is None:
+            self.result = self._result_from_switch_screen()
+        self.set_status(Text("q quits; the switch state stays in the cluster and the journal", style="dim"))
+        self.redraw()
+        self.set_interval(1.0, self.redraw_countdown)
+        if self.status is None:
+            self.read_status()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="done-status",
+          description="read the switch status")
+    def read_status(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.status import read_status
+
+        try:
+            status = read_status(self.context.gateway, self.context.journal, self.context.options)
+            self.post_message(StatusRead(status))
+        except WizardError as err:
+            self.post_message(StatusRead(None, str(err)))
+
+    def on_status_read(self, message: StatusRead) -> None:
+        self.status = message.status
+        self._read_at = self.context.clock()
+        self.redraw()
+        if message.error:
+            self.query_one("#done-cleanup", Static).update(
+                Text(f"could not read the cluster's status: {message.error}; run `coredns-wizard status`",
+                     style="red"))
+
+    def _result_from_switch_screen(self) -> SwitchResult | None:
+        from screens.stages.switch import SwitchScreen
+
+        for screen in reversed(self.app.screen_stack):
+            if isinstance(screen, SwitchScreen) and screen.result is not None:
+                return screen.result
+        return None
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.query_one("#done-cleanup", Static).update(
+                Text(f"could not read the cluster's status: {event.worker.error}", style="red"))
+
+    def redraw(self) -> None:
+        title = self.title_text
+        style = "bold green" if title.startswith("Switch complete") else (
+            "bold yellow" if title.startswith(("Rolled back", "Dry run")) else "bold red")
+        self.query_one("#done-title", Static).update(Text(title, style=style))
+        self.query_one("#done-summary", Static).update(summary_text(self.context, self.result, self.status))
+        self.redraw_countdown()
+
+    def redraw_countdown(self) -> None:
+        elapsed = self.context.clock() - self._read_at
+        self.query_one("#done-cleanup", Static).update(cleanup_text(self.status, elapsed))

@@ -1,0 +1,663 @@
+"""Stage 5: the switch loop, live. Round k of N, the step in flight and what it waits for, and
+panes that follow the DNS pods, the Service's endpoints, probe answers and the observation.
+
+Why it decides nothing: the engine (wizard.switch.Switcher, wizard.rollback.rollback) runs in a
+thread worker exactly as `coredns-wizard switch` runs it; this screen forwards the engine's
+events to the main thread, asks the engine's confirm questions in a modal, and holds the engine
+between steps on `p` (wizard.step_gate). The panes are fed by wizard.live_view's watches, not by
+polling from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from screens.stages.base import StageScreen
+from screens.widgets.confirm import ConfirmationModal
+from screens.widgets.header import WizardHeader
+from screens.widgets.logs import PodLogsScreen
+from screens.widgets.panes import EndpointsPane, EventLogPane, ObservationPane, PodsPane, ProbesPane
+from wizard.events import (
+    EndpointsChanged,
+    Note,
+    ObservationTick,
+    PodsChanged,
+    ProbeBatch,
+    Problem,
+    StepFinished,
+    StepStarted,
+    SwitchCompleted,
+    SwitchStopped,
+    Waiting,
+)
+from wizard.live_view import ClusterEventSeen, LiveDnsFeed, LiveEvent
+from wizard.step_gate import StepGate
+
+if TYPE_CHECKING:
+    from screens.context import WizardContext
+    from wizard.journal import Journal
+    from wizard.plan import Plan, Step
+    from wizard.rollback import RollbackOutcome
+    from wizard.switch import SwitchOutcome
+
+log = logging.getLogger(__name__)
+COMPACT_BELOW_ROWS = 32
+
+RunState = Literal[
+    "idle", "running", "stopped", "completed", "rolling-back", "rolled-back", "rollback-stopped"
+]
+OUTCOME_STYLE = {"done": "green", "already-done": "green", "skipped": "dim", "dry-run": "yellow",
+                 "failed": "bold red", "declined": "yellow"}
+
+
+# ---- messages from the workers -----------------------------------------------------------------
+
+
+@dataclass
+class LiveEventArrived(Message):
+    """An engine or live-feed event, forwarded from a worker thread."""
+
+    event: LiveEvent
+
+
+@dataclass
+class PlanReady(Message):
+    plan: Plan
+    journal: Journal
+
+
+@dataclass
+class SwitchRunFinished(Message):
+    outcome: SwitchOutcome | None
+    error: str = ""
+
+
+@dataclass
+class RollbackPrepared(Message):
+    """What a rollback would change, read from the cluster, for the confirmation."""
+
+    original: int | None
+    kube_dns_now: int
+    coredns_now: int
+    error: str = ""
+
+
+@dataclass
+class RollbackRunFinished(Message):
+    outcome: RollbackOutcome | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    """How the switch screen ended, for the Done screen."""
+
+    kind: Literal["completed", "rolled-back", "stopped", "dry-run"]
+    summary: str
+    advice: str = ""
+    duration_s: float | None = None
+    probes: int = 0
+    probe_failures: int = 0
+    observed_queries: int = 0
+    observed_errors: int = 0
+
+
+class SwitchScreen(StageScreen):
+    """Drive the engine's switch (and rollback) with live panes. `n` starts or continues, `p`
+    pauses between steps, `l` shows the selected pod's logs, `r` rolls back."""
+
+    STAGE_ID = "switch"
+    STAGE_TITLE = "5 Switch"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "continue_switch", "Start/continue", id="switch.continue"),
+        Binding("p", "pause", "Pause", id="switch.pause"),
+        Binding("l", "logs", "Pod logs", id="switch.logs"),
+        Binding("r", "rollback", "Roll back", id="switch.rollback"),
+    ]
+    DEFAULT_CSS = """
+    SwitchScreen #switch-status { height: 3; padding: 0 1; background: $boost; text-wrap: nowrap;
+                                  text-overflow: ellipsis; }
+    SwitchScreen #pods { height: 1fr; min-height: 5; border: round $primary; }
+    SwitchScreen #switch-middle { height: 7; }
+    SwitchScreen #endpoints { width: 3fr; height: 100%; border: round $primary; }
+    SwitchScreen #observation { width: 2fr; height: 100%; border: round $primary; }
+    SwitchScreen #probes { height: 7; border: round $primary; }
+    SwitchScreen #events { height: 1fr; min-height: 4; border: round $primary; }
+    SwitchScreen.compact #probes { display: none; }
+    SwitchScreen.compact #switch-middle { height: 5; }
+    SwitchScreen.compact #pods { min-height: 4; }
+    SwitchScreen.compact #events { min-height: 3; }
+    """
+
+    def __init__(self, context: WizardContext, *, live_feed: bool = True) -> None:
+        super().__init__(context)
+        self.state: RunState = "idle"
+        self.cancel = threading.Event()
+        self.gate = StepGate(self.cancel)
+        self.use_live_feed = live_feed
+        self.feed: LiveDnsFeed | None = None
+        self.current_step: Step | None = None
+        self.waiting: Waiting | None = None
+        self.stop_reason = ""
+        self.stop_advice = ""
+        self.result: SwitchResult | None = None
+        self._engine_idle = threading.Event()
+        self._engine_idle.set()
+        self._pending_rollback: RollbackPrepared | None = None
+        self._started: float | None = None
+        self._probes = 0
+        self._probe_failures = 0
+        self._observed: dict[str, ObservationTick] = {}
+
+    # ---- layout -------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="switch-status")
+        yield PodsPane(self.context.clock, id="pods")
+        with Horizontal(id="switch-middle"):
+            yield EndpointsPane(f"{self.context.options.namespace}/{self.context.options.dns_service}",
+                                id="endpoints")
+            yield ObservationPane(id="observation")
+        yield ProbesPane(id="probes")
+        yield EventLogPane(self.context.clock, id="events")
+
+    def on_mount(self) -> None:
+        self.log_pane.add(self._intro(), style="bold")
+        self.refresh_status()
+        self.set_interval(1.0, self.refresh_status)
+        if self.use_live_feed:
+            self.feed = LiveDnsFeed(self.context.gateway, self.context.options, self._from_thread).start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below 32 rows the probes pane goes (its verdicts are in the events pane too), so
+        the header, the status and every other pane stay visible at 80x24."""
+        self.set_class(event.size.height < COMPACT_BELOW_ROWS, "compact")
+
+    def on_unmount(self) -> None:
+        if self.feed is not None:
+            threading.Thread(target=self.feed.stop, name="stop live feed", daemon=True).start()
+        self.cancel.set()
+
+    def _intro(self) -> str:
+        plan = self.context.plan
+        if self.context.read_only:
+            return "Read-only mode: the switch cannot run here; the panes show the cluster live."
+        steps = f"{len(plan.steps)} steps in {self.rounds} round(s)" if plan else "the plan from pre-flight"
+        if self.context.dry_run:
+            return f"Press n to run the switch as a dry run ({steps}): every change is sent with dryRun=All."
+        asks = "every change asks first" if self._engine_asks_first() else "changes do not ask (--yes)"
+        return f"Press n to start the switch ({steps}); {asks}. p pauses, r rolls back."
+
+    # ---- widgets ------------------------------------------------------------------------
+    @property
+    def pods_pane(self) -> PodsPane:
+        return self.query_one(PodsPane)
+
+    @property
+    def log_pane(self) -> EventLogPane:
+        return self.query_one(EventLogPane)
+
+    @property
+    def rounds(self) -> int:
+        plan = self.context.plan
+        return max((s.round for s in plan.steps), default=0) if plan else 0
+
+    # ---- status line --------------------------------------------------------------------
+    def refresh_status(self) -> None:
+        self.query_one("#switch-status", Static).update(self.status_text())
+        self.set_status(self.hint_text())
+        paused = self.gate.paused and self.state in ("running", "rolling-back")
+        stage = f"{self.STAGE_TITLE} · PAUSED" if paused else self.STAGE_TITLE
+        for header in self.query(WizardHeader):
+            if header.stage != stage:
+                header.set_stage(stage)
+
+    def hint_text(self) -> Text:
+        """The line above the footer: what the keys do now, or why the switch stopped."""
+        if self.state in ("stopped", "rollback-stopped"):
+            text = Text.assemble(("✖ ", "bold red"), (self.stop_reason, "red"))
+            if self.stop_advice:
+                text.append(f"  → {self.stop_advice}", style="yellow")
+            return text
+        if self.gate.paused and self.state in ("running", "rolling-back"):
+            return Text("paused between steps: n continues; nothing changes meanwhile", style="bold yellow")
+        hints = {
+            "idle": "n starts the switch; every change asks first (y confirms, esc cancels)",
+            "running": "p pauses after the current step · l logs of the selected pod · r rolls back",
+            "completed": "n shows the summary",
+            "rolling-back": "rolling back: kube-dns first, then CoreDNS to 0",
+            "rolled-back": "n shows the summary",
+        }
+        return Text(hints.get(self.state, ""), style="dim")
+
+    def status_text(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        step = self.current_step
+        if self.state in ("rolling-back", "rolled-back", "rollback-stopped"):
+            text.append("Rollback", style="bold yellow")
+        elif step is not None and step.round:
+            text.append(f"Round {step.round} of {self.rounds or '?'}", style="bold")
+        elif step is not None:
+            text.append("Setup", style="bold")
+        else:
+            text.append(f"Switch: {self.rounds or '?'} round(s)", style="bold")
+        if step is not None:
+            text.append("  step ")
+            text.append(step.id, style="bold cyan")
+            text.append(": ")
+            text.append(step.description)
+        text.append("\n")
+        if self.waiting is not None and self.state in ("running", "rolling-back"):
+            w = self.waiting
+            text.append("waiting for ", style="dim")
+            text.append(w.what)
+            if w.timeout_s:
+                text.append(f" ({w.elapsed_s:.0f}s of {w.timeout_s:.0f}s)", style="dim")
+        text.append("\n")
+        state_styles = {
+            "idle": ("READY: press n to start", "bold"),
+            "running": ("RUNNING", "bold green"),
+            "stopped": ("STOPPED", "bold red"),
+            "completed": ("SWITCH COMPLETE", "bold green"),
+            "rolling-back": ("ROLLING BACK", "bold yellow"),
+            "rolled-back": ("ROLLED BACK", "bold yellow"),
+            "rollback-stopped": ("ROLLBACK STOPPED", "bold red"),
+        }
+        label, style = state_styles[self.state]
+        if self.gate.paused and self.state in ("running", "rolling-back"):
+            label, style = ("PAUSED (n continues)" if self.gate.holding else "PAUSING after this step…",
+                            "bold black on yellow")
+        text.append(f" {label} ", style=style)
+        if self.state in ("stopped", "rollback-stopped") and self.stop_reason:
+            text.append(" ")
+            text.append(self.stop_reason, style="red")
+        return text
+
+    # ---- events from threads ------------------------------------------------------------
+    def _from_thread(self, event: LiveEvent) -> None:
+        self.post_message(LiveEventArrived(event))
+
+    def on_live_event_arrived(self, message: LiveEventArrived) -> None:
+        self.show_event(message.event)
+
+    def show_event(self, event: LiveEvent) -> None:
+        """Route one event to its pane (public so tests can feed fixed events)."""
+        pane = self.log_pane
+        if isinstance(event, PodsChanged):
+            self.pods_pane.update_pods(event.pods)
+            self.query_one(EndpointsPane).redraw(self.pods_pane.owner_of_ip())
+        elif isinstance(event, EndpointsChanged):
+            owners = self.pods_pane.owner_of_ip()
+            self.query_one(EndpointsPane).update_endpoints(event.ready, event.not_ready, owners)
+        elif isinstance(event, ProbeBatch):
+            self.query_one(ProbesPane).update_batch(event, self.pods_pane.owner_of_ip())
+            self._probes += len(event.results)
+            self._probe_failures += sum(1 for r in event.results if not r.ok)
+            for line in event.agreement:
+                pane.add(f"probe: {line}")
+        elif isinstance(event, ObservationTick):
+            self.query_one(ObservationPane).update_tick(event)
+            self._observed[self.current_step.id if self.current_step else "?"] = event
+        elif isinstance(event, StepStarted):
+            self.current_step = event.step
+            self.waiting = None
+            asks_first = self._engine_asks_first() and self.state != "rolling-back"  # confirmed as a whole
+            if event.step.changes_cluster and not asks_first:
+                self._begin_change(f"step {event.step.id} ({event.step.description})")
+            pane.add(Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", event.step.description))
+        elif isinstance(event, StepFinished):
+            style = OUTCOME_STYLE.get(event.outcome, "")
+            pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail))
+            self.waiting = None
+            self._end_change()
+        elif isinstance(event, Waiting):
+            self.waiting = event
+        elif isinstance(event, Note):
+            pane.add(event.message, style="italic")
+        elif isinstance(event, Problem):
+            pane.add(Text.assemble(("✖ ", "bold red"), (event.message, "bold red")))
+            for line in event.evidence:
+                pane.add(f"    {line}", style="red")
+            if event.advice:
+                pane.add(f"  → {event.advice}", style="yellow")
+        elif isinstance(event, SwitchStopped):
+            self.stop_reason, self.stop_advice = event.reason, event.advice
+            pane.add(Text.assemble(("■ stopped: ", "bold red"), event.reason))
+            if event.advice:
+                pane.add(f"  → {event.advice}", style="yellow")
+        elif isinstance(event, SwitchCompleted):
+            pane.add(Text.assemble(("✔ ", "bold green"), event.summary))
+        elif isinstance(event, ClusterEventSeen):
+            style = "yellow" if event.type == "Warning" else "dim"
+            count = f" (x{event.count})" if event.count > 1 else ""
+            pane.add(f"k8s {event.type} {event.reason} {event.involved}{count}: {event.message}", style=style)
+        self.refresh_status()
+
+    # ---- keys ---------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode does not even offer the keys that change the cluster."""
+        if action in ("continue_switch", "rollback") and self.context.read_only:
+            return False
+        if action == "pause":
+            return self.state in ("running", "rolling-back")
+        return True
+
+    def action_continue_switch(self) -> None:
+        if self.state in ("running", "rolling-back"):
+            if self.gate.paused:
+                self.gate.resume()
+                self.log_pane.add("continuing", style="italic")
+            else:
+                self.notify("The switch is running; it asks before every change.", timeout=3)
+            self.refresh_status()
+            return
+        if self.state == "completed" and self.result is not None:
+            self._show_done(self.result)
+            return
+        if self.state == "rolled-back" and self.result is not None:
+            self._show_done(self.result)
+            return
+        self.start_switch()
+
+    def make_result(self, kind: Literal["completed", "rolled-back", "stopped", "dry-run"], summary: str,
+                    advice: str = "") -> SwitchResult:
+        ticks = self._observed.values()
+        return SwitchResult(
+            kind, summary, advice,
+            duration_s=None if self._started is None else self.context.clock() - self._started,
+            probes=self._probes, probe_failures=self._probe_failures,
+            observed_queries=sum(t.queries for t in ticks), observed_errors=sum(t.errors for t in ticks),
+        )
+
+    def start_switch(self) -> None:
+        if self._started is None:
+            self._started = self.context.clock()
+        self.cancel.clear()
+        self.gate.resume()
+        self.stop_reason = self.stop_advice = ""
+        self.state = "running"
+        self._engine_idle.clear()
+        self.refresh_bindings()
+        self.refresh_status()
+        self.run_switch()
+
+    def action_pause(self) -> None:
+        paused = self.gate.toggle()
+        note = "pause requested: the switch holds after the current step" if paused else "continuing"
+        self.log_pane.add(note, style="italic")
+        self.refresh_status()
+
+    def action_logs(self) -> None:
+        pod = self.pods_pane.selected_pod()
+        if pod is None:
+            self.notify("No pod selected: move to a row in the pods pane first.", severity="warning",
+                        timeout=3)
+            return
+        self.app.push_screen(PodLogsScreen(self.context.gateway, self.context.options.namespace, pod.name))
+
+    def action_rollback(self) -> None:
+        if self.state == "rolling-back":
+            self.notify("A rollback is already running.", timeout=3)
+            return
+        self.log_pane.add("reading what a rollback would change…", style="italic")
+        self.prepare_rollback()
+
+    # ---- the switch worker --------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="switch",
+          description="switch kube-dns to CoreDNS")
+    def run_switch(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.switch import Switcher
+
+        try:
+            plan, journal = self._plan_and_journal()
+            outcome = Switcher(
+                self.context.gateway, plan, journal, self.context.options,
+                self.gate.wrap(self._from_thread), self._confirm_from_thread, self.cancel,
+            ).run()
+            self.post_message(SwitchRunFinished(outcome))
+        except WizardError as err:
+            self.post_message(SwitchRunFinished(None, str(err)))
+        finally:
+            self._engine_idle.set()
+
+    def _plan_and_journal(self) -> tuple[Plan, Journal]:
+        """The reviewed plan, or (when resuming straight from the start screen) the one pre-flight
+        makes now, exactly as `coredns-wizard switch` does."""
+        from wizard.errors import CheckFailed
+        from wizard.journal import journal_for
+        from wizard.preflight import run_preflight
+
+        plan = self.context.plan
+        if plan is None:
+            self._from_thread(Note("running pre-flight to rebuild the plan…"))
+            report = run_preflight(self.context.gateway, self.context.options)
+            if report.blocked or report.plan is None:
+                blocking = [f"{f.title}: {f.evidence}" for f in report.findings if f.status == "block"]
+                raise CheckFailed("pre-flight blocks the switch: " + ("; ".join(blocking) or "no plan"))
+            plan = report.plan
+        journal = self.context.journal or journal_for(self.context.gateway)
+        self.post_message(PlanReady(plan, journal))
+        return plan, journal
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        self.context.plan = message.plan
+        self.context.journal = message.journal
+        self.refresh_status()
+
+    def _confirm_from_thread(self, step: Step, what: str) -> bool:
+        """The engine's confirm callback: a modal on the main thread; this thread waits. A stop
+        request (rollback, quit) answers no and closes the modal."""
+        answer: list[bool] = []
+        answered = threading.Event()
+        modal = ConfirmationModal(f"Step {step.id}: {step.description}", self._confirm_body(what))
+
+        def done(result: bool | None) -> None:
+            answer.append(bool(result))
+            answered.set()
+
+        self.app.call_from_thread(self.app.push_screen, modal, done)
+        while not answered.wait(0.2):
+            if self.cancel.is_set():
+                self.app.call_from_thread(self._close_modal, modal)
+                return False
+        if answer[0]:  # from here until StepFinished, quitting waits for the change
+            self.app.call_from_thread(self._begin_change, f"step {step.id} ({step.description})")
+        return answer[0]
+
+    def _engine_asks_first(self) -> bool:
+        """Whether the engine calls confirm before a change (not with --yes, not in dry-run)."""
+        return not self.context.options.assume_yes and not self.context.dry_run
+
+    def _close_modal(self, modal: ConfirmationModal) -> None:
+        if modal.is_current:
+            modal.dismiss(False)
+
+    def _confirm_body(self, what: str) -> Text:
+        c = self.context.connection
+        body = Text(what)
+        body.append("\n\ncontext ", style="dim")
+        body.append(c.context, style="bold cyan")
+        body.append("  cluster ", style="dim")
+        body.append(c.cluster, style="cyan")
+        body.append("\nserver ", style="dim")
+        body.append(c.server)
+        if self.context.dry_run:
+            body.append("\nDRY-RUN: sent with dryRun=All, nothing is stored", style="bold yellow")
+        return body
+
+    def on_switch_run_finished(self, message: SwitchRunFinished) -> None:
+        outcome = message.outcome
+        if self.state == "rolling-back":
+            return  # the rollback took over; its own result decides the screen
+        if outcome is None:
+            self.state = "stopped"
+            self.stop_reason = message.error
+            self.log_pane.add(Text.assemble(("■ could not run the switch: ", "bold red"), message.error))
+        elif outcome.completed:
+            self.state = "completed"
+            kind: Literal["completed", "dry-run"] = "dry-run" if outcome.dry_run else "completed"
+            self.result = self.make_result(kind, outcome.reason, outcome.advice)
+            self.log_pane.add("press n for the summary", style="bold")
+            self._show_done(self.result)
+        else:
+            self.state = "stopped"
+            self.stop_reason, self.stop_advice = outcome.reason, outcome.advice
+            self.result = self.make_result("stopped", outcome.reason, outcome.advice)
+            self.log_pane.add("n resumes from the step that stopped; r rolls back; l shows a pod's logs",
+                              style="bold")
+        self.refresh_bindings()
+        self.refresh_status()
+
+    # ---- rollback -----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
+          description="read what a rollback would change")
+    def prepare_rollback(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.rollback import original_kube_dns_replicas
+        from wizard.switch_state import read_cluster_record
+
+        try:
+            journal = self.context.journal
+            original = original_kube_dns_replicas(self.context.gateway, journal, self.context.options)
+            record = read_cluster_record(self.context.gateway, self.context.options)
+            self.post_message(RollbackPrepared(original, record.kube_dns_replicas, record.coredns_replicas))
+        except WizardError as err:
+            self.post_message(RollbackPrepared(None, 0, 0, str(err)))
+
+    def on_rollback_prepared(self, message: RollbackPrepared) -> None:
+        o = self.context.options
+        if message.error:
+            self.log_pane.add(f"cannot roll back: {message.error}", style="bold red")
+            return
+        if message.original is None:
+            self.log_pane.add(
+                "cannot roll back: the original kube-dns replica count is unknown (no annotation on "
+                f"Deployment {o.namespace}/{o.coredns_deployment}, nothing in the journal); run "
+                "`coredns-wizard rollback --kube-dns-replicas N`", style="bold red")
+            return
+        c = self.context.connection
+        body = Text()
+        body.append(f"1. Scale Deployment {o.namespace}/{o.kube_dns_deployment} "
+                    f"{message.kube_dns_now} → {message.original} and wait until its pods are Ready and "
+                    f"in the endpoints of Service {o.namespace}/{o.dns_service}\n")
+        body.append(f"2. Then scale Deployment {o.namespace}/{o.coredns_deployment} "
+                    f"{message.coredns_now} → 0\n")
+        body.append("3. Put a paused kube-dns autoscaler back exactly as it was\n")
+        if self.state == "running":
+            body.append("The running switch first stops at its next safe point.\n", style="yellow")
+        body.append("\ncontext ", style="dim")
+        body.append(c.context, style="bold cyan")
+        body.append("  cluster ", style="dim")
+        body.append(c.cluster, style="cyan")
+        self._pending_rollback = message
+        self.app.push_screen(ConfirmationModal("Roll back to kube-dns?", body, "Yes, roll back (y)"),
+                             callback=self._rollback_answered)
+
+    def _rollback_answered(self, yes: bool | None) -> None:
+        if not yes:
+            self.log_pane.add("rollback cancelled: nothing changed", style="italic")
+            return
+        self.cancel.set()
+        self.gate.resume()
+        self.state = "rolling-back"
+        self.current_step = None
+        self.refresh_bindings()
+        self.refresh_status()
+        self.run_rollback()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rollback",
+          description="roll back to kube-dns")
+    def run_rollback(self) -> None:
+        import dataclasses
+
+        from wizard.errors import WizardError
+        from wizard.journal import journal_for
+        from wizard.rollback import rollback
+
+        self._engine_idle.wait()  # the switch worker stops at its next safe point first
+        self.cancel.clear()
+        try:
+            journal = self.context.journal or journal_for(self.context.gateway)
+            options = dataclasses.replace(self.context.options, assume_yes=True)  # confirmed as a whole
+            original = self._pending_rollback.original if self._pending_rollback else None
+            sink = self.gate.wrap(self._from_thread)
+            outcome = rollback(self.context.gateway, journal, options, sink, None, original)
+            self.post_message(RollbackRunFinished(outcome))
+        except WizardError as err:
+            self.post_message(RollbackRunFinished(None, str(err)))
+
+    def on_rollback_run_finished(self, message: RollbackRunFinished) -> None:
+        outcome = message.outcome
+        if outcome is not None and outcome.completed:
+            self.state = "rolled-back"
+            self.result = self.make_result("rolled-back", outcome.reason)
+            self._show_done(self.result)
+        else:
+            self.state = "rollback-stopped"
+            self.stop_reason = message.error or (outcome.reason if outcome else "")
+            self.stop_advice = outcome.advice if outcome else "run `coredns-wizard rollback` again"
+            self.log_pane.add(Text.assemble(("■ rollback stopped: ", "bold red"), self.stop_reason))
+        self.refresh_bindings()
+        self.refresh_status()
+
+    # ---- the end ------------------------------------------------------------------------
+    def _show_done(self, result: SwitchResult) -> None:
+        """Go on to the Done stage (it finds `self.result` through the screen stack)."""
+        self.result = result
+        self.refresh_gate()
+        advance = getattr(self.app, "advance", None)
+        if callable(advance):
+            advance()
+        else:
+            from screens.stages.done import DoneScreen
+
+            self.app.push_screen(DoneScreen(self.context, result))
+
+    def advance_blocked(self) -> str | None:
+        if self.state in ("completed", "rolled-back"):
+            return None
+        if self.state in ("running", "rolling-back"):
+            return "the switch is running; it goes on to the summary when it ends"
+        return "the switch has not finished: press n to start or resume it, r to roll back"
+
+    def can_go_back(self) -> bool:
+        return False
+
+    def _begin_change(self, what: str) -> None:
+        begin = getattr(self.app, "begin_change", None)
+        if callable(begin):
+            begin(what)
+
+    def _end_change(self) -> None:
+        end = getattr(self.app, "end_change", None)
+        if callable(end) and getattr(self.app, "change_in_flight", None):
+            end()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        err = event.worker.error
+        log.error("worker %s failed", event.worker.description, exc_info=err)
+        self._engine_idle.set()
+        self._end_change()
+        self.log_pane.add(f"internal error in {event.worker.description}: {type(err).__name__}: {err} "
+                          "(details in the log file); the journal keeps the switch resumable",
+                          style="bold red")
+        if self.state == "running":
+            self.state = "stopped"
+        elif self.state == "rolling-back":
+            self.state = "rollback-stopped"
+        self.refresh_bindings()
+        self.refresh_status()

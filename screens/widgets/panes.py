@@ -1,0 +1,276 @@
+"""The live panes of the switch screen: DNS pods, the Service's endpoints, probe answers, the
+observation countdown and the events/log stream.
+
+Why these widgets only render: every value arrives in an engine event (wizard.events or
+wizard.live_view) on the main thread; the panes keep the last one and draw it. Text that came
+from the cluster (pod names, messages, logs) is always a rich Text, never markup. Time comes from
+an injectable clock so ages and highlights are stable in snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable, RichLog, Static
+from textual.widgets.data_table import CellDoesNotExist
+
+from wizard.events import ObservationTick, PodView, ProbeBatch
+from wizard.probes import ProbeResult, compare
+
+Clock = Callable[[], float]
+CHANGE_HIGHLIGHT_S = 3.0
+"""How long a changed pod row stays highlighted."""
+
+OWNER_STYLE = {"coredns": "cyan", "kube-dns": "magenta", "other": "dim"}
+
+
+def format_age(seconds: float) -> str:
+    """kubectl's short ages: 45s, 12m, 3h, 2d."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def pod_style(pod: PodView) -> str:
+    """Green Ready, red failing, yellow on the way, dim leaving."""
+    if pod.phase == "Terminating":
+        return "dim"
+    if pod.ready:
+        return "green"
+    if pod.phase in ("CrashLoopBackOff", "Error", "Failed", "ImagePullBackOff", "ErrImagePull", "OOMKilled"):
+        return "bold red"
+    return "yellow"
+
+
+@dataclass
+class _Seen:
+    view: PodView
+    received_at: float
+    changed_at: float
+
+
+class PodsPane(DataTable[Text]):
+    """Pods of both Deployments, owner by ownerReferences, coloured by status, changes highlighted."""
+
+    def __init__(self, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self.clock = clock
+        self._seen: dict[str, _Seen] = {}
+        self.border_title = "DNS pods"
+
+    def on_mount(self) -> None:
+        for label in ("Deployment", "Pod", "Node", "IP", "Status", "Ready", "Restarts", "Age"):
+            self.add_column(label, key=label.lower())
+        self.set_interval(1.0, self.redraw)
+
+    @property
+    def pods(self) -> list[PodView]:
+        return [s.view for s in self._seen.values()]
+
+    def owner_of_ip(self) -> dict[str, str]:
+        return {s.view.ip: s.view.owner for s in self._seen.values() if s.view.ip}
+
+    def selected_pod(self) -> PodView | None:
+        if not self._seen or self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except CellDoesNotExist:
+            return None
+        seen = self._seen.get(str(key))
+        return seen.view if seen else None
+
+    def update_pods(self, pods: tuple[PodView, ...]) -> None:
+        now = self.clock()
+        fresh: dict[str, _Seen] = {}
+        for pod in pods:
+            old = self._seen.get(pod.name)
+            changed = old is not None and _visible(old.view) != _visible(pod)
+            first_paint = not self._seen
+            changed_at = now if (old is None and not first_paint) or changed else (
+                old.changed_at if old is not None else float("-inf"))
+            fresh[pod.name] = _Seen(pod, now, changed_at)
+        self._seen = fresh
+        self.redraw()
+
+    def redraw(self) -> None:
+        selected = self.selected_pod()
+        now = self.clock()
+        self.clear()
+        order = sorted(self._seen.values(), key=lambda s: (s.view.owner, s.view.name))
+        for seen in order:
+            pod = seen.view
+            style = pod_style(pod)
+            if now - seen.changed_at < CHANGE_HIGHLIGHT_S:
+                style += " reverse"
+            age = pod.age_s + max(0.0, now - seen.received_at)
+            cells = [
+                Text(pod.owner, style=OWNER_STYLE.get(pod.owner, "")),
+                Text(pod.name, style=style),
+                Text(pod.node or "-", style=style),
+                Text(pod.ip or "-", style=style),
+                Text(pod.phase, style=style),
+                Text("yes" if pod.ready else "no", style=style),
+                Text(str(pod.restarts), style="bold red" if pod.restarts else style),
+                Text(format_age(age), style=style),
+            ]
+            self.add_row(*cells, key=pod.name)
+        if selected is not None and selected.name in self._seen:
+            self.move_cursor(row=self.get_row_index(selected.name))
+
+
+def _visible(pod: PodView) -> tuple[object, ...]:
+    """What a change highlight reacts to (not the age, which changes every second)."""
+    return (pod.phase, pod.ready, pod.restarts, pod.ip, pod.node)
+
+
+class EndpointsPane(Static):
+    """Which IPs the kube-dns Service routes to, ready and not ready, by owning Deployment."""
+
+    def __init__(self, service: str, *, id: str | None = None) -> None:
+        super().__init__(Text("waiting for the endpoints…", style="dim"), id=id)
+        self.border_title = f"Endpoints of Service {service}"
+        self.ready: tuple[str, ...] = ()
+        self.not_ready: tuple[str, ...] = ()
+
+    def update_endpoints(
+        self, ready: tuple[str, ...], not_ready: tuple[str, ...], owners: dict[str, str]
+    ) -> None:
+        self.ready, self.not_ready = ready, not_ready
+        self.redraw(owners)
+
+    def redraw(self, owners: dict[str, str]) -> None:
+        """One line of counts, then one line per owning Deployment (fits three rows)."""
+        text = Text()
+        text.append(f"ready {len(self.ready)}", style="bold green" if self.ready else "bold red")
+        text.append(f"   not ready {len(self.not_ready)}\n", style="bold yellow" if self.not_ready else "dim")
+        if not self.ready and not self.not_ready:
+            text.append("no endpoints: the Service routes nowhere", style="bold red")
+        for owner in ("coredns", "kube-dns", "other"):
+            ready = [ip for ip in self.ready if owners.get(ip, "other") == owner]
+            waiting = [ip for ip in self.not_ready if owners.get(ip, "other") == owner]
+            if not ready and not waiting:
+                continue
+            text.append(f"{owner:<9}", style=OWNER_STYLE[owner])
+            text.append(", ".join(ready) or "-")
+            if waiting:
+                text.append("  not ready: ", style="yellow")
+                text.append(", ".join(waiting))
+            text.append("\n")
+        text.rstrip()
+        self.update(text)
+
+
+class ProbesPane(DataTable[Text]):
+    """The last probe step's answers per target and name, and whether CoreDNS agrees with kube-dns."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+        self.border_title = "DNS probes"
+        self.last_batch: ProbeBatch | None = None
+
+    def on_mount(self) -> None:
+        for label in ("Target", "Name", "Type", "Rcode", "Latency", "Agrees"):
+            self.add_column(label)
+
+    def update_batch(self, batch: ProbeBatch, owners: dict[str, str]) -> None:
+        self.last_batch = batch
+        self.clear()
+        for result, role, verdict in probe_rows(batch.results, owners):
+            good = result.ok
+            style = "green" if good else "bold red"
+            latency = "-" if result.error else f"{result.latency_ms:.1f} ms"
+            agree_style = "green" if verdict == "yes" else ("dim" if verdict.startswith("-") else "bold red")
+            self.add_row(
+                Text(result.target, style=OWNER_STYLE.get(role, "")),
+                Text(result.name),
+                Text(result.rdtype),
+                Text(result.error or result.rcode, style=style),
+                Text(latency),
+                Text(verdict, style=agree_style),
+            )
+
+
+def probe_rows(
+    results: tuple[ProbeResult, ...], owners: dict[str, str]
+) -> list[tuple[ProbeResult, str, str]]:
+    """(result, owner of its target, verdict) with the verdict from wizard.probes.compare
+    against the kube-dns answer to the same question."""
+    def owner(result: ProbeResult) -> str:
+        ip = result.target.rsplit("(", 1)[-1].rstrip(")") if "(" in result.target else ""
+        return owners.get(ip, "other")
+
+    baseline = {(r.name, r.rdtype): r for r in results if owner(r) == "kube-dns"}
+    rows: list[tuple[ProbeResult, str, str]] = []
+    for result in results:
+        role = owner(result)
+        if role == "kube-dns":
+            rows.append((result, role, "- baseline"))
+            continue
+        base = baseline.get((result.name, result.rdtype))
+        if base is None:
+            rows.append((result, role, "- (no kube-dns answer)"))
+            continue
+        agreement = compare(result, base)
+        rows.append((result, role, "yes" if agreement.agree else f"NO: {agreement.reason}"))
+    return rows
+
+
+class ObservationPane(Static):
+    """The observation window after a kube-dns scale-down: time left, errors, latency."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(Text("no observation yet", style="dim"), id=id)
+        self.border_title = "Observation"
+        self.tick: ObservationTick | None = None
+
+    def update_tick(self, tick: ObservationTick) -> None:
+        self.tick = tick
+        self.update(observation_text(tick))
+
+
+def observation_text(tick: ObservationTick, width: int = 12) -> Text:
+    left = max(0.0, tick.total - tick.elapsed)
+    done = 0.0 if tick.total <= 0 else min(1.0, tick.elapsed / tick.total)
+    filled = round(done * width)
+    text = Text()
+    text.append("█" * filled, style="green")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {left:.0f}s left of {tick.total:.0f}s\n")
+    text.append(f"queries {tick.queries}  ")
+    text.append(f"errors {tick.errors}", style="bold red" if tick.errors else "green")
+    rate = tick.errors / tick.queries if tick.queries else 0.0
+    text.append(f" ({rate:.1%})\n")
+    p50 = "-" if tick.p50_ms is None else f"{tick.p50_ms:.1f} ms"
+    p95 = "-" if tick.p95_ms is None else f"{tick.p95_ms:.1f} ms"
+    text.append(f"latency p50 {p50}  p95 {p95}")
+    return text
+
+
+class EventLogPane(RichLog):
+    """Engine events and Kubernetes Events, newest last. It follows the end only while the
+    user is at the end, so scrolling back to read is never yanked away. Lines wrap at the pane's
+    own width (RichLog would measure against the console's)."""
+
+    def __init__(self, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=5000, auto_scroll=False)
+        self.clock = clock
+        self.started = clock()
+        self.border_title = "Events"
+        self.lines_written: list[str] = []
+
+    def add(self, message: str | Text, style: str = "") -> None:
+        stamp = Text(f"+{self.clock() - self.started:6.1f}s ", style="dim")
+        body = message if isinstance(message, Text) else Text(message, style=style)
+        follow = self.max_scroll_y == 0 or self.scroll_y >= self.max_scroll_y - 1
+        self.lines_written.append(body.plain)
+        if self.max_lines and len(self.lines_written) > self.max_lines:
+            del self.lines_written[: -self.max_lines]
+        self.write(stamp + body, width=self.scrollable_content_region.width or None, scroll_end=follow)
