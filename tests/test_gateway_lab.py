@@ -264,7 +264,7 @@ def test_wait_for_reports_progress_and_times_out_with_what_it_saw(lab: Any) -> N
             label_selector="k8s-app=kube-dns", on_progress=progress.append,
             describe_state=lambda pods: f"{len(pods)} kube-dns pods", progress_interval_s=0.1,
         )
-    expected = "timed out after 1s waiting for a pod that never comes; last seen: 3 kube-dns pods"
+    expected = "timed out after 1 s waiting for a pod that never comes; last seen: 3 kube-dns pods"
     assert str(caught.value) == expected
     assert progress and all(p.waiting_for == "a pod that never comes" for p in progress)
     assert progress[-1].elapsed_s > progress[0].elapsed_s

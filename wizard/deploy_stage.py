@@ -29,15 +29,6 @@ def steps_through_deploy(plan: Plan) -> Plan:
     return dataclasses.replace(plan, steps=plan.steps[: ids.index(DEPLOY_STEP) + 1])
 
 
-class _ThroughDeploy(Switcher):
-    """A Switcher whose end is the deploy step: reaching it is success, not a short switch."""
-
-    def _finish(self) -> SwitchOutcome:
-        what = "checked with dryRun=All" if self.dry_run else "applied"
-        summary = f"CoreDNS objects {what}; steps run: {', '.join(self._ran) or 'none (already done)'}"
-        return SwitchOutcome(True, summary, "", tuple(self._ran), self.dry_run)
-
-
 def run_deploy(
     gateway: Gateway,
     plan: Plan,
@@ -48,4 +39,12 @@ def run_deploy(
 ) -> SwitchOutcome:
     """Apply the manifests (and pause the autoscaler first, when the plan does) exactly as the
     switch would; the caller has already asked the operator, so no per-step confirmation."""
-    return _ThroughDeploy(gateway, steps_through_deploy(plan), journal, options, on_event, None, cancel).run()
+    steps_through_deploy(plan)  # a plan without a deploy step is a caller's mistake: say so
+    switcher = Switcher(gateway, plan, journal, options, on_event, None, cancel)
+    outcome = switcher.run(stop_after=DEPLOY_STEP)
+    if not outcome.completed:
+        return outcome
+    what = "checked with dryRun=All" if outcome.dry_run else "applied"
+    ran = ", ".join(outcome.steps_run) or "none (already done)"
+    summary = f"CoreDNS objects {what}; steps run: {ran}"
+    return dataclasses.replace(outcome, reason=summary)

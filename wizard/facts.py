@@ -245,7 +245,8 @@ def _replicas_before_pause(deployment: Mapping[str, Any]) -> int:
     return _replicas(deployment) or 0
 
 
-def _node_info(node: Mapping[str, Any]) -> NodeInfo:
+def node_info(node: Mapping[str, Any]) -> NodeInfo:
+    """A Node object as the scheduling decisions read it."""
     meta = node.get("metadata") or {}
     spec = node.get("spec") or {}
     status = node.get("status") or {}
@@ -452,7 +453,7 @@ def collect_facts(
         coredns_configmap=configmaps.get("coredns"),
         kube_proxy_configmap=configmaps.get("kube-proxy"),
         kube_proxy_daemonset=kube_proxy_ds,
-        nodes=tuple(_node_info(n) for n in nodes),
+        nodes=tuple(node_info(n) for n in nodes),
         dns_pods=dns_pods,
         autoscalers=autoscalers,
         hpas=None if hpas is None else tuple(hpas),

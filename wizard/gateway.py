@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.connection import Connection
+from wizard.durations import human_duration
 from wizard.errors import InputError, WizardError
 
 if TYPE_CHECKING:
@@ -820,7 +821,8 @@ class Gateway:
             return "The API server rejected the object as invalid: fix the fields named above"
         if status == 429 or (status is not None and status >= 500):
             return (
-                f"The API server at {c.server} kept failing; retried for up to {self.retry_budget_s:.0f}s: "
+                f"The API server at {c.server} kept failing; retried for up to "
+                f"{human_duration(self.retry_budget_s)}: "
                 "check the control plane's health and try again"
             )
         return ""

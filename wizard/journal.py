@@ -39,6 +39,9 @@ ANNOTATION_ROUND = "coredns-wizard.io/round"
 ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN = "coredns-wizard.io/last-kube-dns-scale-down"
 """RFC3339 time of the last kube-dns scale-down (the observation window starts there)."""
 ANNOTATION_PHASE = "coredns-wizard.io/phase"
+ANNOTATION_ORDER = "coredns-wizard.io/order"
+"""The round order ("grow-first" or "shrink-first") the switch began with: a resumed switch keeps
+it, because recomputing it from a half-switched cluster can give the other order."""
 
 Status = Literal["intent", "done", "failed"]
 JOURNAL_FILE = "journal.jsonl"

@@ -12,10 +12,18 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from wizard.durations import human_duration
 from wizard.errors import CheckFailed, InputError
-from wizard.facts import AutoscalerInfo, ClusterFacts
+from wizard.facts import AutoscalerInfo, ClusterFacts, wizard_annotations
 from wizard.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
-from wizard.scheduling import OrderChoice, OrderDecision, coredns_pod_spec, decide_order
+from wizard.scheduling import (
+    OrderChoice,
+    OrderDecision,
+    coredns_pod_spec,
+    decide_order,
+    keep_recorded_order,
+    recorded_order,
+)
 
 if TYPE_CHECKING:
     from wizard.options import SwitchOptions
@@ -151,9 +159,24 @@ def _indented(text: str) -> str:
 
 
 def choose_order(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResult) -> OrderDecision:
-    """The round order for this cluster (see wizard.scheduling)."""
+    """The round order for this cluster (see wizard.scheduling); a switch in progress keeps the
+    order recorded when it began."""
     replicas = facts.original_kube_dns_replicas or 0
-    return decide_order(facts, coredns_pod_spec(manifests.objects), options.order, replicas)
+    fresh = decide_order(facts, coredns_pod_spec(manifests.objects), options.order, replicas)
+    recorded = (
+        recorded_order(wizard_annotations(facts.coredns_deployment)) if facts.switch_in_progress else None
+    )
+    if recorded is None or _rolled_back(facts):
+        return fresh
+    return keep_recorded_order(fresh, recorded, options.order)
+
+
+def _rolled_back(facts: ClusterFacts) -> bool:
+    """A finished rollback ends the attempt: the next switch chooses its order afresh."""
+    from wizard.journal import ANNOTATION_PHASE
+    from wizard.switch_state import PHASE_ROLLED_BACK
+
+    return wizard_annotations(facts.coredns_deployment).get(ANNOTATION_PHASE) == PHASE_ROLLED_BACK
 
 
 def make_plan(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResult | None = None) -> Plan:
@@ -266,12 +289,13 @@ class _StepWords:
 
     def wait_ready(self, k: int) -> Step:
         timeout = int(self.options.ready_timeout_seconds)
+        limit = human_duration(self.options.ready_timeout_seconds)
         return Step(
             id=f"r{k}.wait-ready",
             kind="wait-ready",
             round=k,
             description=(
-                f"Wait until {k} CoreDNS pod(s) are Running and Ready (up to {timeout} s; on failure "
+                f"Wait until {k} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
                 "read the pod's logs and events)"
             ),
             kubectl=(
@@ -327,13 +351,13 @@ class _StepWords:
         )
 
     def observe(self, k: int, n: int) -> Step:
-        minutes = self.options.observe_seconds / 60
+        window = human_duration(self.options.observe_seconds)
         return Step(
             id=f"r{k}.observe",
             kind="observe",
             round=k,
             description=(
-                f"Watch for {minutes:g} min that lookups through Service {self.ns}/{self.service} keep "
+                f"Watch for {window} that lookups through Service {self.ns}/{self.service} keep "
                 f"succeeding and DNS errors do not rise (CoreDNS {k}, kube-dns {n - k})"
             ),
             kubectl=(

@@ -477,11 +477,12 @@ def check_addon_manager(facts: ClusterFacts, options: SwitchOptions) -> Finding:
     if facts.addon_manager_pods or mode == "Reconcile":
         status = "warn"
         advice.append(
-            "an addon manager re-creates kube-dns objects it manages and prunes Reconcile-labelled objects "
-            "missing from its manifest directory (the CoreDNS objects carry that label): the wizard only "
-            "scales kube-dns, "
-            "never deletes it mid-switch; add switch2coredns.yaml to the addon directory or remove the "
-            "Reconcile labels if the addon manager prunes the CoreDNS objects"
+            "an addon manager re-creates the kube-dns objects it manages and prunes Reconcile-labelled "
+            "objects missing from its manifest directory; switch2coredns.yaml deliberately has no "
+            "addonmanager.kubernetes.io labels, so the addon manager neither manages nor prunes the "
+            "CoreDNS objects (do not add those labels); the wizard only scales kube-dns, never deletes "
+            "it mid-switch; before clean-up, remove the kube-dns manifests from the addon directory or "
+            "the addon manager re-creates them"
         )
     if facts.kubeadm_config_present:
         status = "warn"

@@ -3,6 +3,8 @@ to 0, then the autoscaler put back exactly as it was.
 
 Why this order: the kube-dns Service must never be left without a ready endpoint; every step is
 an absolute value (scale to N), so running the rollback again after an interruption is safe.
+When no node has room for a kube-dns pod (CoreDNS's anti-affinity repels it everywhere), kube-dns
+comes back by swapping one CoreDNS pod at a time (see wizard.rollback_rounds).
 """
 
 from __future__ import annotations
@@ -10,31 +12,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wizard.dns_pods import endpoint_membership, list_dns_pods
 from wizard.errors import InputError, WizardError
 from wizard.events import (
     Confirm,
-    EndpointsChanged,
     Event,
     EventSink,
-    PodsChanged,
     Problem,
     StepFinished,
     StepStarted,
     SwitchCompleted,
     SwitchStopped,
-    Waiting,
 )
-from wizard.gateway import Gateway, Obj
+from wizard.gateway import Gateway
 from wizard.journal import (
     ANNOTATION_AUTOSCALER,
+    ANNOTATION_ORDER,
     ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS,
     ANNOTATION_PHASE,
     ANNOTATION_ROUND,
     Journal,
 )
 from wizard.options import SwitchOptions
-from wizard.plan import Step
+from wizard.plan import Step, StepKind
+from wizard.rollback_rounds import KubeDnsRestorer, RollbackStop
 from wizard.switch_state import (
     PHASE_ROLLED_BACK,
     ROLLBACK_STEP,
@@ -42,7 +42,6 @@ from wizard.switch_state import (
     current_entries,
     read_cluster_record,
 )
-from wizard.watch import WaitProgress, WaitTimeout, endpoint_ips, wait_for
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,7 @@ class RollbackOutcome:
     kube_dns_replicas: int | None
 
 
-class _Stop(Exception):
-    def __init__(self, reason: str, advice: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.advice = advice
+_Stop = RollbackStop
 
 
 def original_kube_dns_replicas(
@@ -106,12 +101,14 @@ def rollback(
         replicas: int | None,
         kubectl: str,
         action: Callable[[], str],
+        kind: StepKind = "scale-kube-dns",
     ) -> None:
-        s = Step(step_id, "scale-kube-dns", 0, description, (kubectl,), target, replicas, True)
+        s = Step(step_id, kind, 0, description, (kubectl,), target, replicas, replicas is not None)
         emit(StepStarted(s))
         if (
             ask is not None
             and not dry
+            and s.changes_cluster
             and not ask(s, f"{description}: {target} in context {context!r} ({kubectl})")
         ):
             emit(StepFinished(s, "declined", "the operator declined"))
@@ -147,40 +144,11 @@ def rollback(
             )
         kd = options.kube_dns_deployment
         cd = options.coredns_deployment
+        restorer = KubeDnsRestorer(gateway, options, original, step, emit)
+        restorer.restore(restorer.look(record.kube_dns, record.coredns))
+        record = read_cluster_record(gateway, options) if not dry else record
 
-        def scale_kube_dns() -> str:
-            gateway.scale_deployment(ns, kd, original)
-            return f"Deployment {ns}/{kd} {record.kube_dns_replicas} → {original}"
-
-        step(
-            "rollback.scale-kube-dns",
-            f"Scale kube-dns {ns}/{kd} {record.kube_dns_replicas} → {original}",
-            f"deployment {ns}/{kd}",
-            original,
-            f"kubectl scale deployment {kd} -n {ns} --replicas={original}",
-            scale_kube_dns,
-        )
-
-        def wait_kube_dns() -> str:
-            if dry:
-                emit(
-                    Waiting(
-                        f"dry-run: would wait for {original} Ready kube-dns pods in the endpoints", 0.0, 0.0
-                    )
-                )
-                return "dry-run: skipped"
-            return _wait_kube_dns_serving(gateway, options, original, emit)
-
-        step(
-            "rollback.wait-kube-dns",
-            f"Wait for {original} kube-dns pods Ready and in the Service endpoints",
-            f"service {ns}/{options.dns_service}",
-            None,
-            f"kubectl get endpoints {options.dns_service} -n {ns}",
-            wait_kube_dns,
-        )
-
-        if record.coredns is not None:
+        if record.coredns is not None and (dry or record.coredns_replicas > 0):
 
             def scale_coredns() -> str:
                 gateway.scale_deployment(ns, cd, 0)
@@ -222,6 +190,7 @@ def rollback(
                         ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: None,
                         ANNOTATION_AUTOSCALER: None,
                         ANNOTATION_ROUND: None,
+                        ANNOTATION_ORDER: None,
                     },
                 )
             if journal is not None:
@@ -242,48 +211,6 @@ def rollback(
         emit(Problem(str(err), advice, ()))
         emit(SwitchStopped(str(err), advice))
         return RollbackOutcome(False, str(err), advice, None)
-
-
-def _wait_kube_dns_serving(
-    gateway: Gateway, options: SwitchOptions, want: int, emit: Callable[[Event], None]
-) -> str:
-    ns = options.namespace
-    timeout = options.ready_timeout_seconds
-
-    def serving(objs: list[Obj]) -> str | None:
-        ep = next((o for o in objs if o["metadata"].get("name") == options.dns_service), None)
-        if ep is None:
-            return None
-        pods = list_dns_pods(gateway, options)
-        emit(PodsChanged(pods.views))
-        emit(EndpointsChanged(tuple(sorted(endpoint_ips(ep))), tuple(sorted(endpoint_ips(ep, False)))))
-        ready = endpoint_ips(ep) & pods.ips("kube-dns")
-        return ", ".join(sorted(ready)) if len(ready) >= want else None
-
-    def progress(p: WaitProgress) -> None:
-        emit(Waiting(p.waiting_for, p.elapsed_s, timeout))
-
-    what = f"{want} Ready kube-dns pod(s) in the endpoints of Service {ns}/{options.dns_service}"
-    try:
-        ips = wait_for(
-            gateway,
-            "Endpoints",
-            ns,
-            serving,
-            timeout,
-            what,
-            field_selector=f"metadata.name={options.dns_service}",
-            on_progress=progress,
-        )
-    except WaitTimeout as err:
-        members = endpoint_membership(gateway, options, list_dns_pods(gateway, options))
-        raise _Stop(
-            f"kube-dns did not come back: {err} (ready kube-dns endpoints: "
-            f"{', '.join(members.kube_dns_ready) or 'none'}); CoreDNS was left serving",
-            "check the kube-dns pods (`kubectl describe pod -n kube-system -l k8s-app=kube-dns`) and run "
-            "`coredns-wizard rollback` again",
-        ) from None
-    return f"kube-dns serving from {ips}"
 
 
 def _autoscaler_from_itself(gateway: Gateway, options: SwitchOptions) -> AutoscalerRecord | None:

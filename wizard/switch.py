@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from wizard.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
+from wizard.durations import human_duration
 from wizard.errors import WizardError
 from wizard.events import (
     Confirm,
@@ -40,6 +41,7 @@ from wizard.gateway import Gateway, Obj
 from wizard.journal import (
     ANNOTATION_AUTOSCALER,
     ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN,
+    ANNOTATION_ORDER,
     ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS,
     ANNOTATION_PHASE,
     ANNOTATION_ROUND,
@@ -47,6 +49,7 @@ from wizard.journal import (
     now_rfc3339,
 )
 from wizard.options import SwitchOptions
+from wizard.pending_pods import StuckScheduling
 from wizard.plan import Plan, Step
 from wizard.probes import (
     ObservationStats,
@@ -136,16 +139,24 @@ class Switcher:
         self._ran: list[str] = []
 
     # ---- public -------------------------------------------------------------------------
-    def run(self) -> SwitchOutcome:
+    def run(self, stop_after: str | None = None) -> SwitchOutcome:
+        """Run the plan's remaining steps. With `stop_after`, end successfully once that step is
+        done (run now or earlier) without the end-of-switch check: a partial run by design, such
+        as the TUI's deploy stage, which applies the manifests and leaves the rounds for later."""
+        if stop_after is not None and stop_after not in self.plan.ids():
+            raise ValueError(
+                f"the plan has no step {stop_after!r}; its steps are {', '.join(self.plan.ids())}"
+            )
         current: Step | None = None
         try:
             done = self._done_steps()
             for step in self.plan.steps:
                 current = step
-                if step.id in done:
-                    continue
-                self._check_cancel()
-                self._run_step(step)
+                if step.id not in done:
+                    self._check_cancel()
+                    self._run_step(step)
+                if step.id == stop_after:
+                    return self._stopped_as_asked(step)
             current = None
             return self._finish()
         except SwitchStop as stop:
@@ -221,7 +232,10 @@ class Switcher:
             entries = self.journal.read().entries
             if not any(e.step == ROLLBACK_STEP and e.status == "done" and not e.dry_run for e in entries):
                 return set()
-        return {e.step for e in current_entries(self.journal) if e.status == "done"}
+        plan_ids = set(self.plan.ids())
+        return {
+            e.step for e in current_entries(self.journal) if e.status == "done" and e.step in plan_ids
+        }
 
     # ---- one step -----------------------------------------------------------------------
     def _run_step(self, step: Step) -> None:
@@ -342,6 +356,7 @@ class Switcher:
         if not self.dry_run:
             notes: dict[str, str | None] = {
                 ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: str(self.plan.original_kube_dns_replicas),
+                ANNOTATION_ORDER: self.plan.order,
             }
             record = self._autoscaler_record()
             if record is not None:
@@ -460,8 +475,12 @@ class Switcher:
         what = f"{want} Ready pod(s) of Deployment {self.ns}/{self.options.coredns_deployment}"
         if self.dry_run:
             self._emit(Waiting(f"dry-run: would wait for {what}", 0.0, 0.0))
-            return "skipped", f"dry-run: would wait up to {self.options.ready_timeout_seconds:g}s for {what}"
+            return "skipped", (
+                f"dry-run: would wait up to {human_duration(self.options.ready_timeout_seconds)} for {what}"
+            )
         rs_cache: dict[str, DnsPods] = {}
+        stuck = StuckScheduling()
+        refusal: list[str] = []
 
         def ready(pods: list[Obj]) -> DnsPods | None:
             classified = list_dns_pods(self.gateway, self.options, pods)
@@ -469,19 +488,24 @@ class Switcher:
             self._emit(PodsChanged(classified.views))
             if len(classified.ready("coredns")) >= want or _crash_looping(classified.coredns):
                 return classified
+            message = stuck.check(classified.coredns, pods)
+            if message is not None:
+                refusal.append(message)
+                return classified
             return None
 
         try:
             found = self._wait(
                 "Pod", ready, self.options.ready_timeout_seconds, what, label_selector="k8s-app=kube-dns"
             )
-            failure = (
-                ""
-                if len(found.ready("coredns")) >= want
-                else (
+            if len(found.ready("coredns")) >= want:
+                failure = ""
+            elif refusal:
+                failure = f"{refusal[0]} (while waiting for {what})"
+            else:
+                failure = (
                     f"a CoreDNS pod keeps crashing ({CRASH_LOOP_RESTARTS}+ restarts) while waiting for {what}"
                 )
-            )
         except WaitTimeout as err:
             found = rs_cache.get("last") or self._pods()
             failure = str(err)
@@ -659,8 +683,8 @@ class Switcher:
     def _observe(self, step: Step) -> tuple[Outcome, str]:
         total = self.options.observe_seconds
         if self.dry_run:
-            self._emit(Waiting(f"dry-run: would observe DNS for {total:g}s", 0.0, 0.0))
-            return "skipped", f"dry-run: would observe for {total:g}s"
+            self._emit(Waiting(f"dry-run: would observe DNS for {human_duration(total)}", 0.0, 0.0))
+            return "skipped", f"dry-run: would observe for {human_duration(total)}"
         targets = self._observation_targets()
         domain = (self.options.cluster_domain or "cluster.local").strip(".")
         name = cluster_fqdn("kubernetes.default", "default", domain)
@@ -698,7 +722,8 @@ class Switcher:
                 raise Cancelled()
         self._emit(ObservationTick(total, total, stats.failures, stats.total, stats.p50, stats.p95))
         again = f"; {retried} unanswered first tries answered on retry" if retried else ""
-        return "done", f"observed {total:g}s through {len(targets)} target(s): {stats.summary()}{again}"
+        window = human_duration(total)
+        return "done", f"observed {window} through {len(targets)} target(s): {stats.summary()}{again}"
 
     def _observation_targets(self) -> list[ProbeTarget]:
         """The Service IP (when this host reaches it) and every DNS pod that stays."""
@@ -817,6 +842,12 @@ class Switcher:
         )
         self._emit(SwitchCompleted(summary))
         return SwitchOutcome(True, summary, "", tuple(self._ran))
+
+    def _stopped_as_asked(self, step: Step) -> SwitchOutcome:
+        what = "checked" if self.dry_run else "done"
+        ran = ", ".join(self._ran) or "none (already done)"
+        summary = f"stopped as asked after step {step.id} ({what}); steps run: {ran}"
+        return SwitchOutcome(True, summary, "", tuple(self._ran), self.dry_run)
 
     def _stopped(self, step: Step | None, stop: SwitchStop) -> SwitchOutcome:
         self._emit(SwitchStopped(stop.reason, stop.advice))

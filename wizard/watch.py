@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from wizard.durations import human_duration
 from wizard.errors import CheckFailed
 from wizard.gateway import Gateway, GatewayError, Obj, WatchDropped, WatchStream
 
@@ -241,7 +242,7 @@ def wait_for(
             if remaining <= 0:
                 detail = describe_state(watcher.snapshot()) if describe_state else ""
                 raise WaitTimeout(
-                    f"timed out after {timeout:g}s waiting for {waiting_for}"
+                    f"timed out after {human_duration(timeout)} waiting for {waiting_for}"
                     + (f"; last seen: {detail}" if detail else "")
                 )
             try:

@@ -168,8 +168,10 @@ class TextProgress:
             self._inline = False
 
     def _waiting(self, what: str, elapsed: float, timeout: float) -> None:
-        limit = f" of {timeout:.0f}s" if timeout else ""
-        text = f"  … {what} ({elapsed:.0f}s{limit})"
+        from wizard.durations import human_duration
+
+        limit = f" of {human_duration(timeout)}" if timeout else ""
+        text = f"  … {what} ({human_duration(round(elapsed))}{limit})"
         if self.tty:
             self.stream.write("\r\x1b[2K" + text[:200])
             self.stream.flush()

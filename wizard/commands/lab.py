@@ -46,19 +46,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _usage(lab: object, kubeconfig: Path) -> str:
+    from wizard.durations import human_duration
     from wizard.lab.cluster import Lab
 
     assert isinstance(lab, Lab)
     return (
         f"The lab is running (Kubernetes {lab.options.k8s_version}, {lab.options.nodes} nodes, "
-        f"kube-dns x{lab.options.kube_dns_replicas}, started in {lab.startup_seconds:.1f}s).\n\n"
+        f"kube-dns x{lab.options.kube_dns_replicas}, started in {human_duration(lab.startup_seconds)}).\n\n"
         f"  export KUBECONFIG={kubeconfig.resolve()}\n"
         "  kubectl get pods -n kube-system -o wide\n"
         f"  dig @{lab.dns_service_ip} -p {lab.dns_port} kubernetes.default.svc.cluster.local\n\n"
-        "The wizard, against the lab:\n"
-        "  coredns-wizard --help\n"
-        "  coredns-wizard render --k8s-version 1.20 --coredns-version 1.8.4 "
-        "--kube-dns-configmap FILE\n\n"
+        "Next, in a shell with that KUBECONFIG exported:\n"
+        "  coredns-wizard plan                      # pre-flight and the step plan\n"
+        "  coredns-wizard switch --observe 30s      # switch to CoreDNS, one replica at a time\n"
+        "  coredns-wizard status                    # where the switch stands\n"
+        "  coredns-wizard rollback                  # back to kube-dns\n"
+        "  coredns-wizard                           # the same, in the terminal UI\n\n"
         "Press Ctrl-C to stop.\n"
     )
 
