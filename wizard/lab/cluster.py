@@ -278,8 +278,34 @@ class Lab:
         deadline = time.monotonic() + timeout
         while not self._kube_dns_ready(wanted):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"kube-dns did not become ready within {timeout:.0f}s")
+                raise TimeoutError(
+                    f"kube-dns did not become ready within {timeout:.0f}s; {self._kube_dns_summary()}"
+                )
             time.sleep(0.02)
+
+    def _kube_dns_summary(self) -> str:
+        """What the kube-dns pods, their Endpoints and the latest Events look like: the evidence
+        a failed start needs."""
+        parts: list[str] = []
+        for pod in self.store.list("pods", "kube-system", _is_kube_dns_pod)[0]:
+            status = pod.get("status") or {}
+            states = [
+                f"{c.get('name')}:{next(iter(c.get('state') or {}), '?')}/r{c.get('restartCount', 0)}"
+                for c in status.get("containerStatuses") or []
+            ]
+            parts.append(
+                f"pod {pod['metadata']['name']} node={pod.get('spec', {}).get('nodeName')} "
+                f"phase={status.get('phase')} ip={status.get('podIP')} ready={_ready(pod)} "
+                f"containers={','.join(states) or '-'}"
+            )
+        endpoints = self.store.try_get("endpoints", "kube-system", "kube-dns")
+        subsets = (endpoints or {}).get("subsets") or []
+        ready = [a.get("ip") for s in subsets for a in s.get("addresses") or []]
+        not_ready = [a.get("ip") for s in subsets for a in s.get("notReadyAddresses") or []]
+        parts.append(f"endpoints ready={ready} notReady={not_ready}")
+        events = self.store.list("events", "kube-system")[0][-5:]
+        parts.extend(f"event {e.get('reason')}: {e.get('message')}" for e in events)
+        return "; ".join(parts)
 
     def _kube_dns_ready(self, wanted: int) -> bool:
         # The Endpoints object first: one lookup, where listing pods sorts every pod of a big lab.
