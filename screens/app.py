@@ -26,6 +26,8 @@ from screens.widgets.header import WizardHeader
 from screens.widgets.help import HelpScreen
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from textual.notifications import SeverityLevel
 
     from screens.context import WizardContext
@@ -338,21 +340,30 @@ class WizardApp(App[int]):
         self.go_back()
 
     def help_rows(self) -> list[tuple[str, str, str]]:
-        """(key, binding id, description) of the App's and the current screen's own keys; the
-        keys of the focused widget (scrolling, editing) are standard and left out."""
-        rows: list[tuple[str, str, str]] = []
-        seen: set[str] = set()
+        """(keys, binding id, description) of the App's and the current screen's own keys, as the
+        keymap left them (a binding on several keys shows them all); the keys of the focused
+        widget (scrolling, editing) are standard and left out."""
+        rows: dict[str, tuple[list[str], str]] = {}
         for active in self.active_bindings.values():
             binding = active.binding
             if not isinstance(active.node, App | Screen) or binding.id is None:
                 continue
-            if binding.id in seen or binding.id.startswith(("app.focus", "screen.", "app.command")):
+            if binding.id.startswith(("app.focus", "screen.", "app.command")):
                 continue
-            seen.add(binding.id)
+            if binding.id in rows:
+                rows[binding.id][0].append(self.get_key_display(binding))
+                continue
             state = "" if active.enabled else " (not now)"
             description = (binding.description or binding.action) + state
-            rows.append((self.get_key_display(binding), binding.id, description))
-        return rows
+            rows[binding.id] = ([self.get_key_display(binding)], description)
+        return [(", ".join(keys), binding_id, text) for binding_id, (keys, text) in rows.items()]
+
+    def key_label(self, binding_id: str, default: str) -> str:
+        """The key(s) of a binding as the operator's keymap set them, for hints in prose."""
+        from textual.keys import format_key
+
+        keys = self._keymap.get(binding_id)
+        return "/".join(format_key(k) for k in keys.split(",")) if keys else default
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -404,14 +415,11 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback", description="roll back")
     def _run_rollback(self) -> None:
         from wizard.errors import WizardError
-        from wizard.journal import journal_for
         from wizard.rollback import rollback
 
         try:
-            journal = self.context.journal or journal_for(self.context.gateway)
-            self.context.journal = journal
             outcome = rollback(
-                self.context.gateway, journal, self.context.options,
+                self.context.gateway, self.context.journal_or_open(), self.context.options,
                 on_event=self._post_engine_event,
             )
         except WizardError as err:
@@ -458,10 +466,14 @@ class LiveWizardApp(WizardApp):
 
 
 def build_app(
-    context: WizardContext, *, start_stage: str = "preconditions", offer_resume: bool = True
+    context: WizardContext, *, start_stage: str = "preconditions", offer_resume: bool = True,
+    keymap: Mapping[str, str] | None = None,
 ) -> WizardApp:
     """The App for this context, without the command line (tests use it directly). Read-only
     contexts get an App on which no destructive key is bound at all. Starting at the first
     stage, a switch already in progress is offered for resuming or rolling back first."""
     app_class = WizardApp if context.read_only else LiveWizardApp
-    return app_class(context, start_stage=start_stage, offer_resume=offer_resume)
+    app = app_class(context, start_stage=start_stage, offer_resume=offer_resume)
+    if keymap:
+        app.set_keymap(dict(keymap))  # checked by screens.keymap.load_keymap
+    return app

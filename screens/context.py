@@ -47,3 +47,12 @@ class WizardContext:
     @property
     def dry_run(self) -> bool:
         return self.options.mode == "dry-run"
+
+    def journal_or_open(self) -> Journal:
+        """The cluster's journal, opened on first use and kept for every later stage. Call it from a
+        worker: opening reads the kube-system namespace."""
+        if self.journal is None:
+            from wizard.journal import journal_for
+
+            self.journal = journal_for(self.gateway)
+        return self.journal

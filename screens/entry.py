@@ -36,6 +36,7 @@ def _commands_epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wizard.commands._options import add_plan_arguments, add_switch_run_arguments
     from wizard.connection import add_connection_arguments
 
     parser = argparse.ArgumentParser(
@@ -56,27 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send every change with dryRun=All: the API server validates, nothing is stored")
     mode.add_argument("--read-only", action="store_true",
                       help="never change the cluster; keys that would are not even bound")
-    wizard.add_argument("--coredns-version", metavar="V",
-                        help="the CoreDNS version (default: the recommended one)")
-    image = wizard.add_mutually_exclusive_group()
-    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
-    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
-    wizard.add_argument("--probe-name", action="append", default=[], metavar="NAME",
-                        help="a business name to probe, NAME.NAMESPACE (repeatable)")
-    wizard.add_argument("--observe", metavar="DURATION", default="5m",
-                        help="how long to watch DNS after each kube-dns scale-down (default 5m)")
+    add_plan_arguments(wizard)
+    add_switch_run_arguments(wizard)
     wizard.add_argument("--ipvs-wait", metavar="DURATION", default="5m",
                         help="wait after shortening the IPVS UDP timeout (default 5m, the guide's)")
-    wizard.add_argument("--ready-timeout", metavar="DURATION", default="5m",
-                        help="how long a new CoreDNS pod may take to become Ready (default 5m)")
-    wizard.add_argument("--autoscaler-policy", choices=("retarget", "restore", "leave-paused"),
-                        default="retarget", help="what happens to a kube-dns autoscaler at the end")
-    wizard.add_argument("--order", choices=("auto", "grow-first", "shrink-first"), default="auto",
-                        help="round order (default auto)")
-    wizard.add_argument("--drop-federations", action="store_true",
-                        help="switch without kube-dns federations when CoreDNS has no federation plugin")
     wizard.add_argument("--log-file", metavar="FILE",
                         help="where the wizard logs (default: $XDG_STATE_HOME/coredns-wizard/tui.log)")
+    wizard.add_argument("--keymap", metavar="FILE",
+                        help="remap keys by binding id, a TOML [keys] table (default: "
+                        "$XDG_CONFIG_HOME/coredns-wizard/keymap.toml when it exists)")
     demo = parser.add_argument_group("demo (a simulated cluster started in-process)")
     demo.add_argument("--demo", action="store_true", help="start the lab and open the wizard on it")
     demo.add_argument("--nodes", type=int, metavar="N", help="lab nodes (default 3)")
@@ -142,22 +131,19 @@ def lab_options(args: argparse.Namespace) -> Any:
 
 
 def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
+    import dataclasses
+
+    from wizard.commands._options import plan_options, with_switch_run_options
     from wizard.commands._progress import parse_duration
     from wizard.errors import InputError
-    from wizard.options import Mode, SwitchOptions
+    from wizard.options import Mode
 
     ipvs_wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
     if ipvs_wait < 0:
         raise InputError(f"--ipvs-wait {args.ipvs_wait!r}: must not be negative")
     mode: Mode = "read-only" if args.read_only else "dry-run" if args.dry_run else "live"
-    return SwitchOptions(
-        coredns_version=args.coredns_version, image=args.image, image_host=args.image_host,
-        drop_federations=args.drop_federations, probe_names=tuple(args.probe_name),
-        observe_seconds=parse_duration(args.observe, "--observe"),
-        ready_timeout_seconds=parse_duration(args.ready_timeout, "--ready-timeout"),
-        ipvs_wait_seconds=ipvs_wait, order=args.order, autoscaler_policy=args.autoscaler_policy,
-        mode=mode, dns_port=lab_dns_port,
-    )
+    options = with_switch_run_options(plan_options(args, mode, lab_dns_port), args)
+    return dataclasses.replace(options, ipvs_wait_seconds=ipvs_wait)
 
 
 def _setup_logging(log_file: str | None) -> Path:
@@ -189,6 +175,9 @@ def _run_wizard(args: argparse.Namespace) -> int:
     for flag in ("observe", "ipvs_wait", "ready_timeout"):  # bad input fails before a lab starts
         parse_duration(getattr(args, flag), "--" + flag.replace("_", "-"))
     parse_request_timeout(args.request_timeout)
+    from screens.keymap import load_keymap
+
+    keymap, _ = load_keymap(args.keymap)
     lab_opts = lab_options(args)
     log_path = _setup_logging(args.log_file)
     lab = None
@@ -214,7 +203,7 @@ def _run_wizard(args: argparse.Namespace) -> int:
             from screens.context import WizardContext
 
             context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab)
-            app = build_app(context)
+            app = build_app(context, keymap=keymap)
             app.run()
             logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)
             print(f"coredns-wizard: log in {log_path}", file=sys.stderr)

@@ -6,7 +6,7 @@ sees the same choices and a resumed run can be compared with the original one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Mode = Literal["live", "dry-run", "read-only"]
@@ -58,4 +58,3 @@ class SwitchOptions:
     assume_yes: bool = False
     dns_port: int | None = None
     """The port DNS pods listen on; None: the lab's kubeconfig extension, else 53."""
-    extra_probe_targets: tuple[str, ...] = field(default_factory=tuple)

@@ -192,10 +192,3 @@ def current_entries(journal: Journal | None) -> list[JournalEntry]:
             return entries[index + 1 :]
     return entries
 
-
-def journal_value(entries: list[JournalEntry], step: str) -> Any:
-    """The to_value of the last `done` entry of `step`, None when there is none."""
-    for entry in reversed(entries):
-        if entry.step == step and entry.status == "done":
-            return entry.to_value
-    return None

@@ -32,6 +32,7 @@ class StageScreen(Screen[None]):
     def __init__(self, context: WizardContext) -> None:
         super().__init__(id=f"stage-{self.STAGE_ID}")
         self.context = context
+        self._status_shown: Text | None = None
 
     @property
     def wizard(self) -> WizardApp:
@@ -56,17 +57,28 @@ class StageScreen(Screen[None]):
 
     # ---- helpers ----------------------------------------------------------------------------
     def set_status(self, text: str | Text, style: str = "") -> None:
+        """Only a changed line is updated: an update re-lays out the screen, and the Switch stage
+        sets this line on every engine event (measured by tests/bench_tui.py)."""
         body = text if isinstance(text, Text) else Text(text, style=style)
+        if body == self._status_shown:
+            return
+        self._status_shown = body
         self.query_one("#stage-status", Static).update(body)
 
     def refresh_gate(self) -> None:
         """Re-evaluate `n` (footer) and say why it is blocked."""
         reason = self.advance_blocked()
+        key = self.key_label("app.advance", "n")
         if reason:
-            self.set_status(Text.assemble(("n is blocked: ", "bold yellow"), (reason, "yellow")))
+            self.set_status(Text.assemble((f"{key} is blocked: ", "bold yellow"), (reason, "yellow")))
         else:
-            self.set_status(Text("n: go on to the next stage", style="green"))
+            self.set_status(Text(f"{key}: go on to the next stage", style="green"))
         self.app.refresh_bindings()
+
+    def key_label(self, binding_id: str, default: str) -> str:
+        """The key(s) the keymap gave a binding (a host App without keymaps: the default)."""
+        label = getattr(self.app, "key_label", None)
+        return str(label(binding_id, default)) if callable(label) else default
 
     def on_stage_failed(self, message: StageFailed) -> None:
         self.set_status(Text.assemble(("✖ ", "bold red"), (message.error, "red")))

@@ -180,13 +180,10 @@ class ApplyDeployScreen(DeployScreen):
     def _apply(self, plan: Plan) -> None:
         from wizard.deploy_stage import run_deploy
         from wizard.errors import WizardError
-        from wizard.journal import journal_for
 
         try:
-            journal = self.context.journal or journal_for(self.context.gateway)
-            self.context.journal = journal
             outcome = run_deploy(
-                self.context.gateway, plan, journal, self.context.options,
+                self.context.gateway, plan, self.context.journal_or_open(), self.context.options,
                 on_event=self._post_engine_event,
             )
         except WizardError as err:

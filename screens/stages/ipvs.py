@@ -141,12 +141,10 @@ class IpvsScreen(StageScreen):
           description="journal the skip")
     def _journal_skip(self, reason: str) -> None:
         from wizard.errors import WizardError
-        from wizard.journal import journal_for
 
         try:
             if not self.context.read_only:
-                journal = self.context.journal or journal_for(self.context.gateway)
-                self.context.journal = journal
+                journal = self.context.journal_or_open()
                 journal.done(SKIP_STEP_ID, "skip the IPVS session wait", "kube-proxy", detail=reason)
         except WizardError as err:
             self.post_message(StageFailed(self.STAGE_ID, f"could not journal the reason: {err}"))

@@ -160,6 +160,7 @@ class SwitchScreen(StageScreen):
         self._probes = 0
         self._probe_failures = 0
         self._observed: dict[str, ObservationTick] = {}
+        self._status_shown_top: Text | None = None
 
     # ---- layout -------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -215,7 +216,12 @@ class SwitchScreen(StageScreen):
 
     # ---- status line --------------------------------------------------------------------
     def refresh_status(self) -> None:
-        self.query_one("#switch-status", Static).update(self.status_text())
+        """Runs every second and on every event: the status box is fixed-height, so a changed
+        text is repainted without re-laying out the screen, and an unchanged one not at all."""
+        status = self.status_text()
+        if status != self._status_shown_top:
+            self._status_shown_top = status
+            self.query_one("#switch-status", Static).update(status, layout=False)
         self.set_status(self.hint_text())
         paused = self.gate.paused and self.state in ("running", "rolling-back")
         stage = f"{self.STAGE_TITLE} · PAUSED" if paused else self.STAGE_TITLE

@@ -174,14 +174,12 @@ class ProbesPane(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
         self.border_title = "DNS probes"
-        self.last_batch: ProbeBatch | None = None
 
     def on_mount(self) -> None:
         for label in ("Target", "Name", "Type", "Rcode", "Latency", "Agrees"):
             self.add_column(label)
 
     def update_batch(self, batch: ProbeBatch, owners: dict[str, str]) -> None:
-        self.last_batch = batch
         self.clear()
         for result, role, verdict in probe_rows(batch.results, owners):
             good = result.ok

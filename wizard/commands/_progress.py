@@ -1,5 +1,6 @@
 """Shared by the switch, rollback, status and cleanup commands: engine events as text on stderr,
-terminal confirmation, durations, and opening the gateway and the journal.
+terminal confirmation, durations, and opening the gateway and the journal (their shared flags
+are in `_options`).
 
 Why here: the four commands must look and ask alike; the engine only emits events. Stdlib only
 at module level, so `coredns-wizard --help` stays fast.
@@ -39,25 +40,6 @@ def parse_duration(text: str, flag: str) -> float:
     return total
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """--kubeconfig/--context/--request-timeout, -o, --state-dir."""
-    from wizard.connection import add_connection_arguments
-
-    add_connection_arguments(parser)
-    parser.add_argument(
-        "-o",
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="result format on stdout (progress always goes to stderr)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="where the journal and backups live (default: $XDG_STATE_HOME/coredns-wizard/CLUSTER)",
-    )
-
-
 def open_gateway(args: argparse.Namespace, mode: Mode = "live") -> tuple[Connection, Gateway]:
     from wizard.connection import connection_from_args
     from wizard.gateway import Gateway
@@ -66,15 +48,14 @@ def open_gateway(args: argparse.Namespace, mode: Mode = "live") -> tuple[Connect
     return connection, Gateway(connection, mode)
 
 
-def open_journal(args: argparse.Namespace, gateway: Gateway, dry_run: bool = False) -> Journal:
+def open_journal(args: argparse.Namespace, gateway: Gateway) -> Journal:
+    """The cluster's journal, under --state-dir when given; dry-run entries when the gateway is."""
     from pathlib import Path
 
-    from wizard.journal import Journal, cluster_id
+    from wizard.journal import journal_for
 
-    namespace = gateway.get_namespace("kube-system")
-    uid = str((namespace.get("metadata") or {}).get("uid") or "")
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else None
-    return Journal.for_cluster(cluster_id(gateway.connection.server, uid), state_dir, dry_run=dry_run)
+    return journal_for(gateway, state_dir)
 
 
 def terminal_confirm(

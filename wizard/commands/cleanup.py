@@ -15,16 +15,18 @@ HELP = "Delete the kube-dns Deployment, ConfigMap and ServiceAccount 72 h after 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wizard.commands._progress import add_common_arguments
+    from wizard.commands._options import add_change_arguments, add_common_arguments
 
     add_common_arguments(parser)
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before each deletion")
+    add_change_arguments(
+        parser, "send every deletion with dryRun=All", yes_help="do not ask before each deletion"
+    )
     parser.add_argument("--force", action="store_true", help="do not wait for the 72 hours")
-    parser.add_argument("--dry-run", action="store_true", help="send every deletion with dryRun=All")
 
 
 def run(args: argparse.Namespace) -> int:
     from wizard.cleanup import cleanup
+    from wizard.commands._options import change_mode
     from wizard.commands._progress import (
         TextProgress,
         open_gateway,
@@ -32,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
         require_terminal_or_yes,
         terminal_confirm,
     )
-    from wizard.options import Mode, SwitchOptions
+    from wizard.options import SwitchOptions
 
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard cleanup")
-    mode: Mode = "dry-run" if args.dry_run else "live"
+    mode = change_mode(args)
     connection, gateway = open_gateway(args, mode)
     options = SwitchOptions(mode=mode, assume_yes=args.yes)
     with gateway:
-        journal = open_journal(args, gateway, dry_run=args.dry_run)
+        journal = open_journal(args, gateway)
         confirm = None if args.yes else terminal_confirm(connection.context)
         result = cleanup(gateway, journal, options, TextProgress(), confirm, force=args.force)
     if args.output == "json":

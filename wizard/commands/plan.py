@@ -22,58 +22,27 @@ MARKS = {"ok": "✔", "warn": "!", "block": "✖"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from wizard.commands._options import add_plan_arguments
     from wizard.connection import add_connection_arguments
 
     add_connection_arguments(parser)
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
-    parser.add_argument(
-        "--coredns-version", metavar="V", help="the CoreDNS version (default: the recommended one)"
-    )
-    image = parser.add_mutually_exclusive_group()
-    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
-    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
-    parser.add_argument(
-        "--drop-federations",
-        action="store_true",
-        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
-    )
-    parser.add_argument(
-        "--order",
-        choices=("auto", "grow-first", "shrink-first"),
-        default="auto",
-        help="round order (default auto: grow-first when a node is free for a CoreDNS pod)",
-    )
-    parser.add_argument(
-        "--autoscaler-policy",
-        choices=("retarget", "restore", "leave-paused"),
-        default="retarget",
-        help="what happens to a kube-dns autoscaler at the end (default: retarget it to CoreDNS)",
-    )
+    add_plan_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from wizard.connection import connection_from_args
-    from wizard.gateway import Gateway
-    from wizard.options import SwitchOptions
+    from wizard.commands._options import plan_options
+    from wizard.commands._progress import open_gateway
     from wizard.preflight import run_preflight
 
     if args.coredns_version is not None:  # bad input is exit 2 before any request, not a finding
         from wizard.checker import checked_version
 
         checked_version(args.coredns_version)
-    connection = connection_from_args(args)
-    options = SwitchOptions(
-        coredns_version=args.coredns_version,
-        image=args.image,
-        image_host=args.image_host,
-        drop_federations=args.drop_federations,
-        order=args.order,
-        autoscaler_policy=args.autoscaler_policy,
-        mode="read-only",
-        dns_port=connection.lab_dns_port,
-    )
+    connection, gateway = open_gateway(args, "read-only")
+    options = plan_options(args, "read-only", connection.lab_dns_port)
     progress = _progress if args.output == "text" and sys.stderr.isatty() else None
-    with Gateway(connection, mode="read-only") as gateway:
+    with gateway:
         report = run_preflight(gateway, options, progress)
     if progress is not None:
         sys.stderr.write("\r\033[K")

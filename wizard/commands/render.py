@@ -17,10 +17,14 @@ HELP = "Render switch2coredns.yaml: CoreDNS RBAC, ConfigMap and a 0-replica Depl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--k8s-version", metavar="V", required=True, help="the cluster's Kubernetes version")
-    parser.add_argument(
-        "--coredns-version", metavar="V", help="the CoreDNS version (default: the recommended one)"
+    from wizard.commands._options import (
+        add_cluster_domain_argument,
+        add_coredns_choice_arguments,
+        add_drop_federations_argument,
     )
+
+    parser.add_argument("--k8s-version", metavar="V", required=True, help="the cluster's Kubernetes version")
+    add_coredns_choice_arguments(parser)
     parser.add_argument(
         "--kube-dns-configmap", metavar="FILE", help="`kubectl get cm kube-dns -n kube-system -o yaml` output"
     )
@@ -29,18 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="`kubectl get deploy kube-dns -n kube-system -o yaml` output",
     )
-    image = parser.add_mutually_exclusive_group()
-    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
-    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
-    parser.add_argument(
-        "--cluster-domain", metavar="D", help="override the cluster domain (default cluster.local)"
-    )
-    parser.add_argument(
-        "--drop-federations",
-        action="store_true",
-        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
-    )
+    add_cluster_domain_argument(parser)
+    add_drop_federations_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

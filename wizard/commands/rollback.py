@@ -17,13 +17,10 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wizard.commands._progress import add_common_arguments
+    from wizard.commands._options import add_change_arguments, add_common_arguments
 
     add_common_arguments(parser)
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before each change")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="send every change with dryRun=All: nothing changes"
-    )
+    add_change_arguments(parser, "send every change with dryRun=All: nothing changes")
     parser.add_argument(
         "--kube-dns-replicas",
         type=int,
@@ -39,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wizard.commands._options import change_mode
     from wizard.commands._progress import (
         TextProgress,
         open_gateway,
@@ -48,20 +46,20 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.errors import InputError
-    from wizard.options import Mode, SwitchOptions
+    from wizard.options import SwitchOptions
     from wizard.rollback import rollback
 
     if args.kube_dns_replicas is not None and args.kube_dns_replicas < 1:
         raise InputError(f"--kube-dns-replicas {args.kube_dns_replicas}: must be at least 1")
     ready_timeout = parse_duration(args.ready_timeout, "--ready-timeout")
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard rollback")
-    mode: Mode = "dry-run" if args.dry_run else "live"
+    mode = change_mode(args)
     connection, gateway = open_gateway(args, mode)
     options = SwitchOptions(
         mode=mode, assume_yes=args.yes, ready_timeout_seconds=ready_timeout, dns_port=connection.lab_dns_port
     )
     with gateway:
-        journal = open_journal(args, gateway, dry_run=args.dry_run)
+        journal = open_journal(args, gateway)
         confirm = None if args.yes else terminal_confirm(connection.context)
         outcome = rollback(gateway, journal, options, TextProgress(), confirm, args.kube_dns_replicas)
     if args.output == "json":

@@ -14,7 +14,7 @@ HELP = "Show where the switch stands (read-only): phase, replicas, endpoints by 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wizard.commands._progress import add_common_arguments
+    from wizard.commands._options import add_common_arguments
 
     add_common_arguments(parser)
 

@@ -19,57 +19,17 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wizard.commands._progress import add_common_arguments
+    from wizard.commands._options import (
+        add_change_arguments,
+        add_common_arguments,
+        add_plan_arguments,
+        add_switch_run_arguments,
+    )
 
     add_common_arguments(parser)
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before each change")
-    parser.add_argument(
-        "--observe",
-        metavar="DURATION",
-        default="5m",
-        help="how long to watch DNS after each kube-dns scale-down (default 5m, the guide's)",
-    )
-    parser.add_argument(
-        "--coredns-version", metavar="V", help="the CoreDNS version (default: the recommended one)"
-    )
-    image = parser.add_mutually_exclusive_group()
-    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
-    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
-    parser.add_argument(
-        "--probe-name",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="a business name to probe, NAME.NAMESPACE (repeatable; default: a few real Services)",
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="send every change with dryRun=All and skip the waits: nothing changes",
-    )
-    parser.add_argument(
-        "--ready-timeout",
-        metavar="DURATION",
-        default="5m",
-        help="how long a new CoreDNS pod may take to become Ready (default 5m)",
-    )
-    parser.add_argument(
-        "--order",
-        choices=("auto", "grow-first", "shrink-first"),
-        default="auto",
-        help="round order (default auto: grow-first when a node is free for a CoreDNS pod)",
-    )
-    parser.add_argument(
-        "--autoscaler-policy",
-        choices=("retarget", "restore", "leave-paused"),
-        default="retarget",
-        help="what happens to a kube-dns autoscaler at the end (default: retarget it to CoreDNS)",
-    )
-    parser.add_argument(
-        "--drop-federations",
-        action="store_true",
-        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
-    )
+    add_change_arguments(parser, "send every change with dryRun=All and skip the waits: nothing changes")
+    add_plan_arguments(parser)
+    add_switch_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,38 +37,23 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from wizard.commands._options import change_mode, plan_options, with_switch_run_options
     from wizard.commands._progress import (
         TextProgress,
         open_gateway,
         open_journal,
-        parse_duration,
         require_terminal_or_yes,
         terminal_confirm,
     )
     from wizard.commands.plan import report_json, report_text
-    from wizard.options import Mode, SwitchOptions
     from wizard.preflight import run_preflight
     from wizard.switch import Switcher
 
-    observe = parse_duration(args.observe, "--observe")
-    ready_timeout = parse_duration(args.ready_timeout, "--ready-timeout")
+    mode = change_mode(args)
+    options = with_switch_run_options(plan_options(args, mode), args)  # bad durations: exit 2 first
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard switch")
-    mode: Mode = "dry-run" if args.dry_run else "live"
     connection, gateway = open_gateway(args, mode)
-    options = SwitchOptions(
-        coredns_version=args.coredns_version,
-        image=args.image,
-        image_host=args.image_host,
-        drop_federations=args.drop_federations,
-        probe_names=tuple(args.probe_name),
-        observe_seconds=observe,
-        ready_timeout_seconds=ready_timeout,
-        order=args.order,
-        autoscaler_policy=args.autoscaler_policy,
-        mode=mode,
-        assume_yes=args.yes,
-        dns_port=connection.lab_dns_port,
-    )
+    options = dataclasses.replace(options, assume_yes=args.yes, dns_port=connection.lab_dns_port)
     progress = TextProgress()
     with gateway:
         report = run_preflight(gateway, options, progress.say)
@@ -133,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if not options.probe_names:  # probe the business names the plan shows the operator
             options = dataclasses.replace(options, probe_names=report.facts.sample_services)
-        journal = open_journal(args, gateway, dry_run=args.dry_run)
+        journal = open_journal(args, gateway)
         cancel = threading.Event()
 
         def on_sigint(signum: int, frame: Any) -> None:

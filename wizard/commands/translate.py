@@ -14,6 +14,8 @@ HELP = "Translate the kube-dns ConfigMap (and Deployment) into a CoreDNS Corefil
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from wizard.commands._options import add_cluster_domain_argument, add_drop_federations_argument
+
     parser.add_argument(
         "--kube-dns-configmap",
         metavar="FILE",
@@ -29,14 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--coredns-version", metavar="V", required=True, help="the CoreDNS version, e.g. 1.8.4"
     )
-    parser.add_argument(
-        "--cluster-domain", metavar="D", help="override the cluster domain (default cluster.local)"
-    )
-    parser.add_argument(
-        "--drop-federations",
-        action="store_true",
-        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
-    )
+    add_cluster_domain_argument(parser)
+    add_drop_federations_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,217 @@
+"""The operator's keymap file: binding id → key(s), read and checked before the wizard starts.
+
+Why checked up front: Textual applies a keymap silently (an unknown id is ignored, a clash is only
+reported to a hook, on every key press). On a production switch a key that quietly does nothing,
+or does something else than the help says, is worse than not starting: so every problem is one
+InputError line naming the file, the id or key, and what to do, before the App runs.
+
+The file (TOML):
+
+    [keys]
+    app.advance = "space"          # or "n,space" for several keys
+    "switch.pause" = "ctrl+p"      # quoted ids work too
+
+Textual applies the keymap to every binding in the chain (App, screen, focused widget), so stage
+and dialog keys are remapped as well as the App's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wizard.errors import InputError
+
+if TYPE_CHECKING:
+    from textual.binding import BindingsMap
+
+KEYMAP_FILE_NAME = "keymap.toml"
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+FOCUS_DEFAULT_KEYS = frozenset({"enter", "ctrl+m", "space"})
+"""Keys a focused button answers (Cancel has the focus in every confirmation)."""
+APP_CLASS = "screens.app:LiveWizardApp"
+"""The live App binds every App key (the read-only one binds a subset)."""
+DIALOGS: tuple[tuple[str, str], ...] = (
+    ("the confirmation dialog", "screens.widgets.confirm:ConfirmationModal"),
+    ("the help screen", "screens.widgets.help:HelpScreen"),
+    ("the pod logs screen", "screens.widgets.logs:PodLogsScreen"),
+    ("the resume offer", "screens.resume:ResumeScreen"),
+)
+"""Modal screens: their keys are checked on their own (the App's keys do not reach them)."""
+
+
+@dataclass(frozen=True)
+class BindingScope:
+    """Keys that are live at the same time: a stage screen plus the App, or one dialog."""
+
+    name: str
+    classes: tuple[str, ...]
+    """module:Class paths; the earlier ones win a key (screen before App)."""
+
+
+def binding_scopes() -> tuple[BindingScope, ...]:
+    """Every place keys are bound, from the App's stage list, so a new stage is covered."""
+    from screens.app import STAGES
+
+    scopes = [BindingScope("every stage", (APP_CLASS,))]
+    for stage in STAGES:
+        for path in dict.fromkeys(p for p in (stage.live_screen, stage.screen) if p):
+            scopes.append(BindingScope(f"the {stage.title} stage", (path, APP_CLASS)))
+    scopes.extend(BindingScope(name, (path,)) for name, path in DIALOGS)
+    return tuple(scopes)
+
+
+def _bindings_of(path: str) -> BindingsMap:
+    module_name, _, class_name = path.partition(":")
+    node_class: Any = getattr(importlib.import_module(module_name), class_name)
+    merged: BindingsMap = node_class._merge_bindings()
+    return merged
+
+
+def known_binding_ids(scopes: tuple[BindingScope, ...] | None = None) -> frozenset[str]:
+    ids: set[str] = set()
+    for scope in scopes or binding_scopes():
+        for path in scope.classes:
+            ids.update(b.id for _, b in _bindings_of(path) if b.id is not None)
+    return frozenset(ids)
+
+
+def default_keymap_path() -> Path:
+    """$XDG_CONFIG_HOME/coredns-wizard/keymap.toml, else ~/.config/coredns-wizard/keymap.toml."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "coredns-wizard" / KEYMAP_FILE_NAME
+
+
+def load_keymap(explicit: str | None) -> tuple[dict[str, str], Path | None]:
+    """The checked keymap (binding id → normalised comma-separated keys) and the file it came
+    from: `--keymap FILE` if given (it must exist), else the default file when it exists."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise InputError(f"--keymap {explicit}: no such file; pass a TOML file or drop --keymap")
+    else:
+        path = default_keymap_path()
+        if not path.is_file():
+            return {}, None
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: not valid TOML ({err}); fix the file or pass another --keymap") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the keymap ({err}); fix its permissions or encoding") from None
+    keymap = parse_keymap(document, path)
+    check_keymap(keymap, path)
+    return keymap, path
+
+
+def parse_keymap(document: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """[keys] → {binding id: normalised keys}; dotted TOML keys (app.advance = ...) are nested
+    tables, so they are joined back into ids."""
+    extra = [name for name in document if name != "keys"]
+    if extra:
+        raise InputError(f"{path}: {extra[0]!r} is outside the [keys] table; put binding ids under [keys]")
+    table = document.get("keys")
+    if not isinstance(table, dict):
+        raise InputError(f"{path}: no [keys] table; add one, e.g. [keys] then app.advance = \"space\"")
+    keymap: dict[str, str] = {}
+    for binding_id, value in _flatten(table, ""):
+        keymap[binding_id] = _normalise_keys(value, path, binding_id)
+    return keymap
+
+
+def _flatten(table: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for name, value in table.items():
+        full = f"{prefix}{name}"
+        if isinstance(value, dict):
+            yield from _flatten(value, full + ".")
+        else:
+            yield full, value
+
+
+def _normalise_keys(value: Any, path: Path, binding_id: str) -> str:
+    """A string "a,b" or a list of strings → Textual's long key names ("?" → question_mark)."""
+    from textual.keys import _normalize_key_list
+
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = ",".join(value)
+    if not isinstance(value, str):
+        raise InputError(f"{path}: [keys] {binding_id} = {value!r}: give the key(s) as a string, "
+                         "e.g. \"space\" or \"n,space\"")
+    parts = [p.strip() for p in value.split(",")]
+    if not value.strip() or any(not p for p in parts):
+        raise InputError(f"{path}: [keys] {binding_id} = {value!r}: empty key; give key names "
+                         "separated by commas, e.g. \"n,space\"")
+    keys = _normalize_key_list(",".join(parts)).split(",")
+    for key in keys:
+        if not is_key_name(key):
+            raise InputError(f"{path}: [keys] {binding_id} = {value!r}: {key!r} is not a key Textual "
+                             "knows; use a character or a name like space, enter, f5, ctrl+p, question_mark")
+    return ",".join(dict.fromkeys(keys))
+
+
+def is_key_name(key: str) -> bool:
+    """A key Textual can deliver: optional modifiers, then a character or a key name."""
+    from textual.keys import Keys, format_key
+
+    *modifiers, base = key.split("+")
+    if not base or any(m not in MODIFIERS for m in modifiers):
+        return False
+    names = {k.value.rsplit("+", 1)[-1] for k in Keys if not k.value.startswith("<")}
+    return len(base) == 1 or base in names or format_key(base) != base
+
+
+def check_keymap(
+    keymap: Mapping[str, str], path: Path, scopes: tuple[BindingScope, ...] | None = None
+) -> None:
+    """Unknown ids, a key bound twice where both are live, and `y` moved onto a key that the
+    focused Cancel button answers: one InputError each."""
+    scopes = scopes or binding_scopes()
+    known = known_binding_ids(scopes)
+    for binding_id in keymap:
+        if binding_id not in known:
+            close = difflib.get_close_matches(binding_id, sorted(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else "the ? help screen lists every id"
+            raise InputError(f"{path}: [keys] {binding_id}: no binding has this id; {hint}")
+    focus_keys = FOCUS_DEFAULT_KEYS & set(keymap.get("confirm.yes", "").split(","))
+    if focus_keys:
+        key = sorted(focus_keys)[0]
+        raise InputError(f"{path}: [keys] confirm.yes = {keymap['confirm.yes']!r}: {key} presses the focused "
+                         "Cancel button in a confirmation, so it cannot mean yes; pick another key")
+    for scope in scopes:
+        _check_scope(keymap, path, scope)
+
+
+def _key_owners(scope: BindingScope, keymap: Mapping[str, str]) -> dict[str, list[str]]:
+    """key → the binding ids (or actions) it reaches in this scope once the keymap moved the
+    remapped bindings. Computed here rather than with Textual's apply_keymap, which silently
+    drops the other binding of a clashing key."""
+    owners: dict[str, list[str]] = {}
+    for class_path in scope.classes:
+        for key, key_bindings in _bindings_of(class_path).key_to_bindings.items():
+            for binding in key_bindings:
+                name = binding.id or binding.action
+                remapped = keymap.get(binding.id) if binding.id is not None else None
+                for new_key in remapped.split(",") if remapped else [key]:
+                    if name not in owners.setdefault(new_key, []):
+                        owners[new_key].append(name)
+    return owners
+
+
+def _check_scope(keymap: Mapping[str, str], path: Path, scope: BindingScope) -> None:
+    from textual.keys import format_key
+
+    shared_by_default = [set(names) for names in _key_owners(scope, {}).values() if len(names) > 1]
+    after = _key_owners(scope, keymap)
+    for key, names in after.items():
+        if len(names) < 2 or any(set(names) <= shared for shared in shared_by_default):
+            continue  # one owner, or a pair the wizard shares on purpose (switch.continue and app.advance)
+        mine = [n for n in names if n in keymap] or names
+        others = [n for n in names if n != mine[0]]
+        raise InputError(f"{path}: [keys] {mine[0]}: key {format_key(key)} is also {', '.join(others)} "
+                         f"on {scope.name}; pick a key that is free there")
