@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
+import wizard.gateway as gateway_module
 from wizard.connection import resolve_connection
 from wizard.gateway import Gateway, GatewayError, ReadOnlyError, RequestEvent
 
@@ -105,6 +106,29 @@ def test_retries_are_bounded_by_count(scripted: tuple[Script, Path]) -> None:
         gw.list_pods("kube-system")
     assert len(script.requests) == 3
     assert "after 3 attempts" in str(caught.value) and "etcd down" in str(caught.value)
+
+
+def test_default_policy_rides_out_a_run_of_503s(scripted: tuple[Script, Path]) -> None:
+    """An API server restart answers 503 for a while: nine in a row must not stop a switch."""
+    script, kc = scripted
+    script.replies = [(503, {}, status(503, "ServiceUnavailable", "restarting"))] * 9
+    with make(kc) as gw:
+        assert gw.list_pods("kube-system") == []
+    assert len(script.requests) == 10
+
+
+def test_default_backoff_outlasts_twenty_seconds_of_5xx(
+    scripted: tuple[Script, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the shortest jitter every time, the default policy still waits 20 s before giving up."""
+    _, kc = scripted
+    monkeypatch.setattr(gateway_module.random, "uniform", lambda low, high: low)
+    gw = Gateway(resolve_connection(kubeconfig=str(kc), environ={}))
+    budget = gateway_module._Budget(gw.retries, float("inf"), gw.backoff_base_s, gw.backoff_max_s)
+    waits: list[float] = []
+    while (wait := budget.delay(len(waits) + 1, None)) is not None:
+        waits.append(wait)
+    assert sum(waits) >= 20.0 and len(waits) == gw.retries
 
 
 def test_422_lists_the_status_causes(scripted: tuple[Script, Path]) -> None:

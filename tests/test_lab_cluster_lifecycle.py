@@ -23,6 +23,26 @@ def bindable(host: str, port: int, kind: int) -> bool:
         return True
 
 
+def listenable(host: str, port: int) -> bool:
+    """As the lab's HTTP servers bind (SO_REUSEADDR): only a socket still open blocks it, not
+    the TIME_WAIT left by the kubelet's probe connections."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            probe.listen(1)
+        except OSError:
+            return False
+        return True
+
+
+def terminating_and_unready(lab: Lab, name: str) -> bool:
+    current = lab.store.try_get("pods", "kube-system", name)
+    if current is None or not current["metadata"].get("deletionTimestamp"):
+        return False
+    return all(c["status"] == "False" for c in current["status"]["conditions"] if c["type"] == "Ready")
+
+
 def test_two_labs_side_by_side_then_every_socket_is_closed() -> None:
     with Lab(LabOptions(**FAST)) as first, Lab(LabOptions(**FAST)) as second:  # type: ignore[arg-type]
         assert first.addresses is not None and second.addresses is not None
@@ -56,20 +76,28 @@ def test_deleted_kube_dns_pod_is_unready_at_once_but_answers_through_its_grace_p
     pod = ready_pods(lab, "kube-system", is_kube_dns)[0]
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
     kubectl(lab, "delete", "pod", "-n", "kube-system", name, "--grace-period=30", "--wait=false")
-
-    def terminating_and_unready() -> bool:
-        current = lab.store.try_get("pods", "kube-system", name)
-        if current is None or not current["metadata"].get("deletionTimestamp"):
-            return False
-        return all(c["status"] == "False" for c in current["status"]["conditions"] if c["type"] == "Ready")
-
-    wait_for(terminating_and_unready, 10, "the pod terminating and NotReady")
+    wait_for(lambda: terminating_and_unready(lab, name), 10, "the pod terminating and NotReady")
     # kube-dns ignores SIGTERM: it still answers during the 30 s (1.5 s at speed 20) grace period
     assert addresses_of(query(ip, lab.dns_port, "kubernetes.default.svc.cluster.local."))
     wait_for(lambda: lab.store.try_get("pods", "kube-system", name) is None, 30, "the pod removed")
     assert bindable(ip, lab.dns_port, socket.SOCK_DGRAM)  # its server is gone
     # the Deployment replaced it
     wait_for(lambda: len(ready_pods(lab, "kube-system", is_kube_dns)) == 3, 30, "three Ready kube-dns pods")
+
+
+def test_stop_closes_the_sockets_of_a_pod_in_its_grace_period() -> None:
+    """A pod still terminating when its lab stops must not keep its ports: the next lab that
+    claims the same 127.N octet gives its pods the same IPs, and they could never bind."""
+    with Lab(LabOptions(**FAST)) as lab:  # type: ignore[arg-type]
+        pod = ready_pods(lab, "kube-system", is_kube_dns)[0]
+        name, ip, port = pod["metadata"]["name"], pod["status"]["podIP"], lab.dns_port
+        # 600 s is 30 s at speed 20: kube-dns ignores SIGTERM, so it is surely mid-grace at stop
+        kubectl(lab, "delete", "pod", "-n", "kube-system", name, "--grace-period=600", "--wait=false")
+        wait_for(lambda: terminating_and_unready(lab, name), 10, "the pod terminating and NotReady")
+        assert not bindable(ip, port, socket.SOCK_DGRAM)  # still serving through its grace period
+    assert bindable(ip, port, socket.SOCK_DGRAM) and bindable(ip, port, socket.SOCK_STREAM)
+    for http_port in (8081, 10054, 10055):  # readiness, health and metrics of kube-dns
+        assert listenable(ip, http_port), http_port
 
 
 def test_guide_configmap_and_deny_options() -> None:

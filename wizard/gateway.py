@@ -239,7 +239,9 @@ class Gateway:
         connection: Connection,
         mode: Mode = "live",
         request_timeout: float | None = None,
-        retries: int = 5,
+        # ten retries with back-off capped at 8 s ride out ~25-50 s of 5xx (an API server restart,
+        # an etcd leader election); five gave up after as little as 4 s. retry_budget_s still caps it.
+        retries: int = 10,
         *,
         retry_budget_s: float = 60.0,
         backoff_base_s: float = 0.25,

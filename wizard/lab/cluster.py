@@ -287,7 +287,8 @@ class Lab:
         """What the kube-dns pods, their Endpoints and the latest Events look like: the evidence
         a failed start needs."""
         parts: list[str] = []
-        for pod in self.store.list("pods", "kube-system", _is_kube_dns_pod)[0]:
+        pods = self.store.list("pods", "kube-system", _is_kube_dns_pod)[0]
+        for pod in pods:
             status = pod.get("status") or {}
             states = [
                 f"{c.get('name')}:{next(iter(c.get('state') or {}), '?')}/r{c.get('restartCount', 0)}"
@@ -296,16 +297,29 @@ class Lab:
             parts.append(
                 f"pod {pod['metadata']['name']} node={pod.get('spec', {}).get('nodeName')} "
                 f"phase={status.get('phase')} ip={status.get('podIP')} ready={_ready(pod)} "
-                f"containers={','.join(states) or '-'}"
+                f"containers={','.join(states) or '-'}{self._last_crash(pod)}"
             )
         endpoints = self.store.try_get("endpoints", "kube-system", "kube-dns")
         subsets = (endpoints or {}).get("subsets") or []
         ready = [a.get("ip") for s in subsets for a in s.get("addresses") or []]
         not_ready = [a.get("ip") for s in subsets for a in s.get("notReadyAddresses") or []]
         parts.append(f"endpoints ready={ready} notReady={not_ready}")
-        events = self.store.list("events", "kube-system")[0][-5:]
-        parts.extend(f"event {e.get('reason')}: {e.get('message')}" for e in events)
+        names = {pod["metadata"]["name"] for pod in pods}
+        events = self.store.list("events", "kube-system")[0]
+        about_kube_dns = [e for e in events if (e.get("involvedObject") or {}).get("name") in names]
+        parts.extend(f"event {e.get('reason')}: {e.get('message')}" for e in (about_kube_dns or events)[-5:])
         return "; ".join(parts)
+
+    def _last_crash(self, pod: Obj) -> str:
+        """The last log line of a crashed kube-dns container (e.g. why it could not listen)."""
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        if self.kubelet is None or not any(c.get("restartCount") for c in statuses):
+            return ""
+        try:
+            lines = self.kubelet.logs("kube-system", pod["metadata"]["name"], "kubedns", 1, True)
+        except Exception:  # no previous container (yet): the summary goes on without it
+            return ""
+        return f" last-crash={lines.strip()!r}" if lines.strip() else ""
 
     def _kube_dns_ready(self, wanted: int) -> bool:
         # The Endpoints object first: one lookup, where listing pods sorts every pod of a big lab.

@@ -197,6 +197,11 @@ class Kubelet:
         self._unwatch: Callable[[], None] | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # every DNS process started and not yet killed, by id(): the kubelet's own record of what
+        # holds sockets, so stop() can close them all even when a termination was cut short.
+        # A process left running after its lab stops keeps the pod IP's ports bound, and the next
+        # lab that claims the same 127.N octet cannot start its pods there.
+        self._processes: dict[int, DNSProcess] = {}
         self._events = EventRecorder(store, "kubelet")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -228,6 +233,9 @@ class Kubelet:
         runs = list(self._runs.values())
         self._runs.clear()
         await asyncio.gather(*(self._halt(run) for run in runs), return_exceptions=True)
+        # processes whose termination or halt was cancelled above (a pod in its grace period)
+        for dns in list(self._processes.values()):
+            await self._kill(dns)
 
     def _on_event(self, event_type: str, obj: Obj) -> None:
         # Called under the store lock, maybe from another thread: only enqueue.
@@ -355,10 +363,13 @@ class Kubelet:
                     dns = self.dns_pod_factory(self._with_ip(run))
                 run.dns = dns  # known before it binds, so a cancelled start is still stopped
                 if dns is not None:
+                    self._processes[id(dns)] = dns
                     await dns.start()
             except asyncio.CancelledError:
                 raise
             except Exception as err:
+                if dns is not None:  # a failed start leaves nothing bound
+                    self._processes.pop(id(dns), None)
                 run.dns = None
                 lines = list(getattr(err, "log_lines", None) or [str(err)])
                 delay = min(BACKOFF_START * 2**crashes, BACKOFF_CAP)
@@ -551,16 +562,20 @@ class Kubelet:
 
     async def _shut_down(self, dns: DNSProcess, grace: float) -> None:
         """SIGTERM, wait for the process to exit (CoreDNS: after lameduck; kube-dns ignores
-        SIGTERM and never does), SIGKILL when the grace period is over."""
-        with contextlib.suppress(Exception):
-            await dns.terminate_requested()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(dns.wait_exited(), max(grace, 0.001))
-        await self._kill(dns)
+        SIGTERM and never does), SIGKILL when the grace period is over, or at once when the
+        wait is cancelled (the lab is stopping): a process is never left holding its sockets."""
+        try:
+            with contextlib.suppress(Exception):
+                await dns.terminate_requested()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(dns.wait_exited(), max(grace, 0.001))
+        finally:
+            await self._kill(dns)
 
     async def _kill(self, dns: DNSProcess) -> None:
         with contextlib.suppress(Exception):
             await dns.kill()
+        self._processes.pop(id(dns), None)
 
     def _with_ip(self, run: _PodRun) -> Obj:
         """The pod as the process sees it: with the IP the kubelet gave it."""
