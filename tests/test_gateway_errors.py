@@ -214,3 +214,52 @@ def test_count_uses_one_item_and_remaining_count(scripted: tuple[Script, Path]) 
     with make(kc) as gw:
         assert gw.count("Pod") == 42
     assert script.requests[0]["query"] == {"limit": ["1"]}
+
+
+def _refusing_kubeconfig(tmp_path: Path) -> Path:
+    """A kubeconfig whose server port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "ops", "user": {"token": "secret"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "ops"}}],
+    }
+    path = tmp_path / "gone-kc"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_a_server_never_reached_is_reported_after_a_few_tries(tmp_path: Path) -> None:
+    seen: list[RequestEvent] = []
+    gw = make(_refusing_kubeconfig(tmp_path), on_request=seen.append)
+    with pytest.raises(GatewayError) as caught:
+        gw.get("Namespace", None, "kube-system")
+    assert len(seen) == gateway_module.FIRST_CONTACT_ATTEMPTS
+    assert "cannot reach the API server" in str(caught.value)
+    assert "check the VPN / kubeconfig server address" in str(caught.value)
+
+
+def test_a_server_that_answered_before_gets_the_full_retry_budget(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.script = Script([(200, {}, {"kind": "Namespace", "metadata": {"name": "kube-system"}})])  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    doc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "restarting",
+        "clusters": [{"name": "restarting", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+        "users": [{"name": "ops", "user": {"token": "secret"}}],
+        "contexts": [{"name": "restarting", "context": {"cluster": "restarting", "user": "ops"}}],
+    }
+    (tmp_path / "kc").write_text(yaml.safe_dump(doc))
+    seen: list[RequestEvent] = []
+    gw = make(tmp_path / "kc", retries=6, on_request=seen.append)
+    gw.get("Namespace", None, "kube-system")
+    server.shutdown()  # the API server goes away (a restart) after answering once
+    server.server_close()
+    with pytest.raises(GatewayError, match="cannot reach the API server"):
+        gw.get("Namespace", None, "kube-system")
+    assert len(seen) == 1 + 7, "a server that answered before gets every retry"

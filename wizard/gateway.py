@@ -204,6 +204,10 @@ class _Op:
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+FIRST_CONTACT_ATTEMPTS = 3
+"""Attempts before a never-reached API server is reported unreachable."""
+
+
 @dataclass
 class _Budget:
     retries: int
@@ -258,6 +262,8 @@ class Gateway:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.on_request = on_request
+        self._reached = False
+        """Whether the API server has answered at least once (any HTTP status)."""
         self._api = _make_api_client(connection)
         self._pf_lock = threading.Lock()
         self._pf_api: Any = None
@@ -713,6 +719,7 @@ class Gateway:
             try:
                 response = self._send(op, read_timeout)
                 status = response.status
+                self._reached = True
                 if stream and 200 <= status < 300:
                     self._report(op, attempt, status, None, started, False)
                     return response
@@ -725,12 +732,19 @@ class Gateway:
                 never_sent = isinstance(
                     err, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
                 )
-                wait = budget.delay(attempt, None) if (op.idempotent or never_sent) else None
+                retryable = op.idempotent or never_sent
+                # Until the server has answered once, a transport error most likely means a wrong
+                # address or a missing VPN: say so after a couple of tries instead of retrying for
+                # the whole budget. Once it has answered, ride out restarts as usual.
+                if not self._reached and attempt >= FIRST_CONTACT_ATTEMPTS:
+                    retryable = False
+                wait = budget.delay(attempt, None) if retryable else None
                 self._report(op, attempt, None, _transport_text(err), started, wait is not None)
                 if wait is None:
                     raise self._unreachable(op, err, attempt) from None
                 time.sleep(wait)
                 continue
+            self._reached = True
             if 200 <= status < 300:
                 self._report(op, attempt, status, None, started, False)
                 return body
