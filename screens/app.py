@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from screens.context import WizardContext
-    from wizard.events import Event
-    from wizard.gateway import RequestEvent
+    from wizard.k8s.gateway import RequestEvent
+    from wizard.migration.progress import Event
 
 log = logging.getLogger("coredns_wizard.tui")
 
@@ -415,7 +415,7 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback", description="roll back")
     def _run_rollback(self) -> None:
         from wizard.errors import WizardError
-        from wizard.rollback import rollback
+        from wizard.migration.rollback import rollback
 
         try:
             outcome = rollback(

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wizard.connection import Connection
-    from wizard.gateway import Gateway
-    from wizard.journal import Journal
+    from wizard.k8s.connection import Connection
+    from wizard.k8s.gateway import Gateway
     from wizard.lab.cluster import Lab
+    from wizard.migration.journal import Journal
+    from wizard.migration.plan import Plan
+    from wizard.migration.preflight.run import PreflightReport
     from wizard.options import SwitchOptions
-    from wizard.plan import Plan
-    from wizard.preflight import PreflightReport
 
 
 @dataclass
@@ -52,7 +52,7 @@ class WizardContext:
         """The cluster's journal, opened on first use and kept for every later stage. Call it from a
         worker: opening reads the kube-system namespace."""
         if self.journal is None:
-            from wizard.journal import journal_for
+            from wizard.migration.journal import journal_for
 
             self.journal = journal_for(self.gateway)
         return self.journal

@@ -37,7 +37,7 @@ def _commands_epilog() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from wizard.commands._options import add_plan_arguments, add_switch_run_arguments
-    from wizard.connection import add_connection_arguments
+    from wizard.k8s.connection import add_connection_arguments
 
     parser = argparse.ArgumentParser(
         prog="coredns-wizard",
@@ -149,7 +149,7 @@ def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
 def _setup_logging(log_file: str | None) -> Path:
     """Log to a file only: the terminal belongs to the UI."""
     from wizard.errors import InputError
-    from wizard.journal import state_root
+    from wizard.migration.journal import state_root
 
     path = Path(log_file) if log_file else state_root() / "tui.log"
     try:
@@ -170,7 +170,7 @@ def _setup_logging(log_file: str | None) -> Path:
 
 def _run_wizard(args: argparse.Namespace) -> int:
     from wizard.commands._progress import parse_duration
-    from wizard.connection import parse_request_timeout, resolve_connection
+    from wizard.k8s.connection import parse_request_timeout, resolve_connection
 
     for flag in ("observe", "ipvs_wait", "ready_timeout"):  # bad input fails before a lab starts
         parse_duration(getattr(args, flag), "--" + flag.replace("_", "-"))
@@ -195,7 +195,7 @@ def _run_wizard(args: argparse.Namespace) -> int:
         kubeconfig = str(lab.kubeconfig_path) if lab is not None else args.kubeconfig
         connection = resolve_connection(kubeconfig, args.context, args.request_timeout)
         options = switch_options(args, connection.lab_dns_port)
-        from wizard.gateway import Gateway
+        from wizard.k8s.gateway import Gateway
 
         gateway = Gateway(connection, options.mode)
         try:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from wizard.checker import Finding as CorefileFinding
-    from wizard.events import Event
-    from wizard.manifests import RenderResult
-    from wizard.plan import Plan
-    from wizard.preflight import Finding, PreflightReport
+    from wizard.dns.checker import Finding as CorefileFinding
+    from wizard.migration.manifests import RenderResult
+    from wizard.migration.plan import Plan
+    from wizard.migration.preflight.run import Finding, PreflightReport
+    from wizard.migration.progress import Event
 
 LinkState = Literal["unknown", "ok", "retrying", "unreachable"]
 

@@ -3,7 +3,7 @@ before any stage opens.
 
 Why before the stages: walking an operator through pre-flight and deployment again while the
 cluster runs half on CoreDNS would invite a second, conflicting switch. Where the switch stands
-comes from wizard.status (the CoreDNS Deployment's annotations and the journal), the same answer
+comes from wizard.migration.status (the CoreDNS Deployment's annotations and the journal), the same answer
 `coredns-wizard status` prints; the switch engine itself then skips every finished step.
 """
 
@@ -22,7 +22,7 @@ from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
-    from wizard.status import SwitchStatus
+    from wizard.migration.status import SwitchStatus
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def offer_resume(
 
     def read() -> None:
         from wizard.errors import WizardError
-        from wizard.status import read_status
+        from wizard.migration.status import read_status
 
         try:
             status = read_status(context.gateway, context.journal, context.options)

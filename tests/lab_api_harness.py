@@ -26,10 +26,10 @@ import dns.rrset
 from kubernetes import client, config
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.apiserver import APIServer, APIServerConfig
+from wizard.lab.api.apiserver import APIServer, APIServerConfig
+from wizard.lab.api.kubeconfig import write_kubeconfig
+from wizard.lab.api.store import ApiError, Obj, Store
 from wizard.lab.faults import Faults
-from wizard.lab.kubeconfig import write_kubeconfig
-from wizard.lab.store import ApiError, Obj, Store
 
 T = TypeVar("T")
 TOKEN = "lab-test-token"

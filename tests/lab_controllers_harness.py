@@ -16,10 +16,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.controllers import Controllers
+from wizard.lab.api.objects import controller_ref, is_active, rfc3339
+from wizard.lab.api.store import ApiError, Store
+from wizard.lab.controllers.controllers import Controllers
 from wizard.lab.faults import Faults
-from wizard.lab.objects import controller_ref, is_active, rfc3339
-from wizard.lab.store import ApiError, Store
 
 Obj = dict[str, Any]
 T = TypeVar("T")

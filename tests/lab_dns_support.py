@@ -16,7 +16,7 @@ import dns.query
 import dns.rdatatype
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.store import Store
+from wizard.lab.api.store import Store
 
 T = TypeVar("T")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from wizard.facts import AutoscalerInfo, ClusterFacts, DnsPodInfo, NodeInfo
 from wizard.lab.seed import DEFAULT_KUBE_DNS_DATA, kube_dns_deployment
+from wizard.migration.facts import AutoscalerInfo, ClusterFacts, DnsPodInfo, NodeInfo
 
 
 def node(name: str, **changes: Any) -> NodeInfo:

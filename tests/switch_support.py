@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizard.connection import resolve_connection
-from wizard.events import Event
-from wizard.facts import AutoscalerInfo
-from wizard.gateway import Gateway
-from wizard.journal import Journal
-from wizard.kubedns_config import read_kube_dns_config
-from wizard.manifests import RenderOptions, render_manifests
+from wizard.dns.kubedns_config import read_kube_dns_config
+from wizard.k8s.connection import resolve_connection
+from wizard.k8s.gateway import Gateway
+from wizard.migration.facts import AutoscalerInfo
+from wizard.migration.journal import Journal
+from wizard.migration.manifests import RenderOptions, render_manifests
+from wizard.migration.plan import Plan, Step
+from wizard.migration.progress import Event
 from wizard.options import SwitchOptions
-from wizard.plan import Plan, Step
 
 NS = "kube-system"
 
@@ -162,8 +162,8 @@ def _main(argv: list[str]) -> int:
     `FINISHED <step> <outcome>` per step, so a test can kill it at a step boundary."""
     import sys
 
-    from wizard.events import StepFinished
-    from wizard.switch import Switcher
+    from wizard.migration.progress import StepFinished
+    from wizard.migration.switch import Switcher
 
     kubeconfig, journal_path, n = argv[0], Path(argv[1]), int(argv[2])
     connection = resolve_connection(kubeconfig=kubeconfig, context=None, request_timeout="10s")

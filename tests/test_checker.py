@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.checker import Finding, check_corefile, check_corefile_text, format_finding, has_errors
-from wizard.corefile import Corefile, Directive, ServerBlock, parse
+from wizard.dns.checker import Finding, check_corefile, check_corefile_text, format_finding, has_errors
+from wizard.dns.corefile import Corefile, Directive, ServerBlock, parse
+from wizard.dns.plugins import PLUGINS, Status, directive_status, directives_in, option_status
+from wizard.dns.versions import KNOWN_COREDNS_VERSIONS, NEWEST_KNOWN
 from wizard.errors import InputError
-from wizard.plugins import PLUGINS, Status, directive_status, directives_in, option_status
-from wizard.versions import KNOWN_COREDNS_VERSIONS, NEWEST_KNOWN
 
 
 def check(text: str, version: str) -> list[Finding]:

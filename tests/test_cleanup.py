@@ -11,9 +11,9 @@ import yaml
 from switch_support import NS, fast_options, gateway_for, journal_in
 from test_switch_engine import run_switch
 
-from wizard.cleanup import check_cleanup_allowed, cleanup
 from wizard.errors import CheckFailed
-from wizard.status import last_kube_dns_scale_down, read_status
+from wizard.migration.cleanup import check_cleanup_allowed, cleanup
+from wizard.migration.status import last_kube_dns_scale_down, read_status
 
 NODE_LOCAL_DNS = {
     "apiVersion": "apps/v1",

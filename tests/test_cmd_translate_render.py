@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wizard.corefile import parse
+from wizard.dns.corefile import parse
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -225,7 +225,8 @@ def test_command_modules_import_only_the_standard_library() -> None:
     """`coredns-wizard --help` imports every command module; heavy libraries must wait for run()."""
     code = (
         "import sys, wizard.commands.translate, wizard.commands.render\n"
-        "heavy = [m for m in ('yaml', 'ruamel', 'wizard.manifests', 'wizard.translate', 'wizard.checker')"
+        "heavy = [m for m in ('yaml', 'ruamel', 'wizard.migration.manifests', 'wizard.dns.translate',"
+        " 'wizard.dns.checker')"
         " if m in sys.modules]\n"
         "print(heavy)\n"
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.corefile import CorefileSyntaxError
-from wizard.corefile.lexer import Token, tokenize
+from wizard.dns.corefile import CorefileSyntaxError
+from wizard.dns.corefile.lexer import Token, tokenize
 from wizard.errors import InputError
 
 

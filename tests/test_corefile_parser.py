@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.corefile import (
+from wizard.dns.corefile import (
     Corefile,
     CorefileSyntaxError,
     Directive,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard.corefile import (
+from wizard.dns.corefile import (
     Corefile,
     CorefileSyntaxError,
     Directive,
@@ -22,7 +22,7 @@ from wizard.corefile import (
     format_corefile,
     parse,
 )
-from wizard.corefile.printer import format_directive, quote
+from wizard.dns.corefile.printer import format_directive, quote
 from wizard.errors import InputError
 
 # Characters that stress the lexer: quotes, backslashes, comment and brace characters, white

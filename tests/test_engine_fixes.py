@@ -14,11 +14,11 @@ from plan_facts import make_facts, node
 from switch_support import NS, deployment_replicas, fast_options, gateway_for, journal_in, make_test_plan
 
 from wizard.durations import human_duration
-from wizard.journal import ANNOTATION_ORDER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS, ANNOTATION_PHASE
+from wizard.migration.journal import ANNOTATION_ORDER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS, ANNOTATION_PHASE
+from wizard.migration.pending_pods import StuckScheduling, scheduler_refusal
+from wizard.migration.plan import make_plan
+from wizard.migration.scheduling import accepts, kube_dns_room, matches_required_node_affinity
 from wizard.options import SwitchOptions
-from wizard.pending_pods import StuckScheduling, scheduler_refusal
-from wizard.plan import make_plan
-from wizard.scheduling import accepts, kube_dns_room, matches_required_node_affinity
 
 # ---- 5. durations -------------------------------------------------------------------------------
 
@@ -93,8 +93,8 @@ def test_after_a_rollback_the_order_is_chosen_afresh() -> None:
 
 @pytest.mark.lab_options(nodes=4)
 def test_deploy_records_the_order_and_stop_after_ends_there(lab: Any, tmp_path: Path) -> None:
-    from wizard.deploy_stage import run_deploy
-    from wizard.switch import Switcher
+    from wizard.migration.deploy_stage import run_deploy
+    from wizard.migration.switch import Switcher
 
     gateway = gateway_for(lab)
     plan = make_test_plan(gateway, "shrink-first")
@@ -115,7 +115,7 @@ def test_deploy_records_the_order_and_stop_after_ends_there(lab: Any, tmp_path: 
 
 
 def test_journal_done_counts_only_the_plans_steps(tmp_path: Path) -> None:
-    from wizard.switch import Switcher
+    from wizard.migration.switch import Switcher
 
     plan = make_plan(make_facts(nodes=4), SwitchOptions())
     journal = journal_in(tmp_path)
@@ -215,7 +215,7 @@ def test_a_refusal_counts_only_once_no_dns_pod_is_terminating_for_the_grace() ->
 
 
 def test_addon_manager_advice_says_the_coredns_objects_have_no_addon_labels() -> None:
-    from wizard.preflight import evaluate
+    from wizard.migration.preflight.run import evaluate
 
     facts = dataclasses.replace(make_facts(nodes=4), addon_manager_pods=("kube-addon-manager-master",))
     findings, _, _ = evaluate(facts, SwitchOptions())

@@ -34,7 +34,8 @@ def test_only_the_gateway_imports_the_kubernetes_client() -> None:
 def test_engine_modules_import_no_heavy_library_at_load() -> None:
     code = (
         "import sys\n"
-        "import wizard.connection, wizard.gateway, wizard.watch, wizard.journal, wizard.probes\n"
+        "import wizard.k8s.connection, wizard.k8s.gateway, wizard.k8s.watch\n"
+        "import wizard.migration.journal, wizard.migration.probes\n"
         "heavy = [m for m in ('kubernetes', 'dns', 'yaml', 'urllib3', 'textual') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

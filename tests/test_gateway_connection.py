@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from wizard.connection import parse_request_timeout, resolve_connection
 from wizard.errors import InputError
+from wizard.k8s.connection import parse_request_timeout, resolve_connection
 
 
 def write_config(

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-import wizard.gateway as gateway_module
-from wizard.connection import resolve_connection
-from wizard.gateway import Gateway, GatewayError, ReadOnlyError, RequestEvent
+import wizard.k8s.gateway as gateway_module
+from wizard.k8s.connection import resolve_connection
+from wizard.k8s.gateway import Gateway, GatewayError, ReadOnlyError, RequestEvent
 
 
 @dataclass

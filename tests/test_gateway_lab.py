@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from wizard.connection import Connection, resolve_connection
-from wizard.gateway import Gateway, GatewayError, ReadOnlyError, RequestEvent
-from wizard.journal import journal_for
-from wizard.probes import ProbeTarget, choose_transport, probe
-from wizard.watch import (
+from wizard.k8s.connection import Connection, resolve_connection
+from wizard.k8s.gateway import Gateway, GatewayError, ReadOnlyError, RequestEvent
+from wizard.k8s.watch import (
     WaitProgress,
     WaitTimeout,
     Watcher,
@@ -24,6 +22,8 @@ from wizard.watch import (
     wait_for_endpoint_ip,
     wait_for_ready_pod,
 )
+from wizard.migration.journal import journal_for
+from wizard.migration.probes import ProbeTarget, choose_transport, probe
 
 NS = "kube-system"
 K8S_NAME = "kubernetes.default.svc.cluster.local"

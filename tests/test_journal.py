@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wizard.journal import (
+from wizard.migration.journal import (
     Journal,
     cluster_id,
     cluster_state_dir,

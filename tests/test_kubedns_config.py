@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
-from wizard.errors import InputError
-from wizard.kubedns_config import (
+from wizard.dns.kubedns_config import (
     CONFIGMAP_NAME,
     KubeDNSConfig,
     Nameserver,
     read_kube_dns_config,
     read_kube_dns_files,
 )
+from wizard.errors import InputError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIGMAP = FIXTURES / "kube-dns-configmap.yaml"

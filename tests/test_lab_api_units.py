@@ -15,24 +15,24 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wizard.lab import discovery
-from wizard.lab.kubeconfig import lab_extension, write_kubeconfig
-from wizard.lab.patching import (
+from wizard.lab.api import discovery
+from wizard.lab.api.kubeconfig import lab_extension, write_kubeconfig
+from wizard.lab.api.patching import (
     apply_json_patch,
     apply_merge_patch,
     apply_strategic_merge_patch,
     field_set,
     remove_dropped_fields,
 )
-from wizard.lab.protobuf import access_review_from_protobuf
-from wizard.lab.selectors import (
+from wizard.lab.api.protobuf import access_review_from_protobuf
+from wizard.lab.api.selectors import (
     parse_field_selector,
     parse_label_selector,
     selector_object_matches,
     selector_to_string,
 )
-from wizard.lab.store import ApiError, resource
-from wizard.lab.validation import apply_defaults, validate
+from wizard.lab.api.store import ApiError, resource
+from wizard.lab.api.validation import apply_defaults, validate
 
 # ---- label selectors -----------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from kubernetes.client import V1ConfigMap, V1DaemonSet, V1Deployment, V1Node, V1
 
 from wizard.errors import InputError
 from wizard.lab.addresses import AddressPlan
+from wizard.lab.api.store import Store
 from wizard.lab.seed import SeedOptions, load_kube_dns_configmap, seed
-from wizard.lab.store import Store
 
 
 def seeded(**options: object) -> tuple[Store, AddressPlan]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from lab_controllers_harness import Lab
 
-from wizard.lab.autoscaler import LinearParams, autoscaler_flags, linear_replicas, parse_cpu
+from wizard.lab.controllers.autoscaler import LinearParams, autoscaler_flags, linear_replicas, parse_cpu
 
 PARAMS = {"coresPerReplica": 256, "nodesPerReplica": 16, "min": 1, "preventSinglePointFailure": True}
 

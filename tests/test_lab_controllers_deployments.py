@@ -9,9 +9,14 @@ import pytest
 from kubernetes.client.models import CoreV1Event, V1Deployment, V1Pod, V1ReplicaSet
 from lab_controllers_harness import Lab
 
-from wizard.lab.deployments import HASH_LABEL, REVISION, surge_and_unavailable, template_without_hash
-from wizard.lab.objects import controller_ref, is_ready
-from wizard.lab.replicasets import deletion_rank
+from wizard.lab.api.objects import controller_ref, is_ready
+from wizard.lab.controllers.deployments import (
+    HASH_LABEL,
+    REVISION,
+    surge_and_unavailable,
+    template_without_hash,
+)
+from wizard.lab.controllers.replicasets import deletion_rank
 
 Obj = dict[str, Any]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from lab_controllers_harness import Lab
 
-from wizard.lab.objects import controller_ref, rfc3339
+from wizard.lab.api.objects import controller_ref, rfc3339
 
 
 @pytest.fixture

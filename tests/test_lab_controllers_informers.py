@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from wizard.lab.informers import BY_LABEL, ClusterCache, add_standard_indexes, select_candidates
-from wizard.lab.store import Store
+from wizard.lab.api.store import Store
+from wizard.lab.controllers.informers import BY_LABEL, ClusterCache, add_standard_indexes, select_candidates
 
 Obj = dict[str, Any]
 

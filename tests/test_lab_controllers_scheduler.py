@@ -9,7 +9,7 @@ import pytest
 from kubernetes.client.models import V1Pod
 from lab_controllers_harness import Lab
 
-from wizard.lab.scheduler import tolerates, unschedulable_message
+from wizard.lab.controllers.scheduler import tolerates, unschedulable_message
 
 Obj = dict[str, Any]
 ANTI_AFFINITY_MESSAGE = "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."

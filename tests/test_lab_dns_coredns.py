@@ -27,11 +27,11 @@ from lab_dns_support import (
 )
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.dns_coredns import CoreDNSPod
-from wizard.lab.dns_pods import DNSPod, DNSPodStartError, make_dns_pod
-from wizard.lab.dns_world import VirtualNetwork, stub_address
+from wizard.lab.api.store import Store
+from wizard.lab.dns.coredns import CoreDNSPod
+from wizard.lab.dns.pods import DNSPod, DNSPodStartError, make_dns_pod
+from wizard.lab.dns.world import VirtualNetwork, stub_address
 from wizard.lab.faults import Faults
-from wizard.lab.store import Store
 
 GUIDE_MIGRATED_COREFILE_167 = """\
 .:53 {

@@ -25,11 +25,11 @@ from lab_dns_support import (
 )
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.dns_kubedns import KubeDNSPod
-from wizard.lab.dns_pods import DNSPod, make_dns_pod
-from wizard.lab.dns_world import VirtualNetwork, stub_address
+from wizard.lab.api.store import Store
+from wizard.lab.dns.kubedns import KubeDNSPod
+from wizard.lab.dns.pods import DNSPod, make_dns_pod
+from wizard.lab.dns.world import VirtualNetwork, stub_address
 from wizard.lab.faults import Faults
-from wizard.lab.store import Store
 
 TRANSLATED_COREFILE = (
     GUIDE_COREFILE_184.replace(

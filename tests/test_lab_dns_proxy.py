@@ -16,9 +16,9 @@ import pytest
 from lab_dns_support import LoopThread, free_plan_and_port, wait_until
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.dns_proxy import ServiceProxy
-from wizard.lab.dns_transport import Client, DNSListener
-from wizard.lab.store import Store
+from wizard.lab.api.store import Store
+from wizard.lab.dns.service_proxy import ServiceProxy
+from wizard.lab.dns.transport import Client, DNSListener
 
 
 class Backend:

@@ -9,8 +9,8 @@ import pytest
 from lab_dns_support import seed_cluster
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.dns_records import COREDNS, KUBEDNS, Answer, ClusterIndex, ClusterRecords, fnv32a
-from wizard.lab.store import Store
+from wizard.lab.api.store import Store
+from wizard.lab.dns.records import COREDNS, KUBEDNS, Answer, ClusterIndex, ClusterRecords, fnv32a
 
 ZONE = dns.name.from_text("cluster.local.")
 

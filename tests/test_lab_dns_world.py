@@ -10,14 +10,14 @@ import dns.rcode
 import pytest
 from lab_dns_support import LoopThread, addresses_of, free_plan_and_port, query, wait_until
 
-from wizard.lab.dns_world import (
+from wizard.lab.api.store import Store
+from wizard.lab.dns.world import (
     DEFAULT_NODE_NAMESERVER,
     Unreachable,
     VirtualNetwork,
     split_host_port,
     stub_address,
 )
-from wizard.lab.store import Store
 
 
 @pytest.fixture

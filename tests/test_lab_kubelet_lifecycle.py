@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 import pytest
 
 from wizard.lab.addresses import AddressPlan
+from wizard.lab.api.store import ApiError, Obj, Store, now_rfc3339
 from wizard.lab.faults import Faults
-from wizard.lab.kubelet import Kubelet
-from wizard.lab.store import ApiError, Obj, Store, now_rfc3339
+from wizard.lab.node.kubelet import Kubelet
 
 OCTET = 251  # kubelet-only tests never bind a DNS port, only HTTP ports on 127.251.128.x
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from wizard.lab.kubelet_probes import ProbeTiming, run_probe
+from wizard.lab.node.probes import ProbeTiming, run_probe
 
 HOST = "127.253.128.7"  # a loopback address no lab uses (labs claim octets 2..249)
 

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from lab_api_harness import LabAPI, running_lab_api
 
-from wizard.lab.store import Obj
+from wizard.lab.api.store import Obj
 
 NS = "kube-system"
 

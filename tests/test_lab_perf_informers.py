@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard.lab.informers import BY_LABEL, BY_NODE, ClusterCache, Informer, add_standard_indexes
-from wizard.lab.store import Store
+from wizard.lab.api.store import Store
+from wizard.lab.controllers.informers import BY_LABEL, BY_NODE, ClusterCache, Informer, add_standard_indexes
 
 Obj = dict[str, Any]
 

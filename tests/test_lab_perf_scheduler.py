@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard.lab import scheduler as scheduler_module
-from wizard.lab.events import EventRecorder
+from wizard.lab.api.store import Store
+from wizard.lab.controllers import scheduler as scheduler_module
+from wizard.lab.controllers.events import EventRecorder
+from wizard.lab.controllers.informers import ClusterCache
+from wizard.lab.controllers.scheduler import Scheduler, pinned_nodes
 from wizard.lab.faults import Faults
-from wizard.lab.informers import ClusterCache
-from wizard.lab.scheduler import Scheduler, pinned_nodes
-from wizard.lab.store import Store
 
 Obj = dict[str, Any]
 NODE_KINDS = ["plain", "tainted", "cordoned", "full", "labelled"]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wizard.lab.store import ApiError, Store, json_copy
+from wizard.lab.api.store import ApiError, Store, json_copy
 
 Obj = dict[str, Any]
 

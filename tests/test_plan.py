@@ -10,11 +10,11 @@ import pytest
 from plan_facts import AUTOSCALER, make_facts, node
 
 from wizard.errors import CheckFailed, InputError
-from wizard.facts import find_autoscaler
-from wizard.journal import ANNOTATION_AUTOSCALER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
+from wizard.migration.facts import find_autoscaler
+from wizard.migration.journal import ANNOTATION_AUTOSCALER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
+from wizard.migration.plan import Plan, make_plan, retargeted_args
+from wizard.migration.scheduling import accepts, tolerates
 from wizard.options import SwitchOptions
-from wizard.plan import Plan, make_plan, retargeted_args
-from wizard.scheduling import accepts, tolerates
 
 
 def round_ids(k: int, order: str) -> list[str]:

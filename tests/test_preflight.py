@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from wizard.connection import resolve_connection
 from wizard.errors import CheckFailed
-from wizard.facts import NodeInfo
-from wizard.gateway import Gateway, GatewayError, Mode, ReadOnlyError, RequestEvent
-from wizard.journal import ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS, ANNOTATION_ROUND
+from wizard.k8s.connection import resolve_connection
+from wizard.k8s.gateway import Gateway, GatewayError, Mode, ReadOnlyError, RequestEvent
+from wizard.migration.facts import NodeInfo
+from wizard.migration.journal import ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS, ANNOTATION_ROUND
+from wizard.migration.preflight.proxy import go_duration_seconds, kernel_flushes_quickly
+from wizard.migration.preflight.run import FINDING_GROUPS, PreflightReport, run_preflight, server_dry_run
 from wizard.options import SwitchOptions
-from wizard.preflight import FINDING_GROUPS, PreflightReport, run_preflight, server_dry_run
-from wizard.proxy_checks import go_duration_seconds, kernel_flushes_quickly
 
 
 @contextmanager
@@ -287,7 +287,7 @@ def _facts(**changes: Any) -> Any:
 
 
 def _checks(facts: Any, options: SwitchOptions | None = None) -> dict[str, Any]:
-    from wizard.preflight import evaluate
+    from wizard.migration.preflight.run import evaluate
 
     findings, _, _ = evaluate(facts, options or SwitchOptions())
     return {f.id: f for f in findings}

@@ -15,7 +15,7 @@ import dns.rrset
 import pytest
 
 from wizard.errors import CheckFailed
-from wizard.probes import (
+from wizard.migration.probes import (
     ObservationStats,
     ProbeResult,
     ProbeTarget,

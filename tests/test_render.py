@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import yaml
 
-from wizard.checker import check_corefile
-from wizard.corefile import parse
+from wizard.dns.checker import check_corefile
+from wizard.dns.corefile import parse
+from wizard.dns.images import coredns_image, parse_image, validate_image_host
+from wizard.dns.kubedns_config import KubeDNSConfig, read_kube_dns_files
+from wizard.dns.versions import KNOWN_COREDNS_VERSIONS, Version, min_kubernetes_for
 from wizard.errors import InputError
-from wizard.images import coredns_image, parse_image, validate_image_host
-from wizard.kubedns_config import KubeDNSConfig, read_kube_dns_files
-from wizard.manifests import RenderOptions, RenderResult, memory_limit, render_manifests
-from wizard.versions import KNOWN_COREDNS_VERSIONS, Version, min_kubernetes_for
+from wizard.migration.manifests import RenderOptions, RenderResult, memory_limit, render_manifests
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIGMAP = FIXTURES / "kube-dns-configmap.yaml"

@@ -11,9 +11,9 @@ from switch_support import deployment_replicas, fast_options, gateway_for, journ
 from test_switch_engine import BackgroundProber, run_switch
 
 from wizard.errors import InputError
-from wizard.rollback import rollback
-from wizard.switch import Switcher
-from wizard.switch_state import read_cluster_record
+from wizard.migration.rollback import rollback
+from wizard.migration.switch import Switcher
+from wizard.migration.switch_state import read_cluster_record
 
 
 @pytest.mark.lab_options(nodes=4, kernel="fixed")

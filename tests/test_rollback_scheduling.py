@@ -21,10 +21,10 @@ from switch_support import (
 )
 from test_switch_engine import BackgroundProber
 
-import wizard.pending_pods
-from wizard.events import Note, StepFinished
-from wizard.rollback import rollback
-from wizard.switch import Switcher
+import wizard.migration.pending_pods
+from wizard.migration.progress import Note, StepFinished
+from wizard.migration.rollback import rollback
+from wizard.migration.switch import Switcher
 
 
 def switch_shrink_first(lab: Any, tmp_path: Path, stop_after: str | None = None) -> None:
@@ -131,7 +131,7 @@ def test_rollback_stops_with_the_scheduler_message_when_kube_dns_cannot_be_place
     lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     switch_shrink_first(lab, tmp_path)
-    monkeypatch.setattr(wizard.pending_pods, "UNSCHEDULABLE_GRACE_S", 1.0)
+    monkeypatch.setattr(wizard.migration.pending_pods, "UNSCHEDULABLE_GRACE_S", 1.0)
     lab.faults.on("unschedulable")  # no node takes a new pod any more
     # a wait-out would end with "timed out after 10 min", never with the scheduler's words
     result = rollback(gateway_for(lab), journal_in(tmp_path), fast_options(ready_timeout_seconds=600.0))

@@ -19,10 +19,10 @@ from switch_support import (
     make_test_plan,
 )
 
-from wizard.events import ObservationTick, ProbeBatch, Problem, StepFinished, SwitchCompleted
-from wizard.rollback import rollback
-from wizard.switch import Switcher, SwitchOutcome
-from wizard.switch_state import read_cluster_record
+from wizard.migration.progress import ObservationTick, ProbeBatch, Problem, StepFinished, SwitchCompleted
+from wizard.migration.rollback import rollback
+from wizard.migration.switch import Switcher, SwitchOutcome
+from wizard.migration.switch_state import read_cluster_record
 
 
 class BackgroundProber:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from switch_support import deployment_replicas, fast_options, gateway_for, make_test_plan
 
-from wizard.journal import Journal
-from wizard.switch import Switcher
-from wizard.switch_state import current_entries, read_cluster_record
+from wizard.migration.journal import Journal
+from wizard.migration.switch import Switcher
+from wizard.migration.switch_state import current_entries, read_cluster_record
 
 HERE = Path(__file__).resolve().parent
 

@@ -8,11 +8,11 @@ import pytest
 
 from wizard.commands._progress import TextProgress, parse_duration, terminal_confirm
 from wizard.errors import InputError
-from wizard.events import ObservationTick, StepFinished, StepStarted, Waiting
-from wizard.plan import Step
-from wizard.probes import ProbeResult
-from wizard.switch import _judge
-from wizard.switch_state import AutoscalerRecord, autoscaler_record_of, retargeted
+from wizard.migration.plan import Step
+from wizard.migration.probes import ProbeResult
+from wizard.migration.progress import ObservationTick, StepFinished, StepStarted, Waiting
+from wizard.migration.switch import _judge
+from wizard.migration.switch_state import AutoscalerRecord, autoscaler_record_of, retargeted
 
 STEP = Step(
     "r1.scale-coredns",

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wizard.checker import check_corefile
-from wizard.corefile import parse
+from wizard.dns.checker import check_corefile
+from wizard.dns.corefile import parse
+from wizard.dns.kubedns_config import KubeDNSConfig, Nameserver, read_kube_dns_config, read_kube_dns_files
+from wizard.dns.translate import Translation, translate
+from wizard.dns.versions import KNOWN_COREDNS_VERSIONS, Version
 from wizard.errors import InputError
-from wizard.kubedns_config import KubeDNSConfig, Nameserver, read_kube_dns_config, read_kube_dns_files
-from wizard.translate import Translation, translate
-from wizard.versions import KNOWN_COREDNS_VERSIONS, Version
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CONFIGMAP = FIXTURES / "kube-dns-configmap.yaml"

@@ -29,7 +29,7 @@ Steps = Callable[[Any, Any], Awaitable[None]]
 
 def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None, **options: Any) -> None:
     from screens.app import build_app
-    from wizard.preflight import run_preflight
+    from wizard.migration.preflight.run import run_preflight
 
     context = lab_context(lab, **options)
     context.report = normalise_report(run_preflight(context.gateway, context.options))

@@ -74,7 +74,7 @@ def test_render_side_colours_changed_rows_only() -> None:
 
 def test_connection_light_states() -> None:
     from screens.app import link_state_of
-    from wizard.gateway import RequestEvent
+    from wizard.k8s.gateway import RequestEvent
 
     assert link_state_of(RequestEvent("GET", "/version", 1, 200, None, 0.1, False)) == ("ok", "")
     assert link_state_of(RequestEvent("GET", "/x", 1, 404, None, 0.1, False)) == ("ok", "")
@@ -152,8 +152,8 @@ def test_unreachable_cluster_shows_in_header_and_as_one_line(tmp_path: Any) -> N
 
     from screens.app import build_app
     from screens.context import WizardContext
-    from wizard.connection import resolve_connection
-    from wizard.gateway import Gateway
+    from wizard.k8s.connection import resolve_connection
+    from wizard.k8s.gateway import Gateway
     from wizard.options import SwitchOptions
 
     with socket.socket() as probe:  # a loopback port nobody listens on

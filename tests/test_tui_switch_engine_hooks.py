@@ -1,5 +1,6 @@
 """The two small engine additions the switch screen relies on: pausing between steps
-(wizard.step_gate) and the live feed of DNS pods, endpoints and Events (wizard.live_view)."""
+(wizard.migration.step_gate) and the live feed of
+DNS pods, endpoints and Events (wizard.migration.live_view)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 import pytest
 from switch_support import NS, Recorder, fast_options, gateway_for
 
-from wizard.events import EndpointsChanged, Note, PodsChanged, StepFinished, StepStarted
-from wizard.live_view import ClusterEventSeen, LiveDnsFeed, is_dns_object_event
-from wizard.plan import Step
-from wizard.step_gate import StepGate
+from wizard.migration.live_view import ClusterEventSeen, LiveDnsFeed, is_dns_object_event
+from wizard.migration.plan import Step
+from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, StepFinished, StepStarted
+from wizard.migration.step_gate import StepGate
 
 STEP = Step("r1.scale-coredns", "scale-coredns", 1, "Scale CoreDNS 0 → 1", (),
             "deployment kube-system/coredns", 1, True)

@@ -25,9 +25,13 @@ from screens.resume import ResumeScreen
 from screens.stages.done import DoneScreen
 from screens.stages.switch import SwitchResult, SwitchScreen
 from screens.widgets.header import WizardHeader
-from wizard.connection import Connection
-from wizard.dns_pods import EndpointMembership
-from wizard.events import (
+from wizard.k8s.connection import Connection
+from wizard.migration.dns_pods import EndpointMembership
+from wizard.migration.journal import Journal
+from wizard.migration.live_view import ClusterEventSeen
+from wizard.migration.plan import Plan
+from wizard.migration.probes import ProbeResult
+from wizard.migration.progress import (
     EndpointsChanged,
     Note,
     ObservationTick,
@@ -38,12 +42,8 @@ from wizard.events import (
     StepStarted,
     Waiting,
 )
-from wizard.journal import Journal
-from wizard.live_view import ClusterEventSeen
+from wizard.migration.status import DeploymentState, SwitchStatus
 from wizard.options import SwitchOptions
-from wizard.plan import Plan
-from wizard.probes import ProbeResult
-from wizard.status import DeploymentState, SwitchStatus
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 STYLESHEET = Path(__file__).resolve().parent.parent / "screens" / "app.tcss"

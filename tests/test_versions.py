@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wizard.errors import InputError
-from wizard.versions import (
+from wizard.dns.versions import (
     KNOWN_COREDNS_VERSIONS,
     KUBEADM_TABLE,
     NEWEST_KNOWN,
@@ -24,6 +23,7 @@ from wizard.versions import (
     recommend,
     registry_host,
 )
+from wizard.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
 KUBEADM = "kubeadm's table (coredns/deployment CoreDNS-k8s_version.md)"

@@ -19,8 +19,8 @@ _PORT = re.compile(r"(?<=[\d\]]):\d{2,5}\b")
 
 def lab_context(lab: Any, mode: str = "live", **option_overrides: Any) -> Any:
     from screens.context import WizardContext
-    from wizard.connection import resolve_connection
-    from wizard.gateway import Gateway
+    from wizard.k8s.connection import resolve_connection
+    from wizard.k8s.gateway import Gateway
     from wizard.options import SwitchOptions
 
     connection = resolve_connection(str(lab.kubeconfig_path))

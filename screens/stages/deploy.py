@@ -24,9 +24,9 @@ from screens.widgets.findings import finding_text, findings_text
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
-    from wizard.events import Event
-    from wizard.manifests import RenderResult
-    from wizard.plan import Plan
+    from wizard.migration.manifests import RenderResult
+    from wizard.migration.plan import Plan
+    from wizard.migration.progress import Event
 
 
 def object_names(rendered: RenderResult) -> list[str]:
@@ -84,7 +84,7 @@ class DeployScreen(StageScreen):
         description="render and validate",
     )
     def _prepare(self) -> None:
-        from wizard.preflight import evaluate, render_or_error, server_dry_run
+        from wizard.migration.preflight.run import evaluate, render_or_error, server_dry_run
 
         report = self.context.report
         if report is None:
@@ -178,8 +178,8 @@ class ApplyDeployScreen(DeployScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-apply",
           description="apply manifests")
     def _apply(self, plan: Plan) -> None:
-        from wizard.deploy_stage import run_deploy
         from wizard.errors import WizardError
+        from wizard.migration.deploy_stage import run_deploy
 
         try:
             outcome = run_deploy(

@@ -1,7 +1,7 @@
 """Stage 6: how the switch ended, what the cluster looks like now, and when clean-up may start.
 
 Why it reads the status again: the title and numbers must be what the cluster says now
-(wizard.status, the same answer `coredns-wizard status` prints), not what the screen remembers;
+(wizard.migration.status, the same answer `coredns-wizard status` prints), not what the screen remembers;
 the switch screen only adds what the cluster cannot know (durations, probe counts).
 """
 
@@ -24,7 +24,7 @@ from screens.stages.base import StageScreen
 if TYPE_CHECKING:
     from screens.context import WizardContext
     from screens.stages.switch import SwitchResult
-    from wizard.status import SwitchStatus
+    from wizard.migration.status import SwitchStatus
 
 CLEANUP_COMMAND = "coredns-wizard cleanup"
 
@@ -170,7 +170,7 @@ class DoneScreen(StageScreen):
           description="read the switch status")
     def read_status(self) -> None:
         from wizard.errors import WizardError
-        from wizard.status import read_status
+        from wizard.migration.status import read_status
 
         try:
             status = read_status(self.context.gateway, self.context.journal, self.context.options)

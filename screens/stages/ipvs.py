@@ -21,7 +21,7 @@ from screens.stages.base import StageScreen
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
-    from wizard.preflight import PreflightReport
+    from wizard.migration.preflight.run import PreflightReport
 
 TICK_S = 1.0
 MIN_REASON_CHARS = 10
@@ -30,7 +30,7 @@ SKIP_STEP_ID = "tui.ipvs-wait-skipped"
 
 def ipvs_risk(report: PreflightReport) -> bool:
     """IPVS mode and a pre-flight kube-proxy finding that is not ok (timeout long, kernels slow)."""
-    from wizard.proxy_checks import read_proxy_setup
+    from wizard.migration.preflight.proxy import read_proxy_setup
 
     try:
         status = report.finding("kube-proxy").status
@@ -45,7 +45,7 @@ def format_remaining(seconds: float) -> str:
 
 
 def ipvs_facts_text(report: PreflightReport) -> Text:
-    from wizard.proxy_checks import (
+    from wizard.migration.preflight.proxy import (
         IPVS_ADVICE,
         KERNEL_DEFAULT_UDP_TIMEOUT_S,
         kernel_summary,

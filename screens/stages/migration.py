@@ -2,7 +2,7 @@
 
 Why show the diff against the guide's default: the operator sees exactly which lines carry their
 kube-dns customisations (stub domains, upstreams, federations). An edited Corefile must pass the
-same version check the engine applies (`wizard.plan.with_corefile`) before `n` lets it through;
+same version check the engine applies (`wizard.migration.plan.with_corefile`) before `n` lets it through;
 it then travels as SwitchOptions.corefile_override, so the deployed ConfigMap holds it.
 """
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 def guide_default_corefile(coredns_version: str, cluster_domain: str | None = None) -> str:
     """The guide's template Corefile for this CoreDNS version, without any kube-dns customisation."""
-    from wizard.kubedns_config import KubeDNSConfig
-    from wizard.translate import translate
+    from wizard.dns.kubedns_config import KubeDNSConfig
+    from wizard.dns.translate import translate
 
     config = KubeDNSConfig(cluster_domain=cluster_domain) if cluster_domain else KubeDNSConfig()
     return translate(config, coredns_version).text

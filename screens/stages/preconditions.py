@@ -21,7 +21,7 @@ from screens.widgets.findings import FindingsView
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
-    from wizard.preflight import PreflightReport
+    from wizard.migration.preflight.run import PreflightReport
 
 
 def summary_text(report: PreflightReport) -> Text:
@@ -73,7 +73,7 @@ class PreconditionsScreen(StageScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight", description="pre-flight")
     def _preflight(self) -> None:
         from wizard.errors import WizardError
-        from wizard.preflight import run_preflight
+        from wizard.migration.preflight.run import run_preflight
 
         def progress(text: str) -> None:
             self.post_message(PreflightProgress(text))
@@ -104,7 +104,7 @@ class PreconditionsScreen(StageScreen):
         self.refresh_gate()
 
     def _show(self, report: PreflightReport) -> None:
-        from wizard.preflight import FINDING_GROUPS
+        from wizard.migration.preflight.run import FINDING_GROUPS
 
         self.query_one("#preflight-progress", Static).update(summary_text(report))
         self.query_one("#preflight-findings", FindingsView).show(report.findings, FINDING_GROUPS.items())

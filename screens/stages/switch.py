@@ -1,11 +1,11 @@
 """Stage 5: the switch loop, live. Round k of N, the step in flight and what it waits for, and
 panes that follow the DNS pods, the Service's endpoints, probe answers and the observation.
 
-Why it decides nothing: the engine (wizard.switch.Switcher, wizard.rollback.rollback) runs in a
-thread worker exactly as `coredns-wizard switch` runs it; this screen forwards the engine's
-events to the main thread, asks the engine's confirm questions in a modal, and holds the engine
-between steps on `p` (wizard.step_gate). The panes are fed by wizard.live_view's watches, not by
-polling from here.
+Why it decides nothing: the engine (wizard.migration.switch.Switcher,
+wizard.migration.rollback.rollback) runs in a thread worker exactly as `coredns-wizard switch`
+runs it; this screen forwards the engine's events to the main thread, asks the engine's confirm
+questions in a modal, and holds the engine between steps on `p` (wizard.migration.step_gate).
+The panes are fed by wizard.migration.live_view's watches, not by polling from here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from screens.widgets.confirm import ConfirmationModal
 from screens.widgets.header import WizardHeader
 from screens.widgets.logs import PodLogsScreen
 from screens.widgets.panes import EndpointsPane, EventLogPane, ObservationPane, PodsPane, ProbesPane
-from wizard.events import (
+from wizard.migration.live_view import ClusterEventSeen, LiveDnsFeed, LiveEvent
+from wizard.migration.progress import (
     EndpointsChanged,
     Note,
     ObservationTick,
@@ -42,15 +43,14 @@ from wizard.events import (
     SwitchStopped,
     Waiting,
 )
-from wizard.live_view import ClusterEventSeen, LiveDnsFeed, LiveEvent
-from wizard.step_gate import StepGate
+from wizard.migration.step_gate import StepGate
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
-    from wizard.journal import Journal
-    from wizard.plan import Plan, Step
-    from wizard.rollback import RollbackOutcome
-    from wizard.switch import SwitchOutcome
+    from wizard.migration.journal import Journal
+    from wizard.migration.plan import Plan, Step
+    from wizard.migration.rollback import RollbackOutcome
+    from wizard.migration.switch import SwitchOutcome
 
 log = logging.getLogger(__name__)
 COMPACT_BELOW_ROWS = 32
@@ -424,7 +424,7 @@ class SwitchScreen(StageScreen):
           description="switch kube-dns to CoreDNS")
     def run_switch(self) -> None:
         from wizard.errors import WizardError
-        from wizard.switch import Switcher
+        from wizard.migration.switch import Switcher
 
         try:
             plan, journal = self._plan_and_journal()
@@ -442,8 +442,8 @@ class SwitchScreen(StageScreen):
         """The reviewed plan, or (when resuming straight from the start screen) the one pre-flight
         makes now, exactly as `coredns-wizard switch` does."""
         from wizard.errors import CheckFailed
-        from wizard.journal import journal_for
-        from wizard.preflight import run_preflight
+        from wizard.migration.journal import journal_for
+        from wizard.migration.preflight.run import run_preflight
 
         plan = self.context.plan
         if plan is None:
@@ -531,8 +531,8 @@ class SwitchScreen(StageScreen):
           description="read what a rollback would change")
     def prepare_rollback(self) -> None:
         from wizard.errors import WizardError
-        from wizard.rollback import original_kube_dns_replicas
-        from wizard.switch_state import read_cluster_record
+        from wizard.migration.rollback import original_kube_dns_replicas
+        from wizard.migration.switch_state import read_cluster_record
 
         try:
             journal = self.context.journal
@@ -589,8 +589,8 @@ class SwitchScreen(StageScreen):
         import dataclasses
 
         from wizard.errors import WizardError
-        from wizard.journal import journal_for
-        from wizard.rollback import rollback
+        from wizard.migration.journal import journal_for
+        from wizard.migration.rollback import rollback
 
         self._engine_idle.wait()  # the switch worker stops at its next safe point first
         self.cancel.clear()

@@ -19,7 +19,7 @@ from textual.widgets import Static, TextArea
 from screens.messages import CorefileChecked
 
 if TYPE_CHECKING:
-    from wizard.checker import Finding
+    from wizard.dns.checker import Finding
 
 CHECK_DELAY_S = 0.4
 
@@ -29,7 +29,7 @@ def check_text(findings: list[Finding], error: str) -> Text:
         return Text(f"✖ {error}", style="bold red")
     if not findings:
         return Text("✔ CoreDNS would accept this Corefile", style="green")
-    from wizard.checker import format_finding
+    from wizard.dns.checker import format_finding
 
     out = Text()
     for i, item in enumerate(findings):
@@ -91,7 +91,7 @@ class CorefileEditor(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="corefile-check",
           description="check Corefile")
     def _check(self, text: str) -> None:
-        from wizard.checker import check_corefile_text
+        from wizard.dns.checker import check_corefile_text
         from wizard.errors import WizardError
 
         try:

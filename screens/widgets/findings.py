@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from wizard.preflight import Finding
+    from wizard.migration.preflight.run import Finding
 
 STATUS_MARKS = {"ok": ("✔", "green"), "warn": ("!", "bold yellow"), "block": ("✖", "bold red")}
 

@@ -21,7 +21,7 @@ from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from wizard.errors import WizardError
-from wizard.gateway import Gateway
+from wizard.k8s.gateway import Gateway
 
 TAIL_LINES = 200
 

@@ -1,8 +1,8 @@
 """The live panes of the switch screen: DNS pods, the Service's endpoints, probe answers, the
 observation countdown and the events/log stream.
 
-Why these widgets only render: every value arrives in an engine event (wizard.events or
-wizard.live_view) on the main thread; the panes keep the last one and draw it. Text that came
+Why these widgets only render: every value arrives in an engine event (wizard.migration.progress or
+wizard.migration.live_view) on the main thread; the panes keep the last one and draw it. Text that came
 from the cluster (pod names, messages, logs) is always a rich Text, never markup. Time comes from
 an injectable clock so ages and highlights are stable in snapshots.
 """
@@ -16,8 +16,8 @@ from rich.text import Text
 from textual.widgets import DataTable, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from wizard.events import ObservationTick, PodView, ProbeBatch
-from wizard.probes import ProbeResult, compare
+from wizard.migration.probes import ProbeResult, compare
+from wizard.migration.progress import ObservationTick, PodView, ProbeBatch
 
 Clock = Callable[[], float]
 CHANGE_HIGHLIGHT_S = 3.0
@@ -199,7 +199,7 @@ class ProbesPane(DataTable[Text]):
 def probe_rows(
     results: tuple[ProbeResult, ...], owners: dict[str, str]
 ) -> list[tuple[ProbeResult, str, str]]:
-    """(result, owner of its target, verdict) with the verdict from wizard.probes.compare
+    """(result, owner of its target, verdict) with the verdict from wizard.migration.probes.compare
     against the kube-dns answer to the same question."""
     def owner(result: ProbeResult) -> str:
         ip = result.target.rsplit("(", 1)[-1].rstrip(")") if "(" in result.target else ""

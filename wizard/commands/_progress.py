@@ -14,12 +14,12 @@ import sys
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wizard.connection import Connection
-    from wizard.events import Event
-    from wizard.gateway import Gateway
-    from wizard.journal import Journal
+    from wizard.k8s.connection import Connection
+    from wizard.k8s.gateway import Gateway
+    from wizard.migration.journal import Journal
+    from wizard.migration.plan import Step
+    from wizard.migration.progress import Event
     from wizard.options import Mode
-    from wizard.plan import Step
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -41,8 +41,8 @@ def parse_duration(text: str, flag: str) -> float:
 
 
 def open_gateway(args: argparse.Namespace, mode: Mode = "live") -> tuple[Connection, Gateway]:
-    from wizard.connection import connection_from_args
-    from wizard.gateway import Gateway
+    from wizard.k8s.connection import connection_from_args
+    from wizard.k8s.gateway import Gateway
 
     connection = connection_from_args(args)
     return connection, Gateway(connection, mode)
@@ -52,7 +52,7 @@ def open_journal(args: argparse.Namespace, gateway: Gateway) -> Journal:
     """The cluster's journal, under --state-dir when given; dry-run entries when the gateway is."""
     from pathlib import Path
 
-    from wizard.journal import journal_for
+    from wizard.migration.journal import journal_for
 
     state_dir = Path(args.state_dir) if getattr(args, "state_dir", None) else None
     return journal_for(gateway, state_dir)
@@ -97,7 +97,7 @@ class TextProgress:
         self._last_plain = -10.0
 
     def __call__(self, event: Event) -> None:
-        from wizard import events as ev
+        from wizard.migration import progress as ev
 
         if isinstance(event, ev.Waiting):
             self._waiting(event.what, event.elapsed_s, event.timeout_s)

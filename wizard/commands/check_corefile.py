@@ -51,7 +51,7 @@ def _read(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from wizard.checker import check_corefile_text, checked_version, format_finding
+    from wizard.dns.checker import check_corefile_text, checked_version, format_finding
 
     version = checked_version(args.coredns_version)  # a bad version is exit 2, before any reading
     text = _read(args.file)

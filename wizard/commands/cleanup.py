@@ -25,7 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wizard.cleanup import cleanup
     from wizard.commands._options import change_mode
     from wizard.commands._progress import (
         TextProgress,
@@ -34,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         require_terminal_or_yes,
         terminal_confirm,
     )
+    from wizard.migration.cleanup import cleanup
     from wizard.options import SwitchOptions
 
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard cleanup")

@@ -14,8 +14,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wizard.plan import Plan
-    from wizard.preflight import PreflightReport
+    from wizard.migration.plan import Plan
+    from wizard.migration.preflight.run import PreflightReport
 
 HELP = "Pre-flight checks and the step-by-step switch plan, read-only (nothing in the cluster changes)."
 MARKS = {"ok": "✔", "warn": "!", "block": "✖"}
@@ -23,7 +23,7 @@ MARKS = {"ok": "✔", "warn": "!", "block": "✖"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_plan_arguments
-    from wizard.connection import add_connection_arguments
+    from wizard.k8s.connection import add_connection_arguments
 
     add_connection_arguments(parser)
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
@@ -33,10 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from wizard.commands._options import plan_options
     from wizard.commands._progress import open_gateway
-    from wizard.preflight import run_preflight
+    from wizard.migration.preflight.run import run_preflight
 
     if args.coredns_version is not None:  # bad input is exit 2 before any request, not a finding
-        from wizard.checker import checked_version
+        from wizard.dns.checker import checked_version
 
         checked_version(args.coredns_version)
     connection, gateway = open_gateway(args, "read-only")
@@ -72,7 +72,7 @@ def clean(text: object) -> str:
 
 
 def report_json(report: PreflightReport) -> dict[str, Any]:
-    from wizard.preflight import FINDING_GROUPS
+    from wizard.migration.preflight.run import FINDING_GROUPS
 
     group_of = {fid: group for group, ids in FINDING_GROUPS.items() for fid in ids}
     facts = report.facts
@@ -132,7 +132,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def report_text(report: PreflightReport) -> str:
-    from wizard.preflight import FINDING_GROUPS
+    from wizard.migration.preflight.run import FINDING_GROUPS
 
     facts = report.facts
     lines = [

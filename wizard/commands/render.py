@@ -39,9 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wizard.dns.kubedns_config import KubeDNSConfig, read_kube_dns_files
     from wizard.errors import InputError
-    from wizard.kubedns_config import KubeDNSConfig, read_kube_dns_files
-    from wizard.manifests import RenderOptions, render_manifests
+    from wizard.migration.manifests import RenderOptions, render_manifests
 
     cfg: KubeDNSConfig | None = None
     if args.kube_dns_configmap is not None or args.kube_dns_deployment is not None:

@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.errors import InputError
+    from wizard.migration.rollback import rollback
     from wizard.options import SwitchOptions
-    from wizard.rollback import rollback
 
     if args.kube_dns_replicas is not None and args.kube_dns_replicas < 1:
         raise InputError(f"--kube-dns-replicas {args.kube_dns_replicas}: must be at least 1")

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from wizard.commands._progress import open_gateway, open_journal
+    from wizard.migration.status import read_status, status_lines
     from wizard.options import SwitchOptions
-    from wizard.status import read_status, status_lines
 
     _, gateway = open_gateway(args, "read-only")
     with gateway:

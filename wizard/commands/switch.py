@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.commands.plan import report_json, report_text
-    from wizard.preflight import run_preflight
-    from wizard.switch import Switcher
+    from wizard.migration.preflight.run import run_preflight
+    from wizard.migration.switch import Switcher
 
     mode = change_mode(args)
     options = with_switch_run_options(plan_options(args, mode), args)  # bad durations: exit 2 first

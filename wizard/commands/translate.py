@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wizard.kubedns_config import read_kube_dns_files
-    from wizard.translate import translate
-    from wizard.versions import Version
+    from wizard.dns.kubedns_config import read_kube_dns_files
+    from wizard.dns.translate import translate
+    from wizard.dns.versions import Version
 
     version = Version.parse(args.coredns_version, "--coredns-version")
     cfg = read_kube_dns_files(

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from wizard.versions import parse_kubernetes_version, recommend, registry_host
+    from wizard.dns.versions import parse_kubernetes_version, recommend, registry_host
 
     rec = recommend(args.k8s_version, args.kube_dns_image)
     k8s = parse_kubernetes_version(args.k8s_version)

@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 
 from wizard.errors import InputError
 from wizard.lab.addresses import AddressPlan
+from wizard.lab.api.store import Obj, Store
 from wizard.lab.faults import FAULTS, Faults
-from wizard.lab.kubelet import Kubelet
+from wizard.lab.node.kubelet import Kubelet
 from wizard.lab.seed import GUIDE_KUBE_DNS_DATA, KERNELS, SeedOptions, load_kube_dns_configmap, seed
-from wizard.lab.store import Obj, Store
 
 T = TypeVar("T")
 
@@ -217,11 +217,11 @@ class Lab:
         return self
 
     async def _start_parts(self, seed_options: SeedOptions) -> None:
-        from wizard.lab.apiserver import APIServer, APIServerConfig
-        from wizard.lab.controllers import Controllers
-        from wizard.lab.dns_pods import make_dns_pod
-        from wizard.lab.dns_world import VirtualNetwork
-        from wizard.lab.kubeconfig import write_kubeconfig
+        from wizard.lab.api.apiserver import APIServer, APIServerConfig
+        from wizard.lab.api.kubeconfig import write_kubeconfig
+        from wizard.lab.controllers.controllers import Controllers
+        from wizard.lab.dns.pods import make_dns_pod
+        from wizard.lab.dns.world import VirtualNetwork
 
         assert self.addresses is not None and self._tmp is not None
         options, store, faults, addresses = self.options, self.store, self.faults, self.addresses
@@ -259,7 +259,7 @@ class Lab:
                          extensions={"dnsPort": self.dns_port})
 
     async def _start_service_proxy(self) -> None:
-        from wizard.lab.dns_proxy import ServiceProxy
+        from wizard.lab.dns.service_proxy import ServiceProxy
 
         assert self.addresses is not None
         options = self.options

@@ -19,7 +19,7 @@ import yaml
 
 from wizard.errors import InputError
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.store import Obj, Store, now_rfc3339
+from wizard.lab.api.store import Obj, Store, now_rfc3339
 
 REGISTRY = "ccr.ccs.tencentyun.com"
 KUBE_DNS_VERSION = "1.14.13"

@@ -1,0 +1,189 @@
+"""The configuration CoreDNS would actually run: imports spliced in, environment substituted.
+
+The parsed model keeps `import` lines and `{$VAR}` placeholders so that a Corefile prints back as
+written; checks and the emulator need the effective configuration instead. CoreDNS does this at
+token level while parsing (coredns/caddy `parse.go`: `doImport`, `replaceEnvVars`); here it is
+done on the model, with the same results for every Corefile the parser accepts.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from wizard.dns.corefile.errors import CorefileSyntaxError
+from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet
+from wizard.dns.corefile.parser import IMPORT, is_snippet_reference, parse, parse_directives, snippet_blocks
+from wizard.errors import InputError
+
+MAX_IMPORT_DEPTH = 100
+"""Deeper nesting of imports than this is a cycle through files (CoreDNS stops at 100000 files)."""
+
+
+def substitute_env(text: str, env: Mapping[str, str]) -> str:
+    """Replace `{%VAR%}`, then `{$VAR}`, as CoreDNS does; an unset variable becomes ''.
+
+    Like CoreDNS, a placeholder with an empty name (`{$}`) stops further replacement in the token.
+    Unlike CoreDNS, a value is not itself searched for placeholders (CoreDNS would loop forever
+    on a variable whose value names itself)."""
+    return _substitute(_substitute(text, "{%", "%}", env), "{$", "}", env)
+
+
+def _substitute(text: str, start: str, end: str, env: Mapping[str, str]) -> str:
+    out: list[str] = []
+    pos = 0
+    while (begin := text.find(start, pos)) != -1:
+        finish = text.find(end, begin + len(start))
+        if finish == -1 or finish == begin + len(start):
+            break
+        out.append(text[pos:begin])
+        out.append(env.get(text[begin + len(start) : finish], ""))
+        pos = finish + len(end)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def expand(
+    cf: Corefile,
+    env: Mapping[str, str] | None = None,
+    base_dir: str | Path | None = None,
+    filename: str = "Corefile",
+) -> Corefile:
+    """A new Corefile with every `import` spliced in, snippet definitions removed and environment
+    placeholders replaced (from `os.environ` when `env` is None). File imports are read relative
+    to `base_dir`; without it they raise InputError. `cf` is not modified."""
+    expander = _Expander(os.environ if env is None else env, filename)
+    return expander.corefile(cf, Path(base_dir) if base_dir is not None else None, {}, [])
+
+
+class _Expander:
+    def __init__(self, env: Mapping[str, str], filename: str) -> None:
+        self.env = env
+        self.filename = filename
+
+    def corefile(
+        self, cf: Corefile, base_dir: Path | None, outer: dict[str, Snippet], chain: list[str]
+    ) -> Corefile:
+        # caddy substitutes the environment while lexing, so snippet names are substituted too
+        snippets = {**outer, **{self._env(name): s for name, s in cf.snippets.items()}}
+        imports = sorted(cf.top_level_imports, key=lambda imp: imp.position)
+        blocks: list[ServerBlock] = []
+        for index in range(len(cf.items) + 1):
+            while imports and imports[0].position <= index:
+                blocks.extend(self._top_level_import(imports.pop(0).directive, base_dir, snippets, chain))
+            if index < len(cf.items) and isinstance(item := cf.items[index], ServerBlock):
+                blocks.append(self._block(item, base_dir, snippets, chain))
+        return Corefile(items=list(blocks), closing_comments=list(cf.closing_comments))
+
+    def _block(
+        self, block: ServerBlock, base_dir: Path | None, snippets: dict[str, Snippet], chain: list[str]
+    ) -> ServerBlock:
+        expanded = copy.deepcopy(block)
+        expanded.keys = [self._env(key) for key in block.keys]
+        expanded.directives = self._directives(block.directives, base_dir, snippets, chain)
+        return expanded
+
+    def _directives(
+        self,
+        directives: list[Directive],
+        base_dir: Path | None,
+        snippets: dict[str, Snippet],
+        chain: list[str],
+    ) -> list[Directive]:
+        out: list[Directive] = []
+        for directive in directives:
+            if directive.name == IMPORT and len(directive.args) == 1 and directive.block is None:
+                out.extend(self._block_import(directive, base_dir, snippets, chain))
+                continue
+            expanded = copy.deepcopy(directive)
+            expanded.name = self._env(directive.name)
+            expanded.args = [self._env(arg) for arg in directive.args]
+            if directive.block is not None:
+                expanded.block = self._directives(directive.block, base_dir, snippets, chain)
+            out.append(expanded)
+        return out
+
+    def _block_import(
+        self, directive: Directive, base_dir: Path | None, snippets: dict[str, Snippet], chain: list[str]
+    ) -> list[Directive]:
+        name = self._env(directive.args[0])
+        chain = self._enter(chain, name, directive)
+        snippet = snippets.get(name)
+        if snippet is not None:
+            if snippet.blocks:
+                raise self._error(
+                    directive, f"snippet '{name}' holds server blocks and cannot be imported inside a block"
+                )
+            return self._directives(snippet.directives, base_dir, snippets, chain)
+        out: list[Directive] = []
+        for path in self._files(name, directive, base_dir):
+            parsed = parse_directives(_read(path, directive, self.filename), str(path))
+            out.extend(self._directives(parsed, path.parent, snippets, chain))
+        return out
+
+    def _top_level_import(
+        self, directive: Directive, base_dir: Path | None, snippets: dict[str, Snippet], chain: list[str]
+    ) -> list[ServerBlock]:
+        name = self._env(directive.args[0])
+        chain = self._enter(chain, name, directive)
+        snippet = snippets.get(name)
+        if snippet is not None:
+            return [self._block(b, base_dir, snippets, chain) for b in snippet_blocks(snippet, self.filename)]
+        out: list[ServerBlock] = []
+        for path in self._files(name, directive, base_dir):
+            parsed = parse(_read(path, directive, self.filename), str(path))
+            out.extend(self.corefile(parsed, path.parent, snippets, chain).blocks)
+        return out
+
+    def _enter(self, chain: list[str], name: str, directive: Directive) -> list[str]:
+        if name in chain or len(chain) >= MAX_IMPORT_DEPTH:
+            cycle = " -> ".join([*chain, name])
+            raise self._error(directive, f"import cycle: {cycle}; remove one of the imports")
+        return [*chain, name]
+
+    def _files(self, pattern: str, directive: Directive, base_dir: Path | None) -> list[Path]:
+        if not pattern:
+            raise self._error(
+                directive, f"import of '{directive.args[0]}' names nothing once the environment is applied"
+            )
+        if is_snippet_reference(pattern):
+            raise self._error(
+                directive, f"import of unknown snippet '{pattern}': define it with '({pattern}) {{ ... }}'"
+            )
+        if base_dir is None:
+            raise self._error(
+                directive,
+                f"import of file '{pattern}' needs the Corefile's directory to resolve it: pass base_dir "
+                "(or inline the file)",
+            )
+        full = Path(pattern) if os.path.isabs(pattern) else base_dir / pattern
+        text = str(full)
+        if text.count("*") > 1 or text.count("?") > 1 or ("[" in text and "]" in text):
+            raise self._error(
+                directive,
+                f"import pattern '{pattern}' may contain only one wildcard (*) and no [...]: simplify it",
+            )
+        wildcard = any(ch in text for ch in "*?[]")
+        matches = sorted(Path(match) for match in glob.glob(text)) if wildcard else [full]
+        if not wildcard and not full.exists():
+            raise self._error(directive, f"file to import not found: '{full}'")
+        for match in matches:
+            if match.is_dir():
+                raise self._error(directive, f"cannot import '{match}': it is a directory")
+        return matches
+
+    def _env(self, text: str) -> str:
+        return substitute_env(text, self.env)
+
+    def _error(self, directive: Directive, message: str) -> CorefileSyntaxError:
+        return CorefileSyntaxError(self.filename, directive.line, message)
+
+
+def _read(path: Path, directive: Directive, filename: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{filename}:{directive.line}: cannot import '{path}': {err}") from None

@@ -1,0 +1,166 @@
+"""Print a Corefile model in one canonical layout, so diffs show meaning and not formatting.
+
+Four spaces per level, one directive per line, keys joined by a space, comments where they were,
+a blank line between top-level entries. Tokens are quoted only when CoreDNS would otherwise read
+them differently. `parse(format_corefile(x)) == x` for every model the parser produces, and
+formatting is idempotent; a model that no Corefile can express (a lone `{` as an argument, a key
+with a comma, ...) raises InputError naming the value instead of printing something CoreDNS
+would read differently.
+"""
+
+from __future__ import annotations
+
+from wizard.dns.corefile.lexer import BYTE_ORDER_MARK, is_space
+from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet, TopLevelImport
+from wizard.errors import InputError
+
+INDENT = "    "
+IMPORT = "import"
+
+
+def format_corefile(cf: Corefile) -> str:
+    """The Corefile text for `cf`, ending in a newline (empty text for an empty model)."""
+    entries: list[list[str]] = []
+    imports = sorted(cf.top_level_imports, key=lambda imp: imp.position)
+    for index, item in enumerate(cf.items):
+        while imports and imports[0].position <= index:
+            entries.append(_top_level_import(imports.pop(0)))
+        entries.append(_snippet(item) if isinstance(item, Snippet) else _server_block(item, 0))
+    entries.extend(_top_level_import(imp) for imp in imports)
+    if cf.closing_comments:
+        entries.append(_comment_lines(cf.closing_comments, 0))
+    text = "".join("\n".join(entry) + "\n" for entry in _with_blank_lines(entries))
+    # CoreDNS drops one leading byte-order mark: keep a first token that starts with one intact.
+    return BYTE_ORDER_MARK + text if text.startswith(BYTE_ORDER_MARK) else text
+
+
+def format_directive(directive: Directive, depth: int = 0) -> str:
+    """One directive (with its block) as Corefile lines, indented `depth` levels."""
+    return "\n".join(_directive(directive, depth)) + "\n"
+
+
+def quote(text: str, what: str) -> str:
+    """`text` as a Corefile token: bare when CoreDNS reads it back unchanged, else in quotes.
+
+    `what` names the value in the error raised when no spelling of it survives CoreDNS's lexer."""
+    if text in ("{", "}"):
+        raise InputError(
+            f"{what} is a lone '{text}', which CoreDNS always reads as a brace, even in quotes: "
+            "change the value"
+        )
+    if not _needs_quotes(text):
+        return text
+    if not _quotable(text):
+        raise InputError(
+            f"{what} needs quotes, but a backslash before a '\"' or at its end cannot be written "
+            "inside quotes in a Corefile: change the value"
+        )
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def _needs_quotes(text: str) -> bool:
+    return text == "" or text.startswith('"') or "#" in text or any(is_space(ch) for ch in text)
+
+
+def _quotable(text: str) -> bool:
+    """Inside quotes CoreDNS turns `\\"` into `"` and keeps any other backslash pair as written,
+    so a run of an odd number of backslashes must not meet a quote or the end of the token."""
+    run = 0
+    for ch in text:
+        if ch == "\\":
+            run += 1
+            continue
+        if ch == '"' and run % 2:
+            return False
+        run = 0
+    return run % 2 == 0
+
+
+def _with_blank_lines(entries: list[list[str]]) -> list[list[str]]:
+    return [entry if i == 0 else ["", *entry] for i, entry in enumerate(entries)]
+
+
+def _comment_lines(comments: list[str], depth: int) -> list[str]:
+    lines: list[str] = []
+    for comment in comments:
+        lines.extend(INDENT * depth + _comment(part) for part in comment.split("\n"))
+    return lines
+
+
+def _comment(text: str) -> str:
+    text = text.replace("\r", "").rstrip()
+    return "# " + text if text else "#"
+
+
+def _with_trailing(line: str, comment: str | None) -> str:
+    if comment is None:
+        return line
+    return line + " " + _comment(comment.replace("\n", " "))
+
+
+def _top_level_import(imp: TopLevelImport) -> list[str]:
+    return _directive(imp.directive, 0)
+
+
+def _key(key: str, first: bool) -> str:
+    what = f"server block key {key!r}"
+    if not key:
+        raise InputError("a server block key is empty: give every server block a zone such as '.:53'")
+    if "," in key:
+        raise InputError(f"{what} contains ',', which separates keys in a Corefile: split it into two keys")
+    if first and key == IMPORT:
+        raise InputError(f"{what} cannot come first: CoreDNS would read the line as an import")
+    return quote(key, what)
+
+
+def _server_block(block: ServerBlock, depth: int) -> list[str]:
+    if not block.keys:
+        raise InputError("a server block has no keys: give it a zone such as '.:53'")
+    if len(block.keys) == 1 and block.keys[0].startswith("(") and block.keys[0].endswith(")"):
+        raise InputError(f"server block key {block.keys[0]!r} would be read as a snippet: change the key")
+    indent = INDENT * depth
+    keys = " ".join(_key(key, i == 0) for i, key in enumerate(block.keys))
+    lines = _comment_lines(block.comments, depth)
+    lines.append(_with_trailing(f"{indent}{keys} {{", block.trailing_comment))
+    for directive in block.directives:
+        lines.extend(_directive(directive, depth + 1))
+    lines.extend(_comment_lines(block.closing_comments, depth + 1))
+    lines.append(indent + "}")
+    return lines
+
+
+def _snippet(snippet: Snippet) -> list[str]:
+    if not snippet.name:
+        raise InputError("a snippet has an empty name: name it, as in '(common) { ... }'")
+    lines = _comment_lines(snippet.comments, 0)
+    name = quote(f"({snippet.name})", f"snippet name {snippet.name!r}")
+    lines.append(_with_trailing(f"{name} {{", snippet.trailing_comment))
+    for directive in snippet.directives:
+        lines.extend(_directive(directive, 1))
+    for block in snippet.blocks:
+        lines.extend(_server_block(block, 1))
+    lines.extend(_comment_lines(snippet.closing_comments, 1))
+    lines.append("}")
+    return lines
+
+
+def _directive(directive: Directive, depth: int) -> list[str]:
+    what = f"directive {directive.name!r}"
+    if directive.name == "":
+        raise InputError("a directive has an empty name: give it the plugin's name")
+    if directive.name == IMPORT and (len(directive.args) != 1 or directive.block is not None):
+        raise InputError(f"an import must have exactly one argument and no block, got {directive.args!r}")
+    indent = INDENT * depth
+    words = [quote(directive.name, what)]
+    words.extend(quote(arg, f"argument {arg!r} of {what}") for arg in directive.args)
+    lines = _comment_lines(directive.comments, depth)
+    if directive.block is None:
+        lines.append(_with_trailing(indent + " ".join(words), directive.trailing_comment))
+        lines.extend(_comment_lines(directive.closing_comments, depth))
+        return lines
+    lines.append(_with_trailing(indent + " ".join([*words, "{"]), directive.trailing_comment))
+    for option in directive.block:
+        lines.extend(_directive(option, depth + 1))
+    lines.extend(_comment_lines(directive.closing_comments, depth + 1))
+    lines.append(indent + "}")
+    return lines

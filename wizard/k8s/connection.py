@@ -1,0 +1,398 @@
+"""Which cluster, context and credentials the wizard talks to, resolved exactly as kubectl does.
+
+Operators switch DNS on production clusters from the same shell they run kubectl in, so the
+wizard must pick the same cluster kubectl would: `--kubeconfig`, else `$KUBECONFIG` (a
+colon-separated list merged with kubectl's first-wins rules), else `~/.kube/config`, else the
+in-cluster service account. Every problem becomes one InputError naming the file, context or key
+and what to do, because a traceback here would be the first thing an operator sees.
+
+This module reads files only; the kubernetes ApiClient is built from `Connection.kubeconfig` in
+`wizard.k8s.gateway`, the one module that talks to the API server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.errors import InputError
+
+LAB_EXTENSION_NAME = "coredns-wizard.lab"
+"""Name of the kubeconfig cluster extension the lab writes; it carries `dnsPort`."""
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+# Keys of kubeconfig entries that name files; kubectl resolves relative ones against the
+# directory of the file that defined them.
+_CLUSTER_FILE_KEYS = ("certificate-authority",)
+_USER_FILE_KEYS = ("client-certificate", "client-key", "tokenFile")
+_DATA_KEYS = {
+    "clusters": ("certificate-authority-data",),
+    "users": ("client-certificate-data", "client-key-data"),
+}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One resolved kubeconfig context: what the wizard talks to and with which credentials.
+
+    `kubeconfig` is a minimal kubeconfig (one cluster, user and context, file paths made
+    absolute) that `wizard.k8s.gateway` turns into an ApiClient; treat it as read-only.
+    """
+
+    context: str
+    cluster: str
+    server: str
+    user: str
+    namespace: str
+    source_files: tuple[str, ...]
+    lab_dns_port: int | None
+    request_timeout: float | None
+    in_cluster: bool = False
+    kubeconfig: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def source_label(self) -> str:
+        """Where the settings came from, for error messages."""
+        if self.in_cluster:
+            return "the in-cluster service account"
+        return ", ".join(self.source_files) or "an empty kubeconfig"
+
+    @property
+    def dns_port(self) -> int:
+        """The port DNS pods listen on: the lab's, or 53 on a real cluster."""
+        return self.lab_dns_port if self.lab_dns_port is not None else 53
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The kubectl-compatible flags every command that talks to a cluster accepts."""
+    parser.add_argument(
+        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+    )
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current-context)")
+    parser.add_argument(
+        "--request-timeout", metavar="DURATION", default=None,
+        help="timeout of one API request, e.g. 30s, 1m, 0 for none (default: 30s)",
+    )
+
+
+def connection_from_args(args: argparse.Namespace) -> Connection:
+    """Resolve the connection from the flags added by `add_connection_arguments`."""
+    return resolve_connection(
+        kubeconfig=getattr(args, "kubeconfig", None),
+        context=getattr(args, "context", None),
+        request_timeout=getattr(args, "request_timeout", None),
+    )
+
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|ms|m|s)?)+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)?")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+def parse_request_timeout(value: str | float | None) -> float | None:
+    """kubectl's `--request-timeout`: `30s`, `1m`, `1m30s`, a bare number of seconds; 0 = none."""
+    if value is None:
+        return DEFAULT_REQUEST_TIMEOUT
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip()
+        if not text or not _DURATION.match(text):
+            raise InputError(
+                f"--request-timeout {value!r} is not a duration: use e.g. 30s, 1m or 0 for no timeout"
+            )
+        parts = _DURATION_PART.findall(text)
+        seconds = sum(float(num) * _UNIT_SECONDS[unit or None] for num, unit in parts)
+    if seconds < 0:
+        raise InputError(f"--request-timeout {value!r} is negative: use e.g. 30s, or 0 for no timeout")
+    return None if seconds == 0 else seconds
+
+
+def resolve_connection(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    request_timeout: str | float | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+) -> Connection:
+    """Resolve like kubectl: flag, $KUBECONFIG (merged), ~/.kube/config, then in-cluster.
+
+    `environ`, `home` and `service_account_dir` exist so tests can describe a machine without
+    touching the real one.
+    """
+    env = os.environ if environ is None else environ
+    timeout = parse_request_timeout(request_timeout)
+    if kubeconfig:
+        path = Path(kubeconfig).expanduser()
+        if not path.exists():
+            raise InputError(
+                f"kubeconfig {kubeconfig}: file not found; pass an existing file with --kubeconfig"
+            )
+        files = [path]
+    elif env.get("KUBECONFIG"):
+        files = _unique_paths(env["KUBECONFIG"])
+    else:
+        files = [(home if home is not None else Path.home()) / ".kube" / "config"]
+
+    loaded = [(p, _load_file(p)) for p in files if kubeconfig or p.exists()]
+    merged = _merge([(p, doc) for p, doc in loaded if doc])
+    if not merged["contexts"] and not context and _in_cluster_available(env, service_account_dir):
+        return _in_cluster_connection(env, service_account_dir, timeout)
+    if not loaded:
+        tried = ", ".join(str(p) for p in files)
+        raise InputError(
+            f"no kubeconfig found (looked at {tried}) and not running inside a cluster: "
+            "pass --kubeconfig FILE or set KUBECONFIG"
+        )
+    return _connection_from_merged(merged, [str(p) for p, _ in loaded], context, timeout)
+
+
+def _unique_paths(kubeconfig_env: str) -> list[Path]:
+    """kubectl skips empty entries and repeats in $KUBECONFIG."""
+    seen: list[Path] = []
+    for part in kubeconfig_env.split(os.pathsep):
+        if part and Path(part).expanduser() not in seen:
+            seen.append(Path(part).expanduser())
+    return seen
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    import yaml  # PyYAML: safe_load only; imported here to keep `--help` fast
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise InputError(
+            f"kubeconfig {path}: is a directory, not a file; point at the kubeconfig file"
+        ) from None
+    except PermissionError:
+        raise InputError(
+            f"kubeconfig {path}: permission denied; make it readable (chmod 600, own it)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"kubeconfig {path}: cannot be read ({err}); check the file") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise InputError(
+            f"kubeconfig {path}: not valid YAML{where} ({problem}); fix or regenerate it"
+        ) from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InputError(
+            f"kubeconfig {path}: expected a mapping with clusters/users/contexts, got {type(doc).__name__}"
+        )
+    for section in ("clusters", "users", "contexts"):
+        entries = doc.get(section)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise InputError(
+                f"kubeconfig {path}: key {section!r} must be a list, got {type(entries).__name__}"
+            )
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+                raise InputError(f"kubeconfig {path}: {section}[{i}] has no name; every entry needs `name:`")
+    _absolutise(doc, path.parent.resolve())
+    return doc
+
+
+def _absolutise(doc: dict[str, Any], base: Path) -> None:
+    """Make file references absolute against the defining file's directory, as kubectl does."""
+    sections = (("clusters", "cluster", _CLUSTER_FILE_KEYS), ("users", "user", _USER_FILE_KEYS))
+    for section, inner, keys in sections:
+        for entry in doc.get(section) or []:
+            body = entry.get(inner)
+            if not isinstance(body, dict):
+                continue
+            for key in keys:
+                value = body.get(key)
+                if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                    body[key] = str(base / value)
+                elif isinstance(value, str) and value:
+                    body[key] = str(Path(value).expanduser())
+
+
+def _merge(docs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """kubectl's merge: the first file that defines a cluster/user/context name or
+    current-context wins; later files only add names not seen before. Each entry remembers
+    which file it came from, for error messages."""
+    merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": ""}
+    for path, doc in docs:
+        if not merged["current-context"] and isinstance(doc.get("current-context"), str):
+            merged["current-context"] = doc["current-context"]
+        for section in ("clusters", "users", "contexts"):
+            for entry in doc.get(section) or []:
+                merged[section].setdefault(entry["name"], (path, entry))
+    return merged
+
+
+def _connection_from_merged(
+    merged: dict[str, Any], sources: list[str], context: str | None, timeout: float | None
+) -> Connection:
+    where = ", ".join(sources)
+    name = context or merged["current-context"]
+    known = ", ".join(sorted(merged["contexts"])) or "none"
+    if not name:
+        raise InputError(
+            f"kubeconfig {where}: no current-context is set; pass --context NAME (known contexts: {known})"
+        )
+    if name not in merged["contexts"]:
+        raise InputError(
+            f"kubeconfig {where}: context {name!r} not found; known contexts: {known}"
+        )
+    ctx_path, ctx_entry = merged["contexts"][name]
+    ctx = ctx_entry.get("context")
+    if not isinstance(ctx, dict):
+        raise InputError(f"kubeconfig {ctx_path}: context {name!r} has no `context:` body; fix the entry")
+    cluster_name = ctx.get("cluster")
+    if not isinstance(cluster_name, str) or cluster_name not in merged["clusters"]:
+        raise InputError(
+            f"kubeconfig {ctx_path}: context {name!r} refers to cluster {cluster_name!r}, "
+            f"which no kubeconfig file ({where}) defines; fix the context or add the cluster"
+        )
+    cluster_path, cluster_entry = merged["clusters"][cluster_name]
+    cluster = cluster_entry.get("cluster")
+    if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
+        raise InputError(
+            f"kubeconfig {cluster_path}: cluster {cluster_name!r} has no `server:` URL; "
+            "add the API server address"
+        )
+    user_name = ctx.get("user") or ""
+    user: dict[str, Any] = {}
+    if user_name:
+        if user_name not in merged["users"]:
+            raise InputError(
+                f"kubeconfig {ctx_path}: context {name!r} refers to user {user_name!r}, "
+                f"which no kubeconfig file ({where}) defines; fix the context or add the user"
+            )
+        user_path, user_entry = merged["users"][user_name]
+        user = user_entry.get("user") or {}
+        if not isinstance(user, dict):
+            raise InputError(f"kubeconfig {user_path}: user {user_name!r} must be a mapping; fix the entry")
+        _check_files(user_path, f"user {user_name!r}", user, _USER_FILE_KEYS)
+        _check_base64(user_path, f"user {user_name!r}", user, _DATA_KEYS["users"])
+    _check_files(cluster_path, f"cluster {cluster_name!r}", cluster, _CLUSTER_FILE_KEYS)
+    _check_base64(cluster_path, f"cluster {cluster_name!r}", cluster, _DATA_KEYS["clusters"])
+    minimal = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": name,
+        "clusters": [{"name": cluster_name, "cluster": cluster}],
+        "users": [{"name": user_name, "user": user}] if user_name else [],
+        "contexts": [{"name": name, "context": ctx}],
+    }
+    return Connection(
+        context=name,
+        cluster=cluster_name,
+        server=cluster["server"].rstrip("/"),
+        user=user_name,
+        namespace=str(ctx.get("namespace") or "default"),
+        source_files=tuple(sources),
+        lab_dns_port=_lab_dns_port(cluster_path, cluster_name, cluster),
+        request_timeout=timeout,
+        kubeconfig=minimal,
+    )
+
+
+def _check_files(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = body.get(key)
+        if not value:
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"kubeconfig {path}: {owner} key {key!r} must be a file path, got {value!r}")
+        target = Path(value)
+        if not target.is_file():
+            raise InputError(
+                f"kubeconfig {path}: {owner} key {key!r} names {value}, which does not exist; "
+                "fix the path or regenerate the kubeconfig"
+            )
+        if not os.access(target, os.R_OK):
+            raise InputError(f"kubeconfig {path}: {owner} key {key!r} names {value}, which is not readable")
+
+
+def _check_base64(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        value = body.get(key)
+        if value is None:
+            continue
+        try:
+            base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError(
+                f"kubeconfig {path}: {owner} key {key!r} is not valid base64; regenerate the kubeconfig"
+            ) from None
+
+
+def _lab_dns_port(path: Path, cluster_name: str, cluster: Mapping[str, Any]) -> int | None:
+    for ext in cluster.get("extensions") or []:
+        if not isinstance(ext, dict) or ext.get("name") != LAB_EXTENSION_NAME:
+            continue
+        body = ext.get("extension")
+        port = body.get("dnsPort") if isinstance(body, dict) else None
+        if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+            return port
+        raise InputError(
+            f"kubeconfig {path}: cluster {cluster_name!r} extension {LAB_EXTENSION_NAME!r} has "
+            f"dnsPort {port!r}; expected a port number 1-65535"
+        )
+    return None
+
+
+def _in_cluster_available(env: Mapping[str, str], sa_dir: Path) -> bool:
+    return bool(env.get("KUBERNETES_SERVICE_HOST")) and (sa_dir / "token").is_file()
+
+
+def _in_cluster_connection(env: Mapping[str, str], sa_dir: Path, timeout: float | None) -> Connection:
+    host = env["KUBERNETES_SERVICE_HOST"]
+    port = env.get("KUBERNETES_SERVICE_PORT", "443")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    server = f"https://{host}:{port}"
+    ca = sa_dir / "ca.crt"
+    if not ca.is_file():
+        raise InputError(
+            f"in-cluster service account: {ca} is missing; mount the service account token volume"
+        )
+    ns_file = sa_dir / "namespace"
+    namespace = ns_file.read_text(encoding="utf-8").strip() if ns_file.is_file() else "default"
+    cluster = {"server": server, "certificate-authority": str(ca)}
+    user = {"tokenFile": str(sa_dir / "token")}
+    minimal = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "in-cluster",
+        "clusters": [{"name": "in-cluster", "cluster": cluster}],
+        "users": [{"name": "service-account", "user": user}],
+        "contexts": [{"name": "in-cluster", "context": {"cluster": "in-cluster", "user": "service-account"}}],
+    }
+    return Connection(
+        context="in-cluster",
+        cluster="in-cluster",
+        server=server,
+        user="service-account",
+        namespace=namespace or "default",
+        source_files=(),
+        lab_dns_port=None,
+        request_timeout=timeout,
+        in_cluster=True,
+        kubeconfig=minimal,
+    )

@@ -1,0 +1,161 @@
+"""Clean-up (the guide's step 8): delete the kube-dns Deployment, ConfigMap and ServiceAccount,
+only once the switch has held for 72 hours, each saved as YAML first.
+
+Why so careful: this is the one step rollback cannot undo by scaling. The kube-dns Service is
+never deleted (its ClusterIP is in every pod's resolv.conf; CoreDNS serves behind it), and the
+kube-dns ConfigMap is kept while NodeLocal DNSCache still reads its stub domains from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from wizard.errors import CheckFailed
+from wizard.k8s.gateway import Gateway
+from wizard.migration.journal import Journal, save_backup
+from wizard.migration.plan import Step
+from wizard.migration.progress import Confirm, Event, EventSink, Note, StepFinished, StepStarted
+from wizard.migration.status import last_kube_dns_scale_down
+from wizard.migration.switch_state import read_cluster_record, ready_replicas
+from wizard.options import CLEANUP_AFTER_HOURS, SwitchOptions
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    deleted: tuple[str, ...]
+    skipped: tuple[str, ...]
+    backups: tuple[str, ...]
+    warnings: tuple[str, ...]
+    dry_run: bool
+
+
+def node_local_dns_users(gateway: Gateway) -> list[str]:
+    """DaemonSets of NodeLocal DNSCache (they read the kube-dns ConfigMap's stub domains)."""
+    users = []
+    for ds in gateway.list_daemonsets(None):
+        meta = ds.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("name") == "node-local-dns" or labels.get("k8s-app") == "node-local-dns":
+            users.append(f"DaemonSet {meta.get('namespace')}/{meta.get('name')}")
+    return users
+
+
+def check_cleanup_allowed(
+    gateway: Gateway,
+    journal: Journal | None,
+    options: SwitchOptions,
+    force: bool,
+    now: datetime | None = None,
+) -> None:
+    """Raise CheckFailed naming why clean-up must wait; return when it may go ahead."""
+    ns = options.namespace
+    record = read_cluster_record(gateway, options)
+    if record.kube_dns is not None and record.kube_dns_replicas > 0:
+        raise CheckFailed(
+            f"Deployment {ns}/{options.kube_dns_deployment} still has {record.kube_dns_replicas} replica(s): "
+            "finish the switch (`coredns-wizard switch`) before cleaning up"
+        )
+    want = record.original_kube_dns_replicas or record.coredns_replicas
+    ready = ready_replicas(record.coredns)
+    if record.coredns is None or ready < max(1, want) or ready < record.coredns_replicas:
+        raise CheckFailed(
+            f"Deployment {ns}/{options.coredns_deployment} is not fully ready ({ready}/"
+            f"{record.coredns_replicas if record.coredns else 0} ready, {want} expected): fix CoreDNS "
+            "before deleting kube-dns"
+        )
+    if force:
+        return
+    last = last_kube_dns_scale_down(gateway, journal, options)
+    if last is None:
+        raise CheckFailed(
+            "no record of the last kube-dns scale-down (annotation "
+            f"coredns-wizard.io/last-kube-dns-scale-down on Deployment {ns}/{options.coredns_deployment}): "
+            "pass --force if you are sure the switch has held for 72 hours"
+        )
+    allowed = last + timedelta(hours=CLEANUP_AFTER_HOURS)
+    current = now or datetime.now(UTC)
+    if current < allowed:
+        hours = (allowed - current).total_seconds() / 3600
+        raise CheckFailed(
+            f"the last kube-dns scale-down was at {last:%Y-%m-%dT%H:%M:%SZ}; the guide waits "
+            f"{CLEANUP_AFTER_HOURS:g} h without problems before deleting kube-dns: allowed from "
+            f"{allowed:%Y-%m-%dT%H:%M:%SZ} ({hours:.1f} h from now); pass --force to delete earlier"
+        )
+
+
+def cleanup(
+    gateway: Gateway,
+    journal: Journal,
+    options: SwitchOptions,
+    on_event: EventSink | None = None,
+    confirm: Confirm | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> CleanupResult:
+    """Back up (into the journal's state directory) and delete the kube-dns objects; CheckFailed
+    when it is not time yet."""
+
+    def emit(event: Event) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    check_cleanup_allowed(gateway, journal, options, force, now)
+    ns = options.namespace
+    dry = gateway.dry_run
+    ask = None if options.assume_yes else confirm
+    warnings: list[str] = []
+    users = node_local_dns_users(gateway)
+    targets = [
+        ("Deployment", options.kube_dns_deployment),
+        ("ConfigMap", options.kube_dns_configmap),
+        ("ServiceAccount", "kube-dns"),
+    ]
+    if users:
+        warnings.append(
+            f"{', '.join(users)} reads ConfigMap {ns}/{options.kube_dns_configmap} for its stub domains: "
+            "keeping that ConfigMap; move NodeLocal DNSCache's configuration first, then delete it by hand"
+        )
+        emit(Note(warnings[-1]))
+        targets = [t for t in targets if t[0] != "ConfigMap"]
+    deleted: list[str] = []
+    skipped: list[str] = []
+    backups: list[str] = []
+    for kind, name in targets:
+        label = f"{kind} {ns}/{name}"
+        step = Step(
+            f"cleanup.{kind.lower()}",
+            "deploy",
+            0,
+            f"Delete {label}",
+            (f"kubectl delete {kind.lower()} {name} -n {ns}",),
+            label,
+            None,
+            True,
+        )
+        emit(StepStarted(step))
+        obj = gateway.try_get(kind, ns, name)
+        if obj is None:
+            skipped.append(f"{label}: already gone")
+            emit(StepFinished(step, "already-done", "already gone"))
+            continue
+        if (
+            ask is not None
+            and not dry
+            and not ask(step, f"delete {label} in context {gateway.connection.context!r}")
+        ):
+            skipped.append(f"{label}: declined")
+            emit(StepFinished(step, "declined", "the operator declined"))
+            continue
+        backup = None if dry else save_backup(obj, journal.state_dir)
+        if backup is not None:
+            backups.append(str(backup))
+        if not dry:
+            journal.intent(step.id, step.description, label)
+        gateway.delete(kind, ns, name)
+        if not dry:
+            journal.done(step.id, step.description, label, detail=f"backup {backup}" if backup else None)
+        deleted.append(label)
+        emit(StepFinished(step, "dry-run" if dry else "done", f"backup: {backup}" if backup else "deleted"))
+    emit(Note(f"Service {ns}/{options.dns_service} is kept: CoreDNS serves behind its ClusterIP"))
+    return CleanupResult(tuple(deleted), tuple(skipped), tuple(backups), tuple(warnings), dry)

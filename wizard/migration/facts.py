@@ -1,0 +1,485 @@
+"""Everything the pre-flight and the plan need from the cluster, read once, as plain data.
+
+Why one read: an operator runs pre-flight against production, often over a slow VPN; a dozen
+list calls and the permission reviews are all it costs, never one request per node or per pod.
+Every check and the plan then work on this frozen value, so they are pure, testable without a
+cluster, and a finding can always show the evidence it was based on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wizard.migration.journal import ANNOTATION_AUTOSCALER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
+
+if TYPE_CHECKING:
+    from wizard.k8s.gateway import AccessReview, Gateway
+    from wizard.options import SwitchOptions
+
+Obj = dict[str, Any]
+DNS_LABEL = "k8s-app=kube-dns"
+WIZARD_ANNOTATION_PREFIX = "coredns-wizard.io/"
+ADDON_MANAGER_NAMES = ("kube-addon-manager",)
+NODE_LOCAL_DNS_NAMES = ("node-local-dns", "nodelocaldns")
+
+
+@dataclass(frozen=True)
+class AutoscalerInfo:
+    """A cluster-proportional-autoscaler Deployment that targets kube-dns."""
+
+    name: str
+    namespace: str
+    replicas: int
+    """Its replicas before the switch paused it (from the wizard's annotation once paused)."""
+    target: str
+    """The value of its --target= flag as written, e.g. "Deployment/kube-dns"."""
+    configmap: str | None
+    """Its --configmap= (the scaling parameters), None when not given."""
+    container: str = ""
+    """The container whose args carry --target (what a retarget patches)."""
+    args: tuple[str, ...] = ()
+    """The words of the field that holds --target (see `args_field`), as they are now, so a
+    retarget can rewrite them and a restore can put them back."""
+    args_field: str = "args"
+    """"command" or "args": the container field that carries --target."""
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    ready: bool
+    unschedulable: bool
+    taints: tuple[Mapping[str, Any], ...]
+    labels: Mapping[str, str]
+    kernel_version: str
+    os_image: str
+
+
+@dataclass(frozen=True)
+class DnsPodInfo:
+    """A pod labelled k8s-app=kube-dns: a kube-dns or a CoreDNS pod (told apart by owner)."""
+
+    name: str
+    node: str | None
+    owner_deployment: str | None
+    ready: bool
+    terminating: bool
+
+
+@dataclass(frozen=True)
+class AccessCheck:
+    """One permission the switch needs and whether the operator has it."""
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str
+    namespace: str
+    allowed: bool
+    required: bool
+    """False for clean-up only permissions (a missing one warns instead of blocking)."""
+    error: str = ""
+
+    @property
+    def label(self) -> str:
+        res = f"{self.resource}.{self.group}" if self.group else self.resource
+        res = f"{res}/{self.subresource}" if self.subresource else res
+        return f"{self.verb} {res}"
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """The cluster as the switch sees it. Raw objects are the API server's dicts, unmodified."""
+
+    server: str
+    context: str
+    k8s_version: str
+    namespace: str
+    kube_dns_deployment: Obj | None
+    kube_dns_configmap: Obj | None
+    dns_service: Obj | None
+    coredns_deployment: Obj | None
+    coredns_configmap: Obj | None
+    kube_proxy_configmap: Obj | None
+    kube_proxy_daemonset: Obj | None
+    nodes: tuple[NodeInfo, ...]
+    dns_pods: tuple[DnsPodInfo, ...]
+    autoscalers: tuple[AutoscalerInfo, ...]
+    hpas: tuple[Obj, ...] | None
+    """None when they could not be listed (see `unreadable`)."""
+    pdbs: tuple[Obj, ...] | None
+    addon_manager_pods: tuple[str, ...]
+    node_local_dns: tuple[str, ...]
+    """namespace/name of NodeLocal DNSCache DaemonSets."""
+    kubeadm_config_present: bool
+    pod_count: int
+    service_count: int
+    sample_services: tuple[str, ...]
+    """A few NAME.NAMESPACE application Services, for the probes when the operator named none."""
+    access: tuple[AccessCheck, ...]
+    unreadable: tuple[str, ...] = ()
+    """Reads that failed with 403/404 and what they were for: the checks that need them warn."""
+
+    @property
+    def switch_in_progress(self) -> bool:
+        """The CoreDNS Deployment carries the wizard's annotations: a switch started earlier."""
+        return bool(wizard_annotations(self.coredns_deployment))
+
+    @property
+    def kube_dns_replicas(self) -> int | None:
+        return _replicas(self.kube_dns_deployment)
+
+    @property
+    def original_kube_dns_replicas(self) -> int | None:
+        """kube-dns's size before the switch: the wizard's annotation when a switch is in
+        progress (kube-dns has been shrunk since), else its current replicas."""
+        annotations = wizard_annotations(self.coredns_deployment)
+        recorded = annotations.get(ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS)
+        if recorded is not None and recorded.strip().isdigit():
+            return int(recorded)
+        return self.kube_dns_replicas
+
+    @property
+    def autoscaler(self) -> AutoscalerInfo | None:
+        """The kube-dns autoscaler, with the replicas it had before the wizard paused it."""
+        found = self.autoscalers[0] if self.autoscalers else None
+        paused = _paused_autoscaler(self.coredns_deployment)
+        if found is None or paused is None or paused.get("name") != found.name:
+            return found
+        replicas = paused.get("replicas")
+        if isinstance(replicas, int) and replicas >= 0:
+            return AutoscalerInfo(
+                found.name,
+                found.namespace,
+                replicas,
+                found.target,
+                found.configmap,
+                found.container,
+                found.args,
+                found.args_field,
+            )
+        return found
+
+
+def wizard_annotations(obj: Mapping[str, Any] | None) -> dict[str, str]:
+    """The coredns-wizard.io/ annotations of an object (empty for None)."""
+    if obj is None:
+        return {}
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return {str(k): str(v) for k, v in annotations.items() if str(k).startswith(WIZARD_ANNOTATION_PREFIX)}
+
+
+def _paused_autoscaler(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The wizard's record of a paused autoscaler (JSON with name and replicas), kept on the
+    autoscaler Deployment itself or on the CoreDNS Deployment."""
+    text = wizard_annotations(obj).get(ANNOTATION_AUTOSCALER)
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _replicas(deployment: Mapping[str, Any] | None) -> int | None:
+    if deployment is None:
+        return None
+    value = (deployment.get("spec") or {}).get("replicas", 1)
+    return value if isinstance(value, int) else None
+
+
+def container_commands(deployment: Mapping[str, Any]) -> list[tuple[str, str, list[str]]]:
+    """(container name, field, words) for the command and the args of each container."""
+    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    result: list[tuple[str, str, list[str]]] = []
+    for container in spec.get("containers") or []:
+        for field_name in ("command", "args"):
+            words = [str(w) for w in container.get(field_name) or []]
+            if words:
+                result.append((str(container.get("name", "")), field_name, words))
+    return result
+
+
+def flag_value(words: Sequence[str], flag: str) -> str | None:
+    """The value of `--flag=value` or `--flag value` (also `-flag`), None when absent."""
+    names = (f"--{flag}", f"-{flag}")
+    for i, word in enumerate(words):
+        for name in names:
+            if word.startswith(name + "="):
+                return word[len(name) + 1 :]
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+    return None
+
+
+def find_autoscaler(deployment: Mapping[str, Any], namespace: str, kube_dns: str) -> AutoscalerInfo | None:
+    """An autoscaler whose --target= is Deployment/<kube-dns> (any case, as the autoscaler
+    itself lower-cases the kind)."""
+    wanted = f"deployment/{kube_dns}".lower()
+    meta = deployment.get("metadata") or {}
+    for container, field_name, words in container_commands(deployment):
+        target = flag_value(words, "target")
+        if target is not None and target.strip().lower() == wanted:
+            return AutoscalerInfo(
+                name=str(meta.get("name", "")),
+                namespace=str(meta.get("namespace", namespace)),
+                replicas=_replicas_before_pause(deployment),
+                target=target,
+                configmap=flag_value(words, "configmap"),
+                container=container,
+                args=tuple(words),
+                args_field=field_name,
+            )
+    return None
+
+
+def _replicas_before_pause(deployment: Mapping[str, Any]) -> int:
+    """The autoscaler's own replicas, or the count the wizard recorded on it before pausing it."""
+    recorded = _paused_autoscaler(deployment)
+    if recorded is not None and isinstance(recorded.get("replicas"), int) and recorded["replicas"] >= 0:
+        return int(recorded["replicas"])
+    return _replicas(deployment) or 0
+
+
+def node_info(node: Mapping[str, Any]) -> NodeInfo:
+    """A Node object as the scheduling decisions read it."""
+    meta = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    info = status.get("nodeInfo") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    return NodeInfo(
+        name=str(meta.get("name", "")),
+        ready=ready,
+        unschedulable=bool(spec.get("unschedulable")),
+        taints=tuple(spec.get("taints") or ()),
+        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        kernel_version=str(info.get("kernelVersion", "")),
+        os_image=str(info.get("osImage", "")),
+    )
+
+
+def _dns_pod(pod: Mapping[str, Any], rs_owner: Mapping[str, str]) -> DnsPodInfo:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    owner: str | None = None
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "ReplicaSet":
+            owner = rs_owner.get(str(ref.get("name")))
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    return DnsPodInfo(
+        name=str(meta.get("name", "")),
+        node=(pod.get("spec") or {}).get("nodeName"),
+        owner_deployment=owner,
+        ready=ready,
+        terminating=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def _replicaset_owners(replicasets: list[Obj]) -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for rs in replicasets:
+        meta = rs.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "Deployment":
+                owners[str(meta.get("name"))] = str(ref.get("name"))
+    return owners
+
+
+def _by_name(objects: list[Obj]) -> dict[str, Obj]:
+    return {str((o.get("metadata") or {}).get("name")): o for o in objects}
+
+
+# (verb, group, resource, subresource, cluster-scoped, required)
+_NEEDED: tuple[tuple[str, str, str, str, bool, bool], ...] = (
+    *(
+        (verb, group, resource, "", cluster, True)
+        for resource, group, cluster in (
+            ("pods", "", False),
+            ("deployments", "apps", False),
+            ("endpoints", "", False),
+            ("endpointslices", "discovery.k8s.io", False),
+            ("configmaps", "", False),
+            ("services", "", False),
+            ("nodes", "", True),
+            ("events", "", False),
+        )
+        for verb in ("get", "list", "watch")
+    ),
+    *(
+        (verb, group, resource, "", cluster, True)
+        for resource, group, cluster in (
+            ("clusterroles", "rbac.authorization.k8s.io", True),
+            ("clusterrolebindings", "rbac.authorization.k8s.io", True),
+            ("serviceaccounts", "", False),
+            ("configmaps", "", False),
+            ("deployments", "apps", False),
+        )
+        for verb in ("create", "patch")
+    ),
+    ("update", "apps", "deployments", "scale", False, True),
+    ("patch", "apps", "deployments", "scale", False, True),
+    ("get", "", "pods", "log", False, True),
+    ("create", "", "pods", "portforward", False, True),
+    ("delete", "apps", "deployments", "", False, False),
+    ("delete", "", "configmaps", "", False, False),
+    ("delete", "", "serviceaccounts", "", False, False),
+)
+
+
+def check_access(gateway: Gateway, namespace: str) -> tuple[AccessCheck, ...]:
+    """Ask the API server about every verb the switch, rollback and clean-up use."""
+    from wizard.k8s.gateway import GatewayError
+
+    checks: list[AccessCheck] = []
+    for verb, group, resource, sub, cluster, required in _NEEDED:
+        ns = "" if cluster else namespace
+        try:
+            review: AccessReview = gateway.can_i(verb, group, resource, sub, ns)
+        except GatewayError as err:
+            checks.append(AccessCheck(verb, group, resource, sub, ns, False, required, str(err)))
+            continue
+        checks.append(AccessCheck(verb, group, resource, sub, ns, review.allowed, required, review.reason))
+    return tuple(checks)
+
+
+def collect_facts(
+    gateway: Gateway,
+    options: SwitchOptions,
+    on_progress: Callable[[str], None] | None = None,
+) -> ClusterFacts:
+    """Read the cluster with a handful of list calls.
+
+    GatewayError when the cluster cannot be reached; CheckFailed naming the missing permissions
+    when a read the switch itself needs is forbidden. Reads only pre-flight needs (HPAs, PDBs,
+    DaemonSets, counts) degrade to a note in `unreadable`, so one old API version or one missing
+    permission does not hide every other finding."""
+    from wizard.errors import CheckFailed
+    from wizard.k8s.gateway import GatewayError
+
+    say = on_progress or (lambda _text: None)
+    ns = options.namespace
+    unreadable: list[str] = []
+
+    def optional(what: str, read: Callable[[], Any], default: Any) -> Any:
+        try:
+            return read()
+        except GatewayError as err:
+            if err.status not in (403, 404):
+                raise
+            why = "forbidden" if err.status == 403 else "this API version is not served here"
+            unreadable.append(f"{what}: {why} (HTTP {err.status})")
+            return default
+
+    say("reading the server version")
+    version = gateway.server_version()
+    say("checking permissions")
+    access = check_access(gateway, ns)
+    say(f"listing Deployments, ConfigMaps, Services and pods in {ns}")
+    try:
+        deployments = _by_name(gateway.list_deployments(ns))
+        configmaps = _by_name(gateway.list_configmaps(ns))
+        services_here = _by_name(gateway.list_services(ns))
+        system_pods = gateway.list_pods(ns)
+        nodes = gateway.list_nodes()
+    except GatewayError as err:
+        if err.status != 403:
+            raise
+        missing = [a.label for a in access if a.required and not a.allowed]
+        raise CheckFailed(
+            f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
+        ) from None
+    replicasets = optional(f"ReplicaSets in {ns}", lambda: gateway.list_replicasets(ns, DNS_LABEL), [])
+    say("listing DaemonSets, HPAs and PodDisruptionBudgets")
+    daemonsets = optional("DaemonSets (all namespaces)", lambda: gateway.list_daemonsets(None), [])
+    hpas = optional(f"HorizontalPodAutoscalers in {ns}", lambda: gateway.list_hpas(ns), None)
+    pdbs = optional(f"PodDisruptionBudgets in {ns}", lambda: gateway.list_pdbs(ns), None)
+    say("counting pods and Services (for the memory sizing)")
+    pod_count = optional("pods (all namespaces)", lambda: gateway.count("Pod"), 0)
+    service_count = optional("Services (all namespaces)", lambda: gateway.count("Service"), 0)
+    some_services = optional(
+        "Services (all namespaces)", lambda: gateway.get_list("Service", limit=50).get("items") or [], []
+    )
+
+    rs_owner = _replicaset_owners(replicasets)
+    dns_pods = tuple(
+        _dns_pod(p, rs_owner)
+        for p in system_pods
+        if ((p.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "kube-dns"
+    )
+    autoscalers = tuple(
+        found
+        for d in deployments.values()
+        if (found := find_autoscaler(d, ns, options.kube_dns_deployment)) is not None
+    )
+    addon_pods = tuple(
+        str((p.get("metadata") or {}).get("name"))
+        for p in system_pods
+        if any(str((p.get("metadata") or {}).get("name", "")).startswith(n) for n in ADDON_MANAGER_NAMES)
+        or ((p.get("metadata") or {}).get("labels") or {}).get("component") in ADDON_MANAGER_NAMES
+    )
+    node_local = tuple(
+        f"{(d.get('metadata') or {}).get('namespace')}/{(d.get('metadata') or {}).get('name')}"
+        for d in daemonsets
+        if str((d.get("metadata") or {}).get("name", "")) in NODE_LOCAL_DNS_NAMES
+        or ((d.get("metadata") or {}).get("labels") or {}).get("k8s-app") in NODE_LOCAL_DNS_NAMES
+    )
+    kube_proxy_ds = next(
+        (
+            d
+            for d in daemonsets
+            if (d.get("metadata") or {}).get("namespace") == ns
+            and (d.get("metadata") or {}).get("name") == "kube-proxy"
+        ),
+        None,
+    )
+    return ClusterFacts(
+        server=gateway.connection.server,
+        context=gateway.connection.context,
+        k8s_version=str(version.get("gitVersion") or f"{version.get('major')}.{version.get('minor')}"),
+        namespace=ns,
+        kube_dns_deployment=deployments.get(options.kube_dns_deployment),
+        kube_dns_configmap=configmaps.get(options.kube_dns_configmap),
+        dns_service=services_here.get(options.dns_service),
+        coredns_deployment=deployments.get(options.coredns_deployment),
+        coredns_configmap=configmaps.get("coredns"),
+        kube_proxy_configmap=configmaps.get("kube-proxy"),
+        kube_proxy_daemonset=kube_proxy_ds,
+        nodes=tuple(node_info(n) for n in nodes),
+        dns_pods=dns_pods,
+        autoscalers=autoscalers,
+        hpas=None if hpas is None else tuple(hpas),
+        pdbs=None if pdbs is None else tuple(pdbs),
+        addon_manager_pods=addon_pods,
+        node_local_dns=node_local,
+        kubeadm_config_present="kubeadm-config" in configmaps,
+        pod_count=pod_count,
+        service_count=service_count,
+        sample_services=_sample_services(some_services),
+        access=access,
+        unreadable=tuple(dict.fromkeys(unreadable)),
+    )
+
+
+def _sample_services(services: list[Obj], limit: int = 2) -> tuple[str, ...]:
+    """Application Services with a selector, outside the system namespaces."""
+    picked: list[str] = []
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        namespace = str(meta.get("namespace", ""))
+        if namespace.startswith("kube-") or (namespace == "default" and meta.get("name") == "kubernetes"):
+            continue
+        if not (svc.get("spec") or {}).get("selector"):
+            continue
+        picked.append(f"{meta.get('name')}.{namespace}")
+        if len(picked) >= limit:
+            break
+    return tuple(picked)

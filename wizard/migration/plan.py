@@ -1,0 +1,438 @@
+"""The step plan of a switch: what the switch engine will do, in order, with the kubectl for each.
+
+Why a separate value: the operator reads (and the TUI shows) exactly the plan the engine then
+executes, and a resumed switch rebuilds the same plan from the same facts and options, so step ids
+are stable and the executor only skips the steps its journal marks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from wizard.durations import human_duration
+from wizard.errors import CheckFailed, InputError
+from wizard.migration.facts import AutoscalerInfo, ClusterFacts, wizard_annotations
+from wizard.migration.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
+from wizard.migration.scheduling import (
+    OrderChoice,
+    OrderDecision,
+    coredns_pod_spec,
+    decide_order,
+    keep_recorded_order,
+    recorded_order,
+)
+
+if TYPE_CHECKING:
+    from wizard.options import SwitchOptions
+
+StepKind = Literal[
+    "pause-autoscaler",
+    "deploy",
+    "scale-coredns",
+    "wait-ready",
+    "probe",
+    "check-endpoints",
+    "scale-kube-dns",
+    "observe",
+    "finish-autoscaler",
+]
+MANIFEST_FILE = "switch2coredns.yaml"
+CLUSTER_PROBE_NAME = "kubernetes.default"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action or check of the switch, as an operator would do it by hand."""
+
+    id: str
+    """Stable across runs, e.g. "deploy", "r2.scale-coredns", "r2.observe"."""
+    kind: StepKind
+    round: int
+    """0 for steps outside the rounds."""
+    description: str
+    """One line an operator reads: "Scale CoreDNS kube-system/coredns 1 → 2"."""
+    kubectl: tuple[str, ...]
+    """The kubectl command(s) that do the same, for audit."""
+    target: str
+    """The object it acts on or checks, "deployment kube-system/coredns"."""
+    replicas: int | None = None
+    """The replica count the step sets (scale steps)."""
+    changes_cluster: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every step of one switch, in execution order, plus what the executor needs to run them."""
+
+    steps: tuple[Step, ...]
+    order: OrderChoice
+    order_reason: str
+    original_kube_dns_replicas: int
+    coredns_version: str
+    manifests: RenderResult
+    """What the "deploy" step applies."""
+    autoscaler: AutoscalerInfo | None
+    """The kube-dns autoscaler the switch pauses, None when the cluster has none."""
+
+    def step(self, step_id: str) -> Step:
+        for candidate in self.steps:
+            if candidate.id == step_id:
+                return candidate
+        raise KeyError(f"the plan has no step {step_id!r}; its steps are {', '.join(self.ids())}")
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.steps]
+
+
+def render_for_cluster(facts: ClusterFacts, options: SwitchOptions) -> RenderResult:
+    """switch2coredns.yaml for this cluster: kube-dns's own configuration translated, the image
+    from kube-dns's registry, memory sized for its pods and Services. InputError when the kube-dns
+    objects cannot be translated (the translator's message names the key)."""
+    from wizard.dns.kubedns_config import read_kube_dns_config
+
+    ns = options.namespace
+    config = read_kube_dns_config(
+        facts.kube_dns_configmap,
+        facts.kube_dns_deployment,
+        configmap_source=f"ConfigMap {ns}/{options.kube_dns_configmap}",
+        deployment_source=f"Deployment {ns}/{options.kube_dns_deployment}",
+        cluster_domain=options.cluster_domain,
+    )
+    rendered = render_manifests(
+        RenderOptions(
+            k8s_version=facts.k8s_version,
+            coredns_version=options.coredns_version,
+            kube_dns=config,
+            image_host=options.image_host,
+            image=options.image,
+            drop_federations=options.drop_federations,
+            pod_count=facts.pod_count,
+            service_count=facts.service_count,
+        )
+    )
+    if options.corefile_override is not None:
+        rendered = with_corefile(rendered, options.corefile_override)
+    return rendered
+
+
+def with_corefile(rendered: RenderResult, corefile: str) -> RenderResult:
+    """The rendering with the operator's edited Corefile in the ConfigMap, after checking it
+    against the chosen CoreDNS version: an error CoreDNS would stop at is an InputError here,
+    before anything is deployed; warnings join the rendering's warnings."""
+    import copy
+    import dataclasses
+
+    from wizard.dns.checker import check_corefile_text, format_finding
+
+    text = corefile if corefile.endswith("\n") else corefile + "\n"
+    problems = check_corefile_text(text, rendered.coredns_version, "edited Corefile", env={})
+    errors = [p for p in problems if p.is_error]
+    if errors:
+        raise InputError(
+            f"{format_finding('edited Corefile', errors[0])} (CoreDNS {rendered.coredns_version} would "
+            "refuse it); fix the Corefile"
+        )
+    objects = copy.deepcopy(rendered.objects)
+    for obj in objects:
+        if obj.get("kind") == "ConfigMap":
+            obj.setdefault("data", {})["Corefile"] = text
+    old_block = _indented(
+        rendered.corefile_text if rendered.corefile_text.endswith("\n") else rendered.corefile_text + "\n"
+    )
+    yaml_text = rendered.yaml_text.replace(old_block, _indented(text), 1)
+    return dataclasses.replace(
+        rendered,
+        objects=objects,
+        yaml_text=yaml_text,
+        corefile_text=text,
+        warnings=[*rendered.warnings, *(format_finding("edited Corefile", p) for p in problems)],
+        notes=[*rendered.notes, "Corefile edited by the operator (not the translation of kube-dns's)"],
+    )
+
+
+def _indented(text: str) -> str:
+    """A Corefile as the ConfigMap's literal block holds it in switch2coredns.yaml."""
+    return "".join(("    " + line) if line.strip() else line for line in text.splitlines(keepends=True))
+
+
+def choose_order(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResult) -> OrderDecision:
+    """The round order for this cluster (see wizard.migration.scheduling); a switch in progress keeps the
+    order recorded when it began."""
+    replicas = facts.original_kube_dns_replicas or 0
+    fresh = decide_order(facts, coredns_pod_spec(manifests.objects), options.order, replicas)
+    recorded = (
+        recorded_order(wizard_annotations(facts.coredns_deployment)) if facts.switch_in_progress else None
+    )
+    if recorded is None or _rolled_back(facts):
+        return fresh
+    return keep_recorded_order(fresh, recorded, options.order)
+
+
+def _rolled_back(facts: ClusterFacts) -> bool:
+    """A finished rollback ends the attempt: the next switch chooses its order afresh."""
+    from wizard.migration.journal import ANNOTATION_PHASE
+    from wizard.migration.switch_state import PHASE_ROLLED_BACK
+
+    return wizard_annotations(facts.coredns_deployment).get(ANNOTATION_PHASE) == PHASE_ROLLED_BACK
+
+
+def make_plan(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResult | None = None) -> Plan:
+    """Every step of the switch for this cluster, in order. The same facts and options always give
+    the same step ids, so a resumed switch runs the same plan and skips what its journal finished.
+
+    InputError when the kube-dns objects cannot be translated; CheckFailed when there is nothing
+    to switch or no round order works (pre-flight reports both as blocking findings first).
+    `manifests` lets pre-flight pass the rendering it already made."""
+    ns = options.namespace
+    n = facts.original_kube_dns_replicas
+    if facts.kube_dns_deployment is None and not facts.switch_in_progress:
+        raise CheckFailed(
+            f"Deployment {ns}/{options.kube_dns_deployment} not found in context {facts.context!r}: "
+            "nothing to switch; check --context and the namespace"
+        )
+    if not n:
+        raise CheckFailed(f"Deployment {ns}/{options.kube_dns_deployment} has 0 replicas: nothing to switch")
+    rendered = manifests if manifests is not None else render_for_cluster(facts, options)
+    decision = choose_order(facts, options, rendered)
+    if decision.problem is not None:
+        raise CheckFailed(decision.problem)
+    words = _StepWords(ns, options, facts)
+    steps: list[Step] = []
+    autoscaler = facts.autoscaler
+    if autoscaler is not None:
+        steps.append(words.pause_autoscaler(autoscaler))
+    steps.append(words.deploy(rendered))
+    for k in range(1, n + 1):
+        grow = [words.scale_coredns(k), words.wait_ready(k), words.probe(k), words.check_endpoints(k)]
+        shrink = words.scale_kube_dns(k, n)
+        if decision.order == "grow-first":
+            steps += [*grow, shrink]
+        else:
+            steps += [shrink, *grow]
+        steps.append(words.observe(k, n))
+    if autoscaler is not None:
+        steps.append(words.finish_autoscaler(autoscaler))
+    return Plan(
+        steps=tuple(steps),
+        order=decision.order,
+        order_reason=decision.reason,
+        original_kube_dns_replicas=n,
+        coredns_version=rendered.coredns_version,
+        manifests=rendered,
+        autoscaler=autoscaler,
+    )
+
+
+class _StepWords:
+    """How each step reads to an operator, and the kubectl that does the same by hand."""
+
+    def __init__(self, namespace: str, options: SwitchOptions, facts: ClusterFacts) -> None:
+        self.ns = namespace
+        self.options = options
+        self.coredns = options.coredns_deployment
+        self.kube_dns = options.kube_dns_deployment
+        self.service = options.dns_service
+        self.selector = f"k8s-app=kube-dns,{SERVER_LABEL}=coredns"
+        names = options.probe_names or facts.sample_services
+        self.business = tuple(names)
+
+    def _deployment(self, name: str) -> str:
+        return f"deployment {self.ns}/{name}"
+
+    def pause_autoscaler(self, a: AutoscalerInfo) -> Step:
+        return Step(
+            id="pause-autoscaler",
+            kind="pause-autoscaler",
+            round=0,
+            description=(
+                f"Pause the kube-dns autoscaler {a.namespace}/{a.name} ({a.replicas} → 0 replicas) so it "
+                "cannot scale kube-dns back up during the switch"
+            ),
+            kubectl=(f"kubectl scale deployment {a.name} -n {a.namespace} --replicas=0",),
+            target=f"deployment {a.namespace}/{a.name}",
+            replicas=0,
+            changes_cluster=True,
+        )
+
+    def deploy(self, rendered: RenderResult) -> Step:
+        names = ", ".join(
+            f"{o.get('kind')} {(o.get('metadata') or {}).get('name')}" for o in rendered.objects
+        )
+        return Step(
+            id="deploy",
+            kind="deploy",
+            round=0,
+            description=(
+                f"Apply {MANIFEST_FILE} (CoreDNS {rendered.coredns_version}, image {rendered.image}): "
+                f"{names}; the Deployment starts at 0 replicas"
+            ),
+            kubectl=(f"kubectl apply --server-side --field-manager=coredns-wizard -f {MANIFEST_FILE}",),
+            target=self._deployment(self.coredns),
+            replicas=None,
+            changes_cluster=True,
+        )
+
+    def scale_coredns(self, k: int) -> Step:
+        return Step(
+            id=f"r{k}.scale-coredns",
+            kind="scale-coredns",
+            round=k,
+            description=f"Scale CoreDNS {self.ns}/{self.coredns} {k - 1} → {k}",
+            kubectl=(f"kubectl scale deployment {self.coredns} -n {self.ns} --replicas={k}",),
+            target=self._deployment(self.coredns),
+            replicas=k,
+            changes_cluster=True,
+        )
+
+    def wait_ready(self, k: int) -> Step:
+        timeout = int(self.options.ready_timeout_seconds)
+        limit = human_duration(self.options.ready_timeout_seconds)
+        return Step(
+            id=f"r{k}.wait-ready",
+            kind="wait-ready",
+            round=k,
+            description=(
+                f"Wait until {k} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
+                "read the pod's logs and events)"
+            ),
+            kubectl=(
+                f"kubectl wait --for=condition=Ready pod -l {self.selector} -n {self.ns} "
+                f"--timeout={timeout}s",
+                f"kubectl logs -l {self.selector} -n {self.ns} --tail=50",
+            ),
+            target=self._deployment(self.coredns),
+        )
+
+    def probe(self, k: int) -> Step:
+        names = [CLUSTER_PROBE_NAME, *self.business, self.options.outside_name]
+        port = self.options.dns_port
+        flag = f"-port={port} " if port is not None and port != 53 else ""
+        return Step(
+            id=f"r{k}.probe",
+            kind="probe",
+            round=k,
+            description=(
+                "Query the new CoreDNS pod directly: a cluster name, "
+                + (f"business name(s) {', '.join(self.business)}, " if self.business else "")
+                + f"and an outside name ({self.options.outside_name}); compare with kube-dns's answers"
+            ),
+            kubectl=tuple(f"nslookup {flag}{shlex.quote(name)} <pod-ip>" for name in names),
+            target=f"pods {self.ns} -l {self.selector}",
+        )
+
+    def check_endpoints(self, k: int) -> Step:
+        return Step(
+            id=f"r{k}.check-endpoints",
+            kind="check-endpoints",
+            round=k,
+            description=(
+                f"Check that the new CoreDNS pod's IP is a ready endpoint of Service {self.ns}/{self.service}"
+            ),
+            kubectl=(
+                f"kubectl get endpoints {self.service} -n {self.ns} "
+                "-o jsonpath='{.subsets[*].addresses[*].ip}'",
+            ),
+            target=f"service {self.ns}/{self.service}",
+        )
+
+    def scale_kube_dns(self, k: int, n: int) -> Step:
+        return Step(
+            id=f"r{k}.scale-kube-dns",
+            kind="scale-kube-dns",
+            round=k,
+            description=f"Scale kube-dns {self.ns}/{self.kube_dns} {n - k + 1} → {n - k}",
+            kubectl=(f"kubectl scale deployment {self.kube_dns} -n {self.ns} --replicas={n - k}",),
+            target=self._deployment(self.kube_dns),
+            replicas=n - k,
+            changes_cluster=True,
+        )
+
+    def observe(self, k: int, n: int) -> Step:
+        window = human_duration(self.options.observe_seconds)
+        return Step(
+            id=f"r{k}.observe",
+            kind="observe",
+            round=k,
+            description=(
+                f"Watch for {window} that lookups through Service {self.ns}/{self.service} keep "
+                f"succeeding and DNS errors do not rise (CoreDNS {k}, kube-dns {n - k})"
+            ),
+            kubectl=(
+                f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",
+                f"kubectl get events -n {self.ns} --field-selector involvedObject.kind=Pod --watch",
+            ),
+            target=f"service {self.ns}/{self.service}",
+        )
+
+    def finish_autoscaler(self, a: AutoscalerInfo) -> Step:
+        policy = self.options.autoscaler_policy
+        target = f"deployment {a.namespace}/{a.name}"
+        scale = f"kubectl scale deployment {a.name} -n {a.namespace} --replicas={a.replicas}"
+        if policy == "leave-paused":
+            return Step(
+                id="finish-autoscaler",
+                kind="finish-autoscaler",
+                round=0,
+                description=(
+                    f"Leave the autoscaler {a.namespace}/{a.name} paused at 0 replicas "
+                    "(--autoscaler-policy leave-paused): CoreDNS keeps a fixed size"
+                ),
+                kubectl=(),
+                target=target,
+                replicas=0,
+                changes_cluster=False,
+            )
+        if policy == "restore":
+            return Step(
+                id="finish-autoscaler",
+                kind="finish-autoscaler",
+                round=0,
+                description=(
+                    f"Restore the autoscaler {a.namespace}/{a.name} to {a.replicas} replica(s) unchanged "
+                    f"(--autoscaler-policy restore); it still targets {a.target} and will scale kube-dns "
+                    "up again"
+                ),
+                kubectl=(scale,),
+                target=target,
+                replicas=a.replicas,
+                changes_cluster=True,
+            )
+        new_words = retargeted_args(a, self.coredns)
+        container = {"name": a.container, a.args_field: new_words}
+        patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+        return Step(
+            id="finish-autoscaler",
+            kind="finish-autoscaler",
+            round=0,
+            description=(
+                f"Retarget the autoscaler {a.namespace}/{a.name} to Deployment/{self.coredns} and restore "
+                f"it to {a.replicas} replica(s) (--autoscaler-policy retarget)"
+            ),
+            kubectl=(
+                f"kubectl patch deployment {a.name} -n {a.namespace} -p {shlex.quote(json.dumps(patch))}",
+                scale,
+            ),
+            target=target,
+            replicas=a.replicas,
+            changes_cluster=True,
+        )
+
+
+def retargeted_args(autoscaler: AutoscalerInfo, coredns_deployment: str) -> list[str]:
+    """The autoscaler's words with --target pointing at the CoreDNS Deployment (form kept)."""
+    words = list(autoscaler.args)
+    for i, word in enumerate(words):
+        for name in ("--target", "-target"):
+            if word.startswith(name + "="):
+                words[i] = f"{name}=Deployment/{coredns_deployment}"
+                return words
+            if word == name and i + 1 < len(words):
+                words[i + 1] = f"Deployment/{coredns_deployment}"
+                return words
+    raise InputError(
+        f"Deployment {autoscaler.namespace}/{autoscaler.name}: container {autoscaler.container!r} has no "
+        "--target flag to retarget; use --autoscaler-policy restore or leave-paused"
+    )

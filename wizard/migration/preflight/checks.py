@@ -1,0 +1,639 @@
+"""The pre-flight checks that need nothing but the facts: each returns one Finding.
+
+Why pure functions: every check can be tested with a hand-made ClusterFacts, and the TUI can
+re-run them without touching the cluster. Checks that send requests (the server-side dry-run)
+live in wizard.migration.preflight.run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from wizard.migration.facts import ClusterFacts, wizard_annotations
+from wizard.migration.journal import ANNOTATION_PHASE, ANNOTATION_ROUND
+
+if TYPE_CHECKING:
+    from wizard.migration.manifests import RenderResult
+    from wizard.migration.scheduling import OrderDecision
+    from wizard.options import SwitchOptions
+
+Status = Literal["ok", "warn", "block"]
+DNS_SELECTOR = {"k8s-app": "kube-dns"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One pre-flight result: what was checked, the evidence read, and what to do about it."""
+
+    id: str
+    title: str
+    status: Status
+    evidence: tuple[str, ...]
+    advice: str
+
+
+def finding(id: str, title: str, status: Status, evidence: Sequence[str], advice: str = "") -> Finding:
+    return Finding(id, title, status, tuple(evidence), advice)
+
+
+def _meta(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return (obj or {}).get("metadata") or {}
+
+
+def _pod_spec(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
+    return ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def check_kubernetes_version(facts: ClusterFacts) -> Finding:
+    from wizard.dns.versions import MIN_KUBERNETES, parse_kubernetes_version
+    from wizard.errors import InputError
+
+    title = "Kubernetes version"
+    try:
+        version = parse_kubernetes_version(facts.k8s_version).release
+    except InputError as err:
+        return finding(
+            "kubernetes-version",
+            title,
+            "block",
+            [str(err)],
+            "check that the kubeconfig points at a Kubernetes API server",
+        )
+    evidence = [f"the API server reports {facts.k8s_version}"]
+    if version < MIN_KUBERNETES:
+        return finding(
+            "kubernetes-version",
+            title,
+            "block",
+            evidence,
+            "the switch procedure needs Kubernetes 1.12 or newer; upgrade the cluster first",
+        )
+    return finding("kubernetes-version", title, "ok", [*evidence, "1.12 or newer, as the procedure needs"])
+
+
+def check_kube_dns_deployment(
+    facts: ClusterFacts, options: SwitchOptions, cluster_domain: str | None
+) -> Finding:
+    from wizard.dns.versions import registry_host
+    from wizard.errors import InputError
+
+    name = f"Deployment {options.namespace}/{options.kube_dns_deployment}"
+    title = f"kube-dns {name}"
+    deployment = facts.kube_dns_deployment
+    if deployment is None:
+        return finding(
+            "kube-dns-deployment",
+            title,
+            "block",
+            [f"{name} not found in context {facts.context!r}"],
+            "nothing to switch here: check --context and that kube-dns runs in this namespace",
+        )
+    replicas = facts.kube_dns_replicas
+    containers = [c for c in _pod_spec(deployment).get("containers") or []]
+    images = [str(c.get("image", "")) for c in containers]
+    evidence = [f"replicas: {replicas}", "containers: " + ", ".join(str(c.get("name")) for c in containers)]
+    for image in images:
+        try:
+            host = registry_host(image)
+        except InputError:
+            host = None
+        evidence.append(f"image {image} (registry {host or 'Docker Hub'})")
+    if cluster_domain:
+        evidence.append(f"cluster domain {cluster_domain}")
+    if facts.switch_in_progress:
+        evidence.append(f"original replicas {facts.original_kube_dns_replicas} (recorded by the wizard)")
+        return finding("kube-dns-deployment", title, "ok", evidence)
+    if not replicas:
+        return finding(
+            "kube-dns-deployment",
+            title,
+            "block",
+            evidence,
+            f"{name} has 0 replicas: nothing to switch (scale it up first if DNS should run on it)",
+        )
+    return finding("kube-dns-deployment", title, "ok", evidence)
+
+
+def check_translation(
+    facts: ClusterFacts, options: SwitchOptions, rendered: RenderResult | None, render_error: str | None
+) -> Finding:
+    title = f"kube-dns ConfigMap {options.namespace}/{options.kube_dns_configmap} carried into the Corefile"
+    evidence: list[str] = []
+    data = (facts.kube_dns_configmap or {}).get("data") or {}
+    if facts.kube_dns_configmap is None:
+        evidence.append("no kube-dns ConfigMap: kube-dns runs with its defaults, nothing to carry over")
+    else:
+        evidence += [f"{key}: {str(value).strip()}" for key, value in sorted(data.items())]
+    if render_error is not None:
+        return finding(
+            "kube-dns-config",
+            title,
+            "block",
+            [*evidence, render_error],
+            "fix the value named above, or choose another CoreDNS version (--coredns-version)",
+        )
+    assert rendered is not None
+    evidence += [n for n in rendered.notes if not n.startswith(("image ", "memory limit "))]
+    if rendered.warnings:
+        return finding(
+            "kube-dns-config",
+            title,
+            "warn",
+            evidence + rendered.warnings,
+            "read the warnings: the Corefile behaves differently there; edit it if that matters",
+        )
+    return finding("kube-dns-config", title, "ok", evidence)
+
+
+def check_service(facts: ClusterFacts, options: SwitchOptions) -> Finding:
+    name = f"Service {options.namespace}/{options.dns_service}"
+    title = f"DNS {name}"
+    service = facts.dns_service
+    if service is None:
+        return finding(
+            "dns-service",
+            title,
+            "block",
+            [f"{name} not found"],
+            "every pod's resolv.conf points at this Service's ClusterIP; without it there is "
+            "nothing to switch behind (check the namespace and --context)",
+        )
+    spec = service.get("spec") or {}
+    selector = dict(spec.get("selector") or {})
+    cluster_ip = str(spec.get("clusterIP") or "")
+    ports = ", ".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
+    evidence = [f"selector {selector}", f"ClusterIP {cluster_ip or '(none)'}", f"ports {ports}"]
+    if selector != DNS_SELECTOR:
+        return finding(
+            "dns-service",
+            title,
+            "block",
+            evidence,
+            f"CoreDNS pods join the Service only through the label k8s-app: kube-dns; {name} "
+            f"selects {selector}. Set its spec.selector back to exactly {{k8s-app: kube-dns}} "
+            "(patch, never re-create the Service: its ClusterIP must stay)",
+        )
+    if not cluster_ip or cluster_ip == "None":
+        return finding(
+            "dns-service",
+            title,
+            "block",
+            evidence,
+            f"{name} has no ClusterIP; pods resolve through a ClusterIP, so this is not the DNS "
+            "Service the cluster uses",
+        )
+    return finding("dns-service", title, "ok", evidence)
+
+
+def _coredns_image(deployment: Mapping[str, Any]) -> str:
+    containers = _pod_spec(deployment).get("containers") or []
+    return str(containers[0].get("image", "")) if containers else ""
+
+
+def check_existing_coredns(
+    facts: ClusterFacts, options: SwitchOptions, rendered: RenderResult | None
+) -> Finding:
+    ns = options.namespace
+    dep_name = f"Deployment {ns}/{options.coredns_deployment}"
+    cm_name = f"ConfigMap {ns}/coredns"
+    title = "CoreDNS objects already in the cluster"
+    deployment = facts.coredns_deployment
+    configmap = facts.coredns_configmap
+    if deployment is None and configmap is None:
+        return finding("coredns-objects", title, "ok", [f"no {dep_name} and no {cm_name} yet"])
+    evidence: list[str] = []
+    corefile = str(((configmap or {}).get("data") or {}).get("Corefile", ""))
+    same_corefile = rendered is not None and corefile.strip() == rendered.corefile_text.strip()
+    if configmap is not None:
+        evidence.append(
+            f"{cm_name} exists; its Corefile "
+            + (
+                "matches the one this plan renders"
+                if same_corefile
+                else "differs from the one this plan renders"
+            )
+        )
+    if deployment is None:
+        status: Status = "ok" if same_corefile else "warn"
+        return finding(
+            "coredns-objects",
+            title,
+            status,
+            evidence,
+            ""
+            if same_corefile
+            else f"the deploy step replaces the Corefile in {cm_name}; "
+            "compare it with `coredns-wizard render` output if someone edited it on purpose",
+        )
+    image = _coredns_image(deployment)
+    replicas = (deployment.get("spec") or {}).get("replicas")
+    evidence.append(f"{dep_name} exists: image {image}, replicas {replicas}")
+    marks = wizard_annotations(deployment)
+    if marks:
+        evidence.append(
+            f"carries the wizard's annotations (round {marks.get(ANNOTATION_ROUND, '?')}, "
+            f"phase {marks.get(ANNOTATION_PHASE, '?')})"
+        )
+        if rendered is not None and image != rendered.image:
+            evidence.append(f"this plan would apply image {rendered.image} instead: check --coredns-version")
+        return finding(
+            "coredns-objects",
+            title,
+            "warn",
+            evidence,
+            "a switch is in progress: resume it with `coredns-wizard switch` (finished steps are "
+            "skipped) or undo it with `coredns-wizard rollback`",
+        )
+    same_image = rendered is not None and image == rendered.image
+    if same_image and same_corefile:
+        return finding(
+            "coredns-objects",
+            title,
+            "ok",
+            [*evidence, "identical to what this plan renders (a leftover the deploy step re-applies)"],
+        )
+    return finding(
+        "coredns-objects",
+        title,
+        "block",
+        evidence,
+        f"{dep_name} was not created by the wizard and differs from what it would deploy. If it is a "
+        f"leftover with no pods serving, delete it (`kubectl -n {ns} delete deployment "
+        f"{options.coredns_deployment}`) and run pre-flight again; if it serves DNS, the cluster "
+        "already runs CoreDNS and must not be switched again",
+    )
+
+
+def check_proxy(facts: ClusterFacts) -> Finding:
+    from wizard.migration.preflight.proxy import (
+        IPVS_ADVICE,
+        IPVS_DEPRECATED_SINCE,
+        KERNEL_DEFAULT_UDP_TIMEOUT_S,
+        SHORT_ENOUGH_UDP_TIMEOUT_S,
+        kernel_flushes_quickly,
+        kernel_summary,
+        read_proxy_setup,
+    )
+
+    setup = read_proxy_setup(facts)
+    title = "kube-proxy and stale UDP flows during kube-dns scale-downs"
+    evidence = [setup.mode_source] if setup.mode_source else []
+    evidence += setup.notes
+    if setup.mode is None:
+        unlisted = [u for u in facts.unreadable if u.startswith("DaemonSets")]
+        return finding(
+            "kube-proxy",
+            title,
+            "warn",
+            [*evidence, "no kube-proxy ConfigMap or DaemonSet found", *unlisted],
+            "without kube-proxy (e.g. Cilium's kube-proxy replacement) connected UDP sockets can "
+            "stay pinned to a deleted kube-dns pod; check your dataplane's behaviour before the switch",
+        )
+    if setup.mode != "ipvs":
+        return finding(
+            "kube-proxy",
+            title,
+            "ok",
+            [
+                *evidence,
+                f"{setup.mode} mode: kube-proxy clears the UDP conntrack entries of a removed kube-dns "
+                "endpoint; "
+                "a few lookups in flight may still time out and be retried by the client",
+            ],
+        )
+    timeout = setup.udp_timeout_s
+    effective = timeout if timeout else KERNEL_DEFAULT_UDP_TIMEOUT_S
+    evidence.append(
+        f"ipvs.udpTimeout {setup.udp_timeout_text or '(unset)'}: sessions to a removed pod linger up to "
+        f"{effective:g} s" + (" (0/unset keeps the kernel's 300 s)" if not timeout else "")
+    )
+    evidence += kernel_summary(facts.nodes)
+    version = re.match(r"v?(\d+)\.(\d+)", facts.k8s_version)
+    if version is not None and (int(version.group(1)), int(version.group(2))) >= IPVS_DEPRECATED_SINCE:
+        evidence.append(
+            "note: IPVS mode is deprecated from Kubernetes 1.35 (KEP-5495); plan a move to nftables"
+        )
+    else:
+        evidence.append("note: IPVS mode is deprecated from Kubernetes 1.35; mind it when upgrading")
+    if effective <= SHORT_ENOUGH_UDP_TIMEOUT_S:
+        return finding("kube-proxy", title, "ok", [*evidence, "the UDP timeout is already short"])
+    if facts.nodes and all(kernel_flushes_quickly(n) for n in facts.nodes):
+        return finding(
+            "kube-proxy",
+            title,
+            "ok",
+            [*evidence, "every node's kernel expires flows to removed backends quickly"],
+        )
+    slow = [n.name for n in facts.nodes if not kernel_flushes_quickly(n)]
+    evidence.append(
+        f"{len(slow)} node(s) without the expire_nodest_conn fix: "
+        + ", ".join(slow[:5])
+        + (" ..." if len(slow) > 5 else "")
+    )
+    return finding("kube-proxy", title, "warn", evidence, IPVS_ADVICE)
+
+
+def check_access(facts: ClusterFacts) -> Finding:
+    title = "Permissions for every request the switch makes"
+    missing = [a for a in facts.access if not a.allowed and a.required]
+    optional = [a for a in facts.access if not a.allowed and not a.required]
+    checked = f"{len(facts.access)} permissions checked with SelfSubjectAccessReview"
+    if missing:
+        names = "; ".join(f"{a.label}" + (f" in {a.namespace}" if a.namespace else "") for a in missing)
+        return finding(
+            "permissions",
+            title,
+            "block",
+            [checked, f"missing: {names}"],
+            f"ask a cluster admin to grant: {names} to the credentials of context {facts.context!r}, "
+            "or run the wizard with an admin kubeconfig",
+        )
+    if optional:
+        names = "; ".join(a.label for a in optional)
+        return finding(
+            "permissions",
+            title,
+            "warn",
+            [checked, f"missing for clean-up only: {names}"],
+            "the switch and rollback can run; deleting kube-dns after 72 h will need these",
+        )
+    return finding("permissions", title, "ok", [checked, "all allowed"])
+
+
+def check_scheduling(facts: ClusterFacts, decision: OrderDecision | None, replicas: int) -> Finding:
+    title = "Room for CoreDNS pods under the required anti-affinity"
+    if decision is None:
+        return finding(
+            "scheduling",
+            title,
+            "block",
+            ["not computed: the manifests could not be rendered"],
+            "fix the blocking kube-dns configuration finding first",
+        )
+    evidence = [
+        f"{len(decision.eligible_nodes)} of {len(facts.nodes)} node(s) accept a CoreDNS pod "
+        "(Ready, schedulable, "
+        "taints tolerated)",
+        f"{len(decision.free_nodes)} of them free of DNS pods"
+        + (f": {', '.join(decision.free_nodes[:4])}" if decision.free_nodes else ""),
+        f"order {decision.order}: {decision.reason}",
+    ]
+    if decision.problem is not None:
+        return finding("scheduling", title, "block", evidence, decision.problem)
+    if decision.order == "shrink-first":
+        return finding(
+            "scheduling",
+            title,
+            "warn",
+            evidence,
+            f"each round runs with {replicas - 1} DNS replica(s) for a while; switch at a quiet "
+            "time, or free a node (add one) so the wizard can grow CoreDNS first",
+        )
+    return finding("scheduling", title, "ok", evidence)
+
+
+def check_autoscaler(facts: ClusterFacts, options: SwitchOptions) -> Finding:
+    title = "kube-dns autoscaler"
+    found = facts.autoscalers
+    if not found:
+        return finding(
+            "autoscaler",
+            title,
+            "ok",
+            [f"no Deployment in {options.namespace} targets Deployment/{options.kube_dns_deployment}"],
+        )
+    evidence = [
+        f"Deployment {a.namespace}/{a.name}: replicas {a.replicas}, --target={a.target}, "
+        f"--configmap={a.configmap or '(none)'}"
+        for a in found
+    ]
+    policy = options.autoscaler_policy
+    what = {
+        "retarget": f"retargeted to Deployment/{options.coredns_deployment} and restored",
+        "restore": "restored unchanged (it will then scale kube-dns up again)",
+        "leave-paused": "left paused",
+    }[policy]
+    advice = (
+        "it would scale kube-dns back up after each scale-down: it will be scaled to 0 during the "
+        "switch and "
+        f"{what} at the end (--autoscaler-policy {policy})"
+    )
+    if len(found) > 1:
+        advice += "; only the first is managed by the plan: scale the others to 0 by hand"
+    return finding("autoscaler", title, "warn", evidence, advice)
+
+
+def _unlisted(fid: str, title: str, facts: ClusterFacts, what: str, kubectl: str) -> Finding:
+    """A check whose objects could not be listed: say so instead of claiming there are none."""
+    notes = [u for u in facts.unreadable if u.startswith(what)] or [f"{what}: not listed"]
+    return finding(fid, title, "warn", notes, f"the wizard could not check this: look with `{kubectl}`")
+
+
+def check_hpa(facts: ClusterFacts, options: SwitchOptions) -> Finding:
+    title = "HorizontalPodAutoscalers on kube-dns"
+    if facts.hpas is None:
+        return _unlisted(
+            "hpa", title, facts, "HorizontalPodAutoscalers", f"kubectl -n {options.namespace} get hpa"
+        )
+    targeting = []
+    for hpa in facts.hpas:
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("kind") == "Deployment" and ref.get("name") == options.kube_dns_deployment:
+            targeting.append(str(_meta(hpa).get("name")))
+    if not targeting:
+        return finding(
+            "hpa", title, "ok", [f"no HPA in {options.namespace} targets {options.kube_dns_deployment}"]
+        )
+    names = ", ".join(targeting)
+    return finding(
+        "hpa",
+        title,
+        "block",
+        [f"HPA {options.namespace}/{n} targets Deployment/{options.kube_dns_deployment}" for n in targeting],
+        f"the HPA would scale kube-dns back up during the switch: delete it (`kubectl -n "
+        f"{options.namespace} delete hpa {targeting[0]}`) or point it at the CoreDNS Deployment after "
+        f"the switch ({names})",
+    )
+
+
+def check_addon_manager(facts: ClusterFacts, options: SwitchOptions) -> Finding:
+    title = "Addon manager and kubeadm"
+    evidence: list[str] = []
+    status: Status = "ok"
+    advice: list[str] = []
+    if facts.addon_manager_pods:
+        evidence.append("addon manager pod(s): " + ", ".join(facts.addon_manager_pods))
+    labels = _meta(facts.kube_dns_deployment).get("labels") or {}
+    mode = labels.get("addonmanager.kubernetes.io/mode")
+    if mode:
+        evidence.append(
+            f"Deployment {options.namespace}/{options.kube_dns_deployment} is labelled "
+            f"addonmanager.kubernetes.io/mode: {mode}"
+        )
+    if facts.addon_manager_pods or mode == "Reconcile":
+        status = "warn"
+        advice.append(
+            "an addon manager re-creates the kube-dns objects it manages and prunes Reconcile-labelled "
+            "objects missing from its manifest directory; switch2coredns.yaml deliberately has no "
+            "addonmanager.kubernetes.io labels, so the addon manager neither manages nor prunes the "
+            "CoreDNS objects (do not add those labels); the wizard only scales kube-dns, never deletes "
+            "it mid-switch; before clean-up, remove the kube-dns manifests from the addon directory or "
+            "the addon manager re-creates them"
+        )
+    if facts.kubeadm_config_present:
+        status = "warn"
+        evidence.append(f"ConfigMap {options.namespace}/kubeadm-config exists: a kubeadm cluster")
+        advice.append(
+            'do not run `kubeadm upgrade` during the switch: it fails with "multiple DNS addon '
+            'deployments found" while both Deployments carry k8s-app=kube-dns'
+        )
+    if not evidence:
+        evidence.append("no addon manager pod, no Reconcile label on kube-dns, no kubeadm-config")
+    return finding("addon-manager", title, status, evidence, "; ".join(advice))
+
+
+def _selects_dns(pdb: Mapping[str, Any]) -> bool:
+    selector = (pdb.get("spec") or {}).get("selector") or {}
+    labels = selector.get("matchLabels") or {}
+    if any(DNS_SELECTOR.get(str(k)) != str(v) for k, v in labels.items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        has = key in DNS_SELECTOR
+        value = DNS_SELECTOR.get(str(key))
+        if (op == "In" and value not in values) or (op == "NotIn" and value in values):
+            return False
+        if (op == "Exists" and not has) or (op == "DoesNotExist" and has):
+            return False
+    return bool(labels or selector.get("matchExpressions"))
+
+
+def check_pdbs(facts: ClusterFacts, options: SwitchOptions) -> Finding:
+    title = "PodDisruptionBudgets on DNS pods"
+    if facts.pdbs is None:
+        return _unlisted(
+            "pdb", title, facts, "PodDisruptionBudgets", f"kubectl -n {options.namespace} get pdb"
+        )
+    matching = [str(_meta(p).get("name")) for p in facts.pdbs if _selects_dns(p)]
+    if not matching:
+        return finding(
+            "pdb", title, "ok", [f"no PodDisruptionBudget in {options.namespace} selects k8s-app=kube-dns"]
+        )
+    evidence = [f"PodDisruptionBudget {options.namespace}/{n} selects k8s-app=kube-dns" for n in matching]
+    if len(matching) == 1:
+        return finding(
+            "pdb",
+            title,
+            "ok",
+            [
+                *evidence,
+                "it also covers the CoreDNS pods (same label); scaling "
+                "is not an eviction, so it does not hold the switch up",
+            ],
+        )
+    return finding(
+        "pdb",
+        title,
+        "warn",
+        evidence,
+        "two PodDisruptionBudgets selecting the same pods make every eviction of a DNS pod fail "
+        "(node drains hang); delete all but one (`kubectl -n "
+        f"{options.namespace} delete pdb {matching[1]}`)",
+    )
+
+
+def _megabytes(quantity: str) -> float | None:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G|k)?", quantity.strip())
+    if match is None:
+        return None
+    factor = {
+        "Ki": 1024 / 1e6,
+        "Mi": 1.048576,
+        "Gi": 1073.741824,
+        "K": 1e-3,
+        "k": 1e-3,
+        "M": 1.0,
+        "G": 1000.0,
+        None: 1e-6,
+    }[match.group(2)]
+    return float(match.group(1)) * factor
+
+
+def check_memory(facts: ClusterFacts, rendered: RenderResult | None) -> Finding:
+    title = "CoreDNS memory limit for the cluster's size"
+    needed = math.ceil((facts.pod_count + facts.service_count) / 1000 + 54)
+    evidence = [
+        f"{facts.pod_count} pods and {facts.service_count} Services: about {needed} MB "
+        "((pods + services)/1000 + 54, coredns/deployment's sizing)"
+    ]
+    uncounted = [u for u in facts.unreadable if u.startswith(("pods", "Services"))]
+    if uncounted:
+        return finding(
+            "memory",
+            title,
+            "warn",
+            uncounted,
+            "count pods and Services yourself (`kubectl get pods,svc -A --no-headers | wc -l`) and check the "
+            "CoreDNS memory limit against (pods + services)/1000 + 54 MB",
+        )
+    if rendered is None:
+        return finding("memory", title, "ok", evidence)
+    limit = _megabytes(rendered.memory_limit)
+    evidence.append(f"rendered limit {rendered.memory_limit}")
+    if limit is not None and limit < needed:
+        return finding(
+            "memory",
+            title,
+            "warn",
+            evidence,
+            f"raise the CoreDNS memory limit to at least {needed}M before scaling up",
+        )
+    return finding("memory", title, "ok", evidence)
+
+
+def check_coredns_version(rendered: RenderResult | None, options: SwitchOptions) -> Finding:
+    title = "CoreDNS version and image"
+    if rendered is None:
+        return finding(
+            "coredns-version",
+            title,
+            "block",
+            ["no version chosen: the manifests could not be rendered"],
+            "fix the blocking kube-dns configuration finding first",
+        )
+    rec = rendered.recommendation
+    evidence = [
+        f"CoreDNS {rendered.coredns_version}"
+        + (f" (recommended: {rec.reason})" if rec is not None else " (chosen with --coredns-version)")
+    ]
+    if rec is not None and rec.alternatives:
+        evidence.append("other choices: " + ", ".join(f"{v} ({src})" for v, src in rec.alternatives))
+    evidence.append(
+        f"image {rendered.image}" + (f": {rendered.image_reason}" if rendered.image_reason else "")
+    )
+    return finding(
+        "coredns-version",
+        title,
+        "ok",
+        evidence,
+        "" if options.coredns_version else "pick another with --coredns-version if your vendor says so",
+    )
+
+
+def check_node_local_dns(facts: ClusterFacts) -> Finding:
+    title = "NodeLocal DNSCache"
+    if not facts.node_local_dns:
+        return finding("node-local-dns", title, "ok", ["no node-local-dns DaemonSet"])
+    return finding(
+        "node-local-dns",
+        title,
+        "warn",
+        [f"DaemonSet {d}" for d in facts.node_local_dns],
+        "NodeLocal DNSCache answers on the cluster DNS IP, so probes through the Service IP measure the "
+        "cache, not CoreDNS (the wizard also probes each CoreDNS pod directly); it reads the kube-dns "
+        "ConfigMap for its stub domains: keep that ConfigMap at clean-up",
+    )

@@ -1,0 +1,374 @@
+"""DNS probes: ask one DNS pod a question and compare CoreDNS's answer with kube-dns's.
+
+Why real queries: a pod's `/ready` only says it started; the guide's check is `nslookup NAME
+<pod-ip>`, and that is what these do, per pod, over UDP, TCP, or DNS-over-TCP through an API
+server port-forward when the wizard's host cannot reach the pod network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from wizard.errors import CheckFailed, InputError, WizardError
+
+if TYPE_CHECKING:
+    from wizard.k8s.gateway import Gateway
+
+Transport = Literal["udp", "tcp", "port-forward"]
+TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "port-forward")
+DEFAULT_EXTERNAL_NAME = "www.baidu.com"
+HEALTHY_RCODES = frozenset({"NOERROR", "NXDOMAIN"})
+"""Answers that mean the server works (NXDOMAIN is a correct answer for a missing name)."""
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """One DNS server to ask: a pod (by IP, and by name for port-forward) or a Service IP."""
+
+    label: str  # shown to the operator, e.g. "coredns-7d9f-abcde (127.1.128.7)"
+    ip: str | None
+    port: int = 53
+    pod: str | None = None
+    namespace: str = "kube-system"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One answer (or the lack of one). `answers` are `name TYPE rdata` without TTLs, sorted."""
+
+    target: str
+    name: str
+    rdtype: str
+    rcode: str
+    answers: tuple[str, ...]
+    latency_ms: float
+    error: str | None
+    transport: Transport
+
+    @property
+    def ok(self) -> bool:
+        """The server answered with a healthy rcode."""
+        return self.error is None and self.rcode in HEALTHY_RCODES
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"{self.target}: {self.name} {self.rdtype} via {self.transport}: {self.error}"
+        shown = ", ".join(self.answers) if self.answers else "no records"
+        return (
+            f"{self.target}: {self.name} {self.rdtype} via {self.transport}: {self.rcode} "
+            f"({shown}) in {self.latency_ms:.1f} ms"
+        )
+
+
+@dataclass(frozen=True)
+class ProbeQuery:
+    """A question of the default probe set, with why it is asked."""
+
+    name: str
+    rdtype: str
+    purpose: str  # "cluster", "business", "external", "stub", "reverse"
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TransportChoice:
+    transport: Transport
+    reason: str
+
+
+@dataclass(frozen=True)
+class Agreement:
+    agree: bool
+    reason: str
+
+
+def probe(
+    target: ProbeTarget,
+    name: str,
+    rdtype: str = "A",
+    transport: Transport = "udp",
+    *,
+    timeout: float = 2.0,
+    gateway: Gateway | None = None,
+) -> ProbeResult:
+    """Ask `target` one question; never raises for network trouble (it is in `error`)."""
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+
+    if transport not in TRANSPORTS:
+        raise InputError(f"probe transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+    try:
+        rdtype_value = dns.rdatatype.from_text(rdtype)
+        query = dns.message.make_query(name, rdtype_value)
+    except (dns.exception.DNSException, ValueError) as err:
+        raise InputError(f"probe name {name!r} type {rdtype!r} is not a valid DNS question ({err})") from None
+    started = time.monotonic()
+
+    def result(rcode: str, answers: tuple[str, ...], error: str | None) -> ProbeResult:
+        latency = (time.monotonic() - started) * 1000.0
+        return ProbeResult(target.label, name, rdtype.upper(), rcode, answers, latency, error, transport)
+
+    try:
+        if transport == "udp":
+            response = dns.query.udp(query, _require_ip(target), timeout=timeout, port=target.port)
+        elif transport == "tcp":
+            response = dns.query.tcp(query, _require_ip(target), timeout=timeout, port=target.port)
+        else:
+            if gateway is None or not target.pod:
+                raise InputError(
+                    f"probe of {target.label} over port-forward needs the pod name and a gateway"
+                )
+            with gateway.port_forward(target.namespace, target.pod, target.port) as forward:
+                where = target.ip or "127.0.0.1"  # unused by dnspython once it has a socket
+                response = dns.query.tcp(query, where, timeout=timeout, sock=forward.socket)
+    except dns.exception.Timeout:
+        return result("", (), f"no answer within {timeout:g}s")
+    except (OSError, EOFError, dns.exception.DNSException) as err:
+        return result("", (), f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+    except InputError:
+        raise
+    except WizardError as err:  # the port-forward tunnel could not be opened
+        return result("", (), str(err))
+    return result(_rcode_text(response.rcode()), _answers(response), None)
+
+
+def _rcode_text(value: int) -> str:
+    import dns.rcode
+
+    return dns.rcode.to_text(dns.rcode.Rcode.make(value))
+
+
+def _answers(response: object) -> tuple[str, ...]:
+    import dns.message
+
+    assert isinstance(response, dns.message.Message)
+    lines: list[str] = []
+    for rrset in response.answer:
+        type_text = rrset.rdtype.name if hasattr(rrset.rdtype, "name") else str(rrset.rdtype)
+        for rdata in rrset:
+            lines.append(f"{rrset.name.to_text().lower()} {type_text} {rdata.to_text()}")
+    return tuple(sorted(lines))
+
+
+def _require_ip(target: ProbeTarget) -> str:
+    if not target.ip:
+        raise InputError(f"probe target {target.label} has no IP; use the port-forward transport")
+    return target.ip
+
+
+def choose_transport(
+    target: ProbeTarget,
+    gateway: Gateway | None = None,
+    name: str = "kubernetes.default.svc.cluster.local",
+    direct_timeout: float = 1.0,
+) -> TransportChoice:
+    """Direct UDP first (quick to fail when the host is outside the pod network), then DNS over
+    TCP through a port-forward. Any answer, even NXDOMAIN, proves the path works."""
+    reasons: list[str] = []
+    if target.ip:
+        direct = probe(target, name, "A", "udp", timeout=direct_timeout)
+        if direct.error is None:
+            return TransportChoice("udp", f"{target.ip}:{target.port} answers directly over UDP")
+        reasons.append(f"direct UDP to {target.ip}:{target.port}: {direct.error}")
+    else:
+        reasons.append("no IP to reach directly")
+    if gateway is not None and target.pod:
+        tunnelled = probe(
+            target, name, "A", "port-forward", timeout=max(direct_timeout, 5.0), gateway=gateway
+        )
+        if tunnelled.error is None:
+            return TransportChoice(
+                "port-forward",
+                f"{'; '.join(reasons)}; using DNS over TCP through an API server port-forward to "
+                f"pod {target.namespace}/{target.pod}",
+            )
+        reasons.append(f"port-forward to pod {target.namespace}/{target.pod}: {tunnelled.error}")
+    raise CheckFailed(
+        f"DNS server {target.label} cannot be reached: {'; '.join(reasons)}. Run the wizard from a "
+        "host inside the pod network, or check that port-forward is allowed (pods/portforward)"
+    )
+
+
+def compare(a: ProbeResult, b: ProbeResult) -> Agreement:
+    """Do two servers agree? Same rcode and the same answer set (TTL and order ignored)."""
+    if a.error is not None or b.error is not None:
+        failed = [r for r in (a, b) if r.error is not None]
+        return Agreement(False, "; ".join(f"{r.target} gave no answer ({r.error})" for r in failed))
+    if a.rcode != b.rcode:
+        return Agreement(False, f"{a.name} {a.rdtype}: {a.target} says {a.rcode}, {b.target} says {b.rcode}")
+    if set(a.answers) != set(b.answers):
+        only_a = sorted(set(a.answers) - set(b.answers))
+        only_b = sorted(set(b.answers) - set(a.answers))
+        return Agreement(
+            False,
+            f"{a.name} {a.rdtype}: only {a.target} has {only_a or 'nothing more'}; "
+            f"only {b.target} has {only_b or 'nothing more'}",
+        )
+    return Agreement(True, f"{a.name} {a.rdtype}: both {a.rcode} with {len(a.answers)} record(s)")
+
+
+# ---- the default probe set --------------------------------------------------------------------
+
+
+def pod_search_path(namespace: str, cluster_domain: str = "cluster.local") -> tuple[str, ...]:
+    """The `search` line kubelet writes into a pod's resolv.conf."""
+    domain = cluster_domain.strip(".")
+    return (f"{namespace}.svc.{domain}", f"svc.{domain}", domain)
+
+
+def cluster_fqdn(name: str, namespace: str = "default", cluster_domain: str = "cluster.local") -> str:
+    """The absolute name a pod in `namespace` ends up resolving for a short cluster name.
+
+    `svc` -> svc.NS.svc.DOMAIN (first search entry); `svc.ns` -> svc.ns.svc.DOMAIN (second
+    entry, `svc.DOMAIN`); `svc.ns.svc` -> + DOMAIN (third); names already under the cluster domain
+    or ending in a dot are kept. So the guide's `nslookup kubernetes.default` means
+    kubernetes.default.svc.cluster.local."""
+    domain = cluster_domain.strip(".")
+    stripped = name.rstrip(".")
+    if not stripped:
+        raise InputError(f"probe name {name!r} is empty")
+    if name.endswith(".") or stripped == domain or stripped.endswith("." + domain):
+        return stripped
+    labels = stripped.split(".")
+    if len(labels) == 1:
+        return f"{stripped}.{namespace}.svc.{domain}"
+    if len(labels) == 2:
+        return f"{stripped}.svc.{domain}"
+    if len(labels) == 3 and labels[2] == "svc":
+        return f"{stripped}.{domain}"
+    return stripped
+
+
+def reverse_name(ip: str) -> str:
+    """`10.96.0.1` -> `1.0.96.10.in-addr.arpa` (IPv6 too), the PTR question for an address."""
+    try:
+        return ipaddress.ip_address(ip).reverse_pointer
+    except ValueError:
+        raise InputError(f"reverse lookup: {ip!r} is not an IP address") from None
+
+
+def default_probe_set(
+    cluster_domain: str = "cluster.local",
+    business_names: Iterable[str] = (),
+    namespace: str = "default",
+    external_name: str = DEFAULT_EXTERNAL_NAME,
+    stub_domains: Iterable[str] = (),
+    kubernetes_service_ip: str | None = None,
+) -> list[ProbeQuery]:
+    """The questions of the guide's step 3, made absolute the way a pod's resolver would."""
+    domain = cluster_domain.strip(".")
+    search = " ".join(pod_search_path("default", domain))
+    queries = [
+        ProbeQuery(
+            cluster_fqdn("kubernetes.default", "default", domain), "A", "cluster",
+            f"the guide's `kubernetes.default`, expanded with a pod's search path ({search})",
+        )
+    ]
+    for raw in business_names:
+        name, _, ns = raw.partition("/") if "/" in raw else (raw, "", "")
+        fqdn = cluster_fqdn(name, ns or namespace, domain)
+        queries.append(ProbeQuery(fqdn, "A", "business", f"--probe-name {raw} (namespace {ns or namespace})"))
+    if external_name:
+        queries.append(ProbeQuery(external_name.rstrip("."), "A", "external", "a name outside the cluster"))
+    for stub in stub_domains:
+        queries.append(ProbeQuery(stub.strip("."), "A", "stub", f"stub domain {stub} (forwarded)"))
+    if kubernetes_service_ip:
+        queries.append(
+            ProbeQuery(
+                reverse_name(kubernetes_service_ip), "PTR", "reverse",
+                f"reverse lookup of the kubernetes Service IP {kubernetes_service_ip}",
+            )
+        )
+    return queries
+
+
+# ---- observation window -----------------------------------------------------------------------
+
+
+@dataclass
+class ObservationStats:
+    """Error counts and latency percentiles over the observation window (thread-safe)."""
+
+    total: int = 0
+    failures: int = 0
+    rcodes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    _latencies: list[float] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, result: ProbeResult) -> None:
+        with self._lock:
+            self.total += 1
+            if result.error is not None:
+                self.failures += 1
+                self.errors[result.error.split(":")[0]] += 1
+                return
+            self.rcodes[result.rcode] += 1
+            if result.rcode not in HEALTHY_RCODES:
+                self.failures += 1
+            self._latencies.append(result.latency_ms)
+
+    def record_all(self, results: Iterable[ProbeResult]) -> None:
+        for r in results:
+            self.record(r)
+
+    @property
+    def error_rate(self) -> float:
+        with self._lock:
+            return self.failures / self.total if self.total else 0.0
+
+    def percentile(self, q: float) -> float | None:
+        """Nearest-rank percentile of answered queries' latency (ms); None before any answer."""
+        with self._lock:
+            data = sorted(self._latencies)
+        if not data:
+            return None
+        rank = max(1, math.ceil(q / 100.0 * len(data)))
+        return data[min(rank, len(data)) - 1]
+
+    @property
+    def p50(self) -> float | None:
+        return self.percentile(50)
+
+    @property
+    def p95(self) -> float | None:
+        return self.percentile(95)
+
+    @property
+    def max(self) -> float | None:
+        return self.percentile(100)
+
+    def summary(self) -> str:
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v:.1f} ms"
+
+        return (
+            f"{self.total} queries, {self.failures} failed ({self.error_rate:.1%}); "
+            f"p50 {ms(self.p50)}, p95 {ms(self.p95)}, max {ms(self.max)}"
+        )
+
+
+def probe_all(
+    targets: Sequence[ProbeTarget],
+    queries: Sequence[ProbeQuery],
+    transports: Mapping[str, Transport] | None = None,
+    *,
+    timeout: float = 2.0,
+    gateway: Gateway | None = None,
+) -> list[ProbeResult]:
+    """Every query against every target, sequentially (a handful of queries per step)."""
+    results = []
+    for target in targets:
+        transport = (transports or {}).get(target.label, "udp")
+        for q in queries:
+            results.append(probe(target, q.name, q.rdtype, transport, timeout=timeout, gateway=gateway))
+    return results

@@ -1,0 +1,242 @@
+"""Where a new CoreDNS pod can run, and therefore which order the rounds must take.
+
+Why: the CoreDNS Deployment requires anti-affinity against every `k8s-app: kube-dns` pod, kube-dns
+pods included. If every node that accepts a CoreDNS pod already runs a DNS pod, a new CoreDNS
+replica stays Pending forever; the guide's answer is to shrink kube-dns first in each round. This
+module decides that from facts already read (no scheduler call), and says why in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from wizard.migration.facts import ClusterFacts, NodeInfo
+from wizard.migration.journal import ANNOTATION_ORDER
+
+OrderChoice = Literal["grow-first", "shrink-first"]
+BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
+HOSTNAME_KEY = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True)
+class OrderDecision:
+    order: OrderChoice
+    reason: str
+    problem: str | None
+    """Set when no order works without a Pending pod or a moment with no DNS endpoint."""
+    eligible_nodes: tuple[str, ...]
+    free_nodes: tuple[str, ...]
+
+
+def tolerates(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
+    """Kubernetes' toleration matching: key (empty key + Exists matches all), operator, effect."""
+    for tol in tolerations:
+        effect = tol.get("effect") or ""
+        if effect and effect != taint.get("effect"):
+            continue
+        operator = tol.get("operator") or "Equal"
+        key = tol.get("key") or ""
+        if operator == "Exists":
+            if not key or key == taint.get("key"):
+                return True
+        elif key == taint.get("key") and (tol.get("value") or "") == (taint.get("value") or ""):
+            return True
+    return False
+
+
+def accepts(node: NodeInfo, pod_spec: Mapping[str, Any]) -> bool:
+    """Whether a pod with this spec may be scheduled on the node: readiness, cordon, nodeSelector,
+    required node affinity and taints; pod (anti-)affinity and resources are the callers' part."""
+    if not node.ready or node.unschedulable:
+        return False
+    selector = pod_spec.get("nodeSelector") or {}
+    if any(node.labels.get(str(k)) != str(v) for k, v in selector.items()):
+        return False
+    if not matches_required_node_affinity(node, pod_spec):
+        return False
+    tolerations = pod_spec.get("tolerations") or []
+    return all(
+        tolerates(tolerations, taint) for taint in node.taints if taint.get("effect") in BLOCKING_EFFECTS
+    )
+
+
+def matches_required_node_affinity(node: NodeInfo, pod_spec: Mapping[str, Any]) -> bool:
+    """requiredDuringSchedulingIgnoredDuringExecution node affinity: any term may match, every
+    expression of a term must (matchFields supports metadata.name, the only field Kubernetes has)."""
+    affinity = (pod_spec.get("affinity") or {}).get("nodeAffinity") or {}
+    terms = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
+    if not terms:
+        return True
+    fields = {"metadata.name": node.name}
+    return any(
+        all(_label_expression(node.labels, e) for e in term.get("matchExpressions") or [])
+        and all(_label_expression(fields, e) for e in term.get("matchFields") or [])
+        for term in terms
+    )
+
+
+def _label_expression(labels: Mapping[str, str], expression: Mapping[str, Any]) -> bool:
+    key = str(expression.get("key") or "")
+    operator = expression.get("operator")
+    values = [str(v) for v in expression.get("values") or []]
+    present = key in labels
+    if operator == "In":
+        return present and labels[key] in values
+    if operator == "NotIn":
+        return not present or labels[key] not in values
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    if operator in ("Gt", "Lt") and present and values:
+        try:
+            have, bound = int(labels[key]), int(values[0])
+        except ValueError:
+            return False
+        return have > bound if operator == "Gt" else have < bound
+    return False
+
+
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A LabelSelector (matchLabels and matchExpressions) against a pod's labels."""
+    wanted = selector.get("matchLabels") or {}
+    if any(labels.get(str(k)) != str(v) for k, v in wanted.items()):
+        return False
+    return all(_label_expression(labels, e) for e in selector.get("matchExpressions") or [])
+
+
+def repels_pods_labelled(pod_spec: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether the spec's required pod anti-affinity keeps it off a node (hostname topology)
+    that runs a pod with these labels: the CoreDNS template does this for k8s-app=kube-dns."""
+    anti = (pod_spec.get("affinity") or {}).get("podAntiAffinity") or {}
+    for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+        selector = term.get("labelSelector") or {}
+        if term.get("topologyKey") == HOSTNAME_KEY and selector_matches(selector, labels):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class KubeDnsRoom:
+    """Where the scheduler can put another kube-dns pod right now."""
+
+    eligible: tuple[str, ...]
+    """Nodes that accept a kube-dns pod (readiness, cordon, selectors, node affinity, taints)."""
+    free: tuple[str, ...]
+    """Eligible nodes no CoreDNS pod repels it from (and, when kube-dns repels its own kind, that
+    run no kube-dns pod either)."""
+    one_per_node: bool
+    """kube-dns's own template repels DNS pods: each new kube-dns pod needs its own free node."""
+
+    def capacity(self, unplaced: int = 0) -> int | None:
+        """How many more kube-dns pods fit (None: as many as wanted), after `unplaced` kube-dns
+        pods that are already waiting for a node have taken theirs."""
+        if not self.free:
+            return 0
+        if not self.one_per_node:
+            return None
+        return max(0, len(self.free) - unplaced)
+
+
+def kube_dns_room(
+    nodes: Sequence[NodeInfo],
+    kube_dns_pod_spec: Mapping[str, Any],
+    coredns_nodes: Collection[str],
+    kube_dns_nodes: Collection[str],
+) -> KubeDnsRoom:
+    """Room for kube-dns pods, from the kube-dns Deployment's own pod template (its tolerations,
+    selectors and affinity) and the nodes the DNS pods run on (terminating ones included: the
+    scheduler counts a pod until it is gone)."""
+    eligible = tuple(n.name for n in nodes if accepts(n, kube_dns_pod_spec))
+    one_per_node = repels_pods_labelled(kube_dns_pod_spec, {"k8s-app": "kube-dns"})
+    taken = set(coredns_nodes) | (set(kube_dns_nodes) if one_per_node else set())
+    return KubeDnsRoom(eligible, tuple(n for n in eligible if n not in taken), one_per_node)
+
+
+def coredns_pod_spec(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The pod spec of the rendered CoreDNS Deployment."""
+    for obj in objects:
+        if obj.get("kind") == "Deployment":
+            spec: Mapping[str, Any] = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+            return spec
+    return {}
+
+
+def _names(nodes: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(nodes[:limit])
+    return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
+
+
+def decide_order(
+    facts: ClusterFacts, pod_spec: Mapping[str, Any], requested: str, replicas: int
+) -> OrderDecision:
+    """grow-first when a node is free of DNS pods, else shrink-first; `requested` overrides auto."""
+    eligible = tuple(n.name for n in facts.nodes if accepts(n, pod_spec))
+    occupied = {p.node for p in facts.dns_pods if p.node and not p.terminating}
+    free = tuple(n for n in eligible if n not in occupied)
+    problem: str | None = None
+    if len(eligible) < replicas:
+        problem = (
+            f"only {len(eligible)} node(s) accept a CoreDNS pod ({_names(list(eligible)) or 'none'}) but "
+            f"{replicas} replicas need {replicas} distinct nodes under the required anti-affinity; "
+            "make more nodes schedulable or lower kube-dns's replicas first"
+        )
+    if requested == "grow-first":
+        if not free and problem is None:
+            problem = (
+                "--order grow-first: every node that accepts a CoreDNS pod already runs a DNS pod, so the "
+                "new CoreDNS pod would stay Pending; use --order auto or shrink-first, or add a node"
+            )
+        return OrderDecision("grow-first", "chosen with --order grow-first", problem, eligible, free)
+    if requested == "shrink-first":
+        if replicas <= 1 and problem is None:
+            problem = _single_replica_gap(replicas)
+        return OrderDecision("shrink-first", "chosen with --order shrink-first", problem, eligible, free)
+    if free:
+        reason = (
+            f"node {free[0]} accepts a CoreDNS pod and runs no DNS pod, so each new CoreDNS pod starts "
+            "before a kube-dns pod is removed (no capacity lost)"
+        )
+        return OrderDecision("grow-first", reason, problem, eligible, free)
+    reason = (
+        f"every node that accepts a CoreDNS pod ({len(eligible)}: {_names(list(eligible)) or 'none'}) "
+        "already runs a DNS pod; under the required anti-affinity a new CoreDNS pod would stay Pending, "
+        "so each round removes one kube-dns pod first (one replica less while the round runs)"
+    )
+    if replicas <= 1 and problem is None:
+        problem = _single_replica_gap(replicas)
+    return OrderDecision("shrink-first", reason, problem, eligible, free)
+
+
+def keep_recorded_order(fresh: OrderDecision, recorded: OrderChoice, requested: str) -> OrderDecision:
+    """The order a switch in progress began with, which its resumption must keep: the rounds
+    already run were built for it, and the cluster's layout mid-switch (a CoreDNS pod on a node
+    that was free) no longer says which order the switch needs. Only the node-count problem,
+    which holds for either order, still blocks."""
+    reason = f"recorded on the CoreDNS Deployment when this switch began ({ANNOTATION_ORDER})"
+    if requested not in ("auto", recorded):
+        reason += f"; --order {requested} is ignored until the switch finishes or is rolled back"
+    if fresh.order != recorded:
+        reason += f" (the cluster as it is now would suggest {fresh.order})"
+    problem = fresh.problem if fresh.problem is not None and fresh.problem.startswith("only ") else None
+    return OrderDecision(recorded, reason, problem, fresh.eligible_nodes, fresh.free_nodes)
+
+
+def recorded_order(annotations: Mapping[str, str]) -> OrderChoice | None:
+    """The order in ANNOTATION_ORDER, None when absent or not one of the two orders."""
+    value = (annotations.get(ANNOTATION_ORDER) or "").strip()
+    if value == "grow-first":
+        return "grow-first"
+    if value == "shrink-first":
+        return "shrink-first"
+    return None
+
+
+def _single_replica_gap(replicas: int) -> str:
+    return (
+        f"kube-dns has {replicas} replica and no node is free for a CoreDNS pod: shrinking kube-dns first "
+        "would leave the kube-dns Service with zero ready endpoints (every lookup fails); add or uncordon "
+        "a node (or scale kube-dns to 2 on a second node) and run pre-flight again"
+    )

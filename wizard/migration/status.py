@@ -1,0 +1,233 @@
+"""Where a switch stands, read from the cluster (and the journal when this machine has it).
+
+Why one value: `coredns-wizard status`, the TUI's header and clean-up's 72-hour rule all need
+the same answer; nothing here changes the cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wizard.k8s.gateway import Gateway
+from wizard.migration.dns_pods import EndpointMembership, endpoint_membership, list_dns_pods
+from wizard.migration.journal import Journal
+from wizard.migration.progress import PodView
+from wizard.migration.switch_state import (
+    PHASE_COMPLETED,
+    PHASE_ROLLED_BACK,
+    AutoscalerRecord,
+    parse_time,
+    read_cluster_record,
+    ready_replicas,
+)
+from wizard.options import CLEANUP_AFTER_HOURS, SwitchOptions
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    name: str
+    replicas: int
+    ready: int
+
+
+@dataclass(frozen=True)
+class SwitchStatus:
+    phase: str
+    """not-started, deployed, in-progress, completed or rolled-back."""
+    last_step: str | None
+    round: int | None
+    rounds: int | None
+    coredns: DeploymentState | None
+    kube_dns: DeploymentState | None
+    endpoints: EndpointMembership
+    pods: tuple[PodView, ...]
+    autoscaler: AutoscalerRecord | None
+    autoscaler_now: str
+    journal_tail: tuple[str, ...]
+    last_kube_dns_scale_down: datetime | None
+    cleanup_allowed_at: datetime | None
+    now: datetime
+
+    @property
+    def since_last_scale_down(self) -> timedelta | None:
+        if self.last_kube_dns_scale_down is None:
+            return None
+        return self.now - self.last_kube_dns_scale_down
+
+    @property
+    def cleanup_allowed(self) -> bool:
+        return self.cleanup_allowed_at is not None and self.now >= self.cleanup_allowed_at
+
+    def to_dict(self) -> dict[str, Any]:
+        def dep(d: DeploymentState | None) -> dict[str, Any] | None:
+            return None if d is None else {"name": d.name, "replicas": d.replicas, "ready": d.ready}
+
+        since = self.since_last_scale_down
+        return {
+            "phase": self.phase,
+            "last_step": self.last_step,
+            "round": self.round,
+            "rounds": self.rounds,
+            "coredns": dep(self.coredns),
+            "kube_dns": dep(self.kube_dns),
+            "endpoints": {
+                "ready": list(self.endpoints.ready),
+                "not_ready": list(self.endpoints.not_ready),
+                "coredns": list(self.endpoints.coredns_ready),
+                "kube_dns": list(self.endpoints.kube_dns_ready),
+                "other": list(self.endpoints.other_ready),
+            },
+            "pods": [p.__dict__ for p in self.pods],
+            "autoscaler": None
+            if self.autoscaler is None
+            else {
+                "name": self.autoscaler.name,
+                "namespace": self.autoscaler.namespace,
+                "replicas": self.autoscaler.replicas,
+                "target": self.autoscaler.target,
+            },
+            "autoscaler_now": self.autoscaler_now,
+            "journal_tail": list(self.journal_tail),
+            "last_kube_dns_scale_down": _iso(self.last_kube_dns_scale_down),
+            "seconds_since_last_scale_down": None if since is None else since.total_seconds(),
+            "cleanup_allowed_at": _iso(self.cleanup_allowed_at),
+            "cleanup_allowed": self.cleanup_allowed,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def last_kube_dns_scale_down(
+    gateway: Gateway, journal: Journal | None, options: SwitchOptions
+) -> datetime | None:
+    """The annotation, else the journal's last finished kube-dns scale-down."""
+    record = read_cluster_record(gateway, options)
+    if record.last_kube_dns_scale_down is not None:
+        return record.last_kube_dns_scale_down
+    if journal is not None:
+        for entry in reversed(journal.read().entries):
+            if entry.status == "done" and entry.step.endswith("scale-kube-dns") and not entry.dry_run:
+                return parse_time(entry.time)
+    return None
+
+
+def read_status(
+    gateway: Gateway,
+    journal: Journal | None,
+    options: SwitchOptions,
+    now: datetime | None = None,
+    tail: int = 5,
+) -> SwitchStatus:
+    now = now or datetime.now(UTC)
+    record = read_cluster_record(gateway, options)
+    pods = list_dns_pods(gateway, options)
+    members = endpoint_membership(gateway, options, pods)
+    if record.coredns is None:
+        phase = "not-started"
+    elif record.phase in (PHASE_COMPLETED, PHASE_ROLLED_BACK):
+        phase = record.phase
+    elif record.phase in (None, "deploy") and record.coredns_replicas == 0:
+        phase = "deployed"
+    else:
+        phase = "in-progress"
+    entries = journal.read().entries if journal is not None else []
+    journal_tail = tuple(
+        f"{e.time} {e.status} {e.step}: {e.action}" + (f" ({e.detail})" if e.detail else "")
+        for e in entries[-tail:]
+    )
+    autoscaler_now = "none recorded"
+    if record.autoscaler is not None:
+        live = gateway.try_get("Deployment", record.autoscaler.namespace, record.autoscaler.name)
+        if live is None:
+            autoscaler_now = "gone"
+        else:
+            replicas = int((live.get("spec") or {}).get("replicas") or 0)
+            containers = ((live.get("spec") or {}).get("template") or {}).get("spec", {}).get(
+                "containers"
+            ) or []
+            flags = [str(v) for c in containers for f in ("command", "args") for v in c.get(f) or []]
+            target = next((v.split("=", 1)[1] for v in flags if v.startswith("--target=")), "?")
+            autoscaler_now = f"{replicas} replica(s), --target={target}"
+    last = last_kube_dns_scale_down(gateway, journal, options)
+    allowed_at = last + timedelta(hours=CLEANUP_AFTER_HOURS) if last is not None else None
+    if record.kube_dns_replicas > 0:
+        allowed_at = None
+    return SwitchStatus(
+        phase=phase,
+        last_step=record.phase,
+        round=record.round,
+        rounds=record.original_kube_dns_replicas,
+        coredns=None
+        if record.coredns is None
+        else DeploymentState(
+            options.coredns_deployment, record.coredns_replicas, ready_replicas(record.coredns)
+        ),
+        kube_dns=None
+        if record.kube_dns is None
+        else DeploymentState(
+            options.kube_dns_deployment, record.kube_dns_replicas, ready_replicas(record.kube_dns)
+        ),
+        endpoints=members,
+        pods=pods.views,
+        autoscaler=record.autoscaler,
+        autoscaler_now=autoscaler_now,
+        journal_tail=journal_tail,
+        last_kube_dns_scale_down=last,
+        cleanup_allowed_at=allowed_at,
+        now=now,
+    )
+
+
+def status_lines(status: SwitchStatus) -> list[str]:
+    """The text `coredns-wizard status` prints."""
+
+    def dep(d: DeploymentState | None, label: str) -> str:
+        return (
+            f"{label}: absent"
+            if d is None
+            else f"{label}: {d.ready}/{d.replicas} ready (Deployment {d.name})"
+        )
+
+    rounds = f", round {status.round} of {status.rounds}" if status.round and status.rounds else ""
+    lines = [
+        f"phase: {status.phase}{rounds}" + (f" (last step {status.last_step})" if status.last_step else ""),
+        dep(status.coredns, "CoreDNS"),
+        dep(status.kube_dns, "kube-dns"),
+        "endpoints: CoreDNS "
+        + (", ".join(status.endpoints.coredns_ready) or "none")
+        + "; kube-dns "
+        + (", ".join(status.endpoints.kube_dns_ready) or "none")
+        + (f"; other {', '.join(status.endpoints.other_ready)}" if status.endpoints.other_ready else "")
+        + (f"; not ready {', '.join(status.endpoints.not_ready)}" if status.endpoints.not_ready else ""),
+    ]
+    for pod in status.pods:
+        lines.append(
+            f"  pod {pod.name} [{pod.owner}] {pod.phase}{' ready' if pod.ready else ''} on {pod.node or '-'} "
+            f"ip {pod.ip or '-'} restarts {pod.restarts}"
+        )
+    if status.autoscaler is not None:
+        a = status.autoscaler
+        lines.append(
+            f"autoscaler {a.namespace}/{a.name}: was {a.replicas} replica(s) --target={a.target}; "
+            f"now {status.autoscaler_now}"
+        )
+    since = status.since_last_scale_down
+    if status.last_kube_dns_scale_down is None:
+        lines.append("last kube-dns scale-down: none yet")
+    else:
+        hours = since.total_seconds() / 3600 if since is not None else 0.0
+        lines.append(f"last kube-dns scale-down: {_iso(status.last_kube_dns_scale_down)} ({hours:.1f} h ago)")
+    if status.cleanup_allowed_at is None:
+        lines.append("clean-up: not yet (kube-dns still has replicas or was never scaled down)")
+    elif status.cleanup_allowed:
+        lines.append("clean-up: allowed (`coredns-wizard cleanup`)")
+    else:
+        lines.append(f"clean-up: allowed from {_iso(status.cleanup_allowed_at)}")
+    if status.journal_tail:
+        lines.append("journal (last entries):")
+        lines.extend(f"  {line}" for line in status.journal_tail)
+    return lines
