@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
+from wizard.textsafety import short_quote
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 CONFIGMAP_NAME = "ConfigMap kube-system/kube-dns"
@@ -111,27 +112,13 @@ class KubeDNSConfig:
 
 
 def load_yaml_file(path: str | Path, what: str) -> dict[str, Any]:
-    """Read one YAML object from a file (as `kubectl get ... -o yaml` prints it)."""
-    import yaml  # imported here: the command line imports this module's callers lazily anyway
+    """Read one YAML object from a file (as `kubectl get ... -o yaml` prints it), within the limits
+    of `wizard.safe_load` (size, nesting, aliases; regular files only)."""
+    from wizard.safe_load import load_yaml_documents, read_text
 
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{p}: file not found; give the {what} as `kubectl ... -o yaml` prints it") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a directory, not a {what} YAML file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{p}: cannot read the {what} ({err})") from None
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise InputError(
-            f"{p}: not valid YAML{where}: {problem}; give the {what} as kubectl prints it"
-        ) from None
+    text = read_text(p, what)
+    docs = [d for d in load_yaml_documents(text, str(p)) if d is not None]
     if len(docs) != 1:
         raise InputError(f"{p}: holds {len(docs)} YAML documents; expected exactly one {what}")
     doc = docs[0]
@@ -200,7 +187,7 @@ def read_kube_dns_config(
         for key in data:
             if key not in KNOWN_KEYS:
                 notes.append(
-                    f"{configmap_source}: key {key!r} is not one kube-dns reads; it is not carried over"
+                    f"{configmap_source}: key {short_quote(key)} is not one kube-dns reads; it is not carried over"
                 )
         stubs = parse_stub_domains(data.get("stubDomains", ""), configmap_source, domain)
         upstreams = parse_upstream_nameservers(data.get("upstreamNameservers", ""), configmap_source)
@@ -225,7 +212,7 @@ def _check_kind(obj: Mapping[str, Any], expected: str, source: str, require_kind
     if kind == "List":
         raise InputError(f"{source}: is a List, not a single {expected}; {hint}")
     if kind != expected:
-        shown = "no kind" if kind is None else f"kind {kind!r}"
+        shown = "no kind" if kind is None else f"kind {short_quote(kind)}"
         raise InputError(f"{source}: has {shown}, expected kind {expected}; {hint}")
 
 
@@ -243,7 +230,8 @@ def configmap_data(configmap: Mapping[str, Any], source: str, require_kind: bool
     for key, value in data.items():
         if not isinstance(value, str):
             raise InputError(
-                f"{source}: data.{key} is a {_yaml_type(value)} ({value!r:.60}), expected a string; "
+                f"{source}: data.{short_quote(key, 60, quote=False)} is a {_yaml_type(value)} "
+                f"({short_quote(value)}), expected a string; "
                 "quote the JSON value or write it as a `|` block"
             )
         result[str(key)] = value
@@ -256,7 +244,7 @@ def _json(value: str, source: str, key: str, expected: str, example: str) -> Any
     except (json.JSONDecodeError, RecursionError) as err:
         message = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
         raise InputError(
-            f"{source}: data.{key} is not valid JSON ({message}): {value.strip()!r:.80}; "
+            f"{source}: data.{key} is not valid JSON ({message}): {short_quote(value.strip(), 80)}; "
             f"write a JSON {expected}, e.g. {example}"
         ) from None
 
@@ -277,17 +265,17 @@ def parse_stub_domains(value: str, source: str, cluster_domain: str) -> dict[str
     for domain, servers in obj.items():
         if not is_dns1123_subdomain(domain):
             raise InputError(
-                f"{source}: data.stubDomains domain {domain!r} is not a valid DNS name "
+                f"{source}: data.stubDomains domain {short_quote(domain)} is not a valid DNS name "
                 "(lower-case letters, digits, '-' and '.', no trailing dot); fix or remove it"
             )
         if domain == cluster_domain:
             raise InputError(
-                f"{source}: data.stubDomains domain {domain!r} is the cluster domain, which kube-dns itself "
+                f"{source}: data.stubDomains domain {short_quote(domain)} is the cluster domain, which kube-dns itself "
                 "serves; remove it"
             )
         if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
             raise InputError(
-                f"{source}: data.stubDomains[{domain!r}] is {json.dumps(servers)[:60]}, expected a JSON "
+                f"{source}: data.stubDomains[{short_quote(domain)}] is {json.dumps(servers)[:60]}, expected a JSON "
                 f'array of nameserver strings, e.g. ["1.2.3.4", "10.0.0.1:5353"]'
             )
         result[domain] = [parse_stub_nameserver(s, source, domain) for s in servers]
@@ -296,7 +284,7 @@ def parse_stub_domains(value: str, source: str, cluster_domain: str) -> dict[str
 
 def parse_stub_nameserver(value: str, source: str, domain: str) -> Nameserver:
     """An IP, `IP:port`, `[IPv6]:port` or a host name; kube-dns refuses `hostname:port`."""
-    where = f"{source}: data.stubDomains[{domain!r}] nameserver {value!r}"
+    where = f"{source}: data.stubDomains[{short_quote(domain)}] nameserver {short_quote(value)}"
     if is_ip(value):
         return Nameserver(value, None, value)
     split = split_host_port(value)
@@ -334,7 +322,7 @@ def parse_upstream_nameservers(value: str, source: str) -> list[Nameserver]:
         )
     result: list[Nameserver] = []
     for ns in obj:
-        where = f"{source}: data.upstreamNameservers entry {ns!r}"
+        where = f"{source}: data.upstreamNameservers entry {short_quote(ns)}"
         if is_ip(ns):
             result.append(Nameserver(ns, None, ns))
             continue
@@ -361,7 +349,7 @@ def parse_federations(value: str, source: str) -> dict[str, str]:
             name, sep, domain = item.strip().partition("=")
             if not sep:
                 raise InputError(
-                    f"{source}: data.federations entry {item.strip()!r} is not name=domain; write "
+                    f"{source}: data.federations entry {short_quote(item.strip())} is not name=domain; write "
                     'name=domain[,name2=domain2] or JSON {"name": "domain"}'
                 )
             pairs.append((name.strip(), domain.strip()))
@@ -369,16 +357,16 @@ def parse_federations(value: str, source: str) -> dict[str, str]:
     for name, domain in pairs:
         if not isinstance(domain, str):
             raise InputError(
-                f"{source}: data.federations[{name!r}] is {json.dumps(domain)[:40]}, expected a domain string"
+                f"{source}: data.federations[{short_quote(name)}] is {json.dumps(domain)[:40]}, expected a domain string"
             )
         if not is_dns1123_label(name):
             raise InputError(
-                f"{source}: data.federations name {name!r} is not a DNS-1123 label "
+                f"{source}: data.federations name {short_quote(name)} is not a DNS-1123 label "
                 "(lower-case letters, digits and '-', at most 63); fix it"
             )
         if not is_dns1123_subdomain(domain):
             raise InputError(
-                f"{source}: data.federations[{name!r}] domain {domain!r} is not a valid DNS name; fix it"
+                f"{source}: data.federations[{short_quote(name)}] domain {short_quote(domain)} is not a valid DNS name; fix it"
             )
         result[name] = domain
     return result
@@ -390,7 +378,7 @@ def parse_federations(value: str, source: str) -> dict[str, str]:
 def normalize_cluster_domain(value: str, where: str) -> str:
     domain = value.strip().lower().removesuffix(".")
     if not is_dns1123_subdomain(domain):
-        raise InputError(f"{where}: cluster domain {value!r} is not a valid DNS name (e.g. cluster.local)")
+        raise InputError(f"{where}: cluster domain {short_quote(value)} is not a valid DNS name (e.g. cluster.local)")
     return domain
 
 
@@ -456,18 +444,18 @@ def parse_dnsmasq_server(arg: str, source: str, cluster_domain: str) -> DnsmasqS
         zone = z.lower().removesuffix(".")
         if not is_dns1123_subdomain(zone):
             raise InputError(
-                f"{where}: zone {z!r} is not a DNS name the wizard can translate "
+                f"{where}: zone {short_quote(z)} is not a DNS name the wizard can translate "
                 "(dnsmasq's empty and wildcard zones are not supported); rewrite it as /zone/address"
             )
         zones.append(zone)
     if not address or address == "#" or "@" in address:
         raise InputError(
-            f"{where}: address {address!r} is not an IP[#port] (local-only, '#' and '@interface' forms "
+            f"{where}: address {short_quote(address)} is not an IP[#port] (local-only, '#' and '@interface' forms "
             "are not translated); rewrite it as /zone/IP#port"
         )
     host, _, port_text = address.partition("#")
     if not is_ip(host):
-        raise InputError(f"{where}: {host!r} is not an IP address; dnsmasq forwards only to IPs")
+        raise InputError(f"{where}: {short_quote(host)} is not an IP address; dnsmasq forwards only to IPs")
     port = _port(port_text, where) if port_text else None
     nameserver = Nameserver(host, port, address)
     if ipaddress.ip_address(host).is_loopback:
@@ -506,7 +494,7 @@ def _container_args(container: Mapping[str, Any], source: str) -> list[str]:
         if value is None:
             continue
         if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-            raise InputError(f"{source}: container {container.get('name')!r} {key} is not a list of strings")
+            raise InputError(f"{source}: container {short_quote(container.get('name'))} {key} is not a list of strings")
         args.extend(value)
     return args
 
@@ -556,7 +544,7 @@ def split_host_port(value: str) -> tuple[str, str] | None:
 
 def _port(text: str, where: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise InputError(f"{where}: port {text!r} is not a number from 1 to 65535; fix it")
+        raise InputError(f"{where}: port {short_quote(text)} is not a number from 1 to 65535; fix it")
     return int(text)
 
 

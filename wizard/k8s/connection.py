@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
+from wizard.textsafety import short_quote
 
 LAB_EXTENSION_NAME = "coredns-wizard.lab"
 """Name of the kubeconfig cluster extension the lab writes; it carries `dnsPort`."""
@@ -108,12 +109,12 @@ def parse_request_timeout(value: str | float | None) -> float | None:
         text = value.strip()
         if not text or not _DURATION.match(text):
             raise InputError(
-                f"--request-timeout {value!r} is not a duration: use e.g. 30s, 1m or 0 for no timeout"
+                f"--request-timeout {short_quote(value)} is not a duration: use e.g. 30s, 1m or 0 for no timeout"
             )
         parts = _DURATION_PART.findall(text)
         seconds = sum(float(num) * _UNIT_SECONDS[unit or None] for num, unit in parts)
     if seconds < 0:
-        raise InputError(f"--request-timeout {value!r} is negative: use e.g. 30s, or 0 for no timeout")
+        raise InputError(f"--request-timeout {short_quote(value)} is negative: use e.g. 30s, or 0 for no timeout")
     return None if seconds == 0 else seconds
 
 
@@ -168,31 +169,10 @@ def _unique_paths(kubeconfig_env: str) -> list[Path]:
 
 
 def _load_file(path: Path) -> dict[str, Any]:
-    import yaml  # PyYAML: safe_load only; imported here to keep `--help` fast
+    from wizard.safe_load import load_yaml, read_text
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise InputError(
-            f"kubeconfig {path}: is a directory, not a file; point at the kubeconfig file"
-        ) from None
-    except PermissionError:
-        raise InputError(
-            f"kubeconfig {path}: permission denied; make it readable (chmod 600, own it)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"kubeconfig {path}: cannot be read ({err}); check the file") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        where = ""
-        mark = getattr(err, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise InputError(
-            f"kubeconfig {path}: not valid YAML{where} ({problem}); fix or regenerate it"
-        ) from None
+    text = read_text(path, "kubeconfig")
+    doc = load_yaml(text, f"kubeconfig {path}")
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -205,7 +185,7 @@ def _load_file(path: Path) -> dict[str, Any]:
             continue
         if not isinstance(entries, list):
             raise InputError(
-                f"kubeconfig {path}: key {section!r} must be a list, got {type(entries).__name__}"
+                f"kubeconfig {path}: key {short_quote(section)} must be a list, got {type(entries).__name__}"
             )
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
@@ -256,23 +236,23 @@ def _connection_from_merged(
         )
     if name not in merged["contexts"]:
         raise InputError(
-            f"kubeconfig {where}: context {name!r} not found; known contexts: {known}"
+            f"kubeconfig {where}: context {short_quote(name)} not found; known contexts: {known}"
         )
     ctx_path, ctx_entry = merged["contexts"][name]
     ctx = ctx_entry.get("context")
     if not isinstance(ctx, dict):
-        raise InputError(f"kubeconfig {ctx_path}: context {name!r} has no `context:` body; fix the entry")
+        raise InputError(f"kubeconfig {ctx_path}: context {short_quote(name)} has no `context:` body; fix the entry")
     cluster_name = ctx.get("cluster")
     if not isinstance(cluster_name, str) or cluster_name not in merged["clusters"]:
         raise InputError(
-            f"kubeconfig {ctx_path}: context {name!r} refers to cluster {cluster_name!r}, "
+            f"kubeconfig {ctx_path}: context {short_quote(name)} refers to cluster {short_quote(cluster_name)}, "
             f"which no kubeconfig file ({where}) defines; fix the context or add the cluster"
         )
     cluster_path, cluster_entry = merged["clusters"][cluster_name]
     cluster = cluster_entry.get("cluster")
     if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
         raise InputError(
-            f"kubeconfig {cluster_path}: cluster {cluster_name!r} has no `server:` URL; "
+            f"kubeconfig {cluster_path}: cluster {short_quote(cluster_name)} has no `server:` URL; "
             "add the API server address"
         )
     user_name = ctx.get("user") or ""
@@ -280,17 +260,18 @@ def _connection_from_merged(
     if user_name:
         if user_name not in merged["users"]:
             raise InputError(
-                f"kubeconfig {ctx_path}: context {name!r} refers to user {user_name!r}, "
+                f"kubeconfig {ctx_path}: context {short_quote(name)} refers to user {short_quote(user_name)}, "
                 f"which no kubeconfig file ({where}) defines; fix the context or add the user"
             )
         user_path, user_entry = merged["users"][user_name]
         user = user_entry.get("user") or {}
         if not isinstance(user, dict):
-            raise InputError(f"kubeconfig {user_path}: user {user_name!r} must be a mapping; fix the entry")
-        _check_files(user_path, f"user {user_name!r}", user, _USER_FILE_KEYS)
-        _check_base64(user_path, f"user {user_name!r}", user, _DATA_KEYS["users"])
-    _check_files(cluster_path, f"cluster {cluster_name!r}", cluster, _CLUSTER_FILE_KEYS)
-    _check_base64(cluster_path, f"cluster {cluster_name!r}", cluster, _DATA_KEYS["clusters"])
+            raise InputError(f"kubeconfig {user_path}: user {short_quote(user_name)} must be a mapping; fix the entry")
+        _check_files(user_path, f"user {short_quote(user_name)}", user, _USER_FILE_KEYS)
+        _check_base64(user_path, f"user {short_quote(user_name)}", user, _DATA_KEYS["users"])
+        user = _normalised_token(user_path, f"user {short_quote(user_name)}", user)
+    _check_files(cluster_path, f"cluster {short_quote(cluster_name)}", cluster, _CLUSTER_FILE_KEYS)
+    _check_base64(cluster_path, f"cluster {short_quote(cluster_name)}", cluster, _DATA_KEYS["clusters"])
     minimal = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -318,15 +299,43 @@ def _check_files(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[st
         if not value:
             continue
         if not isinstance(value, str):
-            raise InputError(f"kubeconfig {path}: {owner} key {key!r} must be a file path, got {value!r}")
+            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} must be a file path, got {short_quote(value)}")
         target = Path(value)
         if not target.is_file():
             raise InputError(
-                f"kubeconfig {path}: {owner} key {key!r} names {value}, which does not exist; "
+                f"kubeconfig {path}: {owner} key {short_quote(key)} names {value}, which does not exist; "
                 "fix the path or regenerate the kubeconfig"
             )
         if not os.access(target, os.R_OK):
-            raise InputError(f"kubeconfig {path}: {owner} key {key!r} names {value}, which is not readable")
+            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} names {value}, which is not readable")
+
+
+def _normalised_token(path: Path, owner: str, user: dict[str, Any]) -> dict[str, Any]:
+    """The user with its bearer token read and trimmed as client-go does (`strings.TrimSpace`: a
+    token file or a pasted token ending in a newline is fine), refusing what no HTTP header can
+    carry. No message ever quotes the token: it is a password."""
+    token = user.get("token")
+    source = "token"
+    token_file = user.get("tokenFile")
+    if not token and isinstance(token_file, str) and token_file:
+        from wizard.safe_load import read_text
+
+        token, source = read_text(token_file, "token file", max_bytes=64 * 1024), "tokenFile"
+    if token is None or token == "":
+        return user
+    if not isinstance(token, str):
+        raise InputError(f"kubeconfig {path}: {owner} key {source!r} must be a string; fix the entry")
+    trimmed = token.strip()
+    if not trimmed:
+        raise InputError(f"kubeconfig {path}: {owner} key {source!r} is empty; set the token or remove the key")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or ord(ch) > 0xFF for ch in trimmed):
+        raise InputError(
+            f"kubeconfig {path}: {owner} key {source!r} holds characters a bearer token cannot have "
+            "(control or non-Latin-1 characters); paste the token again"
+        )
+    normalised = {k: v for k, v in user.items() if k != "tokenFile"}
+    normalised["token"] = trimmed
+    return normalised
 
 
 def _check_base64(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[str, ...]) -> None:
@@ -338,7 +347,7 @@ def _check_base64(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[s
             base64.b64decode(str(value), validate=True)
         except (binascii.Error, ValueError):
             raise InputError(
-                f"kubeconfig {path}: {owner} key {key!r} is not valid base64; regenerate the kubeconfig"
+                f"kubeconfig {path}: {owner} key {short_quote(key)} is not valid base64; regenerate the kubeconfig"
             ) from None
 
 
@@ -351,8 +360,8 @@ def _lab_dns_port(path: Path, cluster_name: str, cluster: Mapping[str, Any]) -> 
         if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
             return port
         raise InputError(
-            f"kubeconfig {path}: cluster {cluster_name!r} extension {LAB_EXTENSION_NAME!r} has "
-            f"dnsPort {port!r}; expected a port number 1-65535"
+            f"kubeconfig {path}: cluster {short_quote(cluster_name)} extension {short_quote(LAB_EXTENSION_NAME)} has "
+            f"dnsPort {short_quote(port)}; expected a port number 1-65535"
         )
     return None
 
@@ -375,7 +384,7 @@ def _in_cluster_connection(env: Mapping[str, str], sa_dir: Path, timeout: float 
     ns_file = sa_dir / "namespace"
     namespace = ns_file.read_text(encoding="utf-8").strip() if ns_file.is_file() else "default"
     cluster = {"server": server, "certificate-authority": str(ca)}
-    user = {"tokenFile": str(sa_dir / "token")}
+    user = {"tokenFile": str(sa_dir / "token")}  # re-read by the client: bound tokens rotate
     minimal = {
         "apiVersion": "v1",
         "kind": "Config",

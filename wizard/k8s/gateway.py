@@ -950,10 +950,12 @@ def _make_api_client(connection: Connection) -> Any:
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader
 
+    from wizard.k8s.credentials import without_inline_data
+
     config = Configuration()
     try:
         loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
-            config_dict=copy.deepcopy(dict(connection.kubeconfig)),
+            config_dict=without_inline_data(connection.kubeconfig),
             active_context=connection.context,
             config_base_path="",
         )

@@ -1,0 +1,293 @@
+"""Read files and decode YAML/JSON from operators and clusters with hard limits: the one home for it.
+
+Every file or cluster object the wizard parses goes through here, so a hostile or broken input
+costs bounded time and memory and ends in one InputError line, never a traceback or a hang:
+- files: regular files only (no devices or FIFOs: `/dev/zero` would never end, a FIFO blocks),
+  at most `max_bytes`, UTF-8 (a byte-order mark is dropped);
+- YAML: libyaml's event parser (fast, lazy) feeding an iterative builder that refuses nesting
+  deeper than `MAX_DEPTH`, alias expansion past `MAX_NODES` (the "billion laughs" bomb), self-
+  referencing aliases and non-scalar mapping keys; values are JSON-like (a `!!timestamp` stays
+  the text it was, as Kubernetes' YAML-to-JSON reading keeps it a string);
+- JSON: the same depth limit and integers of at most `MAX_INT_DIGITS` digits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from wizard.errors import InputError
+from wizard.textsafety import short_quote
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""A kubeconfig or `kubectl get -o yaml` output larger than this is not what the wizard expects."""
+MAX_DEPTH = 64
+"""Kubernetes objects nest about 15 levels; 64 leaves room and keeps every consumer's recursion safe."""
+MAX_NODES = 200_000
+"""Values in one document once aliases are expanded: enough for any real object, far below a bomb."""
+MAX_INT_DIGITS = 100
+"""A Kubernetes integer fits in 64 bits (20 digits); Python refuses over 4,300 with a ValueError."""
+
+_YAML_INT = "tag:yaml.org,2002:int"
+_YAML_MERGE = "tag:yaml.org,2002:merge"
+_YAML_STR = "tag:yaml.org,2002:str"
+_YAML_MAP = "tag:yaml.org,2002:map"
+_YAML_SEQ = "tag:yaml.org,2002:seq"
+_TEXT_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary", _YAML_STR)
+_SCALAR_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", _YAML_INT, "tag:yaml.org,2002:float")
+
+
+def read_text(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The text of the regular file at `path` (named `what` in errors), refusing devices, FIFOs,
+    sockets, files over `max_bytes` and bytes that are not UTF-8."""
+    shown = str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer must not block; fstat then tells what it is
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(f"{shown}: file not found; give the path of the {what}") from None
+    except IsADirectoryError:
+        raise InputError(f"{shown}: is a directory; give the path of the {what} inside it") from None
+    except PermissionError:
+        raise InputError(f"{shown}: permission denied; make the {what} readable") from None
+    except OSError as err:
+        raise InputError(f"{shown}: cannot open the {what} ({err.strerror or 'error'})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{shown}: is a directory; give the path of the {what} inside it")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{shown}: is not a regular file (a device, FIFO or socket); give the {what} file")
+        if info.st_size > max_bytes:
+            raise InputError(f"{shown}: is {info.st_size} bytes, more than the {max_bytes} a {what} may have")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=True) as handle:
+            fd = -1
+            data = handle.read(max_bytes + 1)
+    except OSError as err:
+        raise InputError(f"{shown}: cannot read the {what} ({err.strerror or 'error'})") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > max_bytes:
+        raise InputError(f"{shown}: is more than the {max_bytes} bytes a {what} may have")
+    return decode_text(data, shown, what)
+
+
+def decode_text(data: bytes, source: str, what: str) -> str:
+    """UTF-8 bytes as text without a byte-order mark; anything else is one clear error."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{source}: the {what} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def check_size(text: str, source: str, what: str, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Refuse text larger than a file of this kind may be (for text that did not come from a file)."""
+    if len(text) > max_bytes:
+        raise InputError(f"{source}: the {what} has {len(text)} characters, more than {max_bytes}")
+
+
+# ---------------------------------------------------------------- YAML
+
+
+def load_yaml_documents(text: str, source: str, max_bytes: int = MAX_FILE_BYTES) -> list[Any]:
+    """Every document of a YAML stream, as plain JSON-like values (empty documents are None)."""
+    import yaml
+
+    check_size(text, source, "YAML", max_bytes)
+    builder = _YamlBuilder(source)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            builder.feed(event)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise InputError(f"{source}: not valid YAML{where}: {short_quote(str(problem), 80, quote=False)}") from None
+    return builder.documents
+
+
+def load_yaml(text: str, source: str, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """The one document of a YAML text (None when empty); several documents are an error."""
+    docs = load_yaml_documents(text, source, max_bytes)
+    if len(docs) > 1:
+        raise InputError(f"{source}: holds {len(docs)} YAML documents; expected one")
+    return docs[0] if docs else None
+
+
+class _YamlBuilder:
+    """Builds values from parser events without recursion, counting depth and expanded size."""
+
+    def __init__(self, source: str) -> None:
+        import yaml
+        from yaml.constructor import SafeConstructor
+        from yaml.resolver import Resolver
+
+        self.source = source
+        self.documents: list[Any] = []
+        self._resolver = Resolver()
+        self._constructor = SafeConstructor()
+        self._node_type = yaml.ScalarNode
+        # each open collection: [value, anchor, size, pending mapping key, has key]
+        self._stack: list[list[Any]] = []
+        self._anchors: dict[str, tuple[Any, int]] = {}
+        self._open_anchors: set[str] = set()
+        self._size = 0
+        self._root: Any = None
+
+    def feed(self, event: Any) -> None:
+        import yaml
+
+        if isinstance(event, yaml.DocumentStartEvent):
+            self._anchors, self._open_anchors, self._size = {}, set(), 0
+            self._root = None
+        elif isinstance(event, yaml.DocumentEndEvent):
+            self.documents.append(self._root)
+        elif isinstance(event, yaml.ScalarEvent):
+            self._add(self._scalar(event), event.anchor, 1, event)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open_anchors:
+                raise self._error(event, f"alias *{short_quote(event.anchor, 40, quote=False)} refers to "
+                                  "the collection that contains it")
+            if event.anchor not in self._anchors:
+                raise self._error(event, f"alias *{short_quote(event.anchor, 40, quote=False)} has no anchor")
+            value, size = self._anchors[event.anchor]
+            self._add(value, None, size, event, alias=True)
+        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            if len(self._stack) >= MAX_DEPTH:
+                raise self._error(event, f"nested more than {MAX_DEPTH} levels deep")
+            tag = event.tag
+            expected = _YAML_SEQ if isinstance(event, yaml.SequenceStartEvent) else _YAML_MAP
+            if tag not in (None, "!", expected):
+                raise self._error(event, f"tag {short_quote(tag, 40)} is not supported; remove it")
+            value: Any = [] if isinstance(event, yaml.SequenceStartEvent) else {}
+            if event.anchor is not None:
+                self._open_anchors.add(event.anchor)
+            self._stack.append([value, event.anchor, 1, None, False])
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            value, anchor, size, _key, _has_key = self._stack.pop()
+            if anchor is not None:
+                self._open_anchors.discard(anchor)
+            self._add(value, anchor, size, event)
+
+    def _scalar(self, event: Any) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._resolver.resolve(self._node_type, event.value, event.implicit)
+        if tag in _TEXT_TAGS:
+            return event.value
+        if tag == _YAML_MERGE:
+            return _MERGE
+        if tag not in _SCALAR_TAGS:
+            raise self._error(event, f"tag {short_quote(tag, 40)} is not supported; remove it")
+        if tag == _YAML_INT and sum(ch.isdigit() for ch in event.value) > MAX_INT_DIGITS:
+            raise self._error(event, f"integer {short_quote(event.value)} has more than {MAX_INT_DIGITS} digits")
+        node = self._node_type(tag, event.value)
+        try:
+            return self._constructor.construct_object(node)
+        except (ValueError, TypeError, AttributeError):
+            raise self._error(event, f"{short_quote(event.value)} is not a valid {tag.rsplit(':', 1)[-1]}") from None
+
+    def _add(self, value: Any, anchor: str | None, size: int, event: Any, alias: bool = False) -> None:
+        self._size += size
+        if self._size > MAX_NODES:
+            raise self._error(event, f"expands to more than {MAX_NODES} values (aliases repeat too much)")
+        if anchor is not None:
+            self._anchors[anchor] = (value, size)
+        if value is _MERGE and not (self._stack and isinstance(self._stack[-1][0], dict)
+                                    and not self._stack[-1][4]):
+            value = "<<"  # only a mapping key merges
+        if not self._stack:
+            self._root = value
+            return
+        frame = self._stack[-1]
+        frame[2] += size
+        container = frame[0]
+        if isinstance(container, list):
+            container.append(value)
+        elif not frame[4]:
+            if isinstance(value, dict | list):
+                raise self._error(event, "a mapping key is a collection; keys must be plain values")
+            frame[3], frame[4] = value, True
+        else:
+            key = frame[3]
+            frame[3], frame[4] = None, False
+            if key is _MERGE:
+                self._merge(container, value, event)
+            else:
+                container[key] = value
+
+    def _merge(self, target: dict[Any, Any], value: Any, event: Any) -> None:
+        """`<<: *base` (or a list of them): keys not already set come from the merged mappings."""
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                raise self._error(event, "'<<' must merge a mapping or a list of mappings")
+            for key, item in source.items():
+                target.setdefault(key, item)
+
+    def _error(self, event: Any, message: str) -> InputError:
+        mark = getattr(event, "start_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        return InputError(f"{self.source}: YAML{where}: {message}")
+
+
+class _MergeKey:
+    """The `<<` merge key, kept apart from any string key until its value arrives."""
+
+    def __hash__(self) -> int:
+        return 0
+
+
+_MERGE = _MergeKey()
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def load_json(text: str | bytes, source: str, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """A JSON value with bounded size, nesting and integer length; errors name `source` only."""
+    if len(text) > max_bytes:
+        raise InputError(f"{source}: JSON of {len(text)} bytes is more than {max_bytes}")
+    try:
+        value = json.loads(text, parse_int=_bounded_int)
+    except RecursionError:
+        raise InputError(f"{source}: JSON nested more than {MAX_DEPTH} levels deep") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{source}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{source}: not valid JSON ({short_quote(str(err), 80, quote=False)})") from None
+    if nesting_depth(value) > MAX_DEPTH:
+        raise InputError(f"{source}: JSON nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in `value` (a scalar is 0), counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth) for child in children)
+    return deepest
