@@ -27,14 +27,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_COREFILE_BYTES = 1024 * 1024
+"""A Corefile lives in a ConfigMap, which holds at most 1 MiB."""
+
+
 def _read(path: str) -> str:
+    import os
+    import stat
+
     from wizard.errors import InputError
 
+    too_big = f"is larger than {MAX_COREFILE_BYTES} bytes (a ConfigMap holds at most 1 MiB); give the Corefile"
     if path == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(MAX_COREFILE_BYTES + 1)
+        if len(text) > MAX_COREFILE_BYTES:
+            raise InputError(f"Corefile on standard input {too_big}")
+        return text
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = stat.S_IFREG  # open() below says what is wrong
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise InputError(f"Corefile '{path}' is not a regular file (a device, FIFO or socket); give the Corefile")
     try:
         with open(path, encoding="utf-8-sig") as handle:
-            return handle.read()
+            text = handle.read(MAX_COREFILE_BYTES + 1)
+        if len(text) > MAX_COREFILE_BYTES:
+            raise InputError(f"Corefile '{path}' {too_big}")
+        return text
     except FileNotFoundError:
         problem = "does not exist; give the path of a Corefile"
     except IsADirectoryError:

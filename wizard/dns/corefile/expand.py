@@ -11,16 +11,26 @@ from __future__ import annotations
 import copy
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from wizard.dns.corefile.errors import CorefileSyntaxError
 from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet
 from wizard.dns.corefile.parser import IMPORT, is_snippet_reference, parse, parse_directives, snippet_blocks
 from wizard.errors import InputError
+from wizard.safe_load import read_text
+from wizard.textsafety import short_quote
 
-MAX_IMPORT_DEPTH = 100
-"""Deeper nesting of imports than this is a cycle through files (CoreDNS stops at 100000 files)."""
+_Parsed = TypeVar("_Parsed", Corefile, list[Directive])
+
+MAX_IMPORT_DEPTH = 10
+"""Imports nest two or three levels in real Corefiles; deeper is refused (CoreDNS stops at 100000
+files), so with MAX_BLOCK_DEPTH it bounds how deeply the expanded Corefile nests."""
+MAX_EXPANDED_DIRECTIVES = 20_000
+"""Snippets importing snippets multiply: ten imports of ten imports of ... is exponential."""
+MAX_IMPORT_BYTES = 1024 * 1024
+"""An imported file is at most as large as a ConfigMap may be."""
 
 
 def substitute_env(text: str, env: Mapping[str, str]) -> str:
@@ -54,15 +64,19 @@ def expand(
 ) -> Corefile:
     """A new Corefile with every `import` spliced in, snippet definitions removed and environment
     placeholders replaced (from `os.environ` when `env` is None). File imports are read relative
-    to `base_dir`; without it they raise InputError. `cf` is not modified."""
-    expander = _Expander(os.environ if env is None else env, filename)
+    to `base_dir` (as CoreDNS reads them relative to the Corefile's directory) and must stay inside
+    it, symbolic links resolved: the wizard never reads a file outside the Corefile's directory.
+    Without `base_dir` they raise InputError. `cf` is not modified."""
+    expander = _Expander(os.environ if env is None else env, filename, base_dir)
     return expander.corefile(cf, Path(base_dir) if base_dir is not None else None, {}, [])
 
 
 class _Expander:
-    def __init__(self, env: Mapping[str, str], filename: str) -> None:
+    def __init__(self, env: Mapping[str, str], filename: str, base_dir: str | Path | None) -> None:
         self.env = env
         self.filename = filename
+        self.root = Path(base_dir).resolve() if base_dir is not None else None
+        self.directives = 0
 
     def corefile(
         self, cf: Corefile, base_dir: Path | None, outer: dict[str, Snippet], chain: list[str]
@@ -94,6 +108,12 @@ class _Expander:
         chain: list[str],
     ) -> list[Directive]:
         out: list[Directive] = []
+        self.directives += len(directives)
+        if self.directives > MAX_EXPANDED_DIRECTIVES:
+            where = directives[0] if directives else Directive(name="", line=0)
+            raise self._error(
+                where, f"imports expand to more than {MAX_EXPANDED_DIRECTIVES} directives: import less often"
+            )
         for directive in directives:
             if directive.name == IMPORT and len(directive.args) == 1 and directive.block is None:
                 out.extend(self._block_import(directive, base_dir, snippets, chain))
@@ -120,7 +140,7 @@ class _Expander:
             return self._directives(snippet.directives, base_dir, snippets, chain)
         out: list[Directive] = []
         for path in self._files(name, directive, base_dir):
-            parsed = parse_directives(_read(path, directive, self.filename), str(path))
+            parsed = self._parsed(path, directive, parse_directives)
             out.extend(self._directives(parsed, path.parent, snippets, chain))
         return out
 
@@ -134,14 +154,33 @@ class _Expander:
             return [self._block(b, base_dir, snippets, chain) for b in snippet_blocks(snippet, self.filename)]
         out: list[ServerBlock] = []
         for path in self._files(name, directive, base_dir):
-            parsed = parse(_read(path, directive, self.filename), str(path))
+            parsed = self._parsed(path, directive, parse)
             out.extend(self.corefile(parsed, path.parent, snippets, chain).blocks)
         return out
 
+    def _parsed(self, path: Path, directive: Directive, parser: Callable[[str, str], _Parsed]) -> _Parsed:
+        """An imported file, parsed; its own syntax errors name only the file and line, never its
+        text (an import might point at a file that is not meant to be shown)."""
+        try:
+            text = read_text(path, "imported Corefile part", max_bytes=MAX_IMPORT_BYTES)
+        except InputError as err:
+            reason = str(err).removeprefix(f"{path}: ")
+            raise self._error(directive, f"cannot import '{path.name}': {reason}") from None
+        try:
+            return parser(text, path.name)
+        except CorefileSyntaxError as err:
+            raise self._error(
+                directive, f"imported file '{path.name}' line {err.line} is not valid Corefile syntax"
+            ) from None
+
     def _enter(self, chain: list[str], name: str, directive: Directive) -> list[str]:
-        if name in chain or len(chain) >= MAX_IMPORT_DEPTH:
+        if name in chain:
             cycle = " -> ".join([*chain, name])
             raise self._error(directive, f"import cycle: {cycle}; remove one of the imports")
+        if len(chain) >= MAX_IMPORT_DEPTH:
+            raise self._error(
+                directive, f"imports nested more than {MAX_IMPORT_DEPTH} deep: import the parts directly"
+            )
         return [*chain, name]
 
     def _files(self, pattern: str, directive: Directive, base_dir: Path | None) -> list[Path]:
@@ -169,21 +208,28 @@ class _Expander:
         wildcard = any(ch in text for ch in "*?[]")
         matches = sorted(Path(match) for match in glob.glob(text)) if wildcard else [full]
         if not wildcard and not full.exists():
-            raise self._error(directive, f"file to import not found: '{full}'")
+            raise self._error(directive, f"file to import not found: '{short_quote(pattern, 80, quote=False)}'")
         for match in matches:
+            self._check_confined(match, pattern, directive)
             if match.is_dir():
-                raise self._error(directive, f"cannot import '{match}': it is a directory")
+                raise self._error(directive, f"cannot import '{match.name}': it is a directory")
         return matches
+
+    def _check_confined(self, path: Path, pattern: str, directive: Directive) -> None:
+        root = self.root
+        if root is None:
+            return
+        try:
+            path.resolve().relative_to(root)
+        except ValueError:
+            raise self._error(
+                directive,
+                f"import of '{short_quote(pattern, 80, quote=False)}' leaves the Corefile's directory; "
+                "the wizard reads imported files only inside it: copy the file there",
+            ) from None
 
     def _env(self, text: str) -> str:
         return substitute_env(text, self.env)
 
     def _error(self, directive: Directive, message: str) -> CorefileSyntaxError:
         return CorefileSyntaxError(self.filename, directive.line, message)
-
-
-def _read(path: Path, directive: Directive, filename: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{filename}:{directive.line}: cannot import '{path}': {err}") from None

@@ -26,6 +26,9 @@ from wizard.dns.corefile.lexer import Token, tokenize
 from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet, TopLevelImport
 
 IMPORT = "import"
+MAX_BLOCK_DEPTH = 16
+"""Option blocks nest one or two levels in real Corefiles; deeper is refused, so a hostile file
+cannot exhaust the parser's (and the printer's and checker's) recursion."""
 _FILE_PATTERN_CHARS = frozenset("/*?[].")
 _ENV_MARKERS = ("{$", "{%")
 
@@ -310,6 +313,10 @@ class _Parser:
         return directive
 
     def _directive_block(self, directive: Directive, depth: int, opened: Token) -> None:
+        if depth + 1 > MAX_BLOCK_DEPTH:
+            raise self._error(
+                opened.line, f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep: flatten the configuration"
+            )
         directive.trailing_comment = self._same_line_comment()
         directive.block, directive.closing_comments = self.body(depth + 1, opened)
         token = self._peek()
@@ -400,11 +407,21 @@ def _check_imports(corefile: Corefile, imports: list[_ImportUse], filename: str)
 
 
 def _check_cycles(graph: dict[str, list[_ImportUse]], filename: str) -> None:
+    """Refuse snippets that import themselves through a chain (depth-first, without recursion, so a
+    chain of thousands of snippets cannot exhaust the stack)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for use in graph.get(name, []):
+    for root in graph:
+        if state.get(root) is not None:
+            continue
+        state[root] = 1
+        path = [root]
+        stack = [iter(graph[root])]
+        while stack:
+            use = next(stack[-1], None)
+            if use is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
             target = use.directive.args[0]
             if state.get(target) == 1:
                 cycle = " -> ".join([*path[path.index(target) :], target])
@@ -414,12 +431,9 @@ def _check_cycles(graph: dict[str, list[_ImportUse]], filename: str) -> None:
                     f"import cycle between snippets: {cycle}; remove one of the imports",
                 )
             if state.get(target) is None and target in graph:
-                visit(target, [*path, target])
-        state[name] = 2
-
-    for name in graph:
-        if state.get(name) is None:
-            visit(name, [name])
+                state[target] = 1
+                path.append(target)
+                stack.append(iter(graph[target]))
 
 
 def snippet_blocks(snippet: Snippet, filename: str) -> list[ServerBlock]:
