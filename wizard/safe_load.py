@@ -60,7 +60,8 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> s
         if stat.S_ISDIR(info.st_mode):
             raise InputError(f"{shown}: is a directory; give the path of the {what} inside it")
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{shown}: is not a regular file (a device, FIFO or socket); give the {what} file")
+            raise InputError(f"{shown}: is not a regular file (a device, FIFO or socket); give the "
+                f"{what} file")
         if info.st_size > max_bytes:
             raise InputError(f"{shown}: is {info.st_size} bytes, more than the {max_bytes} a {what} may have")
         os.set_blocking(fd, True)
@@ -82,7 +83,8 @@ def decode_text(data: bytes, source: str, what: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise InputError(f"{source}: the {what} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+        problem = f"{err.reason} at byte {err.start}"
+        raise InputError(f"{source}: the {what} is not UTF-8 text ({problem})") from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -109,7 +111,8 @@ def load_yaml_documents(text: str, source: str, max_bytes: int = MAX_FILE_BYTES)
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or "invalid YAML"
-        raise InputError(f"{source}: not valid YAML{where}: {short_quote(str(problem), 80, quote=False)}") from None
+        raise InputError(f"{source}: not valid YAML{where}: "
+            f"{short_quote(str(problem), 80, quote=False)}") from None
     return builder.documents
 
 
@@ -144,6 +147,7 @@ class _YamlBuilder:
     def feed(self, event: Any) -> None:
         import yaml
 
+        value: Any
         if isinstance(event, yaml.DocumentStartEvent):
             self._anchors, self._open_anchors, self._size = {}, set(), 0
             self._root = None
@@ -166,7 +170,7 @@ class _YamlBuilder:
             expected = _YAML_SEQ if isinstance(event, yaml.SequenceStartEvent) else _YAML_MAP
             if tag not in (None, "!", expected):
                 raise self._error(event, f"tag {short_quote(tag, 40)} is not supported; remove it")
-            value: Any = [] if isinstance(event, yaml.SequenceStartEvent) else {}
+            value = [] if isinstance(event, yaml.SequenceStartEvent) else {}
             if event.anchor is not None:
                 self._open_anchors.add(event.anchor)
             self._stack.append([value, event.anchor, 1, None, False])
@@ -179,7 +183,9 @@ class _YamlBuilder:
     def _scalar(self, event: Any) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
-            tag = self._resolver.resolve(self._node_type, event.value, event.implicit)
+            tag = self._resolver.resolve(  # type: ignore[no-untyped-call]
+                self._node_type, event.value, event.implicit
+            )
         if tag in _TEXT_TAGS:
             return event.value
         if tag == _YAML_MERGE:
@@ -187,12 +193,14 @@ class _YamlBuilder:
         if tag not in _SCALAR_TAGS:
             raise self._error(event, f"tag {short_quote(tag, 40)} is not supported; remove it")
         if tag == _YAML_INT and sum(ch.isdigit() for ch in event.value) > MAX_INT_DIGITS:
-            raise self._error(event, f"integer {short_quote(event.value)} has more than {MAX_INT_DIGITS} digits")
+            raise self._error(event, f"integer {short_quote(event.value)} has more than "
+                f"{MAX_INT_DIGITS} digits")
         node = self._node_type(tag, event.value)
         try:
             return self._constructor.construct_object(node)
         except (ValueError, TypeError, AttributeError):
-            raise self._error(event, f"{short_quote(event.value)} is not a valid {tag.rsplit(':', 1)[-1]}") from None
+            raise self._error(event, f"{short_quote(event.value)} is not a valid "
+                f"{tag.rsplit(':', 1)[-1]}") from None
 
     def _add(self, value: Any, anchor: str | None, size: int, event: Any, alias: bool = False) -> None:
         self._size += size
@@ -260,7 +268,8 @@ def load_json(text: str | bytes, source: str, max_bytes: int = MAX_FILE_BYTES) -
     except RecursionError:
         raise InputError(f"{source}: JSON nested more than {MAX_DEPTH} levels deep") from None
     except json.JSONDecodeError as err:
-        raise InputError(f"{source}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+        raise InputError(f"{source}: not valid JSON ({err.msg} at line {err.lineno}, column "
+            f"{err.colno})") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise InputError(f"{source}: not valid JSON ({short_quote(str(err), 80, quote=False)})") from None
     if nesting_depth(value) > MAX_DEPTH:

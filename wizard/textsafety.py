@@ -42,7 +42,8 @@ def short_quote(value: Any, limit: int = 60, quote: bool = True) -> str:
         head = value[: limit + 1]
         text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
     else:
-        text = str(value)[: limit + 1] if not isinstance(value, int) or value.bit_length() < 512 else "a huge number"
+        huge = isinstance(value, int) and value.bit_length() > 512
+        text = "a huge number" if huge else str(value)[: limit + 1]
     cut = len(text) > limit
     shown = escape_control(text[:limit]) + ("…" if cut else "")
     return f"'{shown}'" if quote and isinstance(value, str | bytes) else shown

@@ -37,7 +37,9 @@ def _read(path: str) -> str:
 
     from wizard.errors import InputError
 
-    too_big = f"is larger than {MAX_COREFILE_BYTES} bytes (a ConfigMap holds at most 1 MiB); give the Corefile"
+    too_big = (
+        f"is larger than {MAX_COREFILE_BYTES} bytes (a ConfigMap holds at most 1 MiB); give the Corefile"
+    )
     if path == "-":
         text = sys.stdin.read(MAX_COREFILE_BYTES + 1)
         if len(text) > MAX_COREFILE_BYTES:
@@ -48,7 +50,8 @@ def _read(path: str) -> str:
     except OSError:
         mode = stat.S_IFREG  # open() below says what is wrong
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        raise InputError(f"Corefile '{path}' is not a regular file (a device, FIFO or socket); give the Corefile")
+        raise InputError(f"Corefile '{path}' is not a regular file (a device, FIFO or socket); give the "
+            f"Corefile")
     try:
         with open(path, encoding="utf-8-sig") as handle:
             text = handle.read(MAX_COREFILE_BYTES + 1)

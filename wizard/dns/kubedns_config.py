@@ -187,7 +187,8 @@ def read_kube_dns_config(
         for key in data:
             if key not in KNOWN_KEYS:
                 notes.append(
-                    f"{configmap_source}: key {short_quote(key)} is not one kube-dns reads; it is not carried over"
+                    f"{configmap_source}: key {short_quote(key)} is not one kube-dns reads; it is not "
+                    f"carried over"
                 )
         stubs = parse_stub_domains(data.get("stubDomains", ""), configmap_source, domain)
         upstreams = parse_upstream_nameservers(data.get("upstreamNameservers", ""), configmap_source)
@@ -270,12 +271,14 @@ def parse_stub_domains(value: str, source: str, cluster_domain: str) -> dict[str
             )
         if domain == cluster_domain:
             raise InputError(
-                f"{source}: data.stubDomains domain {short_quote(domain)} is the cluster domain, which kube-dns itself "
+                f"{source}: data.stubDomains domain {short_quote(domain)} is the cluster domain, which "
+                f"kube-dns itself "
                 "serves; remove it"
             )
         if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
             raise InputError(
-                f"{source}: data.stubDomains[{short_quote(domain)}] is {json.dumps(servers)[:60]}, expected a JSON "
+                f"{source}: data.stubDomains[{short_quote(domain)}] is {json.dumps(servers)[:60]}, "
+                f"expected a JSON "
                 f'array of nameserver strings, e.g. ["1.2.3.4", "10.0.0.1:5353"]'
             )
         result[domain] = [parse_stub_nameserver(s, source, domain) for s in servers]
@@ -357,7 +360,8 @@ def parse_federations(value: str, source: str) -> dict[str, str]:
     for name, domain in pairs:
         if not isinstance(domain, str):
             raise InputError(
-                f"{source}: data.federations[{short_quote(name)}] is {json.dumps(domain)[:40]}, expected a domain string"
+                f"{source}: data.federations[{short_quote(name)}] is {json.dumps(domain)[:40]}, "
+                f"expected a domain string"
             )
         if not is_dns1123_label(name):
             raise InputError(
@@ -366,7 +370,8 @@ def parse_federations(value: str, source: str) -> dict[str, str]:
             )
         if not is_dns1123_subdomain(domain):
             raise InputError(
-                f"{source}: data.federations[{short_quote(name)}] domain {short_quote(domain)} is not a valid DNS name; fix it"
+                f"{source}: data.federations[{short_quote(name)}] domain {short_quote(domain)} is not a "
+                f"valid DNS name; fix it"
             )
         result[name] = domain
     return result
@@ -378,7 +383,8 @@ def parse_federations(value: str, source: str) -> dict[str, str]:
 def normalize_cluster_domain(value: str, where: str) -> str:
     domain = value.strip().lower().removesuffix(".")
     if not is_dns1123_subdomain(domain):
-        raise InputError(f"{where}: cluster domain {short_quote(value)} is not a valid DNS name (e.g. cluster.local)")
+        raise InputError(f"{where}: cluster domain {short_quote(value)} is not a valid DNS name (e.g. "
+            f"cluster.local)")
     return domain
 
 
@@ -450,7 +456,8 @@ def parse_dnsmasq_server(arg: str, source: str, cluster_domain: str) -> DnsmasqS
         zones.append(zone)
     if not address or address == "#" or "@" in address:
         raise InputError(
-            f"{where}: address {short_quote(address)} is not an IP[#port] (local-only, '#' and '@interface' forms "
+            f"{where}: address {short_quote(address)} is not an IP[#port] (local-only, '#' and "
+            f"'@interface' forms "
             "are not translated); rewrite it as /zone/IP#port"
         )
     host, _, port_text = address.partition("#")
@@ -494,7 +501,8 @@ def _container_args(container: Mapping[str, Any], source: str) -> list[str]:
         if value is None:
             continue
         if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-            raise InputError(f"{source}: container {short_quote(container.get('name'))} {key} is not a list of strings")
+            raise InputError(f"{source}: container {short_quote(container.get('name'))} {key} is not a "
+                f"list of strings")
         args.extend(value)
     return args
 

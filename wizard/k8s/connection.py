@@ -109,12 +109,14 @@ def parse_request_timeout(value: str | float | None) -> float | None:
         text = value.strip()
         if not text or not _DURATION.match(text):
             raise InputError(
-                f"--request-timeout {short_quote(value)} is not a duration: use e.g. 30s, 1m or 0 for no timeout"
+                f"--request-timeout {short_quote(value)} is not a duration: use e.g. 30s, 1m or 0 for "
+                f"no timeout"
             )
         parts = _DURATION_PART.findall(text)
         seconds = sum(float(num) * _UNIT_SECONDS[unit or None] for num, unit in parts)
     if seconds < 0:
-        raise InputError(f"--request-timeout {short_quote(value)} is negative: use e.g. 30s, or 0 for no timeout")
+        raise InputError(f"--request-timeout {short_quote(value)} is negative: use e.g. 30s, or 0 for "
+            f"no timeout")
     return None if seconds == 0 else seconds
 
 
@@ -241,11 +243,13 @@ def _connection_from_merged(
     ctx_path, ctx_entry = merged["contexts"][name]
     ctx = ctx_entry.get("context")
     if not isinstance(ctx, dict):
-        raise InputError(f"kubeconfig {ctx_path}: context {short_quote(name)} has no `context:` body; fix the entry")
+        raise InputError(f"kubeconfig {ctx_path}: context {short_quote(name)} has no `context:` body; "
+            f"fix the entry")
     cluster_name = ctx.get("cluster")
     if not isinstance(cluster_name, str) or cluster_name not in merged["clusters"]:
         raise InputError(
-            f"kubeconfig {ctx_path}: context {short_quote(name)} refers to cluster {short_quote(cluster_name)}, "
+            f"kubeconfig {ctx_path}: context {short_quote(name)} refers to cluster "
+            f"{short_quote(cluster_name)}, "
             f"which no kubeconfig file ({where}) defines; fix the context or add the cluster"
         )
     cluster_path, cluster_entry = merged["clusters"][cluster_name]
@@ -260,13 +264,15 @@ def _connection_from_merged(
     if user_name:
         if user_name not in merged["users"]:
             raise InputError(
-                f"kubeconfig {ctx_path}: context {short_quote(name)} refers to user {short_quote(user_name)}, "
+                f"kubeconfig {ctx_path}: context {short_quote(name)} refers to user "
+                f"{short_quote(user_name)}, "
                 f"which no kubeconfig file ({where}) defines; fix the context or add the user"
             )
         user_path, user_entry = merged["users"][user_name]
         user = user_entry.get("user") or {}
         if not isinstance(user, dict):
-            raise InputError(f"kubeconfig {user_path}: user {short_quote(user_name)} must be a mapping; fix the entry")
+            raise InputError(f"kubeconfig {user_path}: user {short_quote(user_name)} must be a mapping; "
+                f"fix the entry")
         _check_files(user_path, f"user {short_quote(user_name)}", user, _USER_FILE_KEYS)
         _check_base64(user_path, f"user {short_quote(user_name)}", user, _DATA_KEYS["users"])
         user = _normalised_token(user_path, f"user {short_quote(user_name)}", user)
@@ -299,7 +305,8 @@ def _check_files(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[st
         if not value:
             continue
         if not isinstance(value, str):
-            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} must be a file path, got {short_quote(value)}")
+            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} must be a file path, "
+                f"got {short_quote(value)}")
         target = Path(value)
         if not target.is_file():
             raise InputError(
@@ -307,7 +314,8 @@ def _check_files(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[st
                 "fix the path or regenerate the kubeconfig"
             )
         if not os.access(target, os.R_OK):
-            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} names {value}, which is not readable")
+            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} names {value}, which "
+                f"is not readable")
 
 
 def _normalised_token(path: Path, owner: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -327,7 +335,8 @@ def _normalised_token(path: Path, owner: str, user: dict[str, Any]) -> dict[str,
         raise InputError(f"kubeconfig {path}: {owner} key {source!r} must be a string; fix the entry")
     trimmed = token.strip()
     if not trimmed:
-        raise InputError(f"kubeconfig {path}: {owner} key {source!r} is empty; set the token or remove the key")
+        raise InputError(f"kubeconfig {path}: {owner} key {source!r} is empty; set the token or remove "
+            f"the key")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F or ord(ch) > 0xFF for ch in trimmed):
         raise InputError(
             f"kubeconfig {path}: {owner} key {source!r} holds characters a bearer token cannot have "
@@ -347,7 +356,8 @@ def _check_base64(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[s
             base64.b64decode(str(value), validate=True)
         except (binascii.Error, ValueError):
             raise InputError(
-                f"kubeconfig {path}: {owner} key {short_quote(key)} is not valid base64; regenerate the kubeconfig"
+                f"kubeconfig {path}: {owner} key {short_quote(key)} is not valid base64; regenerate the "
+                f"kubeconfig"
             ) from None
 
 
@@ -360,7 +370,8 @@ def _lab_dns_port(path: Path, cluster_name: str, cluster: Mapping[str, Any]) -> 
         if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
             return port
         raise InputError(
-            f"kubeconfig {path}: cluster {short_quote(cluster_name)} extension {short_quote(LAB_EXTENSION_NAME)} has "
+            f"kubeconfig {path}: cluster {short_quote(cluster_name)} extension "
+            f"{short_quote(LAB_EXTENSION_NAME)} has "
             f"dnsPort {short_quote(port)}; expected a port number 1-65535"
         )
     return None

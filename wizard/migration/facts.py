@@ -8,12 +8,13 @@ cluster, and a finding can always show the evidence it was based on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from wizard.errors import InputError
 from wizard.migration.journal import ANNOTATION_AUTOSCALER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
+from wizard.safe_load import load_json
 
 if TYPE_CHECKING:
     from wizard.k8s.gateway import AccessReview, Gateway
@@ -179,8 +180,8 @@ def _paused_autoscaler(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not text:
         return None
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = load_json(text, ANNOTATION_AUTOSCALER)
+    except InputError:
         return None
     return value if isinstance(value, dict) else None
 

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from wizard import __version__
 from wizard.errors import InputError
+from wizard.safe_load import load_json
 
 if TYPE_CHECKING:
     from wizard.k8s.gateway import Gateway
@@ -270,8 +271,8 @@ class Journal:
             if not line.strip():
                 continue
             try:
-                entry = JournalEntry.from_dict(json.loads(line.decode("utf-8")))
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+                entry = JournalEntry.from_dict(load_json(line, f"line {number}"))
+            except (InputError, ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
                 last = number == len(lines)
                 what = (
                     f"torn last line {number} (the wizard stopped mid-write)" if last

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from wizard.durations import human_duration
-from wizard.errors import WizardError
+from wizard.errors import InputError, WizardError
 from wizard.k8s.gateway import Gateway, Obj
 from wizard.k8s.watch import WaitProgress, WaitTimeout, pod_is_ready, wait_for
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
@@ -597,11 +597,12 @@ class Switcher:
         stubs: list[str] = []
         cm = self.gateway.try_get("ConfigMap", self.ns, self.options.kube_dns_configmap)
         if cm is not None:
-            import json
+            from wizard.safe_load import load_json
 
             try:
-                stubs = sorted(json.loads(str((cm.get("data") or {}).get("stubDomains") or "{}")))
-            except (ValueError, TypeError):
+                text = str((cm.get("data") or {}).get("stubDomains") or "{}")
+                stubs = sorted(load_json(text, "stubDomains"))
+            except (InputError, ValueError, TypeError):
                 stubs = []
         kube_svc = self.gateway.try_get("Service", "default", "kubernetes")
         kube_ip = str(((kube_svc or {}).get("spec") or {}).get("clusterIP") or "") or None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from wizard.errors import InputError
 from wizard.k8s.gateway import Gateway, Obj
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
@@ -24,6 +25,7 @@ from wizard.migration.journal import (
     JournalEntry,
 )
 from wizard.options import SwitchOptions
+from wizard.safe_load import load_json
 
 PHASE_COMPLETED = "completed"
 PHASE_ROLLED_BACK = "rolled-back"
@@ -60,7 +62,7 @@ class AutoscalerRecord:
     @classmethod
     def from_json(cls, text: str) -> AutoscalerRecord | None:
         try:
-            data = json.loads(text)
+            data = load_json(text, "autoscaler record")
             return cls(
                 str(data["name"]),
                 str(data["namespace"]),
@@ -70,7 +72,7 @@ class AutoscalerRecord:
                 str(data.get("field") or "command"),
                 tuple(str(v) for v in data.get("values") or ()),
             )
-        except (ValueError, KeyError, TypeError):
+        except (InputError, ValueError, KeyError, TypeError):
             return None
 
 

@@ -208,7 +208,8 @@ class _Expander:
         wildcard = any(ch in text for ch in "*?[]")
         matches = sorted(Path(match) for match in glob.glob(text)) if wildcard else [full]
         if not wildcard and not full.exists():
-            raise self._error(directive, f"file to import not found: '{short_quote(pattern, 80, quote=False)}'")
+            raise self._error(directive, f"file to import not found: "
+                f"'{short_quote(pattern, 80, quote=False)}'")
         for match in matches:
             self._check_confined(match, pattern, directive)
             if match.is_dir():

@@ -315,7 +315,8 @@ class _Parser:
     def _directive_block(self, directive: Directive, depth: int, opened: Token) -> None:
         if depth + 1 > MAX_BLOCK_DEPTH:
             raise self._error(
-                opened.line, f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep: flatten the configuration"
+                opened.line, f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep: flatten the "
+                    f"configuration"
             )
         directive.trailing_comment = self._same_line_comment()
         directive.block, directive.closing_comments = self.body(depth + 1, opened)

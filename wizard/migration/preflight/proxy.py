@@ -60,7 +60,8 @@ def go_duration_seconds(text: str) -> float | None:
 
 def _kube_proxy_config(configmap: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
     """The KubeProxyConfiguration document of the kube-proxy ConfigMap, and the key it was under."""
-    import yaml
+    from wizard.errors import InputError
+    from wizard.safe_load import load_yaml
 
     data = (configmap or {}).get("data") or {}
     keys = ["config.conf", *sorted(k for k in data if k != "config.conf")]
@@ -69,8 +70,8 @@ def _kube_proxy_config(configmap: Mapping[str, Any] | None) -> tuple[dict[str, A
         if not isinstance(text, str):
             continue
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError:
+            doc = load_yaml(text, f"kube-proxy ConfigMap key {key}")
+        except InputError:
             continue
         if isinstance(doc, dict) and (doc.get("kind") == "KubeProxyConfiguration" or "mode" in doc):
             return doc, key
