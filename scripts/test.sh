@@ -13,7 +13,8 @@ if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get
   apt-get update -qq >/dev/null && apt-get install -y -qq tmux >/dev/null || true
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check '.[test]'
+# constraints.txt pins the whole resolved dependency set, so CI runs what was tested here.
+python3 -m pip install --quiet --disable-pip-version-check -c constraints.txt '.[test]'
 python3 -m ruff check wizard screens tests
 python3 -m mypy
 python3 -m pytest "$@"

@@ -359,9 +359,6 @@ class Gateway:
     def list_replicasets(self, namespace: str, label_selector: str | None = None) -> list[Obj]:
         return self.items("ReplicaSet", namespace, label_selector)
 
-    def get_pod(self, namespace: str, name: str) -> Obj:
-        return self.get("Pod", namespace, name)
-
     def list_pods(
         self, namespace: str, label_selector: str | None = None, field_selector: str | None = None
     ) -> list[Obj]:
@@ -398,24 +395,6 @@ class Gateway:
 
     def list_pdbs(self, namespace: str) -> list[Obj]:
         return self.items("PodDisruptionBudget", namespace)
-
-    def get_serviceaccount(self, namespace: str, name: str) -> Obj:
-        return self.get("ServiceAccount", namespace, name)
-
-    def list_serviceaccounts(self, namespace: str) -> list[Obj]:
-        return self.items("ServiceAccount", namespace)
-
-    def get_clusterrole(self, name: str) -> Obj:
-        return self.get("ClusterRole", None, name)
-
-    def list_clusterroles(self, label_selector: str | None = None) -> list[Obj]:
-        return self.items("ClusterRole", None, label_selector)
-
-    def get_clusterrolebinding(self, name: str) -> Obj:
-        return self.get("ClusterRoleBinding", None, name)
-
-    def list_clusterrolebindings(self) -> list[Obj]:
-        return self.items("ClusterRoleBinding")
 
     def events_for(self, kind: str, namespace: str, name: str) -> list[Obj]:
         """Events about one object, oldest first.

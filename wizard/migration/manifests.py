@@ -2,7 +2,7 @@
 
 Pure: the switch engine calls this with objects read from a live cluster and the `render` command
 with files, so nothing here talks to the API server or writes files; the only I/O is reading the
-template (assets/switch2coredns.yaml). The template stays a YAML file an operator can read, with
+template (wizard/assets/switch2coredns.yaml). The template stays a YAML file an operator can read, with
 its comments carried into the output; this module changes only the version-dependent places.
 Never a Service: the existing kube-dns Service must keep its ClusterIP and selector.
 """
@@ -15,7 +15,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from wizard.dns.images import coredns_image
@@ -148,12 +147,8 @@ def memory_limit(pod_count: int | None, service_count: int | None) -> str:
 
 
 def template_text() -> str:
-    """The template as installed (package wizard.assets); from a source checkout, where
-    wizard.assets exists only once installed, the repository's assets/ directory."""
-    try:
-        return resources.files("wizard.assets").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
-    except ModuleNotFoundError:
-        return (Path(__file__).resolve().parents[2] / "assets" / TEMPLATE_NAME).read_text(encoding="utf-8")
+    """The template, read from package data (wizard/assets/) both in a checkout and installed."""
+    return resources.files("wizard.assets").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
 
 
 def _yaml() -> Any:
