@@ -27,6 +27,7 @@ from wizard.dns.corefile import (
     parse,
     parse_key,
 )
+from wizard.dns.corefile.keys import port_number
 from wizard.dns.plugins import ARGUMENT_LIMITS, PLUGINS, Lifetime, Status, directive_status, option_status
 from wizard.dns.versions import NEWEST_KNOWN, OLDEST_KNOWN, Version, as_version
 from wizard.errors import InputError
@@ -363,7 +364,7 @@ def _is_ip(text: str) -> bool:
 
 
 def _valid_port(text: str) -> bool:
-    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
+    return port_number(text) is not None
 
 
 def _is_ip_target(text: str) -> bool:

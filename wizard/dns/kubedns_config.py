@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wizard.dns.corefile.keys import port_number
 from wizard.errors import InputError
 from wizard.textsafety import short_quote
 
@@ -551,9 +552,10 @@ def split_host_port(value: str) -> tuple[str, str] | None:
 
 
 def _port(text: str, where: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+    port = port_number(text)
+    if port is None:
         raise InputError(f"{where}: port {short_quote(text)} is not a number from 1 to 65535; fix it")
-    return int(text)
+    return port
 
 
 def _json_type(value: Any) -> str:

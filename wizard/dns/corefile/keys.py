@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from wizard.dns.corefile.model import ServerKey
 from wizard.errors import InputError
+from wizard.textsafety import short_quote
 
 DEFAULT_PORTS: dict[str, int] = {"dns": 53, "tls": 853, "https": 443, "grpc": 443, "quic": 853}
 """The port CoreDNS listens on when a key names none, per transport."""
@@ -24,12 +25,13 @@ def parse_key(key: str) -> ServerKey:
         if transport not in DEFAULT_PORTS:
             known = ", ".join(f"{name}://" for name in DEFAULT_PORTS)
             raise InputError(
-                f"server block key {key!r}: unknown transport '{transport}://'; use one of {known}"
+                f"server block key {short_quote(key)}: unknown transport '{transport}://'; use one of {known}"
             )
     zone, port = _split_port(key, rest)
     port_number = DEFAULT_PORTS[transport] if port is None else _port(key, port)
     if not zone:
-        raise InputError(f"server block key {key!r} has no zone: write the zone before the port, e.g. '.:53'")
+        raise InputError(f"server block key {short_quote(key)} has no zone: write the zone before the "
+            f"port, e.g. '.:53'")
     if "/" not in zone:
         zone = zone.lower()
         if not zone.endswith("."):
@@ -43,7 +45,7 @@ def _split_port(key: str, rest: str) -> tuple[str, str | None]:
         return rest, None
     if colon == len(rest) - 1:
         raise InputError(
-            f"server block key {key!r} ends with ':' but no port: add the port or remove the ':'"
+            f"server block key {short_quote(key)} ends with ':' but no port: add the port or remove the ':'"
         )
     candidate = rest[colon + 1 :]
     if "/" in candidate:  # the colon belongs to an IPv6 CIDR zone such as fd00::/8
@@ -51,7 +53,18 @@ def _split_port(key: str, rest: str) -> tuple[str, str | None]:
     return rest[:colon], candidate
 
 
-def _port(key: str, text: str) -> int:
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise InputError(f"server block key {key!r}: port '{text}' is not a number from 1 to 65535")
+def port_number(text: str) -> int | None:
+    """`text` as a port 1-65535, or None; never converts a huge digit string (Python refuses
+    over 4,300 digits with a ValueError)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or not 1 <= int(text) <= 65535:
+        return None
     return int(text)
+
+
+def _port(key: str, text: str) -> int:
+    port = port_number(text)
+    if port is None:
+        raise InputError(
+            f"server block key {short_quote(key)}: port {short_quote(text)} is not a number from 1 to 65535"
+        )
+    return port
