@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -149,12 +150,12 @@ def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
 def _setup_logging(log_file: str | None) -> Path:
     """Log to a file only: the terminal belongs to the UI."""
     from wizard.errors import InputError
-    from wizard.migration.journal import state_root
+    from wizard.migration.journal import open_private, state_root
 
     path = Path(log_file) if log_file else state_root() / "tui.log"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
+        stream = os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8")
+        handler: logging.Handler = logging.StreamHandler(stream)
     except OSError as err:
         raise InputError(
             f"--log-file {path}: cannot write ({err.strerror or err}); pass another file"

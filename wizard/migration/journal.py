@@ -9,6 +9,7 @@ annotations below record the same facts in the cluster itself, for a wizard star
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import hashlib
 import json
@@ -76,6 +77,38 @@ def state_root(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "coredns-wizard"
+
+
+def private_dir(directory: Path) -> Path:
+    """`directory`, created 0700 with any missing parents, refusing a symbolic link in its place:
+    journals, backups and logs name the cluster and hold its objects, so nobody else reads them."""
+    missing: list[Path] = []
+    probe = Path(directory)
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+    if Path(directory).is_symlink():
+        raise OSError(errno.ELOOP, "is a symbolic link; the wizard does not follow links for its state")
+    return Path(directory)  # an existing directory keeps its mode: it may be the operator's own
+
+
+def open_private(path: Path, flags: int) -> int:
+    """A file descriptor for `path`, created 0600 in a private directory, never through a symbolic
+    link (O_NOFOLLOW)."""
+    private_dir(path.parent)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "is a symbolic link; the wizard does not follow links for its "
+                "state") from None
+        raise
+    if os.fstat(fd).st_mode & 0o077:
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 def cluster_state_dir(
@@ -235,8 +268,7 @@ class Journal:
         line = entry.to_json() + "\n"
         try:
             created = not self.path.exists()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "ab") as out:
+            with os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as out:
                 if not created and _ends_without_newline(self.path):
                     out.write(b"\n")  # seal a torn line so this entry stays readable
                 out.write(line.encode("utf-8"))
@@ -350,8 +382,8 @@ def save_backup(obj: Mapping[str, Any], state_dir: Path) -> Path:
     (clean.get("metadata") or {}).pop("managedFields", None)
     text = yaml.safe_dump(clean, sort_keys=False, default_flow_style=False)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "w", encoding="utf-8") as out:
+        fd = open_private(target, os.O_WRONLY | os.O_TRUNC)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
