@@ -85,14 +85,18 @@ def run(args: argparse.Namespace) -> int:
         extra_pods=args.extra_pods, extra_services=args.extra_services, start_timeout=600.0,
     )
     stop = threading.Event()
+    started = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        if not started.is_set():  # still starting: interrupt the wait, lab.start() stops what it began
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     lab = Lab(options)  # validates the options: InputError, exit 2
     try:
         lab.start()
+        started.set()
         print(_usage(lab, args.kubeconfig_out), flush=True)
         while not stop.wait(0.5):
             pass

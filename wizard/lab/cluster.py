@@ -37,6 +37,8 @@ CLAIM_PORT = 47253
 """The port a lab holds on 127.N.0.1 for its lifetime: its claim on the octet N."""
 
 PROXY_MODES = ("ipvs", "iptables")
+FAULT_BLOCKS_START_SECONDS = 5.0
+"""With a fault injected, kube-dns Unschedulable this long means the fault keeps the lab from starting."""
 
 
 def default_dns_port() -> int:
@@ -276,12 +278,31 @@ class Lab:
         """Block until every kube-dns replica is Ready and the Service has them as endpoints."""
         wanted = self.options.kube_dns_replicas
         deadline = time.monotonic() + timeout
+        unschedulable_since: float | None = None
         while not self._kube_dns_ready(wanted):
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise TimeoutError(
                     f"kube-dns did not become ready within {timeout:.0f}s; {self._kube_dns_summary()}"
                 )
+            if self.options.faults and self._kube_dns_unschedulable():
+                unschedulable_since = unschedulable_since or now
+                if now - unschedulable_since > FAULT_BLOCKS_START_SECONDS:
+                    raise TimeoutError(
+                        f"fault {', '.join(self.options.faults)} stops start-up: the scheduler places no "
+                        f"kube-dns pod; start the lab without it. {self._kube_dns_summary()}"
+                    )
+            else:
+                unschedulable_since = None
             time.sleep(0.02)
+
+    def _kube_dns_unschedulable(self) -> bool:
+        """A kube-dns pod the scheduler reported as Unschedulable (no node takes it)."""
+        for pod in self.store.list("pods", "kube-system", _is_kube_dns_pod)[0]:
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+                    return True
+        return False
 
     def _kube_dns_summary(self) -> str:
         """What the kube-dns pods, their Endpoints and the latest Events look like: the evidence
