@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -23,7 +24,7 @@ KEY = b"-----BEGIN PRIVATE KEY-----\nMARKERKEY0123456789\n-----END PRIVATE KEY--
 class _Unauthorized(http.server.BaseHTTPRequestHandler):
     """An API server that refuses every request, remembering the Authorization headers it saw."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(self.headers.get("Authorization") or "")
@@ -162,3 +163,48 @@ def test_the_key_is_in_memory_only(tmp_path: Path) -> None:
     assert path.startswith("/proc/self/fd/")
     assert os.readlink(path).startswith("/memfd:")
     assert Path(path).read_bytes() == KEY
+
+
+def test_tls_loads_a_client_certificate_from_memory() -> None:
+    """The files the kubernetes client is pointed at are loadable by OpenSSL, as urllib3 does on connect."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from wizard.k8s.credentials import without_inline_data
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "operator")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    config = {
+        "users": [
+            {
+                "name": "u",
+                "user": {
+                    "client-certificate-data": base64.b64encode(cert_pem).decode(),
+                    "client-key-data": base64.b64encode(key_pem).decode(),
+                },
+            }
+        ]
+    }
+    user = without_inline_data(config)["users"][0]["user"]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_cert_chain(user["client-certificate"], user["client-key"])

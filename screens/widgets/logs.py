@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from wizard.errors import WizardError
 from wizard.k8s.gateway import Gateway
+from wizard.textsafety import escape_control
 
 TAIL_LINES = 200
 
@@ -42,8 +43,10 @@ def read_pod_story(
     try:
         events = gateway.events_for("Pod", namespace, pod)
         sections.append(("Events", [
-            f"{e.get('type') or '-'} {e.get('reason') or '-'} (x{e.get('count') or 1}): "
-            f"{e.get('message') or ''}"
+            escape_control(
+                f"{e.get('type') or '-'} {e.get('reason') or '-'} (x{e.get('count') or 1}): "
+                f"{e.get('message') or ''}"
+            )
             for e in events
         ] or ["none"]))
     except WizardError as err:
@@ -51,7 +54,8 @@ def read_pod_story(
     for previous, heading in ((True, "Log of the previous container"), (False, "Log")):
         try:
             text = gateway.pod_logs(namespace, pod, tail_lines=tail_lines, previous=previous)
-            sections.append((heading, text.rstrip("\n").splitlines() or ["(empty)"]))
+            lines = [escape_control(line) for line in text.rstrip("\n").splitlines()]
+            sections.append((heading, lines or ["(empty)"]))
         except WizardError as err:
             if previous:
                 continue  # no previous instance is the normal case

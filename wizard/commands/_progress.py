@@ -13,6 +13,8 @@ import re
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
+from wizard.textsafety import escape_control
+
 if TYPE_CHECKING:
     from wizard.k8s.connection import Connection
     from wizard.k8s.gateway import Gateway
@@ -136,7 +138,7 @@ class TextProgress:
     def say(self, text: str) -> None:
         """A short progress message (e.g. from pre-flight): in place on a TTY, a line otherwise."""
         if self.tty:
-            self.stream.write("\r\x1b[2K  … " + text[:200])
+            self.stream.write("\r\x1b[2K  … " + escape_control(text[:200]))
             self.stream.flush()
             self._inline = True
         else:
@@ -154,7 +156,7 @@ class TextProgress:
         limit = f" of {human_duration(timeout)}" if timeout else ""
         text = f"  … {what} ({human_duration(round(elapsed))}{limit})"
         if self.tty:
-            self.stream.write("\r\x1b[2K" + text[:200])
+            self.stream.write("\r\x1b[2K" + escape_control(text[:200]))
             self.stream.flush()
             self._inline = True
         elif elapsed - self._last_plain >= 10.0 or elapsed < self._last_plain or timeout == 0:
@@ -165,5 +167,6 @@ class TextProgress:
         if self._inline:
             self.stream.write("\r\x1b[2K")
             self._inline = False
-        self.stream.write(text + "\n")
+        # event text may come from the cluster: no control character reaches the terminal
+        self.stream.write(escape_control(text, keep_newlines=True) + "\n")
         self.stream.flush()

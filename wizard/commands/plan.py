@@ -13,6 +13,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from wizard.textsafety import escape_control
+
 if TYPE_CHECKING:
     from wizard.migration.plan import Plan
     from wizard.migration.preflight.run import PreflightReport
@@ -60,15 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _progress(text: str) -> None:
-    sys.stderr.write(f"\r\033[K{clean(text)}…")
+    sys.stderr.write(f"\r\033[K{escape_control(text)}…")
     sys.stderr.flush()
-
-
-def clean(text: object) -> str:
-    """Text from the cluster, with control characters escaped so it cannot drive the terminal."""
-    return "".join(
-        ch if (ch >= " " and ch != "\x7f") or ch == "\t" else f"\\x{ord(ch):02x}" for ch in str(text)
-    )
 
 
 def report_json(report: PreflightReport) -> dict[str, Any]:
@@ -136,8 +131,8 @@ def report_text(report: PreflightReport) -> str:
 
     facts = report.facts
     lines = [
-        f"Pre-flight for context {clean(facts.context)!s} ({clean(facts.server)}), "
-        f"Kubernetes {clean(facts.k8s_version)}",
+        f"Pre-flight for context {escape_control(facts.context)!s} ({escape_control(facts.server)}), "
+        f"Kubernetes {escape_control(facts.k8s_version)}",
         "",
     ]
     by_id = {f.id: f for f in report.findings}
@@ -151,10 +146,10 @@ def report_text(report: PreflightReport) -> str:
             continue
         lines.append(name)
         for f in findings:
-            lines.append(f"  {MARKS[f.status]} {clean(f.title)}")
-            lines += [f"      {clean(e)}" for e in f.evidence]
+            lines.append(f"  {MARKS[f.status]} {escape_control(f.title)}")
+            lines += [f"      {escape_control(e)}" for e in f.evidence]
             if f.advice:
-                lines.append(f"      → {clean(f.advice)}")
+                lines.append(f"      → {escape_control(f.advice)}")
         lines.append("")
     blocks = sum(f.status == "block" for f in report.findings)
     warns = sum(f.status == "warn" for f in report.findings)
@@ -169,14 +164,14 @@ def report_text(report: PreflightReport) -> str:
         return "\n".join(lines) + "\n"
     lines += [
         "",
-        f"Plan: {len(plan.steps)} steps, CoreDNS {clean(plan.coredns_version)} replacing "
+        f"Plan: {len(plan.steps)} steps, CoreDNS {escape_control(plan.coredns_version)} replacing "
         f"{plan.original_kube_dns_replicas} kube-dns replica(s), order {plan.order}",
-        f"  ({clean(plan.order_reason)})",
+        f"  ({escape_control(plan.order_reason)})",
         "",
     ]
     width = len(str(len(plan.steps)))
     for number, step in enumerate(plan.steps, start=1):
         change = "" if step.changes_cluster else "  (check, no change)"
-        lines.append(f"{number:>{width}}. [{step.id}] {clean(step.description)}{change}")
-        lines += [f"{' ' * width}      $ {clean(cmd)}" for cmd in step.kubectl]
+        lines.append(f"{number:>{width}}. [{step.id}] {escape_control(step.description)}{change}")
+        lines += [f"{' ' * width}      $ {escape_control(cmd)}" for cmd in step.kubectl]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from wizard.k8s.watch import Watcher, endpoint_ips, owner_uids
 from wizard.migration.dns_pods import deployment_of_replicasets, pod_owner, pod_view
 from wizard.migration.progress import EndpointsChanged, Event, Note, PodsChanged
 from wizard.options import SwitchOptions
+from wizard.textsafety import escape_control
 
 DEFAULT_MIN_INTERVAL_S = 0.25
 """At most four redraws a second: fast enough to see a pod turn Ready, slow enough not to flood."""
@@ -57,11 +58,11 @@ def is_dns_object_event(event: Obj, options: SwitchOptions) -> bool:
 
 def cluster_event_of(event: Obj) -> ClusterEventSeen:
     involved = event.get("involvedObject") or {}
-    return ClusterEventSeen(
-        type=str(event.get("type") or "Normal"),
-        reason=str(event.get("reason") or ""),
-        involved=f"{involved.get('kind') or '?'} {involved.get('name') or '?'}",
-        message=str(event.get("message") or ""),
+    return ClusterEventSeen(  # cluster text, shown on terminals: control characters escaped
+        type=escape_control(event.get("type") or "Normal"),
+        reason=escape_control(event.get("reason") or ""),
+        involved=escape_control(f"{involved.get('kind') or '?'} {involved.get('name') or '?'}"),
+        message=escape_control(event.get("message") or ""),
         count=int(event.get("count") or 1),
     )
 

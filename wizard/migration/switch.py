@@ -73,6 +73,7 @@ from wizard.migration.switch_state import (
     retargeted,
 )
 from wizard.options import SwitchOptions
+from wizard.textsafety import escape_control
 
 T = TypeVar("T")
 ROLLBACK_ADVICE = (
@@ -548,7 +549,7 @@ class Switcher:
                     continue
                 label = "previous container log" if previous else "log"
                 lines.extend(f"  {label}: {line}" for line in text.strip().splitlines()[-10:])
-        return tuple(lines)
+        return tuple(escape_control(line) for line in lines)  # cluster text, bound for terminals
 
     def _probe(self, step: Step) -> tuple[Outcome, str]:
         if self.dry_run:
