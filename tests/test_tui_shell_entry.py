@@ -97,8 +97,11 @@ def test_every_wizard_module_imports_without_textual() -> None:
 def test_console_script_and_packaging() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["scripts"]["coredns-wizard"] == "screens.entry:main"
-    packages = project["tool"]["setuptools"]["packages"]
-    assert {"screens", "screens.stages", "screens.widgets"} <= set(packages)
+    from setuptools import find_packages
+
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = find_packages(str(ROOT), include=include)
+    assert {"screens", "screens.stages", "screens.widgets", "wizard.assets"} <= set(packages)
     assert "*.tcss" in project["tool"]["setuptools"]["package-data"]["screens"]
     assert (ROOT / "screens" / "app.tcss").is_file()
 
