@@ -13,6 +13,7 @@ import base64
 import contextlib
 import io
 import random
+import re
 import signal
 import sys
 import time
@@ -317,7 +318,7 @@ def _kubeconfig(path: Path) -> int:
 
 def problems(outcome: Outcome) -> list[str]:
     """What is wrong with an outcome: an escaped exception, an exit outside 0/1/2, an error exit
-    that is not exactly one line on stderr, a traceback in any output."""
+    that is not exactly one line on stderr, a traceback or a terminal control character in any output."""
     found = []
     if outcome.error is not None:
         found.append(outcome.error)
@@ -327,4 +328,10 @@ def problems(outcome: Outcome) -> list[str]:
         found.append(f"exit 2 with {len(outcome.stderr.splitlines())} stderr lines")
     if "Traceback" in outcome.stdout or "Traceback" in outcome.stderr:
         found.append("traceback in the output")
+    control = _CONTROL.search(outcome.stdout + outcome.stderr)
+    if control:
+        found.append(f"control character {control.group()!r} in the output")
     return found
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

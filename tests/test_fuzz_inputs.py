@@ -61,6 +61,8 @@ CASES = [
     ("translate-configmap", "[" * 100_000),
     ("translate-configmap", ALIAS_BOMB),
     ("translate-configmap", 'kind: ConfigMap\ndata:\n  stubDomains: \'{"a.b": ["' + "9" * 5_000 + "\"]}'\n"),
+    ("translate-configmap", 'kind: ConfigMap\ndata:\n  stubDomains: \'{"a.b": ' + "9" * 5_000 + "}'\n"),
+    ("check-corefile", ".:53 {\n    health {\n        lameduck\x1b]0;owned\x07 5s\n    }\n}\n"),
     ("translate-configmap", "kind: ConfigMap\ndata:\n  upstreamNameservers: '" + "[" * 50_000 + "'\n"),
     ("translate-configmap", "kind: ConfigMap\ndata:\n  upstreamNameservers: " + "9" * 5_000 + "\n"),
     ("render-deployment", DEPLOYMENT.replace("replicas: ", "replicas: " + "9" * 5_000, 1)),

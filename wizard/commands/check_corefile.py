@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from wizard.dns.checker import check_corefile_text, checked_version, format_finding
+    from wizard.textsafety import escape_control
 
     version = checked_version(args.coredns_version)  # a bad version is exit 2, before any reading
     text = _read(args.file)
@@ -83,11 +84,12 @@ def run(args: argparse.Namespace) -> int:
     findings = check_corefile_text(text, version, name, base_dir=base_dir)
     errors = [f for f in findings if f.is_error]
     warnings = [f for f in findings if not f.is_error]
+    # findings quote the Corefile, which may hold anything: no control character reaches the terminal
     for finding in errors:
-        print(format_finding(name, finding))
+        print(escape_control(format_finding(name, finding)))
     sys.stdout.flush()
     for finding in warnings:
-        print(format_finding(name, finding), file=sys.stderr)
+        print(escape_control(format_finding(name, finding)), file=sys.stderr)
     counts = f"{_plural(len(errors), 'error')}, {_plural(len(warnings), 'warning')}"
     if errors:
         print(f"{name}: CoreDNS {version} would refuse this Corefile ({counts})", file=sys.stderr)

@@ -241,10 +241,12 @@ def configmap_data(configmap: Mapping[str, Any], source: str, require_kind: bool
 
 
 def _json(value: str, source: str, key: str, expected: str, example: str) -> Any:
+    from wizard.safe_load import load_json
+
     try:
-        return json.loads(value)
-    except (json.JSONDecodeError, RecursionError) as err:
-        message = err.msg if isinstance(err, json.JSONDecodeError) else "nested too deeply"
+        return load_json(value, key)
+    except InputError as err:
+        message = str(err).removeprefix(f"{key}: ").removeprefix("not valid JSON (").removesuffix(")")
         raise InputError(
             f"{source}: data.{key} is not valid JSON ({message}): {short_quote(value.strip(), 80)}; "
             f"write a JSON {expected}, e.g. {example}"
