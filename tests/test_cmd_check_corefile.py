@@ -118,7 +118,24 @@ def test_file_imports_resolve_next_to_the_corefile(corefile: Writer) -> None:
     path = corefile(".:53 {\n    import extra.conf\n    forward . 8.8.8.8\n}\n")
     assert wizard(path, "--coredns-version", "1.6.9").returncode == 0
     refused = wizard(path, "--coredns-version", "1.7.0")
-    assert refused.returncode == 1 and "Unknown directive 'federation'" in refused.stdout
+    assert refused.returncode == 1
+    assert "Corefile:2: error: imported file 'extra.conf' line 1:" in refused.stdout
+    assert "federation" not in refused.stdout + refused.stderr  # an imported file is never quoted
+
+
+def test_imports_stay_inside_the_corefiles_directory(corefile: Writer, tmp_path: Path) -> None:
+    """CoreDNS resolves a relative import against the Corefile's directory; the wizard reads only
+    files inside it (links resolved), and never devices or FIFOs."""
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.conf"
+    outside.write_text("secretplugin topsecret\n")
+    (tmp_path / "link.conf").symlink_to(outside)
+    os.mkfifo(tmp_path / "fifo.conf")
+    for target in (str(outside), "link.conf", "../" + outside.name, "/dev/zero", "fifo.conf"):
+        path = corefile(f".:53 {{\n    import {target}\n}}\n")
+        result = wizard(path, "--coredns-version", "1.11.1")
+        assert result.returncode == 1, (target, result.stderr)
+        assert "topsecret" not in result.stdout + result.stderr
+        assert "leaves the Corefile's directory" in result.stdout or "not a regular file" in result.stdout
 
 
 def test_standard_input(corefile: Writer) -> None:

@@ -174,29 +174,55 @@ def _check_server_keys(blocks: list[ServerBlock]) -> Iterator[Finding]:
 def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
     first_use: dict[str, int] = {}
     for directive in block.directives:
-        status = directive_status(directive.name, version)
-        if status.refused:
-            message = _unknown_directive(directive.name, version)
-            yield Finding("error", directive.line, message, directive.name)
-            continue
-        if status in (Status.DEPRECATED, Status.IGNORED):
-            message = _tolerated(f"plugin '{directive.name}'", status, PLUGINS[directive.name].life)
-            yield Finding("warning", directive.line, message, directive.name)
-        spec = PLUGINS[directive.name]
-        if spec.once_per_block:
-            if directive.name in first_use:
-                yield Finding(
-                    "error",
-                    directive.line,
-                    f"{directive.name}: this plugin can only be used once per Server Block (it is already at "
-                    f"line {first_use[directive.name]}); merge the two into one",
-                    directive.name,
-                )
-            else:
-                first_use[directive.name] = directive.line
-        yield from _check_options(directive, version)
-        if directive.name == "forward":
-            yield from _check_forward(directive, version)
+        findings = _check_directive(directive, version, first_use)
+        if directive.imported_from is None:
+            yield from findings
+        else:
+            yield from _about_imported_line(findings, directive.imported_from, version)
+
+
+def _about_imported_line(
+    findings: Iterator[Finding], imported_from: tuple[str, int], version: Version
+) -> Iterator[Finding]:
+    """A finding about a line of an imported file names the file and line only: the file may be
+    one that is not meant to be shown, so its text is never quoted."""
+    name, import_line = imported_from
+    for finding in findings:
+        verdict = "refuses" if finding.is_error else "warns about"
+        yield Finding(
+            finding.severity,
+            import_line,
+            f"imported file '{name}' line {finding.line}: CoreDNS {version} {verdict} this line; "
+            "fix that line (the wizard does not quote imported files)",
+        )
+
+
+def _check_directive(
+    directive: Directive, version: Version, first_use: dict[str, int]
+) -> Iterator[Finding]:
+    status = directive_status(directive.name, version)
+    if status.refused:
+        message = _unknown_directive(directive.name, version)
+        yield Finding("error", directive.line, message, directive.name)
+        return
+    if status in (Status.DEPRECATED, Status.IGNORED):
+        message = _tolerated(f"plugin '{directive.name}'", status, PLUGINS[directive.name].life)
+        yield Finding("warning", directive.line, message, directive.name)
+    spec = PLUGINS[directive.name]
+    if spec.once_per_block:
+        if directive.name in first_use:
+            yield Finding(
+                "error",
+                directive.line,
+                f"{directive.name}: this plugin can only be used once per Server Block (it is already at "
+                f"line {first_use[directive.name]}); merge the two into one",
+                directive.name,
+            )
+        else:
+            first_use[directive.name] = directive.line
+    yield from _check_options(directive, version)
+    if directive.name == "forward":
+        yield from _check_forward(directive, version)
 
 
 def _unknown_directive(name: str, version: Version) -> str:

@@ -141,7 +141,8 @@ class _Expander:
         out: list[Directive] = []
         for path in self._files(name, directive, base_dir):
             parsed = self._parsed(path, directive, parse_directives)
-            out.extend(self._directives(parsed, path.parent, snippets, chain))
+            expanded = self._directives(parsed, path.parent, snippets, chain)
+            out.extend(_from_file(expanded, path.name, directive))
         return out
 
     def _top_level_import(
@@ -155,7 +156,9 @@ class _Expander:
         out: list[ServerBlock] = []
         for path in self._files(name, directive, base_dir):
             parsed = self._parsed(path, directive, parse)
-            out.extend(self.corefile(parsed, path.parent, snippets, chain).blocks)
+            for block in self.corefile(parsed, path.parent, snippets, chain).blocks:
+                block.directives = _from_file(block.directives, path.name, directive)
+                out.append(block)
         return out
 
     def _parsed(self, path: Path, directive: Directive, parser: Callable[[str, str], _Parsed]) -> _Parsed:
@@ -234,3 +237,16 @@ class _Expander:
 
     def _error(self, directive: Directive, message: str) -> CorefileSyntaxError:
         return CorefileSyntaxError(self.filename, directive.line, message)
+
+
+def _from_file(directives: list[Directive], name: str, imported_by: Directive) -> list[Directive]:
+    """Mark lines read from the imported file `name` (and their option lines): the innermost file
+    keeps its name, the `import` line is the outermost one, in the Corefile itself."""
+    stack = list(directives)
+    while stack:
+        directive = stack.pop()
+        inner = directive.imported_from[0] if directive.imported_from else name
+        at = imported_by.imported_from[1] if imported_by.imported_from else imported_by.line
+        directive.imported_from = (inner, at)
+        stack.extend(directive.block or [])
+    return directives

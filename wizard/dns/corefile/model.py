@@ -28,6 +28,9 @@ class Directive:
     line: int = field(default=0, compare=False)
     closing_comments: list[str] = field(default_factory=list)
     """Comments after the last option line, before this directive's closing brace."""
+    imported_from: tuple[str, int] | None = field(default=None, compare=False)
+    """Set by `expand()` on lines read from an imported file: (that file's name, the line of the
+    Corefile's `import`), so a message about it can point there without quoting the file."""
 
     def option(self, name: str) -> Directive | None:
         """The first option line called `name` inside this directive's block, if any."""
