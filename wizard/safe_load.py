@@ -259,9 +259,15 @@ _MERGE = _MergeKey()
 # ---------------------------------------------------------------- JSON
 
 
-def load_json(text: str | bytes, source: str, max_bytes: int = MAX_FILE_BYTES) -> Any:
-    """A JSON value with bounded size, nesting and integer length; errors name `source` only."""
-    if len(text) > max_bytes:
+def load_json(
+    text: str | bytes, source: str, max_bytes: int | None = MAX_FILE_BYTES, check_depth: bool = True
+) -> Any:
+    """A JSON value with bounded size, nesting and integer length; errors name `source` only.
+
+    API responses pass `max_bytes=None` (a list of every pod is legitimately large) and
+    `check_depth=False` (walking it would cost; a nesting deep enough to matter still ends in the
+    parser's RecursionError, reported as too deep)."""
+    if max_bytes is not None and len(text) > max_bytes:
         raise InputError(f"{source}: JSON of {len(text)} bytes is more than {max_bytes}")
     try:
         value = json.loads(text, parse_int=_bounded_int)
@@ -272,7 +278,7 @@ def load_json(text: str | bytes, source: str, max_bytes: int = MAX_FILE_BYTES) -
             f"{err.colno})") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise InputError(f"{source}: not valid JSON ({short_quote(str(err), 80, quote=False)})") from None
-    if nesting_depth(value) > MAX_DEPTH:
+    if check_depth and nesting_depth(value) > MAX_DEPTH:
         raise InputError(f"{source}: JSON nested more than {MAX_DEPTH} levels deep")
     return value
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import random
 import re
 import socket
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from wizard.durations import human_duration
 from wizard.errors import InputError, WizardError
 from wizard.k8s.connection import Connection
+from wizard.safe_load import load_json
 
 if TYPE_CHECKING:
     import urllib3
@@ -671,8 +671,8 @@ class Gateway:
         if not raw:
             return {}
         try:
-            decoded = json.loads(raw)
-        except ValueError:
+            decoded = load_json(raw, "response", max_bytes=None, check_depth=False)
+        except InputError:
             raise GatewayError(
                 f"{op.verb} {op.target} in context {self.connection.context!r}: the API server at "
                 f"{self.connection.server} answered with something that is not JSON "
@@ -987,8 +987,8 @@ def _transport_text(err: BaseException) -> str:
 def _parse_status(text: str) -> tuple[str, str, tuple[str, ...]]:
     """message, reason and `field: message` causes of a Status body (empty when not one)."""
     try:
-        status = json.loads(text)
-    except ValueError:
+        status = load_json(text, "status", max_bytes=None, check_depth=False)
+    except InputError:
         return "", "", ()
     if not isinstance(status, dict):
         return "", "", ()
@@ -1005,5 +1005,8 @@ def _decode_event(line: bytes) -> Obj | None:
     line = line.strip()
     if not line:
         return None
-    event = json.loads(line)
+    try:
+        event = load_json(line, "watch event", max_bytes=None, check_depth=False)
+    except InputError as err:
+        raise ValueError(str(err)) from None  # the watch reports itself dropped
     return event if isinstance(event, dict) else None
