@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import InputError
+from wizard.safe_load import read_text
+
+KEYMAP_MAX_BYTES = 64 * 1024
+"""A keymap names a few dozen bindings; anything larger is not one."""
 
 if TYPE_CHECKING:
     from textual.binding import BindingsMap
@@ -100,9 +104,11 @@ def load_keymap(explicit: str | None) -> tuple[dict[str, str], Path | None]:
         if not path.is_file():
             return {}, None
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        document = tomllib.loads(read_text(path, "keymap", max_bytes=KEYMAP_MAX_BYTES))
     except tomllib.TOMLDecodeError as err:
         raise InputError(f"{path}: not valid TOML ({err}); fix the file or pass another --keymap") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid TOML (nested too deeply); fix the file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot read the keymap ({err}); fix its permissions or encoding") from None
     keymap = parse_keymap(document, path)

@@ -60,3 +60,16 @@ def test_the_tui_log_is_private(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         _setup_logging(str(link))
     assert not (tmp_path / "target.log").exists()
+
+
+def test_reading_a_journal_refuses_links_and_fifos(tmp_path: Path) -> None:
+    real = tmp_path / "real.jsonl"
+    Journal(real).done("s1", "scale", "deployment/coredns", 0, 1)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    with pytest.raises(InputError, match="symbolic link"):
+        Journal(link).read()
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        Journal(fifo).read()  # returns at once: a FIFO without a writer would block a plain read

@@ -13,6 +13,7 @@ costs bounded time and memory and ends in one InputError line, never a traceback
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -43,10 +44,19 @@ _SCALAR_TAGS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", _YAML_INT, "
 def read_text(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> str:
     """The text of the regular file at `path` (named `what` in errors), refusing devices, FIFOs,
     sockets, files over `max_bytes` and bytes that are not UTF-8."""
+    return decode_text(read_bytes(path, what, max_bytes), str(path), what)
+
+
+def read_bytes(path: str | Path, what: str, max_bytes: int, follow_symlinks: bool = True) -> bytes:
+    """The bytes of the regular file at `path`, refusing devices, FIFOs, sockets, files over
+    `max_bytes` and, unless `follow_symlinks`, a symbolic link."""
     shown = str(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
     try:
         # O_NONBLOCK: opening a FIFO with no writer must not block; fstat then tells what it is
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise InputError(f"{shown}: file not found; give the path of the {what}") from None
     except IsADirectoryError:
@@ -54,6 +64,9 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> s
     except PermissionError:
         raise InputError(f"{shown}: permission denied; make the {what} readable") from None
     except OSError as err:
+        if err.errno == errno.ELOOP and not follow_symlinks:
+            raise InputError(f"{shown}: is a symbolic link; the wizard does not follow links for its "
+                f"{what}") from None
         raise InputError(f"{shown}: cannot open the {what} ({err.strerror or 'error'})") from None
     try:
         info = os.fstat(fd)
@@ -75,7 +88,7 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_FILE_BYTES) -> s
             os.close(fd)
     if len(data) > max_bytes:
         raise InputError(f"{shown}: is more than the {max_bytes} bytes a {what} may have")
-    return decode_text(data, shown, what)
+    return data
 
 
 def decode_text(data: bytes, source: str, what: str) -> str:

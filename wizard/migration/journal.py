@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 from wizard import __version__
 from wizard.errors import InputError
-from wizard.safe_load import load_json
+from wizard.safe_load import load_json, read_bytes
 
 if TYPE_CHECKING:
     from wizard.k8s.gateway import Gateway
@@ -48,6 +48,8 @@ it, because recomputing it from a half-switched cluster can give the other order
 Status = Literal["intent", "done", "failed"]
 JOURNAL_FILE = "journal.jsonl"
 BACKUP_DIR = "backups"
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024
+"""A switch writes a few hundred lines; a journal this large is not one the wizard wrote."""
 
 
 def now_rfc3339() -> str:
@@ -268,8 +270,8 @@ class Journal:
         line = entry.to_json() + "\n"
         try:
             created = not self.path.exists()
-            with os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as out:
-                if not created and _ends_without_newline(self.path):
+            with os.fdopen(open_private(self.path, os.O_RDWR | os.O_APPEND), "ab") as out:
+                if _ends_without_newline(out.fileno()):
                     out.write(b"\n")  # seal a torn line so this entry stays readable
                 out.write(line.encode("utf-8"))
                 out.flush()
@@ -287,14 +289,9 @@ class Journal:
     def read(self) -> JournalState:
         """Reconstruct the state. A torn or corrupt line is skipped with a warning, never fatal."""
         state = JournalState()
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        if not self.path.exists() and not self.path.is_symlink():
             return state
-        except OSError as err:
-            raise InputError(
-                f"journal {self.path}: cannot read ({err.strerror or err}); fix permissions"
-            ) from None
+        raw = read_bytes(self.path, "journal", MAX_JOURNAL_BYTES, follow_symlinks=False)
         lines = raw.split(b"\n")
         torn_tail = bool(lines and lines[-1])
         if not torn_tail:
@@ -336,13 +333,9 @@ def _apply(state: JournalState, entry: JournalEntry) -> None:
         state.failed_steps.append(entry.step)
 
 
-def _ends_without_newline(path: Path) -> bool:
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() == 0:
-            return False
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) != b"\n"
+def _ends_without_newline(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def _fsync_dir(directory: Path) -> None:
