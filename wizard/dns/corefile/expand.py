@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from wizard.dns.corefile.errors import CorefileSyntaxError
+from wizard.dns.corefile.lexer import MAX_TOKENS
 from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet
 from wizard.dns.corefile.parser import IMPORT, is_snippet_reference, parse, parse_directives, snippet_blocks
 from wizard.errors import InputError
@@ -77,6 +78,7 @@ class _Expander:
         self.filename = filename
         self.root = Path(base_dir).resolve() if base_dir is not None else None
         self.directives = 0
+        self.words_left = MAX_TOKENS  # shared by every imported file, so a glob of many cannot add up
 
     def corefile(
         self, cf: Corefile, base_dir: Path | None, outer: dict[str, Snippet], chain: list[str]
@@ -169,6 +171,11 @@ class _Expander:
         except InputError as err:
             reason = str(err).removeprefix(f"{path}: ")
             raise self._error(directive, f"cannot import '{path.name}': {reason}") from None
+        self.words_left -= len(text.split())
+        if self.words_left < 0:
+            raise self._error(
+                directive, f"imported files hold more than {MAX_TOKENS} words together: import less"
+            )
         try:
             return parser(text, path.name)
         except CorefileSyntaxError as err:

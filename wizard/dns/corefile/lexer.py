@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from wizard.dns.corefile.errors import CorefileSyntaxError
 
 BYTE_ORDER_MARK = "\ufeff"
+MAX_TOKENS = 50_000
+"""Real Corefiles hold hundreds of words (a long inline `hosts` block some thousands); past this
+the checks would take seconds and hundreds of MB, so the file is refused instead."""
 
 # Go's unicode.IsSpace: the Latin-1 spaces plus the Unicode White_Space property.
 _GO_WHITE_SPACE = frozenset(
@@ -62,6 +65,10 @@ def tokenize(text: str, filename: str = "Corefile") -> list[Token]:
     pos = 0
     end = len(text)
     while pos < end:
+        if len(tokens) > MAX_TOKENS:
+            raise CorefileSyntaxError(
+                filename, line, f"more than {MAX_TOKENS} words: split the Corefile or shorten inline data"
+            )
         ch = text[pos]
         if ch == "\n":
             line += 1
