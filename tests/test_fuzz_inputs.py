@@ -57,6 +57,7 @@ CASES = [
         + ".:53 {\n    import c5\n}\n",
     ),
     ("check-corefile", ".:53 {\n    import /dev/zero\n}\n"),
+    ("check-corefile", ".:53 {\n" + "a b\n" * 250_000 + "}\n"),  # 1 MiB of words: 6.6 s, 435 MB before
     ("check-corefile", ".:53 {\n    import ../../../../etc/passwd\n}\n"),
     ("translate-configmap", "[" * 100_000),
     ("translate-configmap", ALIAS_BOMB),
