@@ -285,6 +285,7 @@ def _drive(target: str, path: Path, workdir: Path) -> int:
                 str(path),
                 "--coredns-version",
                 "1.8.4",
+                "--drop-federations",
             ]
         )
     if target == "render-deployment":
