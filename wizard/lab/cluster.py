@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import secrets
 import shutil
 import socket
@@ -62,6 +63,7 @@ class LabOptions:
     extra_services: int = 0
     deny: set[tuple[str, str]] = field(default_factory=set)
     kernel: str = "old"  # "old" (0009.11) or "fixed" (≥ 0009.23, flushes stale IPVS flows)
+    cluster_domain: str = "cluster.local"  # kube-dns --domain, the kubelet's --cluster-domain
     wait_ready: bool = True  # start() returns once every kube-dns replica is Ready
     start_timeout: float = 120.0
     kubeconfig_path: Path | None = None  # default: a file in the lab's temporary directory
@@ -88,10 +90,24 @@ class LabOptions:
                 raise InputError(f"--fault {name!r}: unknown; known faults: {', '.join(sorted(FAULTS))}")
         if self.kernel not in KERNELS:
             raise InputError(f"kernel {self.kernel!r}: must be one of {', '.join(KERNELS)}")
+        check_cluster_domain(self.cluster_domain)
         if self.extra_pods < 0:
             raise InputError(f"--extra-pods {self.extra_pods}: must not be negative")
         if self.extra_services < 0:
             raise InputError(f"--extra-services {self.extra_services}: must not be negative")
+
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_cluster_domain(domain: str) -> str:
+    """The domain without its trailing dot; InputError unless it is a DNS name kube-dns accepts
+    (lower-case RFC 1123 labels, at most 253 characters)."""
+    name = domain.rstrip(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise InputError(
+            f"--cluster-domain {domain!r}: expected a DNS domain of lower-case labels, e.g. cluster.local")
+    return name
 
 
 def _version_ok(version: str) -> bool:
@@ -202,6 +218,7 @@ class Lab:
                 k8s_version=options.k8s_version, nodes=options.nodes,
                 kube_dns_replicas=options.kube_dns_replicas, proxy_mode=options.proxy_mode,
                 udp_timeout=options.udp_timeout, kernel=options.kernel,
+                cluster_domain=options.cluster_domain.rstrip("."),
                 autoscaler="autoscaler" in options.faults,
                 extra_pods=options.extra_pods, extra_services=options.extra_services,
             )
@@ -234,7 +251,7 @@ class Lab:
         self.kubelet = Kubelet(
             store, faults, speed, addresses, dns_port=self.dns_port,
             dns_service_ip=addresses.dns_service_ip, net=net, dns_pod_factory=dns_pod_factory,
-            k8s_version=options.k8s_version,
+            k8s_version=options.k8s_version, cluster_domain=options.cluster_domain,
         )
         config = APIServerConfig(
             k8s_version=options.k8s_version, token=self.token, cert_dir=self._tmp / "pki",

@@ -63,6 +63,7 @@ class SeedOptions:
     proxy_mode: str = "ipvs"
     udp_timeout: int = 300
     kernel: str = "old"
+    cluster_domain: str = "cluster.local"
     kube_dns_data: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KUBE_DNS_DATA))
     autoscaler: bool = False
     extra_pods: int = 0
@@ -150,8 +151,10 @@ def _http_probe(path: str, port: int, **timing: int) -> Obj:
     return {"httpGet": {"path": path, "port": port, "scheme": "HTTP"}, **timing}
 
 
-def kube_dns_deployment(replicas: int) -> Obj:
-    """kube-dns as the vendor ships it: kubedns + dnsmasq + sidecar, the upstream manifest's probes."""
+def kube_dns_deployment(replicas: int, cluster_domain: str = "cluster.local") -> Obj:
+    """kube-dns as the vendor ships it: kubedns + dnsmasq + sidecar, the upstream manifest's probes;
+    `cluster_domain` goes where the manifest has `cluster.local` (--domain, dnsmasq --server, probes)."""
+    domain = cluster_domain.rstrip(".")
     liveness = {"initialDelaySeconds": 60, "timeoutSeconds": 5, "successThreshold": 1, "failureThreshold": 5}
     labels = {"k8s-app": "kube-dns"}
     pod_spec: Obj = {
@@ -165,7 +168,7 @@ def kube_dns_deployment(replicas: int) -> Obj:
                 "resources": {"limits": {"memory": "170Mi"}, "requests": {"cpu": "100m", "memory": "70Mi"}},
                 "livenessProbe": _http_probe("/healthcheck/kubedns", 10054, **liveness),
                 "readinessProbe": _http_probe("/readiness", 8081, initialDelaySeconds=3, timeoutSeconds=5),
-                "args": ["--domain=cluster.local.", "--dns-port=10053", "--config-dir=/kube-dns-config",
+                "args": [f"--domain={domain}.", "--dns-port=10053", "--config-dir=/kube-dns-config",
                          "--v=2"],
                 "env": [{"name": "PROMETHEUS_PORT", "value": "10055"}],
                 "ports": [
@@ -181,7 +184,7 @@ def kube_dns_deployment(replicas: int) -> Obj:
                 "livenessProbe": _http_probe("/healthcheck/dnsmasq", 10054, **liveness),
                 "args": ["-v=2", "-logtostderr", "-configDir=/etc/k8s/dns/dnsmasq-nanny",
                          "-restartDnsmasq=true", "--", "-k", "--cache-size=1000", "--no-negcache",
-                         "--log-facility=-", "--server=/cluster.local/127.0.0.1#10053",
+                         "--log-facility=-", f"--server=/{domain}/127.0.0.1#10053",
                          "--server=/in-addr.arpa/127.0.0.1#10053", "--server=/ip6.arpa/127.0.0.1#10053"],
                 "ports": [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
                           {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"}],
@@ -193,8 +196,8 @@ def kube_dns_deployment(replicas: int) -> Obj:
                 "image": f"{REGISTRY}/tkeimages/sidecar-amd64:{KUBE_DNS_VERSION}",
                 "livenessProbe": _http_probe("/metrics", 10054, **liveness),
                 "args": ["--v=2", "--logtostderr",
-                         "--probe=kubedns,127.0.0.1:10053,kubernetes.default.svc.cluster.local,5,SRV",
-                         "--probe=dnsmasq,127.0.0.1:53,kubernetes.default.svc.cluster.local,5,SRV"],
+                         f"--probe=kubedns,127.0.0.1:10053,kubernetes.default.svc.{domain},5,SRV",
+                         f"--probe=dnsmasq,127.0.0.1:53,kubernetes.default.svc.{domain},5,SRV"],
                 "ports": [{"containerPort": 10054, "name": "metrics", "protocol": "TCP"}],
                 "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
             },
@@ -382,7 +385,7 @@ def seed(store: Store, addresses: AddressPlan, options: SeedOptions) -> None:
         {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}], {"k8s-app": "kube-dns"},
         {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "KubeDNS",
          "addonmanager.kubernetes.io/mode": "Reconcile"}))
-    store.create("deployments.apps", kube_dns_deployment(options.kube_dns_replicas))
+    store.create("deployments.apps", kube_dns_deployment(options.kube_dns_replicas, options.cluster_domain))
     daemonset, proxy_config = _kube_proxy(options)
     store.create("configmaps", proxy_config)
     store.create("daemonsets.apps", daemonset)
