@@ -111,6 +111,9 @@ def _node(index: int, address: str, options: SeedOptions) -> Obj:
             "beta.kubernetes.io/arch": "amd64",
             "node.kubernetes.io/instance-type": "SA2.MEDIUM4",
             "topology.kubernetes.io/zone": "ap-guangzhou-3",
+            "topology.kubernetes.io/region": "gz",
+            "failure-domain.beta.kubernetes.io/zone": "100003",  # what kube-dns federation reads
+            "failure-domain.beta.kubernetes.io/region": "gz",
         }),
         "spec": {"podCIDR": "", "providerID": f"qcloud:///100003/ins-{uuid.uuid4().hex[:8]}"},
         "status": {
