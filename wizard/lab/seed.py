@@ -38,7 +38,8 @@ GUIDE_KUBE_DNS_DATA = {
     **DEFAULT_KUBE_DNS_DATA,
     "federations": json.dumps({"foo": "foo.feddomain.com"}),
 }
-"""The guide's full example; `federations` blocks translation for CoreDNS ≥ 1.7.0."""
+"""The guide's full example. Its `federations` is JSON, which kube-dns does not read (it wants
+name=domain): real kube-dns, and the lab's, ignore this whole ConfigMap and run with defaults."""
 
 APPS: tuple[tuple[str, str, str, int], ...] = (
     # namespace, name, image, replicas

@@ -1,13 +1,17 @@
 """One kube-dns pod of the lab: kubedns, dnsmasq and the sidecar, answering as one process.
 
-What the wizard has to carry over lives here, so it must behave like kube-dns: the cluster domain
-from `--domain` on the kubedns container; stubDomains, upstreamNameservers and federations from
-ConfigMap kube-system/kube-dns (watched; an invalid update is ignored and the previous
-configuration kept, as kube-dns does); extra `--server=/zone/ip#port` arguments of the dnsmasq
-container. Cluster records have TTL 30, nothing is cached (dnsmasq runs with --no-negcache and the
-lab leaves positive caching out too). kube-dns ignores SIGTERM: it answers until it is killed.
+Everything here is the lab's own reading of kubernetes/dns, never the wizard's: the cluster domain
+from `--domain` on the kubedns container; ConfigMap kube-system/kube-dns read by
+kubedns_configmap (an invalid key makes kube-dns ignore the whole ConfigMap: defaults at start,
+the previous settings on an update, with kube-dns's log lines); dnsmasq's `--server` table built
+as dnsmasq-nanny builds it (the Deployment's own `--server`s, then stub domains and upstreams from
+the ConfigMap), the most specific zone winning and kube-dns's own zones being `--server`s to the
+local kubedns like any other; cluster records from kubedns's own cache (kubedns_records), never
+the index CoreDNS uses. A pod without a dnsmasq container is kubedns alone on port 53 (stub
+domains then do nothing: only dnsmasq reads them). Nothing is cached (dnsmasq runs with
+--no-negcache and the lab leaves positive caching out too). kube-dns ignores SIGTERM: it answers
+until it is killed.
 """
-
 from __future__ import annotations
 
 import asyncio

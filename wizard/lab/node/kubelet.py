@@ -835,7 +835,7 @@ def _startup_log(container: _Container, run: _PodRun) -> list[str]:
     name = container.name
     if "kubedns" in image or "kube-dns" in image:
         return [
-            "I0101 00:00:00.000000       1 dns.go:48] version: 1.14.13",
+            f"I0101 00:00:00.000000       1 dns.go:48] version: {image.rpartition(':')[2] or '1.14.13'}",
             "I0101 00:00:00.000000       1 server.go:72] Using configuration read from directory: "
             "/kube-dns-config with period 10s",
             f"I0101 00:00:00.000000       1 server.go:119] FLAG: --domain=\"{_domain_flag(container)}\"",
