@@ -90,3 +90,15 @@ def test_preset_starts_and_the_kube_dns_service_answers(preset: str) -> None:
                  == 2, 30, f"{preset}: the autoscaler puts kube-dns back to 2")
 
 
+
+
+def test_demo_passes_the_preset_and_domain_through_and_refuses_them_without_demo() -> None:
+    from screens.entry import build_parser, lab_options
+
+    argv = ["--demo", "--preset", "kops", "--cluster-domain", "k.local"]
+    options = lab_options(build_parser().parse_args(argv))
+    assert (options.preset, options.cluster_domain) == ("kops", "k.local")
+    with pytest.raises(InputError, match="--preset configures the demo lab"):
+        lab_options(build_parser().parse_args(["--preset", "kops"]))
+    with pytest.raises(InputError, match="--preset 'nope'"):
+        lab_options(build_parser().parse_args(["--demo", "--preset", "nope"]))
