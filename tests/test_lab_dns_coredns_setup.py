@@ -92,6 +92,16 @@ CASES = [
     ("loop-argument", BASE.replace("    loop\n", "    loop 5\n"), (1, 8, 4),
      f"plugin/loop: {PATH}:11 - Error during parsing: Wrong argument count or unexpected line ending "
      "after '5'", None),
+    ("reload-too-often", BASE.replace("    reload\n", "    reload 1s\n"), (1, 8, 4),
+     "plugin/reload: interval value must be greater or equal to 2s", None),
+    ("reload-no-unit", BASE.replace("    reload\n", "    reload 30\n"), (1, 8, 4),
+     'plugin/reload: time: missing unit in duration "30"', None),
+    ("reload-jitter", BASE.replace("    reload\n", "    reload 10s 500ms\n"), (1, 8, 4),
+     "plugin/reload: jitter value must be greater or equal to 1s", None),
+    ("loadbalance-policy", BASE.replace("    loadbalance\n", "    loadbalance weighted\n"), (1, 8, 4),
+     "plugin/loadbalance: unknown policy: weighted", None),
+    ("errors-file", BASE.replace("    errors\n", "    errors /var/log/errors\n"), (1, 8, 4),
+     f"plugin/errors: {PATH}:2 - Error during parsing: invalid log file: /var/log/errors", None),
     ("hosts-after-fallthrough", with_line("    hosts {\n        fallthrough\n        10.0.0.1 a.b\n    }"),
      (1, 8, 4), f"plugin/hosts: {PATH}:5 - Error during parsing: unknown property '10.0.0.1'", None),
 ]

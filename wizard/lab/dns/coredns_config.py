@@ -20,7 +20,7 @@ import dns.rcode
 
 from wizard.lab.api.store import Store
 from wizard.lab.dns import coredns_plugins as p
-from wizard.lab.dns.coredns_setup import SetupError, check_setup, known_directives
+from wizard.lab.dns.coredns_setup import SetupError, check_setup, go_duration, known_directives
 from wizard.lab.dns.corefile_reader import CorefileError, Directive, ServerBlock, read_corefile, server_keys
 from wizard.lab.dns.forward import UpstreamPool
 from wizard.lab.dns.records import ClusterIndex
@@ -29,7 +29,6 @@ from wizard.lab.dns.world import VirtualNetwork, split_host_port
 NEWEST_KNOWN = (1, 11, 3)
 DEFAULT_RELOAD = 30.0
 DEFAULT_RELOAD_JITTER = 15.0
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 
 
 class PodContext(Protocol):
@@ -60,11 +59,11 @@ def image_version(image: str) -> tuple[int, int, int]:
 
 
 def parse_duration(text: str, what: str) -> float:
-    found = _DURATION.match(text.strip())
-    if found is None:
-        raise ConfigRejected(f"plugin/{what}: invalid duration {text!r}")
-    value, unit = float(found.group(1)), found.group(2)
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+    """A Go duration (`5s`, `1m30s`, `500ms`) in seconds; ConfigRejected as plugin/<what> says it."""
+    try:
+        return go_duration(text.strip())
+    except ValueError as err:
+        raise ConfigRejected(f"plugin/{what}: {err}") from err
 
 
 # ---- loading and checking a Corefile --------------------------------------------------------------

@@ -165,6 +165,53 @@ def _check_directive(d: Directive, version: V, path: str) -> None:
         _check_forward(d, version, path)
     elif d.name == "kubernetes":
         _check_kubernetes(d, path)
+    elif d.name == "reload":
+        _check_reload(d)
+    elif d.name == "loadbalance" and d.args and d.args[0] != "round_robin":
+        raise SetupError(f"plugin/loadbalance: unknown policy: {d.args[0]}")
+    elif d.name == "errors" and d.args and d.args[0] != "stdout":
+        raise _plugin_error("errors", path, d.line, f"invalid log file: {d.args[0]}")
+
+
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)([a-zµμ]*)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(text: str) -> float:
+    """Go's time.ParseDuration in seconds; ValueError with Go's message."""
+    quoted = '"' + text + '"'
+    rest = text.lstrip("+-")
+    negative = text.startswith("-")
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise ValueError(f"time: invalid duration {quoted}")
+    total = 0.0
+    while rest:
+        found = _DURATION_PART.match(rest)
+        number, unit = (found.group(1), found.group(2)) if found else ("", "")
+        if not number or number == ".":
+            raise ValueError(f"time: invalid duration {quoted}")
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {quoted}")
+        if unit not in _UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration {quoted}')
+        total += float(number) * _UNITS[unit]
+        rest = rest[len(number) + len(unit):]
+    return -total if negative else total
+
+
+def _check_reload(d: Directive) -> None:
+    """reload [INTERVAL] [JITTER]: Go durations, interval at least 2s, jitter at least 1s."""
+    try:
+        interval = go_duration(d.args[0]) if d.args else 30.0
+        if interval < 2.0:
+            raise SetupError("plugin/reload: interval value must be greater or equal to 2s")
+        jitter = go_duration(d.args[1]) if len(d.args) > 1 else 15.0
+    except ValueError as err:
+        raise SetupError(f"plugin/reload: {err}") from None
+    if jitter < 1.0:
+        raise SetupError("plugin/reload: jitter value must be greater or equal to 1s")
 
 
 def _check_forward(d: Directive, version: V, path: str) -> None:
