@@ -27,6 +27,7 @@ from wizard.dns.corefile import (
     parse,
     parse_key,
 )
+from wizard.dns.grammar import grammar_for, match
 from wizard.dns.plugins import ARGUMENT_LIMITS, PLUGINS, Lifetime, Status, directive_status, option_status
 from wizard.dns.versions import NEWEST_KNOWN, OLDEST_KNOWN, Version, as_version
 from wizard.errors import InputError
@@ -194,6 +195,7 @@ def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
             else:
                 first_use[directive.name] = directive.line
         yield from _check_options(directive, version)
+        yield from _check_grammar(directive, version)
         if directive.name == "forward":
             yield from _check_forward(directive, version)
 
@@ -293,6 +295,88 @@ def _unknown_property(plugin: str, option: str, life: Lifetime | None, version: 
     return (
         f"{head}: the option arrived in CoreDNS {life.added} and this Corefile is checked for {version}; "
         f"delete the line or choose CoreDNS {life.added} or newer"
+    )
+
+
+# --- argument values (wizard.dns.grammar) -------------------------------------------------------
+
+
+def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
+    grammar = grammar_for(directive.name, version)
+    if grammar is None:
+        return
+    name = directive.name
+    pattern = grammar.args
+    if directive.block is not None and grammar.block_args is not None:
+        pattern = f"{pattern} || {grammar.block_args}" if pattern is not None else grammar.block_args
+    if pattern is not None:
+        yield from _mismatch(name, name, directive.name, directive.args, pattern, directive.line)
+    spec = PLUGINS[name]
+    seen: dict[str, int] = {}
+    for option in directive.block or []:
+        pattern = grammar.options.get(option.name)
+        if pattern is None:
+            if grammar.data is not None and (spec.options is None or option.name not in spec.options):
+                yield from _mismatch(name, f"{name} entry", None, [option.name, *option.args], grammar.data,
+                                     option.line)
+            elif grammar.closed and spec.options is None:
+                known = ", ".join(sorted(grammar.options)) or "none"
+                yield Finding(
+                    "error",
+                    option.line,
+                    f"{name}: unknown property '{option.name}': CoreDNS {version}'s {name} has no such option "
+                    f"(it has: {known}); fix or delete the line",
+                    name,
+                )
+            continue
+        if option.name in grammar.once and option.name in seen:
+            yield Finding(
+                "error",
+                option.line,
+                f"{name}: '{option.name}' can only be specified once (it is already at line "
+                f"{seen[option.name]}); keep one",
+                name,
+            )
+        seen.setdefault(option.name, option.line)
+        if option_status(name, option.name, version) in (Status.ABSENT, Status.REMOVED):
+            continue  # already refused as an unknown property
+        yield from _mismatch(name, f"option '{option.name}'", option.name, option.args, pattern, option.line)
+    for needed in sorted(grammar.required - set(seen)):
+        yield Finding(
+            "error",
+            directive.line,
+            f"{name}: '{needed}' is required: CoreDNS {version}'s {name} refuses a block without it; "
+            f"add a '{needed}' line",
+            name,
+        )
+
+
+def _mismatch(
+    plugin: str, what: str, head: str | None, args: list[str], pattern: str, line: int
+) -> Iterator[Finding]:
+    found = match(pattern, args)
+    if found is None:
+        return
+    words = ([head] if head else []) + args
+    if found.index < len(args) and found.wants:
+        value = args[found.index]
+        yield Finding(
+            "error",
+            line,
+            f"{plugin}: invalid value '{value}' for {what}: CoreDNS expects {found.wants} there; fix the value",
+            plugin,
+        )
+        return
+    after = words[min(found.index + (1 if head else 0), len(words)) - 1] if words else plugin
+    if found.index >= len(args):
+        advice = f"add {found.wants}" if found.wants else "add the missing argument"
+    else:
+        advice = f"remove '{args[found.index]}' and what follows" if not found.wants else f"give {found.wants}"
+    yield Finding(
+        "error",
+        line,
+        f"{plugin}: Wrong argument count or unexpected line ending after '{after}' ({what}); {advice}",
+        plugin,
     )
 
 

@@ -266,6 +266,8 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             "stubzones", "fallthrough", "path", "endpoint", "tls", "debug",
             ("upstream", _life(deprecated="1.4.0", ignored="1.6.0", advice=_UPSTREAM_NOOP)),
             ("credentials", _life("1.4.0")),
+            ("min-lease-ttl", _life("1.12.4")),
+            ("max-lease-ttl", _life("1.12.4")),
         ),
     ),
     # `import` is the Corefile parser's own directive, always available; expand() splices it away.
