@@ -28,7 +28,15 @@ from wizard.dns.corefile import (
     parse_key,
 )
 from wizard.dns.grammar import grammar_for, match
-from wizard.dns.plugins import ARGUMENT_LIMITS, PLUGINS, Lifetime, Status, directive_status, option_status
+from wizard.dns.plugins import (
+    ARGUMENT_LIMITS,
+    PLUGINS,
+    Lifetime,
+    Status,
+    directive_status,
+    once_per_block,
+    option_status,
+)
 from wizard.dns.versions import NEWEST_KNOWN, OLDEST_KNOWN, Version, as_version
 from wizard.errors import InputError
 
@@ -183,7 +191,7 @@ def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
             message = _tolerated(f"plugin '{directive.name}'", status, PLUGINS[directive.name].life)
             yield Finding("warning", directive.line, message, directive.name)
         spec = PLUGINS[directive.name]
-        if spec.once_per_block:
+        if once_per_block(directive.name, version):
             if directive.name in first_use:
                 yield Finding(
                     "error",
@@ -341,6 +349,22 @@ def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
         if option_status(name, option.name, version) in (Status.ABSENT, Status.REMOVED):
             continue  # already refused as an unknown property
         yield from _mismatch(name, f"option '{option.name}'", option.name, option.args, pattern, option.line)
+    for first, second in grammar.conflicts:
+        if first in seen and second in seen:
+            yield Finding(
+                "error",
+                max(seen[first], seen[second]),
+                f"{name}: '{first}' and '{second}' cannot be used together; keep one of them",
+                name,
+            )
+    for option_name, other in grammar.needs:
+        if option_name in seen and other not in seen:
+            yield Finding(
+                "error",
+                seen[option_name],
+                f"{name}: '{option_name}' needs '{other}' in the same block; add '{other}' or delete the line",
+                name,
+            )
     for needed in sorted(grammar.required - set(seen)):
         yield Finding(
             "error",

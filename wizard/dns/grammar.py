@@ -104,6 +104,69 @@ def _int_range(low: int | None, high: int | None) -> Callable[[str], bool]:
     return check
 
 
+_RR_TYPES = frozenset(
+    "A NS MD MF CNAME SOA MB MG MR NULL PTR HINFO MINFO MX TXT RP AFSDB X25 ISDN RT NSAPPTR SIG KEY PX GPOS "
+    "AAAA LOC NXT EID NIMLOC SRV ATMA NAPTR KX CERT DNAME OPT APL DS SSHFP IPSECKEY RRSIG NSEC DNSKEY DHCID "
+    "NSEC3 NSEC3PARAM TLSA SMIMEA HIP NINFO RKEY TALINK CDS CDNSKEY OPENPGPKEY CSYNC ZONEMD SVCB HTTPS SPF "
+    "UINFO UID GID UNSPEC NID L32 L64 LP EUI48 EUI64 NXNAME URI CAA AVC AMTRELAY RESINFO TKEY TSIG IXFR AXFR "
+    "MAILB MAILA ANY TA DLV".split()
+)
+"""miekg/dns StringToType: the record type names CoreDNS knows."""
+
+_RCODES = frozenset(
+    "NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED YXDOMAIN YXRRSET NXRRSET NOTAUTH NOTZONE BADSIG BADVERS "
+    "BADKEY BADTIME BADMODE BADNAME BADALG BADTRUNC BADCOOKIE".split()
+)
+"""miekg/dns StringToRcode."""
+
+_TEMPLATE_FUNCS = frozenset(
+    "and call html index slice js len not or print printf println urlquery eq ge gt le lt ne if else end range "
+    "with define template block break continue nil true false parseInt".split()
+)
+_ACTION_RE = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+
+
+def _go_template(text: str) -> bool:
+    """A Go text/template the template plugin can parse: actions closed, functions known."""
+    if text.count("{{") != text.count("}}"):
+        return False
+    for action in _ACTION_RE.findall(text):
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", action)
+        if word and word.group(0) not in _TEMPLATE_FUNCS:
+            return False
+    return True
+
+
+def _dns64_prefix(text: str) -> bool:
+    """dns64 needs an IPv6 prefix of length 32, 40, 48, 56, 64 or 96 (RFC 6052)."""
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return net.version == 6 and net.prefixlen in (32, 40, 48, 56, 64, 96)
+
+
+def _xfr_to(text: str) -> bool:
+    """transfer `to`: `*`, an IP or IP:port (no host names)."""
+    if text == "*" or _is_ip(text.strip("[]")):
+        return True
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        return bool(sep) and _is_ip(host) and go_int(port) is not None
+    host, sep, port = text.rpartition(":")
+    return bool(sep) and _is_ip(host) and go_int(port) is not None
+
+
+def _ttl_seconds(text: str) -> bool:
+    value = go_duration(text)
+    return value is not None and 0 <= value <= 4294967295 and float(value).is_integer()
+
+
+def _selector(text: str) -> bool:
+    """A Kubernetes label selector, as far as its brackets go."""
+    return text.count("(") == text.count(")")
+
+
 def _pct(text: str) -> bool:
     value = go_int(text[:-1]) if text.endswith("%") else None
     return value is not None and 10 <= value <= 90
@@ -127,6 +190,19 @@ KINDS: dict[str, tuple[Callable[[str], bool], str]] = {
     "resolv": (lambda text: text.startswith("@") and len(text) > 1 or "/" in text,
                "@PLUGIN (e.g. @kubernetes) or the path of a resolv.conf file"),
     "pct": (_pct, "a percentage from 10% to 90%"),
+    "qtype": (lambda text: text.upper() in _RR_TYPES, "a record type such as A, AAAA, SRV or ANY"),
+    "rcode": (lambda text: text.upper() in _RCODES, "a response code such as NOERROR, NXDOMAIN or SERVFAIL"),
+    "gotmpl": (_go_template, "a Go template with closed {{ }} actions and known functions"),
+    "dns64": (_dns64_prefix, "an IPv6 prefix of length 32, 40, 48, 56, 64 or 96 such as 64:ff9b::/96"),
+    "xfrto": (_xfr_to, "*, an IP address or IP:port"),
+    "ttlsec": (_ttl_seconds, "a whole number of seconds, such as 30s"),
+    "rate": (lambda text: re.fullmatch(r"(0?\.\d+|[01](\.0*)?)", text) is not None, "a number from 0 to 1"),
+    "opcode": (lambda text: text.upper() in ("QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"),
+               "an opcode such as QUERY, NOTIFY or UPDATE"),
+    "ipport": (lambda text: _xfr_to(text) and text != "*" or text.startswith("unix://")
+               or _xfr_to(text.split("://", 1)[-1]) and "://" in text,
+               "an IP address or IP:port"),
+    "selector": (_selector, "a label selector with balanced brackets"),
 }  # fmt: skip
 
 
@@ -153,8 +229,13 @@ def _item(text: str) -> Item:
         return Item(_int_range(int(lo) if lo else None, int(hi) if hi else None),
                     f"a whole number from {lo or 'any'} to {hi or 'any'}", low, high)  # fmt: skip
     if body.startswith("dur:"):
-        minimum = go_duration(body[4:]) or 0.0
-        return Item(_dur_min(minimum), f"a duration of at least {body[4:]}", low, high)
+        _, lo, *hi = body.split(":")
+        minimum = go_duration(lo) or 0.0
+        if not hi:
+            return Item(_dur_min(minimum), f"a duration of at least {lo}", low, high)
+        maximum = go_duration(hi[0]) or 0.0
+        return Item(lambda t: _dur_min(minimum)(t) and (go_duration(t) or 0.0) <= maximum,
+                    f"a duration from {lo} to {hi[0]}", low, high)  # fmt: skip
     check, wants = KINDS[body]
     return Item(check, wants, low, high)
 
@@ -195,7 +276,14 @@ def _note(best: list[Mismatch], found: Mismatch) -> None:
 
 
 def match(pattern: str, args: list[str]) -> Mismatch | None:
-    """None when `args` fit `pattern` (one of its `||` alternatives), else the furthest mismatch."""
+    """None when `args` fit `pattern` (one of its `||` alternatives), else the furthest mismatch.
+    `join:KIND` checks the arguments joined by spaces as one value (a label selector)."""
+    if pattern.startswith("join:"):
+        check, wants = KINDS[pattern[5:]]
+        joined = " ".join(args)
+        if not args:
+            return Mismatch(0, wants)
+        return None if check(joined) else Mismatch(0, wants)
     best: list[Mismatch] = []
     for alternative in pattern.split("||"):
         items = [_item(word) for word in alternative.split()]
@@ -223,17 +311,25 @@ class Grammar:
     data: str | None = None
     block_args: str | None = None
     """Pattern for the arguments when the directive has a block (rewrite's `rewrite stop { ... }`)."""
+    conflicts: tuple[tuple[str, str], ...] = ()
+    """Pairs of options CoreDNS refuses together."""
+    needs: tuple[tuple[str, str], ...] = ()
+    """(option, other): CoreDNS refuses `option` without `other`."""
 
 
 def _g(args: str | None = None, *, closed: bool = False, once: str = "", required: str = "",
-       data: str | None = None, block_args: str | None = None, **options: str) -> Grammar:  # fmt: skip
-    return Grammar(args, options, closed, frozenset(once.split()), frozenset(required.split()), data, block_args)
+       data: str | None = None, block_args: str | None = None, conflicts: str = "", needs: str = "",
+       **options: str) -> Grammar:  # fmt: skip
+    return Grammar(args, options, closed, frozenset(once.split()), frozenset(required.split()), data, block_args,
+                   _pairs(conflicts), _pairs(needs))
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((a, b) for a, _, b in (pair.partition("/") for pair in text.split()))
 
 
 V = Version.parse
 _ADDR_ONLY = "addr?"
-_ZONES = "zone*"
-_RCODES = "any+"
 
 # (plugin, first release this rule applies to, grammar); the newest row not after the target wins.
 _RULES: tuple[tuple[str, str, Grammar], ...] = (
@@ -259,15 +355,17 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
                           prefetch="int0 dur? pct?", serve_stale="dur0?")),
     ("cache", "1.9.4", _g("int1? name*", success="int0 int1? int0?", denial="int0 int1? int0?",
                           prefetch="int0 dur? pct?", serve_stale="dur0? ~immediate|verify?",
-                          servfail="dur:0s", disable="=success|denial zone*")),
+                          servfail="dur:0s:5m", disable="=success|denial zone*")),
     ("cache", "1.10.1", _g("int1? name*", success="int0 int1? int0?", denial="int0 int1? int0?",
                            prefetch="int0 dur? pct?", serve_stale="dur0? ~immediate|verify?",
-                           servfail="dur:0s", disable="=success|denial zone*", keepttl="")),
+                           servfail="dur:0s:5m", disable="=success|denial zone*", keepttl="")),
     ("cache", "1.14.7", _g("int1? name*", success="int0 int1? int0?", denial="int0 int1? int0?",
                            prefetch="int0 dur? pct?",
-                           serve_stale="dur0? || dur0 ~immediate dur0? dur0? || dur0 ~verify dur0? dur0? dur0?",
-                           servfail="dur:0s", disable="=success|denial zone*", keepttl="",
-                           serve_stale_policy="~prefer_positive", once="serve_stale_policy")),
+                           serve_stale="dur0? || dur0 ~immediate || dur0 ~immediate ttlsec dur:0s:5m? || dur0 ~verify dur0? "
+                                       "|| dur0 ~verify dur0 ttlsec dur:0s:5m?",
+                           servfail="dur:0s:5m", disable="=success|denial zone*", keepttl="",
+                           serve_stale_policy="~prefer_positive", once="serve_stale_policy",
+                           needs="serve_stale_policy/serve_stale")),
     ("forward", "1.0.5", _g("zone any+", except_="zone+", force_tcp="", expire="dur", max_fails="int0",
                             tls="any? any? any?", tls_servername="any", policy="=random|round_robin|sequential",
                             health_check="dur")),
@@ -289,25 +387,31 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
                              max_concurrent="int0", next="any+", failfast_all_unhealthy_upstreams="",
                              failover="any+", max_connect_attempts="int0", max_idle_conns="int0",
                              max_age="dur0", read_timeout="dur1", source_address="ip", resolver="any+")),
-    ("kubernetes", "1.0.0", _g("zone*", endpoint="any+", tls="any any any", namespaces="any+", labels="any+",
+    ("kubernetes", "1.0.0", _g("zone*", endpoint="any+", tls="any any any", namespaces="any+", labels="join:selector",
                                pods="=disabled|insecure|verified", ttl="int:0:3600", resyncperiod="dur",
                                noendpoints="", endpoint_pod_names="", ignore="=empty_service any*",
-                               kubeconfig="any any?", namespace_labels="any+", upstream="any*",
+                               kubeconfig="any any?", namespace_labels="join:selector", upstream="any*",
                                fallthrough="zone*", transfer="any*", multicluster="zone*",
                                startup_timeout="dur", apiserver_qps="float0", apiserver_burst="int0",
-                               apiserver_max_inflight="int0", zonal="")),
+                               apiserver_max_inflight="int0", zonal="",
+                               conflicts="namespaces/namespace_labels zonal/noendpoints")),
     ("k8s_external", "1.3.0", _g("zone*", apex="any", ttl="int:0:3600", headless="", fallthrough="zone*")),
-    ("transfer", "1.6.5", _g("zone*", to="any+", required="to")),
-    ("transfer", "1.14.5", _g("zone*", to="any+", source="ip", required="to", once="source")),
+    ("transfer", "1.6.5", _g("zone*", to="xfrto+", required="to")),
+    ("transfer", "1.14.5", _g("zone*", to="xfrto+", source="ip", required="to", once="source")),
     ("etcd", "1.0.0", _g("zone*", credentials="any any", path="any", tls="any? any? any?", endpoint="any+")),
     ("etcd", "1.12.4", _g("zone*", credentials="any any", path="any", tls="any? any? any?", endpoint="any+",
                           **{"min-lease-ttl": "any", "max-lease-ttl": "any"})),
     ("hosts", "1.0.0", _g("any? zone*", data="ip zone+", reload="dur0", ttl="int:0:4294967295",
                           no_reverse="", fallthrough="zone*")),
-    ("template", "1.0.3", _g("~IN|CH|CHAOS|HS|NONE|ANY any zone*", answer="any+", additional="any+",
-                             authority="any+", rcode="any", match="regex+", fallthrough="zone*",
+    ("hosts", "1.14.7", _g("any? zone*", data="ip zone+", reload="dur0", ttl="int:0:4294967295",
+                           no_reverse="", fallthrough="zone*", fallthrough_unsupported="",
+                           needs="fallthrough_unsupported/fallthrough")),
+    ("template", "1.0.3", _g("~IN|CH|CHAOS|HS|NONE|ANY qtype zone*", answer="gotmpl+", additional="gotmpl+",
+                             authority="gotmpl+", rcode="rcode", ederror="int0 any?", match="regex+", fallthrough="zone*",
                              upstream="any*")),
     ("rewrite", "1.0.0", _g("=stop|continue? any any any*", block_args="=stop|continue?")),
+    ("grpc", "1.5.0", _g("zone ipport+", except_="zone+", tls="any? any? any?", tls_servername="any",
+                         policy="=random|round_robin|sequential", fallthrough="zone*", closed=True)),
     ("pprof", "1.0.0", _g(_ADDR_ONLY)),
     ("pprof", "1.6.0", _g("addr? int0?", block="int0?", closed=True)),
     ("nsid", "1.0.1", _g("any*")),
@@ -317,25 +421,31 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("https3", "1.14.0", _g("", max_streams="int0", closed=True, once="max_streams")),
     ("grpc_server", "1.14.0", _g("", max_streams="int0", max_connections="int0", closed=True,
                                  once="max_streams max_connections")),
-    ("shed", "1.14.7", _g("")),
-    ("metadata", "1.2.0", _g("zone*")),
-    ("dns64", "1.7.0", _g("cidr?", prefix="cidr", translate_all="", allow_ipv4="")),
+    ("shed", "1.14.7", _g("", closed=True)),
+    ("metadata", "1.2.0", _g("zone*", closed=True)),
+    ("dns64", "1.7.0", _g("dns64?", prefix="dns64", translate_all="", allow_ipv4="", closed=True)),
     ("bufsize", "1.6.6", _g("int:512:4096?")),
     ("erratic", "1.0.0", _g("", drop="int0?", truncate="int0?", delay="int0? dur?", large="", closed=True)),
     ("proxyproto", "1.14.3", _g("", allow="cidr*", default="=use|ignore|reject|skip",
                                 udp_session_tracking="dur1 int1?", closed=True)),
     ("view", "1.10.0", _g("any", expr="any+", closed=True)),
-    ("chaos", "1.0.0", _g("any*")),
+    ("chaos", "1.0.0", _g("any*", closed=True)),
     ("dnssec", "1.0.0", _g("zone*", key="=file any+", cache_capacity="int0", closed=True)),
-    ("tsig", "1.9.4", _g("zone*", secret="any any", secrets="any", require="any+", closed=True)),
-    ("header", "1.8.5", _g("")),
-    ("trace", "1.0.0", _g("any? any?", every="int0", service="any", client_server="=true|false?",
-                          datadog_analytics_rate="any", zipkin_max_backlog_size="int0",
+    ("tsig", "1.9.4", _g("zone*", secret="any any", secrets="any", require="=all|none || qtype+",
+                       require_opcode="=all|none || opcode+", closed=True)),
+    ("header", "1.8.5", _g("", set="~aa|ra|rd+", clear="~aa|ra|rd+", closed=True)),
+    ("header", "1.9.4", _g("", set="~aa|ra|rd+", clear="~aa|ra|rd+", query="=set|clear ~aa|ra|rd+",
+                           response="=set|clear ~aa|ra|rd+", closed=True)),
+    ("header", "1.12.4", _g("", query="=set|clear ~aa|ra|rd+", response="=set|clear ~aa|ra|rd+", closed=True)),
+    ("trace", "1.0.0", _g("any? || =zipkin|datadog any", every="int0", service="any",
+                          client_server="=true|false?", datadog_analytics_rate="rate", closed=True, zipkin_max_backlog_size="int0",
                           zipkin_max_batch_size="int0", zipkin_max_batch_interval="dur")),
     ("secondary", "1.0.0", _g("zone*", transfer="=from|to any+")),
+    ("secondary", "1.14.7", _g("zone*", transfer="=from|to any+", fallthrough="zone*", catalog="zone*",
+                               closed=True, required="transfer")),
     ("file", "1.0.0", _g("any zone*")),
-    ("auto", "1.0.0", _g("zone*", directory="any any? any? int0?")),
-    ("nomad", "1.13.0", _g("zone*", address="any+", token="any", ttl="int:0:3600")),
+    ("auto", "1.0.0", _g("zone*", directory="any || any regex any || any regex any dur")),
+    ("nomad", "1.13.0", _g("zone*", address="any+", token="any", ttl="int:0:3600", filter="any+", closed=True)),
 )  # fmt: skip
 
 
@@ -345,7 +455,7 @@ def _fix_keywords(grammar: Grammar) -> Grammar:
         return grammar
     options = {("except" if k == "except_" else k): v for k, v in grammar.options.items()}
     return Grammar(grammar.args, options, grammar.closed, grammar.once, grammar.required, grammar.data,
-                   grammar.block_args)
+                   grammar.block_args, grammar.conflicts, grammar.needs)
 
 
 GRAMMARS: Mapping[str, tuple[tuple[Version, Grammar], ...]] = {}

@@ -73,8 +73,6 @@ class PluginSpec:
     life: Lifetime
     options: Mapping[str, Lifetime] | None = None
     inline_data: bool = False
-    once_per_block: bool = False
-    """CoreDNS fails with "this plugin can only be used once per Server Block"."""
 
 
 FIRST = "1.0.0"
@@ -135,7 +133,6 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             ("apiserver_max_inflight", _life("1.14.0")),
             ("zonal", _life("1.14.7")),
         ),
-        once_per_block=True,
     ),
     PluginSpec(
         "k8s_external",
@@ -179,7 +176,6 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             ("keepttl", _life("1.10.1")),
             ("serve_stale_policy", _life("1.14.7")),
         ),
-        once_per_block=True,
     ),
     PluginSpec("loop", _life("1.2.1"), _opts()),
     PluginSpec("reload", _life("1.1.0"), _opts()),
@@ -315,6 +311,30 @@ ARGUMENT_LIMITS: Mapping[tuple[str, str], ArgumentLimit] = {
 }
 """(plugin, option) → limit. CoreDNS 1.4.0 made `endpoint A B` use A only (coredns/corefile-migration:
 "endpoint" ignored, useFirstArgumentOnly)."""
+
+ONCE_PER_BLOCK: Mapping[str, Lifetime] = {
+    **{name: _life("1.1.0") for name in ("cache", "dnssec", "errors", "hosts", "kubernetes", "prometheus",
+                                         "nsid", "pprof")},
+    "forward": _life("1.1.0", removed="1.9.4"),
+    "loop": _life("1.2.1"),
+    "metadata": _life("1.2.0"),
+    "grpc": _life("1.5.0"),
+    "ready": _life("1.5.0"),
+    "tsig": _life("1.9.4"),
+    "view": _life("1.10.0"),
+    "shed": _life("1.14.7"),
+}  # fmt: skip
+"""Plugins whose setup refuses a second use in one server block ("this plugin can only be used once per
+Server Block", plugin.ErrOnce), and the releases in which it does: `added` is the first release with the
+rule, `removed` the first without it (forward allows several lines from 1.9.4 on). Source: the
+`plugin.ErrOnce` returns in each release's plugin/*/setup.go (metadata refuses any further token)."""
+
+
+def once_per_block(name: str, version: str | Version) -> bool:
+    """True when CoreDNS `version` refuses `name` twice in one server block."""
+    life = ONCE_PER_BLOCK.get(name)
+    return life is not None and life.status(version) is Status.OK
+
 
 PLUGINS: Mapping[str, PluginSpec] = {spec.name: spec for spec in _PLUGINS}
 """Every plugin the wizard knows, by directive name."""
