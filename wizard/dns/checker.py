@@ -27,7 +27,9 @@ from wizard.dns.corefile import (
     parse,
     parse_key,
 )
+from wizard.dns.corefile.keys import DEFAULT_PORTS
 from wizard.dns.grammar import grammar_for, match
+from wizard.dns.listeners import clashes, split_transport
 from wizard.dns.plugins import (
     ARGUMENT_LIMITS,
     PLUGINS,
@@ -122,7 +124,7 @@ def check_corefile(
                 "as unknown",
             )
         )
-    findings.extend(_check_server_keys(expanded.blocks))
+    findings.extend(_check_server_keys(expanded.blocks, target))
     for block in expanded.blocks:
         findings.extend(_check_block(block, target))
     return sorted(findings, key=lambda f: (f.file or "", f.line))
@@ -150,33 +152,22 @@ def check_corefile_text(
 # --- server blocks -------------------------------------------------------------------------------
 
 
-def _check_server_keys(blocks: list[ServerBlock]) -> Iterator[Finding]:
-    """Two blocks serving one zone on one port: CoreDNS refuses to start."""
-    seen: dict[tuple[str, str, int, tuple[str, ...]], int] = {}
+def _check_server_keys(blocks: list[ServerBlock], version: Version) -> Iterator[Finding]:
+    """Keys CoreDNS cannot parse, and zones served twice on one listener (wizard.dns.listeners)."""
     for block in blocks:
-        filtered = block.directive("view") is not None  # view blocks may share a zone and port
-        listen = tuple(sorted(arg for bind in block.find("bind") for arg in bind.args))
         for key in block.keys:
+            transport, rest = split_transport(key)
             try:
-                parsed = parse_key(key)
+                parse_key(key if transport in DEFAULT_PORTS else f"dns://{rest}")
             except InputError as err:
                 yield Finding("error", block.line, str(err))
-                continue
-            if filtered:
-                continue
-            ident = (parsed.transport, parsed.zone, parsed.port, listen)
-            shown = f"{parsed.transport}://{parsed.zone}:{parsed.port}"
-            if ident in seen:
-                first = seen[ident]
-                where = "in this block already" if first == block.line else f"by the block at line {first}"
-                yield Finding(
-                    "error",
-                    block.line,
-                    f"cannot serve {shown} - it is already defined ({where}); merge the two blocks "
-                    "or give one another zone or port",
-                )
-            else:
-                seen[ident] = block.line
+    for clash in clashes(blocks, version):
+        where = "in this block already" if clash.first_line == clash.line else f"by the block at line {clash.first_line}"
+        yield Finding(
+            "error",
+            clash.line,
+            f"{clash.message} ({where}); merge the blocks, or give one another zone, port or bind address",
+        )
 
 
 def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
