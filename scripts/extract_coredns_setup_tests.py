@@ -7,6 +7,11 @@ wizard's checker is measured against them (tests/test_checker_conformance.py).
 
 Usage:
     scripts/extract_coredns_setup_tests.py COREDNS_REPO [--tag v1.8.4 ...] [-o FILE]
+    scripts/extract_coredns_setup_tests.py COREDNS_REPO --directives [-o FILE]
+
+The fixtures in tests/fixtures/ were made with:
+    ... COREDNS_REPO -o tests/fixtures/coredns_setup_tests.json
+    ... COREDNS_REPO --directives -o tests/fixtures/coredns_directives.json
 
 COREDNS_REPO is a clone of https://github.com/coredns/coredns (a bare one works: files are read
 with `git show TAG:PATH`, so no checkout of each tag is needed). The output (JSON) lists, per
@@ -220,7 +225,11 @@ def _literal_string(part: list[Token]) -> str | None:
 def extract_file(src: str, path: str) -> tuple[list[dict[str, object]], int]:
     """The rows of every shouldErr table in one setup_test.go, and how many rows were skipped."""
     controllers = [
-        (src.count("\n", 0, m.start()) + 1, m.group(2), _decode_interpreted(m.group(1)[1:-1]) if m.group(1) else "%s")
+        (
+            src.count("\n", 0, m.start()) + 1,
+            m.group(2),
+            _decode_interpreted(m.group(1)[1:-1]) if m.group(1) else "%s",
+        )
         for m in _CONTROLLER_RE.finditer(src)
     ]
     tokens = [t for t in tokenize(src)]
@@ -284,9 +293,7 @@ def extract_file(src: str, path: str) -> tuple[list[dict[str, object]], int]:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
 def extract(repo: Path, tags: list[str]) -> dict[str, object]:
@@ -312,12 +319,53 @@ def extract(repo: Path, tags: list[str]) -> dict[str, object]:
     }
 
 
+_DIRECTIVE_RE = re.compile(r'^\s*"([a-z0-9_]+)",\s*$', re.M)
+
+
+def release_tags(repo: Path) -> list[str]:
+    """Every vMAJOR.MINOR.PATCH tag from v1.0.0 on, oldest first."""
+    tags = [t for t in _git(repo, "tag").split() if re.fullmatch(r"v1\.\d+\.\d+", t)]
+    return sorted(tags, key=lambda t: tuple(int(p) for p in t[1:].split(".")))
+
+
+def extract_directives(repo: Path, tags: list[str]) -> dict[str, object]:
+    """Per release: the directives compiled in (core/dnsserver/zdirectives.go) and plugin.cfg's names.
+    They can differ: v1.14.2 compiles `proxyproto` in although its plugin.cfg does not list it."""
+    releases: dict[str, object] = {}
+    for tag in tags:
+        compiled = _DIRECTIVE_RE.findall(_git(repo, "show", f"{tag}:core/dnsserver/zdirectives.go"))
+        cfg = [
+            line.split(":", 1)[0].strip()
+            for line in _git(repo, "show", f"{tag}:plugin.cfg").splitlines()
+            if line.strip() and not line.lstrip().startswith("#") and ":" in line
+        ]
+        releases[tag] = {"zdirectives": compiled, "plugin_cfg": cfg}
+    return {
+        "source": "https://github.com/coredns/coredns core/dnsserver/zdirectives.go and plugin.cfg at each "
+        "release tag, extracted by scripts/extract_coredns_setup_tests.py --directives",
+        "releases": releases,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repo", type=Path, help="a coredns/coredns git clone (bare is fine)")
     parser.add_argument("--tag", action="append", dest="tags", help="release tag (repeatable)")
     parser.add_argument("-o", "--output", type=Path, help="write JSON here (default: stdout)")
+    parser.add_argument(
+        "--directives",
+        action="store_true",
+        help="instead: each release's compiled directive list and plugin.cfg (all v1.x.y tags unless --tag)",
+    )
     args = parser.parse_args(argv)
+    if args.directives:
+        listing = extract_directives(args.repo, args.tags or release_tags(args.repo))
+        out = json.dumps(listing, indent=1) + "\n"
+        if args.output:
+            args.output.write_text(out, encoding="utf-8")
+        else:
+            sys.stdout.write(out)
+        return 0
     data = extract(args.repo, args.tags or list(DEFAULT_TAGS))
     text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     if args.output:
@@ -327,8 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     for tag, rel in data["releases"].items():  # type: ignore[attr-defined]
         cases = rel["cases"]
         bad = sum(1 for c in cases if c["shouldErr"])
-        print(f"{tag}: {len(cases) - bad} valid, {bad} invalid, {rel['skipped_rows']} rows skipped",
-              file=sys.stderr)
+        print(
+            f"{tag}: {len(cases) - bad} valid, {bad} invalid, {rel['skipped_rows']} rows skipped",
+            file=sys.stderr,
+        )
     return 0
 
 

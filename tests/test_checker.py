@@ -293,7 +293,9 @@ def test_forward_without_an_upstream_is_refused(line: str) -> None:
         ("10.0.0.0/24", "0.0.10.in-addr.arpa", "1.8.4"),
     ],
 )
-def test_same_zone_and_port_twice_is_refused_after_normalisation(first: str, second: str, version: str) -> None:
+def test_same_zone_and_port_twice_is_refused_after_normalisation(
+    first: str, second: str, version: str
+) -> None:
     text = block("forward . 1.2.3.4", key=first) + block("forward . 1.2.3.5", key=second)
     found = check(text, version)
     assert [(f.severity, f.line) for f in found] == [("error", 4)]

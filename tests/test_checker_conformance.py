@@ -108,7 +108,11 @@ def conformance_figures() -> dict[str, tuple[int, int, int, int]]:
     """release → (valid accepted, valid, invalid refused, invalid): the README's table."""
     figures = {}
     for release in RELEASES:
-        rows = [c for c in CASES if c.release == release and not (not c.should_err and _names_another_directive(c))]
+        rows = [
+            c
+            for c in CASES
+            if c.release == release and not (not c.should_err and _names_another_directive(c))
+        ]
         valid = [c for c in rows if not c.should_err]
         invalid = [c for c in rows if c.should_err]
         figures[release] = (
@@ -122,4 +126,7 @@ def conformance_figures() -> dict[str, tuple[int, int, int, int]]:
 
 if __name__ == "__main__":  # print the figures: PYTHONPATH=. python3 tests/test_checker_conformance.py
     for release, (ok, valid, refused, invalid) in conformance_figures().items():
-        print(f"{release}: accepted {ok}/{valid} valid, refused {refused}/{invalid} invalid ({refused / invalid:.1%})")
+        print(
+            f"{release}: accepted {ok}/{valid} valid, "
+            f"refused {refused}/{invalid} invalid ({refused / invalid:.1%})"
+        )

@@ -162,7 +162,11 @@ def _check_server_keys(blocks: list[ServerBlock], version: Version) -> Iterator[
             except InputError as err:
                 yield Finding("error", block.line, str(err))
     for clash in clashes(blocks, version):
-        where = "in this block already" if clash.first_line == clash.line else f"by the block at line {clash.first_line}"
+        where = (
+            "in this block already"
+            if clash.first_line == clash.line
+            else f"by the block at line {clash.first_line}"
+        )
         yield Finding(
             "error",
             clash.line,
@@ -181,7 +185,6 @@ def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
         if status in (Status.DEPRECATED, Status.IGNORED):
             message = _tolerated(f"plugin '{directive.name}'", status, PLUGINS[directive.name].life)
             yield Finding("warning", directive.line, message, directive.name)
-        spec = PLUGINS[directive.name]
         if once_per_block(directive.name, version):
             if directive.name in first_use:
                 yield Finding(
@@ -323,7 +326,8 @@ def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
                 yield Finding(
                     "error",
                     option.line,
-                    f"{name}: unknown property '{option.name}': CoreDNS {version}'s {name} has no such option "
+                    f"{name}: unknown property '{option.name}': "
+                    f"CoreDNS {version}'s {name} has no such option "
                     f"(it has: {known}); fix or delete the line",
                     name,
                 )
@@ -353,7 +357,8 @@ def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
             yield Finding(
                 "error",
                 seen[option_name],
-                f"{name}: '{option_name}' needs '{other}' in the same block; add '{other}' or delete the line",
+                f"{name}: '{option_name}' needs '{other}' in the same block; "
+                f"add '{other}' or delete the line",
                 name,
             )
     for needed in sorted(grammar.required - set(seen)):
@@ -378,7 +383,8 @@ def _mismatch(
         yield Finding(
             "error",
             line,
-            f"{plugin}: invalid value '{value}' for {what}: CoreDNS expects {found.wants} there; fix the value",
+            f"{plugin}: invalid value '{value}' for {what}: "
+            f"CoreDNS expects {found.wants} there; fix the value",
             plugin,
         )
         return
@@ -386,7 +392,7 @@ def _mismatch(
     if found.index >= len(args):
         advice = f"add {found.wants}" if found.wants else "add the missing argument"
     else:
-        advice = f"remove '{args[found.index]}' and what follows" if not found.wants else f"give {found.wants}"
+        advice = f"give {found.wants}" if found.wants else f"remove '{args[found.index]}' and what follows"
     yield Finding(
         "error",
         line,

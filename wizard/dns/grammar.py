@@ -104,25 +104,28 @@ def _int_range(low: int | None, high: int | None) -> Callable[[str], bool]:
     return check
 
 
-_RR_TYPES = frozenset(
-    "A NS MD MF CNAME SOA MB MG MR NULL PTR HINFO MINFO MX TXT RP AFSDB X25 ISDN RT NSAPPTR SIG KEY PX GPOS "
-    "AAAA LOC NXT EID NIMLOC SRV ATMA NAPTR KX CERT DNAME OPT APL DS SSHFP IPSECKEY RRSIG NSEC DNSKEY DHCID "
-    "NSEC3 NSEC3PARAM TLSA SMIMEA HIP NINFO RKEY TALINK CDS CDNSKEY OPENPGPKEY CSYNC ZONEMD SVCB HTTPS SPF "
-    "UINFO UID GID UNSPEC NID L32 L64 LP EUI48 EUI64 NXNAME URI CAA AVC AMTRELAY RESINFO TKEY TSIG IXFR AXFR "
-    "MAILB MAILA ANY TA DLV".split()
+_RR_TYPES_TEXT = (
+    "A NS MD MF CNAME SOA MB MG MR NULL PTR HINFO MINFO MX TXT RP AFSDB X25 ISDN RT NSAPPTR SIG KEY "
+    "PX GPOS AAAA LOC NXT EID NIMLOC SRV ATMA NAPTR KX CERT DNAME OPT APL DS SSHFP IPSECKEY RRSIG "
+    "NSEC DNSKEY DHCID NSEC3 NSEC3PARAM TLSA SMIMEA HIP NINFO RKEY TALINK CDS CDNSKEY OPENPGPKEY "
+    "CSYNC ZONEMD SVCB HTTPS SPF UINFO UID GID UNSPEC NID L32 L64 LP EUI48 EUI64 NXNAME URI CAA AVC "
+    "AMTRELAY RESINFO TKEY TSIG IXFR AXFR MAILB MAILA ANY TA DLV"
 )
+_RR_TYPES = frozenset(_RR_TYPES_TEXT.split())
 """miekg/dns StringToType: the record type names CoreDNS knows."""
 
-_RCODES = frozenset(
-    "NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED YXDOMAIN YXRRSET NXRRSET NOTAUTH NOTZONE BADSIG BADVERS "
-    "BADKEY BADTIME BADMODE BADNAME BADALG BADTRUNC BADCOOKIE".split()
+_RCODES_TEXT = (
+    "NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED YXDOMAIN YXRRSET NXRRSET NOTAUTH NOTZONE "
+    "BADSIG BADVERS BADKEY BADTIME BADMODE BADNAME BADALG BADTRUNC BADCOOKIE"
 )
+_RCODES = frozenset(_RCODES_TEXT.split())
 """miekg/dns StringToRcode."""
 
-_TEMPLATE_FUNCS = frozenset(
-    "and call html index slice js len not or print printf println urlquery eq ge gt le lt ne if else end range "
-    "with define template block break continue nil true false parseInt".split()
+_TEMPLATE_FUNCS_TEXT = (
+    "and call html index slice js len not or print printf println urlquery eq ge gt le lt ne if else "
+    "end range with define template block break continue nil true false parseInt"
 )
+_TEMPLATE_FUNCS = frozenset(_TEMPLATE_FUNCS_TEXT.split())
 _ACTION_RE = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
 
 
@@ -187,9 +190,13 @@ KINDS: dict[str, tuple[Callable[[str], bool], str]] = {
     "zone": (is_domain_name, "a domain name"),
     "name": (lambda text: is_domain_name(text) and go_int(text) is None, "a domain name"),
     "regex": (_is_regex, "a regular expression"),
-    "resolv": (lambda text: text.startswith("@") and len(text) > 1 or "/" in text,
+    "resolv": (lambda text: (text.startswith("@") and len(text) > 1) or "/" in text,
                "@PLUGIN (e.g. @kubernetes) or the path of a resolv.conf file"),
     "pct": (_pct, "a percentage from 10% to 90%"),
+    "jitter": (
+        lambda text: go_duration(text) == 0.0 or (go_duration(text) or 0.0) >= 1.0,
+        "0 or a duration of 1s or more",
+    ),
     "qtype": (lambda text: text.upper() in _RR_TYPES, "a record type such as A, AAAA, SRV or ANY"),
     "rcode": (lambda text: text.upper() in _RCODES, "a response code such as NOERROR, NXDOMAIN or SERVFAIL"),
     "gotmpl": (_go_template, "a Go template with closed {{ }} actions and known functions"),
@@ -199,8 +206,8 @@ KINDS: dict[str, tuple[Callable[[str], bool], str]] = {
     "rate": (lambda text: re.fullmatch(r"(0?\.\d+|[01](\.0*)?)", text) is not None, "a number from 0 to 1"),
     "opcode": (lambda text: text.upper() in ("QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"),
                "an opcode such as QUERY, NOTIFY or UPDATE"),
-    "ipport": (lambda text: _xfr_to(text) and text != "*" or text.startswith("unix://")
-               or _xfr_to(text.split("://", 1)[-1]) and "://" in text,
+    "ipport": (lambda text: (_xfr_to(text) and text != "*") or text.startswith("unix://")
+               or (_xfr_to(text.split("://", 1)[-1]) and "://" in text),
                "an IP address or IP:port"),
     "selector": (_selector, "a label selector with balanced brackets"),
 }  # fmt: skip
@@ -229,13 +236,13 @@ def _item(text: str) -> Item:
         return Item(_int_range(int(lo) if lo else None, int(hi) if hi else None),
                     f"a whole number from {lo or 'any'} to {hi or 'any'}", low, high)  # fmt: skip
     if body.startswith("dur:"):
-        _, lo, *hi = body.split(":")
-        minimum = go_duration(lo) or 0.0
-        if not hi:
-            return Item(_dur_min(minimum), f"a duration of at least {lo}", low, high)
-        maximum = go_duration(hi[0]) or 0.0
+        _, shortest, *longest = body.split(":")
+        minimum = go_duration(shortest) or 0.0
+        if not longest:
+            return Item(_dur_min(minimum), f"a duration of at least {shortest}", low, high)
+        maximum = go_duration(longest[0]) or 0.0
         return Item(lambda t: _dur_min(minimum)(t) and (go_duration(t) or 0.0) <= maximum,
-                    f"a duration from {lo} to {hi[0]}", low, high)  # fmt: skip
+                    f"a duration from {shortest} to {longest[0]}", low, high)  # fmt: skip
     check, wants = KINDS[body]
     return Item(check, wants, low, high)
 
@@ -319,9 +326,20 @@ class Grammar:
 
 def _g(args: str | None = None, *, closed: bool = False, once: str = "", required: str = "",
        data: str | None = None, block_args: str | None = None, conflicts: str = "", needs: str = "",
-       **options: str) -> Grammar:  # fmt: skip
-    return Grammar(args, options, closed, frozenset(once.split()), frozenset(required.split()), data, block_args,
-                   _pairs(conflicts), _pairs(needs))
+       extra: Mapping[str, str] | None = None, **options: str) -> Grammar:  # fmt: skip
+    """A Grammar row; `extra` holds options whose names are not Python names (`class`, `min-lease-ttl`)."""
+    options = {**options, **(extra or {})}
+    return Grammar(
+        args,
+        options,
+        closed,
+        frozenset(once.split()),
+        frozenset(required.split()),
+        data,
+        block_args,
+        _pairs(conflicts),
+        _pairs(needs),
+    )
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
@@ -340,10 +358,10 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("health", "1.0.0", _g(_ADDR_ONLY, lameduck="dur")),
     ("ready", "1.5.0", _g(_ADDR_ONLY)),
     ("ready", "1.12.2", _g(_ADDR_ONLY, monitor="=until-ready|continuously")),
-    ("log", "1.0.0", _g(None, **{"class": "=all|denial|error|success+"})),
+    ("log", "1.0.0", _g(None, extra={"class": "=all|denial|error|success+"})),
     ("prometheus", "1.0.0", _g(_ADDR_ONLY)),
     ("prometheus", "1.14.3", _g(_ADDR_ONLY, runtime_metrics="", tls="any")),
-    ("reload", "1.1.0", _g("dur:2s? dur0?")),
+    ("reload", "1.1.0", _g(" || dur:2s || dur:2s jitter")),
     ("loop", "1.2.1", _g("")),
     ("loadbalance", "1.0.0", _g("=round_robin?")),
     ("loadbalance", "1.10.1", _g("=round_robin? || =weighted any", reload="dur")),
@@ -361,14 +379,15 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
                            servfail="dur:0s:5m", disable="=success|denial zone*", keepttl="")),
     ("cache", "1.14.7", _g("int1? name*", success="int0 int1? int0?", denial="int0 int1? int0?",
                            prefetch="int0 dur? pct?",
-                           serve_stale="dur0? || dur0 ~immediate || dur0 ~immediate ttlsec dur:0s:5m? || dur0 ~verify dur0? "
+                           serve_stale="dur0? || dur0 ~immediate || dur0 ~immediate ttlsec dur:0s:5m? "
+                                       "|| dur0 ~verify dur0? "
                                        "|| dur0 ~verify dur0 ttlsec dur:0s:5m?",
                            servfail="dur:0s:5m", disable="=success|denial zone*", keepttl="",
                            serve_stale_policy="~prefer_positive", once="serve_stale_policy",
                            needs="serve_stale_policy/serve_stale")),
     ("forward", "1.0.5", _g("zone any* ||", except_="zone+", force_tcp="", expire="dur", max_fails="int0",
-                            tls="any? any? any?", tls_servername="any", policy="=random|round_robin|sequential",
-                            health_check="dur")),
+                            tls="any? any? any?", tls_servername="any",
+                            policy="=random|round_robin|sequential", health_check="dur")),
     ("forward", "1.2.0", _g("zone any* ||", except_="zone+", force_tcp="", prefer_udp="", expire="dur",
                             max_fails="int0", tls="any? any? any?", tls_servername="any",
                             policy="=random|round_robin|sequential", health_check="dur")),
@@ -387,7 +406,8 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
                              max_concurrent="int0", next="any+", failfast_all_unhealthy_upstreams="",
                              failover="any+", max_connect_attempts="int0", max_idle_conns="int0",
                              max_age="dur0", read_timeout="dur1", source_address="ip", resolver="any+")),
-    ("kubernetes", "1.0.0", _g("zone*", endpoint="any+", tls="any any any", namespaces="any+", labels="join:selector",
+    ("kubernetes", "1.0.0", _g("zone*", endpoint="any+", tls="any any any", namespaces="any+",
+                               labels="join:selector",
                                pods="=disabled|insecure|verified", ttl="int:0:3600", resyncperiod="dur",
                                noendpoints="", endpoint_pod_names="", ignore="=empty_service any*",
                                kubeconfig="any any?", namespace_labels="join:selector", upstream="any*",
@@ -400,14 +420,15 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("transfer", "1.14.5", _g("zone*", to="xfrto+", source="ip", required="to", once="source")),
     ("etcd", "1.0.0", _g("zone*", credentials="any any", path="any", tls="any? any? any?", endpoint="any+")),
     ("etcd", "1.12.4", _g("zone*", credentials="any any", path="any", tls="any? any? any?", endpoint="any+",
-                          **{"min-lease-ttl": "any", "max-lease-ttl": "any"})),
+                          extra={"min-lease-ttl": "any", "max-lease-ttl": "any"})),
     ("hosts", "1.0.0", _g("any? zone*", data="ip zone+", reload="dur0", ttl="int:0:4294967295",
                           no_reverse="", fallthrough="zone*")),
     ("hosts", "1.14.7", _g("any? zone*", data="ip zone+", reload="dur0", ttl="int:0:4294967295",
                            no_reverse="", fallthrough="zone*", fallthrough_unsupported="",
                            needs="fallthrough_unsupported/fallthrough")),
     ("template", "1.0.3", _g("~IN|CH|CHAOS|HS|NONE|ANY qtype zone*", answer="gotmpl+", additional="gotmpl+",
-                             authority="gotmpl+", rcode="rcode", ederror="int0 any?", match="regex+", fallthrough="zone*",
+                             authority="gotmpl+", rcode="rcode", ederror="int0 any?", match="regex+",
+                             fallthrough="zone*",
                              upstream="any*")),
     ("rewrite", "1.0.0", _g("=stop|continue? any any any*", block_args="=stop|continue?")),
     ("grpc", "1.5.0", _g("zone ipport+", except_="zone+", tls="any? any? any?", tls_servername="any",
@@ -426,7 +447,7 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("dns64", "1.7.0", _g("dns64?", prefix="dns64", translate_all="", allow_ipv4="", closed=True)),
     ("bufsize", "1.6.6", _g("int:512:4096?")),
     ("erratic", "1.0.0", _g("", drop="int0?", truncate="int0?", delay="int0? dur?", large="", closed=True)),
-    ("proxyproto", "1.14.3", _g("", allow="cidr*", default="=use|ignore|reject|skip",
+    ("proxyproto", "1.14.2", _g("", allow="cidr*", default="=use|ignore|reject|skip",
                                 udp_session_tracking="dur1 int1?", closed=True)),
     ("view", "1.10.0", _g("any", expr="any+", closed=True)),
     ("chaos", "1.0.0", _g("any*", closed=True)),
@@ -436,16 +457,19 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("header", "1.8.5", _g("", set="~aa|ra|rd+", clear="~aa|ra|rd+", closed=True)),
     ("header", "1.9.4", _g("", set="~aa|ra|rd+", clear="~aa|ra|rd+", query="=set|clear ~aa|ra|rd+",
                            response="=set|clear ~aa|ra|rd+", closed=True)),
-    ("header", "1.12.4", _g("", query="=set|clear ~aa|ra|rd+", response="=set|clear ~aa|ra|rd+", closed=True)),
+    ("header", "1.12.4", _g("", query="=set|clear ~aa|ra|rd+", response="=set|clear ~aa|ra|rd+",
+                            closed=True)),
     ("trace", "1.0.0", _g("any? || =zipkin|datadog any", every="int0", service="any",
-                          client_server="=true|false?", datadog_analytics_rate="rate", closed=True, zipkin_max_backlog_size="int0",
+                          client_server="=true|false?", datadog_analytics_rate="rate", closed=True,
+                          zipkin_max_backlog_size="int0",
                           zipkin_max_batch_size="int0", zipkin_max_batch_interval="dur")),
     ("secondary", "1.0.0", _g("zone*", transfer="=from|to any+")),
     ("secondary", "1.14.7", _g("zone*", transfer="=from|to any+", fallthrough="zone*", catalog="zone*",
                                closed=True, required="transfer")),
     ("file", "1.0.0", _g("any zone*")),
     ("auto", "1.0.0", _g("zone*", directory="any || any regex any || any regex any dur")),
-    ("nomad", "1.13.0", _g("zone*", address="any+", token="any", ttl="int:0:3600", filter="any+", closed=True)),
+    ("nomad", "1.13.0", _g("zone*", address="any+", token="any", ttl="int:0:3600", filter="any+",
+                           closed=True)),
 )  # fmt: skip
 
 
@@ -454,14 +478,28 @@ def _fix_keywords(grammar: Grammar) -> Grammar:
     if "except_" not in grammar.options:
         return grammar
     options = {("except" if k == "except_" else k): v for k, v in grammar.options.items()}
-    return Grammar(grammar.args, options, grammar.closed, grammar.once, grammar.required, grammar.data,
-                   grammar.block_args, grammar.conflicts, grammar.needs)
+    return Grammar(
+        grammar.args,
+        options,
+        grammar.closed,
+        grammar.once,
+        grammar.required,
+        grammar.data,
+        grammar.block_args,
+        grammar.conflicts,
+        grammar.needs,
+    )
 
 
-GRAMMARS: Mapping[str, tuple[tuple[Version, Grammar], ...]] = {}
-for _plugin, _since, _grammar in _RULES:
-    GRAMMARS.setdefault(_plugin, ())  # type: ignore[attr-defined]
-    GRAMMARS[_plugin] += ((V(_since), _fix_keywords(_grammar)),)  # type: ignore[index]
+def _by_plugin() -> dict[str, tuple[tuple[Version, Grammar], ...]]:
+    table: dict[str, tuple[tuple[Version, Grammar], ...]] = {}
+    for plugin, since, grammar in _RULES:
+        table[plugin] = (*table.get(plugin, ()), (V(since), _fix_keywords(grammar)))
+    return table
+
+
+GRAMMARS: Mapping[str, tuple[tuple[Version, Grammar], ...]] = _by_plugin()
+"""plugin → (first release, grammar) rows, oldest first."""
 
 
 def grammar_for(plugin: str, version: Version) -> Grammar | None:

@@ -116,12 +116,14 @@ def clashes(blocks: list[ServerBlock], version: Version) -> Iterator[Clash]:
                 for host in hosts:
                     addr = ZoneAddr(transport, zone, port, host)
                     if addr in registered and not filtered:
-                        yield Clash(block.line, f"cannot serve {addr} - it is already defined", registered[addr])
+                        yield Clash(
+                            block.line, f"cannot serve {addr} - it is already defined", registered[addr]
+                        )
                         continue
                     plain = addr.unbound()
                     overlap = unbound.get(plain)
                     if overlap is not None and (host == "" or plain in registered):
-                        other, line = (overlap if host == "" else (plain, registered[plain]))
+                        other, line = overlap if host == "" else (plain, registered[plain])
                         yield Clash(
                             block.line,
                             f"cannot serve {addr} - zone overlap listener capacity with {other}",

@@ -143,7 +143,7 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec("prometheus", _life(), _opts(("runtime_metrics", _life("1.14.3")), ("tls", _life("1.14.3")))),
     PluginSpec(
         "forward",
-        _life("1.0.5"),
+        _life("1.0.6"),  # plugin.cfg lists it at 1.0.5, but 1.0.5's zdirectives.go does not compile it in
         _opts(
             *(
                 (name, _life("1.0.5"))
@@ -290,7 +290,7 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec("quic", _life("1.12.2")),
     PluginSpec("nomad", _life("1.13.0")),
     *(PluginSpec(name, _life("1.14.0")) for name in ("grpc_server", "https", "https3")),
-    PluginSpec("proxyproto", _life("1.14.3")),
+    PluginSpec("proxyproto", _life("1.14.2")),  # compiled in at 1.14.2, though plugin.cfg lists it at 1.14.3
     PluginSpec("shed", _life("1.14.7")),
 )  # fmt: skip
 
