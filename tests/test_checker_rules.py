@@ -142,6 +142,11 @@ def test_durations_follow_go_time_parse_duration(text: str, go: float | None) ->
             "add @PLUGIN (e.g. @kubernetes) or the path of a resolv.conf file",
         ),
         (["errors {", "    consolidate 5m .* warning"], "1.8.4", "Wrong argument count"),
+        (["proxy . 8.8.8.8 {", "    policy fastest"], "1.4.0", "invalid value 'fastest' for option 'policy'"),
+        (["federation cluster.local {", "    foo foo.example.com extra"], "1.6.7", "Wrong argument count"),
+        (["k8s_external example.org {", "    ttl -1"], "1.8.4", "invalid value '-1' for option 'ttl'"),
+        (["etcd example.org {", "    credentials user"], "1.8.4", "Wrong argument count"),
+        (["hosts {", "    10.0.0.300 bad.example"], "1.8.4", "invalid value '10.0.0.300' for hosts entry"),
     ],
 )
 def test_values_coredns_refuses(lines: list[str], version: str, expected: str) -> None:
