@@ -146,7 +146,8 @@ def test_durations_follow_go_time_parse_duration(text: str, go: float | None) ->
         (["federation cluster.local {", "    foo foo.example.com extra"], "1.6.7", "Wrong argument count"),
         (["k8s_external example.org {", "    ttl -1"], "1.8.4", "invalid value '-1' for option 'ttl'"),
         (["etcd example.org {", "    credentials user"], "1.8.4", "Wrong argument count"),
-        (["hosts {", "    10.0.0.300 bad.example"], "1.8.4", "invalid value '10.0.0.300' for hosts entry"),
+        (["hosts {", "    fallthrough", "    10.0.0.1 a.example"], "1.8.4", "unknown property '10.0.0.1'"),
+        (["hosts {", "    ttl 0"], "1.8.4", "invalid value '0' for option 'ttl'"),
     ],
 )
 def test_values_coredns_refuses(lines: list[str], version: str, expected: str) -> None:

@@ -317,6 +317,16 @@ def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
     seen: dict[str, int] = {}
     for option in directive.block or []:
         pattern = grammar.options.get(option.name)
+        is_data = spec.inline_data and (spec.options is None or option.name not in spec.options)
+        if is_data and grammar.data_until is not None and grammar.data_until in seen:
+            yield Finding(
+                "error",
+                option.line,
+                f"{name}: unknown property '{option.name}': CoreDNS reads {name} entries only before "
+                f"'{grammar.data_until}' (line {seen[grammar.data_until]}); move the entry above it",
+                name,
+            )
+            continue
         if pattern is None:
             if grammar.data is not None and (spec.options is None or option.name not in spec.options):
                 yield from _mismatch(name, f"{name} entry", None, [option.name, *option.args], grammar.data,

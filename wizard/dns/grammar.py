@@ -16,6 +16,7 @@ alternatives. An item is a kind with an optional quantifier `?` (optional), `*` 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -322,11 +323,14 @@ class Grammar:
     """Pairs of options CoreDNS refuses together."""
     needs: tuple[tuple[str, str], ...] = ()
     """(option, other): CoreDNS refuses `option` without `other`."""
+    data_until: str | None = None
+    """Data lines after this option are refused as unknown properties (hosts after `fallthrough`)."""
 
 
 def _g(args: str | None = None, *, closed: bool = False, once: str = "", required: str = "",
        data: str | None = None, block_args: str | None = None, conflicts: str = "", needs: str = "",
-       extra: Mapping[str, str] | None = None, **options: str) -> Grammar:  # fmt: skip
+       data_until: str | None = None, extra: Mapping[str, str] | None = None,
+       **options: str) -> Grammar:  # fmt: skip
     """A Grammar row; `extra` holds options whose names are not Python names (`class`, `min-lease-ttl`)."""
     options = {**options, **(extra or {})}
     return Grammar(
@@ -339,6 +343,7 @@ def _g(args: str | None = None, *, closed: bool = False, once: str = "", require
         block_args,
         _pairs(conflicts),
         _pairs(needs),
+        data_until,
     )
 
 
@@ -421,11 +426,12 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("etcd", "1.0.0", _g("zone*", credentials="any any", path="any", tls="any? any? any?", endpoint="any+")),
     ("etcd", "1.12.4", _g("zone*", credentials="any any", path="any", tls="any? any? any?", endpoint="any+",
                           extra={"min-lease-ttl": "any", "max-lease-ttl": "any"})),
-    ("hosts", "1.0.0", _g("any? zone*", data="ip zone+", reload="dur0", ttl="int:0:4294967295",
-                          no_reverse="", fallthrough="zone*")),
-    ("hosts", "1.14.7", _g("any? zone*", data="ip zone+", reload="dur0", ttl="int:0:4294967295",
-                           no_reverse="", fallthrough="zone*", fallthrough_unsupported="",
-                           needs="fallthrough_unsupported/fallthrough")),
+    ("hosts", "1.0.0", _g("any? zone*", fallthrough="zone*", data_until="fallthrough")),
+    ("hosts", "1.4.0", _g("any? zone*", reload="dur0", ttl="int:1:65535", no_reverse="", fallthrough="zone*",
+                          data_until="fallthrough")),
+    ("hosts", "1.14.7", _g("any? zone*", reload="dur0", ttl="int:1:65535", no_reverse="", fallthrough="zone*",
+                           fallthrough_unsupported="", needs="fallthrough_unsupported/fallthrough",
+                           data_until="fallthrough")),
     ("template", "1.0.3", _g("~IN|CH|CHAOS|HS|NONE|ANY qtype zone*", answer="gotmpl+", additional="gotmpl+",
                              authority="gotmpl+", rcode="rcode", ederror="int0 any?", match="regex+",
                              fallthrough="zone*",
@@ -482,17 +488,7 @@ def _fix_keywords(grammar: Grammar) -> Grammar:
     if "except_" not in grammar.options:
         return grammar
     options = {("except" if k == "except_" else k): v for k, v in grammar.options.items()}
-    return Grammar(
-        grammar.args,
-        options,
-        grammar.closed,
-        grammar.once,
-        grammar.required,
-        grammar.data,
-        grammar.block_args,
-        grammar.conflicts,
-        grammar.needs,
-    )
+    return dataclasses.replace(grammar, options=options)
 
 
 def _by_plugin() -> dict[str, tuple[tuple[Version, Grammar], ...]]:
