@@ -148,6 +148,10 @@ def test_durations_follow_go_time_parse_duration(text: str, go: float | None) ->
         (["etcd example.org {", "    credentials user"], "1.8.4", "Wrong argument count"),
         (["hosts {", "    fallthrough", "    10.0.0.1 a.example"], "1.8.4", "unknown property '10.0.0.1'"),
         (["hosts {", "    ttl 0"], "1.8.4", "invalid value '0' for option 'ttl'"),
+        (["forward . 10.0.0.1 {", "    expire 30s", "    max_age 10s"], "1.14.3",
+         "max_age (10s) must not be less"),
+        (["kubernetes cluster.local {", "    multicluster clusterset.local"], "1.12.2",
+         "not authoritative for the multicluster zone clusterset.local."),
     ],
 )
 def test_values_coredns_refuses(lines: list[str], version: str, expected: str) -> None:

@@ -28,7 +28,7 @@ from wizard.dns.corefile import (
     parse_key,
 )
 from wizard.dns.corefile.keys import DEFAULT_PORTS
-from wizard.dns.grammar import grammar_for, match
+from wizard.dns.grammar import go_duration, grammar_for, match
 from wizard.dns.listeners import clashes, split_transport
 from wizard.dns.plugins import (
     ARGUMENT_LIMITS,
@@ -51,6 +51,9 @@ FORWARD_HOSTNAMES_SINCE = Version(1, 14, 4)
 """Before this release `forward` accepts only IPs and resolv.conf-style files as upstreams."""
 
 FORWARD_HTTPS_SINCE = Version(1, 14, 5)
+
+MAX_AGE_CHECKED_SINCE = Version(1, 14, 3)
+"""forward's max_age (and its check against expire) arrived in 1.14.3."""
 """`https://` (DNS over HTTPS) upstreams in `forward`."""
 
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
@@ -200,6 +203,8 @@ def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
         yield from _check_grammar(directive, version)
         if directive.name == "forward":
             yield from _check_forward(directive, version)
+        if directive.name == "kubernetes":
+            yield from _check_multicluster(block, directive)
 
 
 def _unknown_directive(name: str, version: Version) -> str:
@@ -411,11 +416,56 @@ def _mismatch(
     )
 
 
+# --- plugin-specific rules across options ---------------------------------------------------------
+
+
+def _zone_name(text: str) -> str:
+    return text.lower() if text.endswith(".") else text.lower() + "."
+
+
+def _check_multicluster(block: ServerBlock, directive: Directive) -> Iterator[Finding]:
+    """kubernetes: every multicluster zone must be one the plugin serves (its arguments, else the
+    server block's zones): "is not authoritative for the multicluster zone"."""
+    zones = directive.args or [split_transport(key)[1].rsplit(":", 1)[0] for key in block.keys]
+    served = {_zone_name(zone) for zone in zones}
+    for option in directive.options("multicluster"):
+        for zone in option.args:
+            if _zone_name(zone) not in served:
+                yield Finding(
+                    "error",
+                    option.line,
+                    f"kubernetes: is not authoritative for the multicluster zone {_zone_name(zone)} "
+                    f"(authoritative zones: {' '.join(sorted(served))}); add the zone to the kubernetes line "
+                    "or remove it here",
+                    "kubernetes",
+                )
+
+
+def _max_age_below_expire(directive: Directive) -> Finding | None:
+    """forward (1.14.3 on): "max_age must not be less than expire"."""
+    max_age, expire = directive.option("max_age"), directive.option("expire")
+    if max_age is None or expire is None or len(max_age.args) != 1 or len(expire.args) != 1:
+        return None
+    age, exp = go_duration(max_age.args[0]), go_duration(expire.args[0])
+    if age is None or exp is None or not 0 < age < exp:
+        return None
+    return Finding(
+        "error",
+        max_age.line,
+        f"forward: max_age ({max_age.args[0]}) must not be less than expire ({expire.args[0]}); "
+        "raise max_age or lower expire",
+        "forward",
+    )
+
+
 # --- forward -------------------------------------------------------------------------------------
 
 
 def _check_forward(directive: Directive, version: Version) -> Iterator[Finding]:
     line = directive.line
+    too_young = _max_age_below_expire(directive)
+    if too_young is not None and version.release >= MAX_AGE_CHECKED_SINCE:
+        yield too_young
     if len(directive.args) < 2:
         what = "a zone (FROM) and " if not directive.args else ""
         yield Finding(
