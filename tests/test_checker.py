@@ -97,7 +97,8 @@ def test_proxy_is_fine_then_deprecated_then_unknown() -> None:
     assert any("deprecated since CoreDNS 1.4.0" in w and "forward" in w for w in warnings(text, "1.4.0"))
     assert errors(text, "1.5.0") == [
         "Unknown directive 'proxy': CoreDNS 1.5.0 removed the proxy plugin; "
-        "replace `proxy` with `forward` (same FROM and TO arguments)"
+        "replace `proxy` with `forward` (same FROM and TO arguments; before 1.9.4 forward is allowed once "
+        "per server block, so give each further zone its own block)"
     ]
 
 

@@ -194,7 +194,7 @@ def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
                     "error",
                     directive.line,
                     f"{directive.name}: this plugin can only be used once per Server Block (it is already at "
-                    f"line {first_use[directive.name]}); merge the two into one",
+                    f"line {first_use[directive.name]}); {_once_advice(directive.name)}",
                     directive.name,
                 )
             else:
@@ -205,6 +205,15 @@ def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
             yield from _check_forward(directive, version)
         if directive.name == "kubernetes":
             yield from _check_multicluster(block, directive)
+
+
+def _once_advice(name: str) -> str:
+    if name == "forward":  # two forward lines usually forward two zones: each needs its own block
+        return (
+            "give each forwarded zone its own server block (`ZONE:53 { forward . TO }`), "
+            "or choose CoreDNS 1.9.4 or newer, which allows several forward lines"
+        )
+    return "merge the two into one"
 
 
 def _unknown_directive(name: str, version: Version) -> str:

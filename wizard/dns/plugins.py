@@ -215,7 +215,8 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec(
         "proxy",
         _life(deprecated="1.4.0", removed="1.5.0",
-              advice="replace `proxy` with `forward` (same FROM and TO arguments)"),
+              advice="replace `proxy` with `forward` (same FROM and TO arguments; before 1.9.4 forward is "
+                     "allowed once per server block, so give each further zone its own block)"),
         _opts("policy", "fail_timeout", "max_fails", "health_check", "except", "spray", "protocol"),
     ),
     PluginSpec("bind", _life(), _opts(("except", _life("1.8.4")))),
