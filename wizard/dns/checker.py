@@ -28,7 +28,7 @@ from wizard.dns.corefile import (
     parse_key,
 )
 from wizard.dns.corefile.keys import DEFAULT_PORTS
-from wizard.dns.grammar import go_duration, grammar_for, match
+from wizard.dns.grammar import go_duration, grammar_for, is_domain_name, match
 from wizard.dns.listeners import clashes, split_transport
 from wizard.dns.plugins import (
     ARGUMENT_LIMITS,
@@ -164,6 +164,15 @@ def _check_server_keys(blocks: list[ServerBlock], version: Version) -> Iterator[
                 parse_key(key if transport in DEFAULT_PORTS else f"dns://{rest}")
             except InputError as err:
                 yield Finding("error", block.line, str(err))
+                continue
+            host = rest.rsplit(":", 1)[0] if rest.rsplit(":", 1)[-1].isdigit() else rest
+            if "/" not in host and not is_domain_name(host):
+                yield Finding(
+                    "error",
+                    block.line,
+                    f"zone is not a valid domain name: {host} (server block key {key!r}); labels are 1 to 63 "
+                    "characters between dots, the name at most 255",
+                )
     for clash in clashes(blocks, version):
         where = (
             "in this block already"

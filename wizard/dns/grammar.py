@@ -113,7 +113,7 @@ _RR_TYPES_TEXT = (
     "AMTRELAY RESINFO TKEY TSIG IXFR AXFR MAILB MAILA ANY TA DLV"
 )
 _RR_TYPES = frozenset(_RR_TYPES_TEXT.split())
-"""miekg/dns StringToType: the record type names CoreDNS knows."""
+"""miekg/dns StringToType: the record type names CoreDNS knows (looked up as written: upper case)."""
 
 _RCODES_TEXT = (
     "NOERROR FORMERR SERVFAIL NXDOMAIN NOTIMP REFUSED YXDOMAIN YXRRSET NXRRSET NOTAUTH NOTZONE "
@@ -198,14 +198,14 @@ KINDS: dict[str, tuple[Callable[[str], bool], str]] = {
         lambda text: go_duration(text) == 0.0 or (go_duration(text) or 0.0) >= 1.0,
         "0 or a duration of 1s or more",
     ),
-    "qtype": (lambda text: text.upper() in _RR_TYPES, "a record type such as A, AAAA, SRV or ANY"),
-    "rcode": (lambda text: text.upper() in _RCODES, "a response code such as NOERROR, NXDOMAIN or SERVFAIL"),
+    "qtype": (lambda text: text in _RR_TYPES, "a record type such as A, AAAA, SRV or ANY"),
+    "rcode": (lambda text: text in _RCODES, "a response code such as NOERROR, NXDOMAIN or SERVFAIL"),
     "gotmpl": (_go_template, "a Go template with closed {{ }} actions and known functions"),
     "dns64": (_dns64_prefix, "an IPv6 prefix of length 32, 40, 48, 56, 64 or 96 such as 64:ff9b::/96"),
     "xfrto": (_xfr_to, "*, an IP address or IP:port"),
     "ttlsec": (_ttl_seconds, "a whole number of seconds, such as 30s"),
     "rate": (lambda text: re.fullmatch(r"(0?\.\d+|[01](\.0*)?)", text) is not None, "a number from 0 to 1"),
-    "opcode": (lambda text: text.upper() in ("QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"),
+    "opcode": (lambda text: text in ("QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"),
                "an opcode such as QUERY, NOTIFY or UPDATE"),
     "ipport": (lambda text: (_xfr_to(text) and text != "*") or text.startswith("unix://")
                or (_xfr_to(text.split("://", 1)[-1]) and "://" in text),
@@ -432,7 +432,7 @@ _RULES: tuple[tuple[str, str, Grammar], ...] = (
     ("hosts", "1.14.7", _g("any? zone*", reload="dur0", ttl="int:1:65535", no_reverse="", fallthrough="zone*",
                            fallthrough_unsupported="", needs="fallthrough_unsupported/fallthrough",
                            data_until="fallthrough")),
-    ("template", "1.0.3", _g("~IN|CH|CHAOS|HS|NONE|ANY qtype zone*", answer="gotmpl+", additional="gotmpl+",
+    ("template", "1.0.3", _g("=IN|CS|CH|HS|NONE|ANY qtype zone*", answer="gotmpl+", additional="gotmpl+",
                              authority="gotmpl+", rcode="rcode", ederror="int0 any?", match="regex+",
                              fallthrough="zone*",
                              upstream="any*")),
