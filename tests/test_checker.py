@@ -97,7 +97,8 @@ def test_proxy_is_fine_then_deprecated_then_unknown() -> None:
     assert any("deprecated since CoreDNS 1.4.0" in w and "forward" in w for w in warnings(text, "1.4.0"))
     assert errors(text, "1.5.0") == [
         "Unknown directive 'proxy': CoreDNS 1.5.0 removed the proxy plugin; "
-        "replace `proxy` with `forward` (same FROM and TO arguments)"
+        "replace `proxy` with `forward` (same FROM and TO arguments; before 1.9.4 forward is allowed once "
+        "per server block, so give each further zone its own block)"
     ]
 
 
@@ -200,7 +201,7 @@ def test_an_option_no_release_has_is_refused_listing_the_real_ones() -> None:
         ("forward . 8.8.8.8 {", "failfast_all_unhealthy_upstreams", "1.12.1"),
         ("cache 30 {", "serve_stale", "1.6.6"),
         ("cache 30 {", "keepttl", "1.10.1"),
-        ("errors {", "consolidate 5m '.* timeout$'", "1.2.6"),
+        ("errors {", "consolidate 5m \".* timeout$\"", "1.2.6"),
         ("k8s_external example.org {", "fallthrough", "1.11.0"),
     ],
 )
@@ -285,12 +286,19 @@ def test_forward_without_an_upstream_is_refused(line: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("first", "second"),
-    [("abc.com:53", "ABC.com."), (".:53", "dns://.:53"), ("example.org", "example.org.:53")],
+    ("first", "second", "version"),
+    [
+        ("abc.com:53", "ABC.com.", "1.14.7"),
+        (".:53", "dns://.:53", "1.8.4"),
+        ("example.org", "example.org.:53", "1.8.4"),
+        ("10.0.0.0/24", "0.0.10.in-addr.arpa", "1.8.4"),
+    ],
 )
-def test_same_zone_and_port_twice_is_refused_after_normalisation(first: str, second: str) -> None:
+def test_same_zone_and_port_twice_is_refused_after_normalisation(
+    first: str, second: str, version: str
+) -> None:
     text = block("forward . 1.2.3.4", key=first) + block("forward . 1.2.3.5", key=second)
-    found = check(text, "1.8.4")
+    found = check(text, version)
     assert [(f.severity, f.line) for f in found] == [("error", 4)]
     assert found[0].message.startswith("cannot serve dns://")
     assert "already defined" in found[0].message and "line 1" in found[0].message

@@ -203,3 +203,26 @@ def test_unreadable_file_is_one_clear_input_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("builtins.open", deny)
     with pytest.raises(InputError, match="is not readable \\(permission denied\\)"):
         command._read(str(tmp_path / "Corefile"))
+
+
+PROXY_TURNED_FORWARD = """\
+.:53 {
+    forward example.org 10.0.0.1
+    forward . 8.8.8.8
+    cache 30 {
+        prefetch 10 1 10%
+    }
+}
+"""
+
+
+def test_two_forward_lines_and_a_bad_value_each_get_one_line(corefile: Writer) -> None:
+    path = corefile(PROXY_TURNED_FORWARD)
+    result = wizard(path, "--coredns-version", "1.8.4")
+    assert result.returncode == 1
+    first, second = result.stdout.splitlines()
+    assert first.startswith(f"{path}:3: error: forward: this plugin can only be used once per Server Block")
+    assert second.startswith(f"{path}:5: error: cache: invalid value '1' for option 'prefetch'")
+    assert "fix the value" in second
+    later = wizard(corefile(PROXY_TURNED_FORWARD.replace(" 1 10%", " 1m 10%")), "--coredns-version", "1.9.4")
+    assert later.returncode == 0, later.stdout

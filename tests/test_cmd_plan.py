@@ -71,12 +71,10 @@ def test_blocking_finding_exits_1_without_a_plan(lab: Any, capsys: pytest.Captur
 
 
 @pytest.mark.lab_options(guide_configmap=True)
-def test_federations_flag_changes_the_verdict(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_configmap_kube_dns_ignores_is_a_warning(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_plan(capsys, "--kubeconfig", str(lab.kubeconfig_path))
-    assert code == 1
-    assert "data.federations" in out
-    code, _, _ = run_plan(capsys, "--kubeconfig", str(lab.kubeconfig_path), "--drop-federations")
     assert code == 0
+    assert "kube-dns ignores this whole ConfigMap" in out and "data.federations" in out
 
 
 def test_order_override_is_checked(lab: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,8 +43,25 @@ def one_line_error(result: subprocess.CompletedProcess[str], command: str) -> st
 # ---------------------------------------------------------------- translate
 
 
+def test_translate_guide_example_keeps_what_kube_dns_ran_defaults() -> None:
+    """The guide's ConfigMap writes federations as JSON, which kube-dns refuses: it ignored the whole
+    ConfigMap, so what was live (and what the Corefile keeps) is kube-dns's defaults."""
+    result = wizard("translate", "--kube-dns-configmap", CONFIGMAP, "--coredns-version", "1.8.4")
+    assert result.returncode == 0, result.stderr
+    corefile = parse(result.stdout)
+    assert [b.keys for b in corefile.blocks] == [[".:53"]]
+    forward = corefile.blocks[0].directive("forward")
+    assert forward is not None and forward.args == [".", "/etc/resolv.conf"]
+    [warning] = [line for line in result.stderr.splitlines() if "kube-dns ignores" in line]
+    assert str(CONFIGMAP) in warning and "data.federations is JSON" in warning
+    assert "--translate-written-config" in warning
+
+
 def test_translate_guide_example_for_1_6_7() -> None:
-    result = wizard("translate", "--kube-dns-configmap", CONFIGMAP, "--coredns-version", "1.6.7")
+    result = wizard(
+        "translate", "--kube-dns-configmap", CONFIGMAP, "--coredns-version", "1.6.7",
+        "--translate-written-config",
+    )
     assert result.returncode == 0, result.stderr
     corefile = parse(result.stdout)
     main = corefile.blocks[0]
@@ -61,13 +78,11 @@ def test_translate_guide_example_for_1_6_7() -> None:
 
 
 def test_translate_1_8_4_refuses_federations_then_drops_them_on_request() -> None:
-    refused = wizard("translate", "--kube-dns-configmap", CONFIGMAP, "--coredns-version", "1.8.4")
-    line = one_line_error(refused, "translate")
+    written = ("--kube-dns-configmap", CONFIGMAP, "--coredns-version", "1.8.4", "--translate-written-config")
+    line = one_line_error(wizard("translate", *written), "translate")
     assert str(CONFIGMAP) in line and "data.federations" in line and "--drop-federations" in line
 
-    dropped = wizard(
-        "translate", "--kube-dns-configmap", CONFIGMAP, "--coredns-version", "1.8.4", "--drop-federations"
-    )
+    dropped = wizard("translate", *written, "--drop-federations")
     assert dropped.returncode == 0, dropped.stderr
     assert "federation" not in dropped.stdout
     assert "warning: federations foo=foo.feddomain.com" in dropped.stderr
@@ -81,6 +96,7 @@ def test_translate_with_deployment_and_cluster_domain_override() -> None:
         "--kube-dns-deployment", DEPLOYMENT,
         "--coredns-version", "1.6.7",
         "--cluster-domain", "k8s.example",
+        "--translate-written-config",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "kubernetes k8s.example. in-addr.arpa ip6.arpa {" in result.stdout
@@ -91,10 +107,16 @@ def test_translate_with_deployment_and_cluster_domain_override() -> None:
 def test_translate_bad_configmap_value_names_file_key_and_value(tmp_path: Path) -> None:
     path = tmp_path / "cm.yaml"
     path.write_text("kind: ConfigMap\ndata:\n  upstreamNameservers: '[\"dns.google\"]'\n", encoding="utf-8")
-    line = one_line_error(
-        wizard("translate", "--kube-dns-configmap", path, "--coredns-version", "1.8.4"), "translate"
-    )
+    args = ("translate", "--kube-dns-configmap", path, "--coredns-version", "1.8.4")
+    line = one_line_error(wizard(*args, "--translate-written-config"), "translate")
     assert str(path) in line and "data.upstreamNameservers" in line and "'dns.google'" in line
+    # read as kube-dns reads it, the ConfigMap was ignored as a whole: one warning, the defaults
+    live = wizard(*args)
+    assert live.returncode == 0, live.stderr
+    [warning] = live.stderr.splitlines()
+    assert warning.startswith(f"warning: {path}: kube-dns ignores this whole ConfigMap")
+    assert "data.upstreamNameservers entry 'dns.google'" in warning
+    assert "forward . /etc/resolv.conf" in live.stdout
 
 
 @pytest.mark.parametrize(
@@ -162,6 +184,7 @@ def test_render_to_file_atomically(tmp_path: Path) -> None:
         "--coredns-version", "1.6.7",
         "--kube-dns-configmap", CONFIGMAP,
         "--kube-dns-deployment", DEPLOYMENT,
+        "--translate-written-config",
         "-o", out,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -209,7 +232,10 @@ def test_render_image_and_image_host_are_exclusive() -> None:
             ["--k8s-version", "1.20", "--image-host", "https://mirror.local"],
             "--image-host 'https://mirror.local'",
         ),
-        (["--k8s-version", "1.22", "--kube-dns-configmap", str(CONFIGMAP)], "--drop-federations"),
+        (
+            ["--k8s-version", "1.22", "--kube-dns-configmap", str(CONFIGMAP), "--translate-written-config"],
+            "--drop-federations",
+        ),
         (["--k8s-version", "1.22", "--cluster-domain", "bad_domain"], "--cluster-domain"),
         (
             ["--k8s-version", "1.22", "-o", "/nonexistent-dir/x.yaml"],

@@ -129,17 +129,17 @@ def test_missing_scale_permission_blocks_and_is_named(lab: Any) -> None:
 
 
 @pytest.mark.lab_options(guide_configmap=True)
-def test_federations_block_for_coredns_after_1_7(lab: Any) -> None:
+def test_a_configmap_kube_dns_ignores_warns_and_translates_its_defaults(lab: Any) -> None:
+    """The guide's ConfigMap writes federations as JSON: kube-dns ignores it as a whole, so the
+    live configuration (and the Corefile) is kube-dns's defaults, said in one warning."""
     report = preflight(lab)
     found = report.finding("kube-dns-config")
-    assert found.status == "block"
-    assert "data.federations" in " ".join(found.evidence)
-    assert report.finding("server-dry-run").status == "block"
-    dropped = preflight(lab, SwitchOptions(drop_federations=True))
-    assert dropped.finding("kube-dns-config").status == "warn"
-    older = preflight(lab, SwitchOptions(coredns_version="1.6.7"))
-    assert older.finding("kube-dns-config").status != "block"
-    assert "federation cluster.local" in (older.plan.manifests.corefile_text if older.plan else "")
+    assert found.status == "warn"
+    assert "kube-dns ignores this whole ConfigMap" in " ".join(found.evidence)
+    assert "data.federations is JSON" in " ".join(found.evidence)
+    assert report.finding("server-dry-run").status != "block"
+    corefile = report.plan.manifests.corefile_text if report.plan else ""
+    assert "federation" not in corefile and "abc.com:53" not in corefile
 
 
 def test_changed_service_selector_blocks(lab: Any) -> None:

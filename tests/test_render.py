@@ -80,7 +80,7 @@ def test_no_addon_manager_labels_that_would_prune_coredns() -> None:
 
 
 def test_corefile_is_a_literal_block_and_equals_the_translation() -> None:
-    result = render(coredns_version="1.6.7", kube_dns=read_kube_dns_files(CONFIGMAP))
+    result = render(coredns_version="1.6.7", kube_dns=read_kube_dns_files(CONFIGMAP, written=True))
     assert "  Corefile: |\n    .:53 {\n" in result.yaml_text
     assert loaded(result)["ConfigMap"]["data"]["Corefile"] == result.corefile_text
     assert "federation cluster.local {" in result.corefile_text

@@ -65,11 +65,12 @@ my.cluster.local:53 {
 
 
 def guide() -> KubeDNSConfig:
-    return read_kube_dns_files(CONFIGMAP)
+    """The guide's ConfigMap as written (kube-dns itself ignores it: JSON federations)."""
+    return read_kube_dns_files(CONFIGMAP, written=True)
 
 
 def config(**data: str) -> KubeDNSConfig:
-    return read_kube_dns_config({"kind": "ConfigMap", "data": data})
+    return read_kube_dns_config({"kind": "ConfigMap", "data": data}, written=True)
 
 
 def block(result: Translation, key: str) -> str:
@@ -131,7 +132,7 @@ def test_bare_upstream_option_without_upstreams_before_1_7_0(version: str, upstr
 
 
 def test_no_loop_plugin_anywhere() -> None:
-    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT)
+    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT, written=True)
     result = translate(cfg, "1.8.4", drop_federations=True)
     assert not any(line.startswith("loop") for line in lines(result.text))
 
@@ -151,7 +152,7 @@ def test_template_order_and_options() -> None:
 
 
 def test_cluster_domain_carried_over() -> None:
-    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT)
+    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT, written=True)
     result = translate(cfg, "1.6.7")
     assert "kubernetes corp.example. in-addr.arpa ip6.arpa {" in lines(result.text)
     assert "federation corp.example {" in lines(result.text)
@@ -187,7 +188,8 @@ def test_upstream_ports_and_ipv6_in_forward_and_upstream_option() -> None:
 
 
 def test_dnsmasq_extras_merged_with_stub_domains() -> None:
-    result = translate(read_kube_dns_files(CONFIGMAP, DEPLOYMENT), "1.8.4", drop_federations=True)
+    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT, written=True)
+    result = translate(cfg, "1.8.4", drop_federations=True)
     assert "forward . 1.2.3.4 10.20.0.7" in lines(block(result, "abc.com:53"))
     assert "forward . 10.20.0.5:8600" in lines(block(result, "consul.internal:53"))
     assert "forward . 10.20.0.6" in lines(block(result, "svc.legacy:53"))
@@ -206,7 +208,7 @@ def test_duplicate_nameserver_listed_once() -> None:
 
 @pytest.mark.parametrize("zone", ["corp.example", "in-addr.arpa", "ip6.arpa"])
 def test_dnsmasq_extra_for_a_zone_the_main_block_serves_is_refused(zone: str) -> None:
-    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT)
+    cfg = read_kube_dns_files(CONFIGMAP, DEPLOYMENT, written=True)
     extra = dataclasses.replace(
         cfg.dnsmasq_servers[0], zones=(zone,), raw=f"/{zone}/10.9.9.9", nameserver=Nameserver("10.9.9.9")
     )
@@ -280,7 +282,7 @@ def translatable(version: str) -> bool:
 
 INPUTS: dict[str, Any] = {
     "guide": lambda: guide(),
-    "guide+deployment": lambda: read_kube_dns_files(CONFIGMAP, DEPLOYMENT),
+    "guide+deployment": lambda: read_kube_dns_files(CONFIGMAP, DEPLOYMENT, written=True),
     "defaults": lambda: KubeDNSConfig(),
     "ipv6-and-ports": lambda: config(
         stubDomains='{"acme.local": ["10.0.0.1:5353", "[2001:db8::1]:53"]}',

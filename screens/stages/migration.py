@@ -45,6 +45,8 @@ def configmap_text(configmap: dict[str, Any] | None, where: str) -> Text:
     """The kube-dns ConfigMap's data as YAML, as plain Text (it comes from the cluster)."""
     import yaml
 
+    from wizard.dns.kubedns_config import kube_dns_refusal
+
     if configmap is None:
         return Text(f"{where}: not found; kube-dns runs with its defaults (nothing to carry over)",
                     style="dim")
@@ -53,6 +55,10 @@ def configmap_text(configmap: dict[str, Any] | None, where: str) -> Text:
         return Text(f"{where}: no data; kube-dns runs with its defaults", style="dim")
     text = Text(f"{where} data:\n", style="bold")
     text.append(yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, sort_keys=True))
+    refusal = kube_dns_refusal({str(k): str(v) for k, v in data.items()}, where)
+    if refusal is not None:
+        text.append(f"! kube-dns ignores this whole ConfigMap and runs with its defaults: {refusal}\n",
+                    style="yellow")
     return text
 
 

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
     add_cluster_domain_argument(parser)
     add_drop_federations_argument(parser)
+    parser.add_argument(
+        "--translate-written-config",
+        action="store_true",
+        help="when kube-dns ignores the ConfigMap (e.g. JSON federations), carry over what it says "
+        "instead of what was live (kube-dns's defaults)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg: KubeDNSConfig | None = None
     if args.kube_dns_configmap is not None or args.kube_dns_deployment is not None:
-        cfg = read_kube_dns_files(args.kube_dns_configmap, args.kube_dns_deployment)
+        cfg = read_kube_dns_files(
+            args.kube_dns_configmap, args.kube_dns_deployment, written=args.translate_written_config
+        )
     result = render_manifests(
         RenderOptions(
             k8s_version=args.k8s_version,

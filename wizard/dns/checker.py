@@ -27,8 +27,18 @@ from wizard.dns.corefile import (
     parse,
     parse_key,
 )
-from wizard.dns.corefile.keys import port_number
-from wizard.dns.plugins import ARGUMENT_LIMITS, PLUGINS, Lifetime, Status, directive_status, option_status
+from wizard.dns.corefile.keys import DEFAULT_PORTS, port_number
+from wizard.dns.grammar import go_duration, grammar_for, is_domain_name, match
+from wizard.dns.listeners import clashes, split_transport
+from wizard.dns.plugins import (
+    ARGUMENT_LIMITS,
+    PLUGINS,
+    Lifetime,
+    Status,
+    directive_status,
+    once_per_block,
+    option_status,
+)
 from wizard.dns.versions import NEWEST_KNOWN, OLDEST_KNOWN, Version, as_version
 from wizard.errors import InputError
 
@@ -41,6 +51,9 @@ FORWARD_HOSTNAMES_SINCE = Version(1, 14, 4)
 """Before this release `forward` accepts only IPs and resolv.conf-style files as upstreams."""
 
 FORWARD_HTTPS_SINCE = Version(1, 14, 5)
+
+MAX_AGE_CHECKED_SINCE = Version(1, 14, 3)
+"""forward's max_age (and its check against expire) arrived in 1.14.3."""
 """`https://` (DNS over HTTPS) upstreams in `forward`."""
 
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*"
@@ -114,7 +127,7 @@ def check_corefile(
                 "as unknown",
             )
         )
-    findings.extend(_check_server_keys(expanded.blocks))
+    findings.extend(_check_server_keys(expanded.blocks, target))
     for block in expanded.blocks:
         findings.extend(_check_block(block, target))
     return sorted(findings, key=lambda f: (f.file or "", f.line))
@@ -142,39 +155,41 @@ def check_corefile_text(
 # --- server blocks -------------------------------------------------------------------------------
 
 
-def _check_server_keys(blocks: list[ServerBlock]) -> Iterator[Finding]:
-    """Two blocks serving one zone on one port: CoreDNS refuses to start."""
-    seen: dict[tuple[str, str, int, tuple[str, ...]], int] = {}
+def _check_server_keys(blocks: list[ServerBlock], version: Version) -> Iterator[Finding]:
+    """Keys CoreDNS cannot parse, and zones served twice on one listener (wizard.dns.listeners)."""
     for block in blocks:
-        filtered = block.directive("view") is not None  # view blocks may share a zone and port
-        listen = tuple(sorted(arg for bind in block.find("bind") for arg in bind.args))
         for key in block.keys:
+            transport, rest = split_transport(key)
             try:
-                parsed = parse_key(key)
+                parse_key(key if transport in DEFAULT_PORTS else f"dns://{rest}")
             except InputError as err:
                 yield Finding("error", block.line, str(err))
                 continue
-            if filtered:
-                continue
-            ident = (parsed.transport, parsed.zone, parsed.port, listen)
-            shown = f"{parsed.transport}://{parsed.zone}:{parsed.port}"
-            if ident in seen:
-                first = seen[ident]
-                where = "in this block already" if first == block.line else f"by the block at line {first}"
+            host = rest.rsplit(":", 1)[0] if rest.rsplit(":", 1)[-1].isdigit() else rest
+            if "/" not in host and not is_domain_name(host):
                 yield Finding(
                     "error",
                     block.line,
-                    f"cannot serve {shown} - it is already defined ({where}); merge the two blocks "
-                    "or give one another zone or port",
+                    f"zone is not a valid domain name: {host} (server block key {key!r}); labels are 1 to 63 "
+                    "characters between dots, the name at most 255",
                 )
-            else:
-                seen[ident] = block.line
+    for clash in clashes(blocks, version):
+        where = (
+            "in this block already"
+            if clash.first_line == clash.line
+            else f"by the block at line {clash.first_line}"
+        )
+        yield Finding(
+            "error",
+            clash.line,
+            f"{clash.message} ({where}); merge the blocks, or give one another zone, port or bind address",
+        )
 
 
 def _check_block(block: ServerBlock, version: Version) -> Iterator[Finding]:
     first_use: dict[str, int] = {}
     for directive in block.directives:
-        findings = _check_directive(directive, version, first_use)
+        findings = _check_directive(block, directive, version, first_use)
         if directive.imported_from is None:
             yield from findings
         else:
@@ -198,7 +213,7 @@ def _about_imported_line(
 
 
 def _check_directive(
-    directive: Directive, version: Version, first_use: dict[str, int]
+    block: ServerBlock, directive: Directive, version: Version, first_use: dict[str, int]
 ) -> Iterator[Finding]:
     status = directive_status(directive.name, version)
     if status.refused:
@@ -208,21 +223,32 @@ def _check_directive(
     if status in (Status.DEPRECATED, Status.IGNORED):
         message = _tolerated(f"plugin '{directive.name}'", status, PLUGINS[directive.name].life)
         yield Finding("warning", directive.line, message, directive.name)
-    spec = PLUGINS[directive.name]
-    if spec.once_per_block:
+    if once_per_block(directive.name, version):
         if directive.name in first_use:
             yield Finding(
                 "error",
                 directive.line,
                 f"{directive.name}: this plugin can only be used once per Server Block (it is already at "
-                f"line {first_use[directive.name]}); merge the two into one",
+                f"line {first_use[directive.name]}); {_once_advice(directive.name)}",
                 directive.name,
             )
         else:
             first_use[directive.name] = directive.line
     yield from _check_options(directive, version)
+    yield from _check_grammar(directive, version)
     if directive.name == "forward":
         yield from _check_forward(directive, version)
+    if directive.name == "kubernetes":
+        yield from _check_multicluster(block, directive)
+
+
+def _once_advice(name: str) -> str:
+    if name == "forward":  # two forward lines usually forward two zones: each needs its own block
+        return (
+            "give each forwarded zone its own server block (`ZONE:53 { forward . TO }`), "
+            "or choose CoreDNS 1.9.4 or newer, which allows several forward lines"
+        )
+    return "merge the two into one"
 
 
 def _unknown_directive(name: str, version: Version) -> str:
@@ -323,11 +349,167 @@ def _unknown_property(plugin: str, option: str, life: Lifetime | None, version: 
     )
 
 
+# --- argument values (wizard.dns.grammar) -------------------------------------------------------
+
+
+def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
+    grammar = grammar_for(directive.name, version)
+    if grammar is None:
+        return
+    name = directive.name
+    pattern = grammar.args
+    if directive.block is not None and grammar.block_args is not None:
+        pattern = f"{pattern} || {grammar.block_args}" if pattern is not None else grammar.block_args
+    if pattern is not None:
+        yield from _mismatch(name, name, directive.name, directive.args, pattern, directive.line)
+    spec = PLUGINS[name]
+    seen: dict[str, int] = {}
+    for option in directive.block or []:
+        pattern = grammar.options.get(option.name)
+        is_data = spec.inline_data and (spec.options is None or option.name not in spec.options)
+        if is_data and grammar.data_until is not None and grammar.data_until in seen:
+            yield Finding(
+                "error",
+                option.line,
+                f"{name}: unknown property '{option.name}': CoreDNS reads {name} entries only before "
+                f"'{grammar.data_until}' (line {seen[grammar.data_until]}); move the entry above it",
+                name,
+            )
+            continue
+        if pattern is None:
+            if grammar.data is not None and (spec.options is None or option.name not in spec.options):
+                yield from _mismatch(name, f"{name} entry", None, [option.name, *option.args], grammar.data,
+                                     option.line)
+            elif grammar.closed and spec.options is None:
+                known = ", ".join(sorted(grammar.options)) or "none"
+                yield Finding(
+                    "error",
+                    option.line,
+                    f"{name}: unknown property '{option.name}': "
+                    f"CoreDNS {version}'s {name} has no such option "
+                    f"(it has: {known}); fix or delete the line",
+                    name,
+                )
+            continue
+        if option.name in grammar.once and option.name in seen:
+            yield Finding(
+                "error",
+                option.line,
+                f"{name}: '{option.name}' can only be specified once (it is already at line "
+                f"{seen[option.name]}); keep one",
+                name,
+            )
+        seen.setdefault(option.name, option.line)
+        if option_status(name, option.name, version) in (Status.ABSENT, Status.REMOVED):
+            continue  # already refused as an unknown property
+        yield from _mismatch(name, f"option '{option.name}'", option.name, option.args, pattern, option.line)
+    for first, second in grammar.conflicts:
+        if first in seen and second in seen:
+            yield Finding(
+                "error",
+                max(seen[first], seen[second]),
+                f"{name}: '{first}' and '{second}' cannot be used together; keep one of them",
+                name,
+            )
+    for option_name, other in grammar.needs:
+        if option_name in seen and other not in seen:
+            yield Finding(
+                "error",
+                seen[option_name],
+                f"{name}: '{option_name}' needs '{other}' in the same block; "
+                f"add '{other}' or delete the line",
+                name,
+            )
+    for needed in sorted(grammar.required - set(seen)):
+        yield Finding(
+            "error",
+            directive.line,
+            f"{name}: '{needed}' is required: CoreDNS {version}'s {name} refuses a block without it; "
+            f"add a '{needed}' line",
+            name,
+        )
+
+
+def _mismatch(
+    plugin: str, what: str, head: str | None, args: list[str], pattern: str, line: int
+) -> Iterator[Finding]:
+    found = match(pattern, args)
+    if found is None:
+        return
+    words = ([head] if head else []) + args
+    if found.index < len(args) and found.wants:
+        value = args[found.index]
+        yield Finding(
+            "error",
+            line,
+            f"{plugin}: invalid value '{value}' for {what}: "
+            f"CoreDNS expects {found.wants} there; fix the value",
+            plugin,
+        )
+        return
+    after = words[min(found.index + (1 if head else 0), len(words)) - 1] if words else plugin
+    if found.index >= len(args):
+        advice = f"add {found.wants}" if found.wants else "add the missing argument"
+    else:
+        advice = f"give {found.wants}" if found.wants else f"remove '{args[found.index]}' and what follows"
+    yield Finding(
+        "error",
+        line,
+        f"{plugin}: Wrong argument count or unexpected line ending after '{after}' ({what}); {advice}",
+        plugin,
+    )
+
+
+# --- plugin-specific rules across options ---------------------------------------------------------
+
+
+def _zone_name(text: str) -> str:
+    return text.lower() if text.endswith(".") else text.lower() + "."
+
+
+def _check_multicluster(block: ServerBlock, directive: Directive) -> Iterator[Finding]:
+    """kubernetes: every multicluster zone must be one the plugin serves (its arguments, else the
+    server block's zones): "is not authoritative for the multicluster zone"."""
+    zones = directive.args or [split_transport(key)[1].rsplit(":", 1)[0] for key in block.keys]
+    served = {_zone_name(zone) for zone in zones}
+    for option in directive.options("multicluster"):
+        for zone in option.args:
+            if _zone_name(zone) not in served:
+                yield Finding(
+                    "error",
+                    option.line,
+                    f"kubernetes: is not authoritative for the multicluster zone {_zone_name(zone)} "
+                    f"(authoritative zones: {' '.join(sorted(served))}); add the zone to the kubernetes line "
+                    "or remove it here",
+                    "kubernetes",
+                )
+
+
+def _max_age_below_expire(directive: Directive) -> Finding | None:
+    """forward (1.14.3 on): "max_age must not be less than expire"."""
+    max_age, expire = directive.option("max_age"), directive.option("expire")
+    if max_age is None or expire is None or len(max_age.args) != 1 or len(expire.args) != 1:
+        return None
+    age, exp = go_duration(max_age.args[0]), go_duration(expire.args[0])
+    if age is None or exp is None or not 0 < age < exp:
+        return None
+    return Finding(
+        "error",
+        max_age.line,
+        f"forward: max_age ({max_age.args[0]}) must not be less than expire ({expire.args[0]}); "
+        "raise max_age or lower expire",
+        "forward",
+    )
+
+
 # --- forward -------------------------------------------------------------------------------------
 
 
 def _check_forward(directive: Directive, version: Version) -> Iterator[Finding]:
     line = directive.line
+    too_young = _max_age_below_expire(directive)
+    if too_young is not None and version.release >= MAX_AGE_CHECKED_SINCE:
+        yield too_young
     if len(directive.args) < 2:
         what = "a zone (FROM) and " if not directive.args else ""
         yield Finding(

@@ -5,9 +5,13 @@ federations) and the kube-dns Deployment (the cluster domain on the kubedns cont
 `--server=` forwarding on the dnsmasq container, the image whose registry the CoreDNS image
 should come from). Both arrive either as `kubectl get ... -o yaml` files or as dicts from the API.
 
-Validation mirrors kube-dns (kubernetes/dns `pkg/dns/config`): a value kube-dns would refuse is
-refused here too, with a message naming the object, the key and the value, because kube-dns
-silently ignores an invalid update and a migration must not guess which configuration was live.
+Validation mirrors kube-dns (kubernetes/dns `pkg/dns/config/sync.go`, processUpdate): kube-dns
+reads `federations` only as `name=domain[,name2=domain2]`, and when any key is invalid it logs
+"Invalid configuration for KEY, ignoring update" and ignores the WHOLE ConfigMap (a kube-dns started
+with it runs on its defaults). So by default this module returns what was live: the defaults plus one
+warning saying why (`KubeDNSConfig.ignored_by_kube_dns`). Asked to read the configuration as written
+(`written=True`), it accepts the JSON federations the guide and kubeadm write, and a value that no
+one could translate is an InputError naming the object, the key and the value.
 """
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ class Nameserver:
     def is_ip(self) -> bool:
         return is_ip(self.host)
 
+    def is_cluster_service(self, cluster_domain: str) -> bool:
+        """`consul-dns.consul.svc.cluster.local`: a Service name only the cluster's own DNS knows."""
+        name = self.host.lower().rstrip(".")
+        suffix = f".svc.{cluster_domain}"
+        return not self.is_ip and name.endswith(suffix) and name[: -len(suffix)].count(".") == 1
+
     @property
     def is_ipv6(self) -> bool:
         return self.is_ip and ":" in self.host
@@ -107,6 +117,9 @@ class KubeDNSConfig:
     deployment_source: str = DEPLOYMENT_NAME
     notes: list[str] = field(default_factory=list)
     """Things read but deliberately not carried over (unknown keys, kube-dns's internal wiring)."""
+    ignored_by_kube_dns: str | None = None
+    """Why kube-dns ignores the ConfigMap as a whole (then stub domains, upstreams and federations are
+    kube-dns's defaults: none), or None when kube-dns applies it."""
 
 
 # ---------------------------------------------------------------- files
@@ -133,6 +146,7 @@ def read_kube_dns_files(
     deployment_path: str | Path | None = None,
     *,
     cluster_domain: str | None = None,
+    written: bool = False,
 ) -> KubeDNSConfig:
     """The command line's entry point: both objects from files, each named by its path in messages."""
     cm = load_yaml_file(configmap_path, "kube-dns ConfigMap") if configmap_path is not None else None
@@ -144,6 +158,7 @@ def read_kube_dns_files(
         deployment_source=str(deployment_path) if deployment_path is not None else DEPLOYMENT_NAME,
         require_kind=True,
         cluster_domain=cluster_domain,
+        written=written,
     )
 
 
@@ -158,11 +173,13 @@ def read_kube_dns_config(
     deployment_source: str = DEPLOYMENT_NAME,
     require_kind: bool = False,
     cluster_domain: str | None = None,
+    written: bool = False,
 ) -> KubeDNSConfig:
     """Validate and combine the ConfigMap and Deployment (either may be absent).
 
     `cluster_domain` overrides the Deployment's `--domain=`; dicts from the API may lack `kind`
-    (the Python client's list results do), files may not (`require_kind`).
+    (the Python client's list results do), files may not (`require_kind`). By default the ConfigMap
+    is read as kube-dns reads it (see the module docstring); `written=True` reads what it says.
     """
     notes: list[str] = []
     image: str | None = None
@@ -183,6 +200,7 @@ def read_kube_dns_config(
     stubs: dict[str, list[Nameserver]] = {}
     upstreams: list[Nameserver] = []
     federations: dict[str, str] = {}
+    ignored: str | None = None
     if configmap is not None:
         data = configmap_data(configmap, configmap_source, require_kind)
         for key in data:
@@ -191,9 +209,13 @@ def read_kube_dns_config(
                     f"{configmap_source}: key {short_quote(key)} is not one kube-dns reads; it is not "
                     f"carried over"
                 )
-        stubs = parse_stub_domains(data.get("stubDomains", ""), configmap_source, domain)
-        upstreams = parse_upstream_nameservers(data.get("upstreamNameservers", ""), configmap_source)
-        federations = parse_federations(data.get("federations", ""), configmap_source)
+        ignored = kube_dns_refusal(data, configmap_source)
+        if ignored is None or written:
+            stubs = parse_stub_domains(data.get("stubDomains", ""), configmap_source, domain)
+            upstreams = parse_upstream_nameservers(data.get("upstreamNameservers", ""), configmap_source)
+            federations = parse_federations(data.get("federations", ""), configmap_source)
+        if ignored is not None:
+            notes.append(_ignored_warning(configmap_source, ignored, written))
     return KubeDNSConfig(
         cluster_domain=domain,
         stub_domains=stubs,
@@ -204,6 +226,40 @@ def read_kube_dns_config(
         configmap_source=configmap_source,
         deployment_source=deployment_source,
         notes=notes,
+        ignored_by_kube_dns=ignored,
+    )
+
+
+def kube_dns_refusal(data: Mapping[str, str], source: str) -> str | None:
+    """Why kube-dns ignores this ConfigMap data as a whole (its processUpdate returns an error on the
+    first invalid key), or None when it applies it. Only the three keys kube-dns reads count."""
+    try:
+        if "federations" in data:
+            parse_federations(data["federations"], source, kube_dns_syntax_only=True)
+        if "stubDomains" in data:
+            parse_stub_domains(data["stubDomains"], source, None)
+        if "upstreamNameservers" in data:
+            parse_upstream_nameservers(data["upstreamNameservers"], source)
+    except InputError as err:
+        return str(err).removeprefix(f"{source}: ")
+    return None
+
+
+def _ignored_warning(source: str, reason: str, written: bool) -> str:
+    """The one warning that says kube-dns never applied the ConfigMap, and what the Corefile holds."""
+    head = (
+        f"{source}: kube-dns ignores this whole ConfigMap and runs with its defaults "
+        f"(\"Invalid configuration ..., ignoring update\"), because {reason.rstrip('.')}"
+    )
+    if written:
+        return (
+            f"{head}. Translating the configuration as written, as asked: its stub domains, upstreams and "
+            "federations were NOT live under kube-dns, so DNS answers change at the switch"
+        )
+    return (
+        f"{head}. The Corefile keeps what was live: no stub domains or federations, upstreams from the "
+        "node's /etc/resolv.conf. To carry the written configuration over instead (DNS answers then "
+        "change at the switch), use --translate-written-config"
     )
 
 
@@ -253,8 +309,9 @@ def _json(value: str, source: str, key: str, expected: str, example: str) -> Any
         ) from None
 
 
-def parse_stub_domains(value: str, source: str, cluster_domain: str) -> dict[str, list[Nameserver]]:
-    """`{"domain": ["ns", ...]}` as kube-dns's validateStubDomains accepts it."""
+def parse_stub_domains(value: str, source: str, cluster_domain: str | None) -> dict[str, list[Nameserver]]:
+    """`{"domain": ["ns", ...]}` as kube-dns's validateStubDomains accepts it. The cluster domain
+    (when given) is refused too: kube-dns accepts it, but no Corefile can forward it elsewhere."""
     if not value.strip():
         return {}
     example = '{"acme.local": ["1.2.3.4"]}'
@@ -272,7 +329,7 @@ def parse_stub_domains(value: str, source: str, cluster_domain: str) -> dict[str
                 f"{source}: data.stubDomains domain {short_quote(domain)} is not a valid DNS name "
                 "(lower-case letters, digits, '-' and '.', no trailing dot); fix or remove it"
             )
-        if domain == cluster_domain:
+        if cluster_domain is not None and domain == cluster_domain:
             raise InputError(
                 f"{source}: data.stubDomains domain {short_quote(domain)} is the cluster domain, which "
                 f"kube-dns itself "
@@ -339,13 +396,19 @@ def parse_upstream_nameservers(value: str, source: str) -> list[Nameserver]:
     return result
 
 
-def parse_federations(value: str, source: str) -> dict[str, str]:
+def parse_federations(value: str, source: str, *, kube_dns_syntax_only: bool = False) -> dict[str, str]:
     """kube-dns's own `name=domain[,name2=domain2]`, or the JSON object `{"name": "domain"}` that the
-    guide, kubeadm and the Kubernetes docs write."""
+    guide, kubeadm and the Kubernetes docs write, which kube-dns itself refuses
+    (`kube_dns_syntax_only`: refuse it here too, as kube-dns's ParseFederationsFlag does)."""
     text = value.strip()
     if not text:
         return {}
     pairs: list[tuple[str, Any]]
+    if text.startswith("{") and kube_dns_syntax_only:
+        raise InputError(
+            f"{source}: data.federations is JSON ({text[:60]}), but kube-dns reads federations only as "
+            "name=domain[,name2=domain2]"
+        )
     if text.startswith("{"):
         obj = _json(text, source, "federations", "object", '{"foo": "foo.feddomain.com"}')
         pairs = list(obj.items())

@@ -73,8 +73,6 @@ class PluginSpec:
     life: Lifetime
     options: Mapping[str, Lifetime] | None = None
     inline_data: bool = False
-    once_per_block: bool = False
-    """CoreDNS fails with "this plugin can only be used once per Server Block"."""
 
 
 FIRST = "1.0.0"
@@ -135,7 +133,6 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             ("apiserver_max_inflight", _life("1.14.0")),
             ("zonal", _life("1.14.7")),
         ),
-        once_per_block=True,
     ),
     PluginSpec(
         "k8s_external",
@@ -146,7 +143,7 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec("prometheus", _life(), _opts(("runtime_metrics", _life("1.14.3")), ("tls", _life("1.14.3")))),
     PluginSpec(
         "forward",
-        _life("1.0.5"),
+        _life("1.0.6"),  # plugin.cfg lists it at 1.0.5, but 1.0.5's zdirectives.go does not compile it in
         _opts(
             *(
                 (name, _life("1.0.5"))
@@ -179,7 +176,6 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             ("keepttl", _life("1.10.1")),
             ("serve_stale_policy", _life("1.14.7")),
         ),
-        once_per_block=True,
     ),
     PluginSpec("loop", _life("1.2.1"), _opts()),
     PluginSpec("reload", _life("1.1.0"), _opts()),
@@ -219,7 +215,8 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec(
         "proxy",
         _life(deprecated="1.4.0", removed="1.5.0",
-              advice="replace `proxy` with `forward` (same FROM and TO arguments)"),
+              advice="replace `proxy` with `forward` (same FROM and TO arguments; before 1.9.4 forward is "
+                     "allowed once per server block, so give each further zone its own block)"),
         _opts("policy", "fail_timeout", "max_fails", "health_check", "except", "spray", "protocol"),
     ),
     PluginSpec("bind", _life(), _opts(("except", _life("1.8.4")))),
@@ -266,6 +263,8 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             "stubzones", "fallthrough", "path", "endpoint", "tls", "debug",
             ("upstream", _life(deprecated="1.4.0", ignored="1.6.0", advice=_UPSTREAM_NOOP)),
             ("credentials", _life("1.4.0")),
+            ("min-lease-ttl", _life("1.12.4")),
+            ("max-lease-ttl", _life("1.12.4")),
         ),
     ),
     # `import` is the Corefile parser's own directive, always available; expand() splices it away.
@@ -292,7 +291,7 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec("quic", _life("1.12.2")),
     PluginSpec("nomad", _life("1.13.0")),
     *(PluginSpec(name, _life("1.14.0")) for name in ("grpc_server", "https", "https3")),
-    PluginSpec("proxyproto", _life("1.14.3")),
+    PluginSpec("proxyproto", _life("1.14.2")),  # compiled in at 1.14.2, though plugin.cfg lists it at 1.14.3
     PluginSpec("shed", _life("1.14.7")),
 )  # fmt: skip
 
@@ -313,6 +312,30 @@ ARGUMENT_LIMITS: Mapping[tuple[str, str], ArgumentLimit] = {
 }
 """(plugin, option) → limit. CoreDNS 1.4.0 made `endpoint A B` use A only (coredns/corefile-migration:
 "endpoint" ignored, useFirstArgumentOnly)."""
+
+ONCE_PER_BLOCK: Mapping[str, Lifetime] = {
+    **{name: _life("1.1.0") for name in ("cache", "dnssec", "errors", "hosts", "kubernetes", "prometheus",
+                                         "nsid", "pprof")},
+    "forward": _life("1.1.0", removed="1.9.4"),
+    "loop": _life("1.2.1"),
+    "metadata": _life("1.2.0"),
+    "grpc": _life("1.5.0"),
+    "ready": _life("1.5.0"),
+    "tsig": _life("1.9.4"),
+    "view": _life("1.10.0"),
+    "shed": _life("1.14.7"),
+}  # fmt: skip
+"""Plugins whose setup refuses a second use in one server block ("this plugin can only be used once per
+Server Block", plugin.ErrOnce), and the releases in which it does: `added` is the first release with the
+rule, `removed` the first without it (forward allows several lines from 1.9.4 on). Source: the
+`plugin.ErrOnce` returns in each release's plugin/*/setup.go (metadata refuses any further token)."""
+
+
+def once_per_block(name: str, version: str | Version) -> bool:
+    """True when CoreDNS `version` refuses `name` twice in one server block."""
+    life = ONCE_PER_BLOCK.get(name)
+    return life is not None and life.status(version) is Status.OK
+
 
 PLUGINS: Mapping[str, PluginSpec] = {spec.name: spec for spec in _PLUGINS}
 """Every plugin the wizard knows, by directive name."""

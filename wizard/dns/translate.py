@@ -5,10 +5,17 @@ upstreams carried over; every stub domain and every dnsmasq `--server=` zone bec
 server block that keeps all of its nameservers and ports. Where the chosen CoreDNS version cannot
 express what kube-dns did (federations from 1.7.0, host-name nameservers before 1.14.4) the
 translation refuses rather than silently dropping configuration, unless the operator said so.
+
+A stub nameserver given as a cluster Service name (`consul-dns.consul.svc.cluster.local`) is
+resolved by CoreDNS once at start-up through the node's resolver, which knows no cluster names, so
+CoreDNS may fail to start: the translation warns, or, given a `resolve_service` callable (the
+migration layer's, which asks the API server), uses the Service's ClusterIP instead. This module
+itself never talks to the cluster.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.dns.corefile import Corefile, Directive, ServerBlock, format_corefile
@@ -36,11 +43,20 @@ class Translation:
     warnings: list[str]
 
 
+ServiceResolver = Callable[[str], str]
+"""Cluster Service name → its ClusterIP; raises InputError (naming the Service) when it has none."""
+
+
 def translate(
-    cfg: KubeDNSConfig, coredns_version: str | Version, *, drop_federations: bool = False
+    cfg: KubeDNSConfig,
+    coredns_version: str | Version,
+    *,
+    drop_federations: bool = False,
+    resolve_service: ServiceResolver | None = None,
 ) -> Translation:
     """Build the Corefile for `coredns_version`; InputError when kube-dns's configuration cannot be
-    carried over faithfully, with what to change."""
+    carried over faithfully, with what to change. `resolve_service` turns stub nameservers that are
+    cluster Service names into ClusterIPs (without it they are kept, with a warning)."""
     version = as_version(coredns_version).release
     if version < OLDEST_TRANSLATABLE:
         raise InputError(
@@ -50,7 +66,10 @@ def translate(
     warnings = list(cfg.notes)
     federations = _federations(cfg, version, drop_federations, warnings)
     blocks = [main_block(cfg, version, federations)]
-    for zone, servers in forwarding_zones(cfg).items():
+    zones = forwarding_zones(cfg)
+    for zone, servers in zones.items():
+        zones[zone] = [_service_name(ns, zone, cfg, resolve_service, warnings) for ns in servers]
+    for zone, servers in zones.items():
         blocks.append(stub_block(zone, servers, version, cfg))
     corefile = Corefile(items=list(blocks))
     _self_check(corefile, version, warnings)
@@ -157,8 +176,39 @@ def _federations(
     return {}
 
 
+def _service_name(
+    ns: Nameserver,
+    zone: str,
+    cfg: KubeDNSConfig,
+    resolve_service: ServiceResolver | None,
+    warnings: list[str],
+) -> Nameserver:
+    """A stub nameserver that is a cluster Service name: its ClusterIP when a resolver is given,
+    else the name as it is, with a warning (CoreDNS resolves it through the node, which cannot)."""
+    if not ns.is_cluster_service(cfg.cluster_domain):
+        return ns
+    where = f"{cfg.configmap_source}: data.stubDomains[{zone!r}] nameserver {ns.host!r}"
+    if resolve_service is not None:
+        address = resolve_service(ns.host)
+        warnings.append(f"{where} is a cluster Service name: forwarding to its ClusterIP {address} instead")
+        return Nameserver(address, ns.port, ns.raw)
+    warnings.append(
+        f"{where} is a cluster Service name: CoreDNS resolves it once at start-up through the node's "
+        "resolver, which does not know cluster names, so CoreDNS may fail to start; replace it with the "
+        "Service's ClusterIP, or use --resolve-service-names to look it up"
+    )
+    return ns
+
+
 def _target_for(ns: Nameserver, key: str, version: Version, cfg: KubeDNSConfig) -> str:
     if not ns.is_ip and version < FORWARD_HOSTNAMES_SINCE:
+        if ns.is_cluster_service(cfg.cluster_domain):
+            raise InputError(
+                f"{cfg.configmap_source}: data.{key} nameserver {ns.host!r} is a cluster Service name, "
+                f"which CoreDNS {version} cannot forward to (host names need 1.14.4 or newer, and the node "
+                "cannot resolve cluster names); use --resolve-service-names or replace it with the "
+                "Service's ClusterIP"
+            )
         raise InputError(
             f"{cfg.configmap_source}: data.{key} nameserver {ns.host!r} is a host name, which CoreDNS "
             f"{version} cannot forward to (host names need 1.14.4 or newer); replace it with the server's IP"

@@ -1,0 +1,38 @@
+"""Cluster Service names → ClusterIPs, through the API server, for the translation's stub nameservers.
+
+A kube-dns stub domain may name its nameserver as a Service (`consul-dns.consul.svc.cluster.local`).
+CoreDNS resolves such a name once at start-up through the node's resolver, which knows no cluster
+names; the translation (wizard.dns.translate, which never talks to the cluster) takes this resolver
+to put the Service's ClusterIP in the Corefile instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wizard.dns.translate import ServiceResolver
+from wizard.errors import InputError
+from wizard.k8s.gateway import Gateway
+
+
+def cluster_ip_resolver(gateway: Gateway) -> ServiceResolver:
+    """A resolver that reads `NAME.NAMESPACE.svc.DOMAIN` as Service NAMESPACE/NAME and returns its
+    ClusterIP; InputError when the Service is missing or headless (there is no single IP to use)."""
+
+    def resolve(name: str) -> str:
+        service, namespace = name.lower().rstrip(".").split(".")[:2]
+        obj: Any = gateway.try_get("Service", namespace, service)
+        if obj is None:
+            raise InputError(
+                f"stub nameserver {name}: Service {namespace}/{service} does not exist; "
+                "fix the name in the kube-dns ConfigMap or give the nameserver's IP"
+            )
+        cluster_ip = str((obj.get("spec") or {}).get("clusterIP") or "")
+        if cluster_ip in ("", "None"):
+            raise InputError(
+                f"stub nameserver {name}: Service {namespace}/{service} is headless (no ClusterIP); "
+                "give one of its pod IPs or a Service with a ClusterIP"
+            )
+        return cluster_ip
+
+    return resolve
