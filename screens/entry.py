@@ -17,7 +17,7 @@ from typing import Any
 DEMO_SPEED = 20.0
 """Lab speed for --demo: CoreDNS's 30 s readiness delay passes in about 1.5 s."""
 LAB_FLAGS = ("nodes", "kube_dns_replicas", "k8s_version", "proxy_mode", "fault", "speed", "kernel",
-             "guide_configmap")
+             "guide_configmap", "cluster_domain", "preset")
 
 
 def _commands_epilog() -> str:
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--kube-dns-replicas", type=int, metavar="N", help="lab kube-dns replicas (default 3)")
     demo.add_argument("--k8s-version", metavar="V", help="lab Kubernetes version (default 1.20.15)")
     demo.add_argument("--proxy-mode", metavar="ipvs|iptables", help="lab kube-proxy mode (default ipvs)")
+    demo.add_argument("--preset", metavar="NAME", help="lab cluster shape (default tke; `coredns-wizard lab "
+                      "--list-presets` lists them)")
+    demo.add_argument("--cluster-domain", metavar="D", help="lab cluster domain (default cluster.local)")
     demo.add_argument("--kernel", metavar="old|fixed", help="lab node kernel (default old)")
     demo.add_argument("--guide-configmap", action="store_true", default=None,
                       help="the guide's full kube-dns ConfigMap (with federations)")

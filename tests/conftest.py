@@ -26,6 +26,7 @@ DEFAULT_TEST_OPTIONS: dict[str, Any] = {"speed": 20.0, "dns_port": 0, "start_tim
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab_options(**kwargs): LabOptions for the `lab` fixture")
+    config.addinivalue_line("markers", "slow: a long lab scenario (deselect with -m 'not slow')")
 
 
 @pytest.fixture

@@ -84,7 +84,9 @@ def ready_pods(lab: Any, namespace: str, selector: Callable[[dict[str, Any]], bo
 
 
 def is_kube_dns(pod: dict[str, Any]) -> bool:
-    return any("kubedns" in c.get("image", "") for c in pod["spec"]["containers"])
+    """kube-dns pods of any preset: TKE's `kubedns-amd64`, upstream's `k8s-dns-kube-dns`."""
+    names = [c.get("image", "").rsplit("/", 1)[-1] for c in pod["spec"]["containers"]]
+    return any("kubedns" in n or "kube-dns" in n for n in names)
 
 
 def is_coredns(pod: dict[str, Any]) -> bool:

@@ -227,7 +227,8 @@ def coredns_pod(
 
 
 def kubedns_pod(
-    plan: AddressPlan, extra_dnsmasq_args: list[str] | None = None, name: str = "kube-dns-1"
+    plan: AddressPlan, extra_dnsmasq_args: list[str] | None = None, name: str = "kube-dns-1",
+    version: str = "1.14.13",
 ) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
@@ -235,7 +236,7 @@ def kubedns_pod(
             "containers": [
                 {
                     "name": "kubedns",
-                    "image": "ccr.ccs.tencentyun.com/library/kubedns-amd64:1.14.13",
+                    "image": f"ccr.ccs.tencentyun.com/library/kubedns-amd64:{version}",
                     "args": [
                         "--domain=cluster.local.",
                         "--dns-port=10053",
@@ -245,7 +246,7 @@ def kubedns_pod(
                 },
                 {
                     "name": "dnsmasq",
-                    "image": "ccr.ccs.tencentyun.com/library/k8s-dns-dnsmasq-nanny-amd64:1.14.13",
+                    "image": f"ccr.ccs.tencentyun.com/library/k8s-dns-dnsmasq-nanny-amd64:{version}",
                     "args": [
                         "-v=2",
                         "-logtostderr",

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from lab_controllers_harness import Lab
 
-from wizard.lab.controllers.autoscaler import LinearParams, autoscaler_flags, linear_replicas, parse_cpu
+from wizard.lab.controllers.autoscaler import (
+    FlagError,
+    LinearParams,
+    autoscaler_flags,
+    linear_replicas,
+    parse_cpu,
+    parse_flags,
+)
 
 PARAMS = {"coresPerReplica": 256, "nodesPerReplica": 16, "min": 1, "preventSinglePointFailure": True}
 
@@ -20,6 +28,21 @@ def lab() -> Iterator[Lab]:
         lab.add_node(f"node-{i}")
     yield lab
     lab.close()
+
+
+FLAG_FORMS = {
+    # kubeadm/upstream addon: everything in `command`, `--target=` form
+    "command-equals": (["/cluster-proportional-autoscaler", "--namespace=kube-system",
+                        "--configmap=kube-dns-autoscaler", "--target=Deployment/kube-dns",
+                        "--logtostderr=true"], []),
+    # flags in `args` after the image's entrypoint, `--target X` form
+    "args-space": ([], ["--namespace", "kube-system", "--configmap", "kube-dns-autoscaler",
+                        "--target", "Deployment/kube-dns", "--logtostderr", "--v", "2"]),
+    # the executable in `command`, the space form in `args`
+    "command-plus-args": (["/cluster-proportional-autoscaler"],
+                          ["--logtostderr", "--target", "Deployment/kube-dns", "--configmap",
+                           "kube-dns-autoscaler", "--namespace=kube-system"]),
+}
 
 
 def create_autoscaler(lab: Lab, target: str = "Deployment/kube-dns") -> None:
@@ -148,4 +171,39 @@ def test_flags_and_cpu_parsing() -> None:
         }
     }
     assert autoscaler_flags(d) == {"target": "Deployment/x", "configmap": "cm", "v": "2"}
+
+
+def test_flags_parse_as_pflag_does() -> None:
+    # `--target X`: the next word is the value even when it starts with a dash; booleans take none
+    assert parse_flags(["--logtostderr", "--target", "Deployment/kube-dns", "--v", "2"]) == {
+        "logtostderr": "true", "target": "Deployment/kube-dns", "v": "2"}
+    assert parse_flags(["--default-params", "-x"]) == {"default-params": "-x"}
+    assert parse_flags(["-v=2", "--target=a/b", "--target=Deployment/c", "--", "--configmap=x"]) == {
+        "v": "2", "target": "Deployment/c"}
+    for bad in (["-target=Deployment/kube-dns"], ["--target"], ["---x"]):
+        with pytest.raises(FlagError):
+            parse_flags(bad)
+
+
+@pytest.mark.parametrize("form", sorted(FLAG_FORMS))
+def test_autoscaler_reads_both_flag_forms_in_command_or_args(lab: Lab, form: str) -> None:
+    command, args = FLAG_FORMS[form]
+    lab.create_deployment("kube-dns", 2, image="registry.k8s.io/k8s-dns-kube-dns:1.14.13")
+    create_autoscaler(lab)
+
+    def set_flags(d: dict[str, Any]) -> None:
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        container.pop("command", None)
+        if command:
+            container["command"] = list(command)
+        container["args"] = list(args)
+
+    lab.store.mutate("deployments.apps", "kube-system", "kube-dns-autoscaler", set_flags)
+    lab.wait_for(
+        "autoscaler ready",
+        lambda: lab.get("deployments.apps", "kube-system", "kube-dns-autoscaler")
+        .get("status", {}).get("readyReplicas") == 1,
+    )
+    lab.scale("kube-system", "kube-dns", 1)
+    lab.wait_for(f"kube-dns put back to 2 ({form})", lambda: replicas(lab, "kube-dns") == 2)
     assert parse_cpu("4") == 4.0 and parse_cpu("3500m") == 3.5 and parse_cpu(None) == 0.0

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import dns.name
 import dns.rcode
 import pytest
 from lab_dns_support import (
@@ -30,6 +31,9 @@ from wizard.lab.dns.kubedns import KubeDNSPod
 from wizard.lab.dns.pods import DNSPod, make_dns_pod
 from wizard.lab.dns.world import VirtualNetwork, stub_address
 from wizard.lab.faults import Faults
+
+WORKING_KUBEDNS_DATA = {**GUIDE_KUBEDNS_DATA, "federations": "foo=foo.feddomain.com"}
+"""The guide's ConfigMap with federations in the syntax kube-dns reads (name=domain)."""
 
 TRANSLATED_COREFILE = (
     GUIDE_COREFILE_184.replace(
@@ -67,8 +71,11 @@ def env() -> Iterator[Env]:
     ips = seed_cluster(store, plan)
     store.create(
         "configmaps",
-        {"metadata": {"name": "kube-dns", "namespace": "kube-system"}, "data": GUIDE_KUBEDNS_DATA},
+        {"metadata": {"name": "kube-dns", "namespace": "kube-system"}, "data": WORKING_KUBEDNS_DATA},
     )
+    store.create("nodes", {"metadata": {"name": "node-1", "labels": {
+        "failure-domain.beta.kubernetes.io/zone": "100003",
+        "failure-domain.beta.kubernetes.io/region": "gz"}}})
     loop = LoopThread()
     net = VirtualNetwork(plan, port)
     loop.run(net.start(store))
@@ -101,7 +108,8 @@ def test_guide_configmap_cluster_stub_upstream_and_federation_names(env: Env) ->
     assert addresses_of(env.ask(pod, "host.my.cluster.local")) != []
 
     fed = env.ask(pod, "web2.shop.foo.svc.cluster.local")
-    assert addresses_of(fed, "CNAME") == ["web2.shop.foo.svc.foo.feddomain.com."]
+    # no local endpoints: kube-dns sends the client to the federation, by the nodes' zone and region
+    assert addresses_of(fed, "CNAME") == ["web2.shop.foo.svc.100003.gz.foo.feddomain.com."]
 
     srv = env.ask(pod, "_pg._tcp.db.shop.svc.cluster.local", "SRV")
     targets = addresses_of(srv, "SRV")
@@ -200,3 +208,66 @@ def test_metrics_and_health_endpoints(env: Env) -> None:
     assert 'skydns_skydns_dns_request_count_total{system="tcp"} 1' in text
     with urllib.request.urlopen(f"http://{pod.ip}:10054/healthcheck/kubedns", timeout=3) as response:
         assert response.status == 200
+
+
+def test_json_federations_make_kube_dns_ignore_the_whole_configmap(env: Env) -> None:
+    """kube-dns reads federations only as name=domain: the guide's JSON makes it log the refusal
+    and start with defaults, so the ConfigMap's stub domains and upstreams were never live."""
+    env.store.mutate("configmaps", "kube-system", "kube-dns",
+                     lambda cm: cm.update(data=dict(GUIDE_KUBEDNS_DATA)))
+    pod = env.start_kubedns()
+    log = "\n".join(pod.log_lines())
+    assert ("Invalid configuration for federations, ignoring update: invalid format, must be key=value"
+            in log)
+    assert ("Error getting initial ConfigMap: invalid format, must be key=value, starting with default "
+            "values") in log
+    assert pod.settings.upstreams == [] and not pod.settings.no_resolv
+    # the stub domain is not forwarded to 1.2.3.4: the node's resolvers know nothing of abc.com
+    assert addresses_of(env.ask(pod, "www.abc.com")) == []
+    # outside names go to the node's resolv.conf servers, not to 8.8.8.8/8.8.4.4
+    upstreams = [env.net.resolver(ip) for ip in ("8.8.8.8", "8.8.4.4")]
+    env.ask(pod, "www.baidu.com")
+    assert sum(r.queries["www.baidu.com."] for r in upstreams if r is not None) == 0
+    assert addresses_of(env.ask(pod, "web.shop.svc.cluster.local")) == [env.ips["web"]]
+
+
+@pytest.mark.parametrize(("key", "value", "logged"), [
+    ("upstreamNameservers", "", "Invalid configuration for upstreamNameservers, ignoring update: "
+     "unexpected end of JSON input"),
+    ("upstreamNameservers", '["dns.google"]',
+     "Invalid configuration: address dns.google: missing port in address"),
+    ("stubDomains", '{"Abc.com": ["1.2.3.4"]}', 'Invalid configuration: invalid domain name: "Abc.com"'),
+    ("stubDomains", '{"abc.com": "1.2.3.4"}', "Invalid configuration for stubDomains, ignoring update: json"),
+    ("federations", "foo=Bad_Domain", "Invalid configuration for federations, ignoring update"),
+])
+def test_an_invalid_key_is_logged_and_the_previous_configuration_kept(
+    env: Env, key: str, value: str, logged: str
+) -> None:
+    pod = env.start_kubedns()
+    env.store.mutate("configmaps", "kube-system", "kube-dns", lambda cm: cm["data"].update({key: value}))
+    wait_until(lambda: any(logged in line for line in pod.log_lines()), what=logged)
+    assert pod.settings.upstreams == [("8.8.8.8", 53), ("8.8.4.4", 53)]
+    stub = env.ask(pod, "www.abc.com")
+    assert addresses_of(stub) == [stub_address(stub.question[0].name)]
+
+
+def test_a_stub_nameserver_named_by_its_cluster_service_is_resolved_through_kube_dns(env: Env) -> None:
+    """dnsmasq-nanny (kube-dns 1.15.1+) looks a `...cluster.local` nameserver up through the local
+    kubedns once, and forwards the stub domain to that address."""
+    env.store.mutate("configmaps", "kube-system", "kube-dns", lambda cm: cm["data"].update(
+        stubDomains='{"corp.example": ["web.shop.svc.cluster.local"]}'))
+    pod = make_dns_pod(kubedns_pod(env.plan, version="1.15.13"), env.store, env.net, env.port, Faults(), 20.0)
+    assert isinstance(pod, KubeDNSPod)
+    env.loop.run(pod.start())
+    env.pods.append(pod)
+    assert pod.settings.routes[dns.name.from_text("corp.example")] == [env.ips["web"]]
+    assert any(f"'/corp.example/{env.ips['web']}'" in line for line in pod.log_lines())
+
+
+def test_a_stub_nameserver_name_stops_dnsmasq_before_kube_dns_1_15_1(env: Env) -> None:
+    env.store.mutate("configmaps", "kube-system", "kube-dns", lambda cm: cm["data"].update(
+        stubDomains='{"corp.example": ["web.shop.svc.cluster.local"]}'))
+    pod = env.start_kubedns()
+    assert "bad address" in pod.dnsmasq_error
+    with pytest.raises(Exception):  # noqa: B017 - dnsmasq is down: port 53 answers nothing
+        env.ask(pod, "web.shop.svc.cluster.local", timeout=1.0)

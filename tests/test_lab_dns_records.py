@@ -10,7 +10,8 @@ from lab_dns_support import seed_cluster
 
 from wizard.lab.addresses import AddressPlan
 from wizard.lab.api.store import Store
-from wizard.lab.dns.records import COREDNS, KUBEDNS, Answer, ClusterIndex, ClusterRecords, fnv32a
+from wizard.lab.dns.kubedns_records import KubeDNSRecords, hash_label
+from wizard.lab.dns.records import COREDNS, Answer, ClusterIndex, ClusterRecords
 
 ZONE = dns.name.from_text("cluster.local.")
 
@@ -72,10 +73,15 @@ def test_srv_records_differ_between_coredns_and_kube_dns(
         "0 50 5432 127-77-128-22.db.shop.svc.cluster.local.",
         "0 50 5432 db-0.db.shop.svc.cluster.local.",
     ]
-    kube = values(ask(ClusterRecords(index, KUBEDNS), "_pg._tcp.db.shop.svc.cluster.local", "SRV"), "SRV")
-    assert f"10 50 5432 {fnv32a(ips['db-1'])}.db.shop.svc.cluster.local." in kube
-    kube_answer = ask(ClusterRecords(index, KUBEDNS), "web.shop.svc.cluster.local")
+    kube_dns = KubeDNSRecords(store, dns.name.from_text("cluster.local."))
+    kube_dns.start()
+    srv = kube_dns.answer(dns.name.from_text("_pg._tcp.db.shop.svc.cluster.local."), dns.rdatatype.SRV, {})
+    kube = sorted(str(r) for rrset in srv.answer for r in rrset)
+    assert f"10 50 5432 {hash_label(ips['db-1'])}.db.shop.svc.cluster.local." in kube
+    assert "10 50 5432 db-0.db.shop.svc.cluster.local." in kube
+    kube_answer = kube_dns.answer(dns.name.from_text("web.shop.svc.cluster.local."), dns.rdatatype.A, {})
     assert kube_answer.answer[0].ttl == 30
+    kube_dns.stop()
     assert (
         ask(ClusterRecords(index), "_http._udp.web.shop.svc.cluster.local", "SRV").rcode == dns.rcode.NXDOMAIN
     )

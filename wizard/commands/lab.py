@@ -41,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra running pods spread over bulk-NN namespaces (scale tests)")
     parser.add_argument("--extra-services", type=int, default=0, metavar="N",
                         help="extra Services spread over bulk-NN namespaces (scale tests)")
+    parser.add_argument("--cluster-domain", default="cluster.local", metavar="D",
+                        help="the cluster's DNS domain: kube-dns --domain and the pods' search paths "
+                             "(default cluster.local)")
+    parser.add_argument("--preset", default="tke", metavar="NAME",
+                        help="the cluster's shape: kube-dns Deployment, autoscaler, nodes (default tke); "
+                             "see --list-presets")
+    parser.add_argument("--list-presets", action="store_true",
+                        help="list the presets and what each is modelled on, and exit")
     parser.add_argument("--kernel", default="old", metavar="old|fixed",
                         help="node kernel: TencentOS 3.1 0009.11 (old) or 0009.28 (fixed IPVS flows)")
 
@@ -50,12 +58,14 @@ def _usage(lab: object, kubeconfig: Path) -> str:
     from wizard.lab.cluster import Lab
 
     assert isinstance(lab, Lab)
+    domain = lab.options.cluster_domain.rstrip(".")
     return (
-        f"The lab is running (Kubernetes {lab.options.k8s_version}, {lab.options.nodes} nodes, "
+        f"The lab is running ({lab.options.preset} preset, Kubernetes {lab.options.k8s_version}, "
+        f"{lab.options.nodes} nodes, "
         f"kube-dns x{lab.options.kube_dns_replicas}, started in {human_duration(lab.startup_seconds)}).\n\n"
         f"  export KUBECONFIG={kubeconfig.resolve()}\n"
         "  kubectl get pods -n kube-system -o wide\n"
-        f"  dig @{lab.dns_service_ip} -p {lab.dns_port} kubernetes.default.svc.cluster.local\n\n"
+        f"  dig @{lab.dns_service_ip} -p {lab.dns_port} kubernetes.default.svc.{domain}\n\n"
         "Next, in a shell with that KUBECONFIG exported:\n"
         "  coredns-wizard plan                      # pre-flight and the step plan\n"
         "  coredns-wizard switch --observe 30s      # switch to CoreDNS, one replica at a time\n"
@@ -71,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     from wizard.lab.cluster import Lab, LabOptions
     from wizard.lab.faults import FAULTS
 
+    if args.list_presets:
+        from wizard.lab.presets import describe_presets
+
+        for name, summary, modelled_on in describe_presets():
+            print(f"{name:10} {summary}\n{'':10} modelled on: {modelled_on}")
+        return 0
     if args.list_faults:
         for name, description in FAULTS.items():
             print(f"{name:20} {description}")
@@ -81,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
         k8s_version=args.k8s_version, nodes=args.nodes, kube_dns_replicas=args.kube_dns_replicas,
         proxy_mode=args.proxy_mode, kube_dns_configmap=args.kube_dns_configmap,
         guide_configmap=args.guide_configmap, faults=tuple(args.fault), speed=args.speed,
-        dns_port=args.dns_port, kernel=args.kernel, kubeconfig_path=args.kubeconfig_out,
+        dns_port=args.dns_port, kernel=args.kernel, cluster_domain=args.cluster_domain, preset=args.preset,
+        kubeconfig_path=args.kubeconfig_out,
         extra_pods=args.extra_pods, extra_services=args.extra_services, start_timeout=600.0,
     )
     stop = threading.Event()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import secrets
 import shutil
 import socket
@@ -29,6 +30,7 @@ from wizard.lab.addresses import AddressPlan
 from wizard.lab.api.store import Obj, Store
 from wizard.lab.faults import FAULTS, Faults
 from wizard.lab.node.kubelet import Kubelet
+from wizard.lab.presets import DEFAULT_PRESET, PRESETS
 from wizard.lab.seed import GUIDE_KUBE_DNS_DATA, KERNELS, SeedOptions, load_kube_dns_configmap, seed
 
 T = TypeVar("T")
@@ -62,6 +64,8 @@ class LabOptions:
     extra_services: int = 0
     deny: set[tuple[str, str]] = field(default_factory=set)
     kernel: str = "old"  # "old" (0009.11) or "fixed" (≥ 0009.23, flushes stale IPVS flows)
+    cluster_domain: str = "cluster.local"  # kube-dns --domain, the kubelet's --cluster-domain
+    preset: str = DEFAULT_PRESET  # the cluster's shape (wizard.lab.presets): kube-dns, autoscaler, nodes
     wait_ready: bool = True  # start() returns once every kube-dns replica is Ready
     start_timeout: float = 120.0
     kubeconfig_path: Path | None = None  # default: a file in the lab's temporary directory
@@ -88,10 +92,27 @@ class LabOptions:
                 raise InputError(f"--fault {name!r}: unknown; known faults: {', '.join(sorted(FAULTS))}")
         if self.kernel not in KERNELS:
             raise InputError(f"kernel {self.kernel!r}: must be one of {', '.join(KERNELS)}")
+        check_cluster_domain(self.cluster_domain)
+        if self.preset not in PRESETS:
+            raise InputError(f"--preset {self.preset!r}: unknown; known presets: {', '.join(PRESETS)} "
+                             "(see --list-presets)")
         if self.extra_pods < 0:
             raise InputError(f"--extra-pods {self.extra_pods}: must not be negative")
         if self.extra_services < 0:
             raise InputError(f"--extra-services {self.extra_services}: must not be negative")
+
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_cluster_domain(domain: str) -> str:
+    """The domain without its trailing dot; InputError unless it is a DNS name kube-dns accepts
+    (lower-case RFC 1123 labels, at most 253 characters)."""
+    name = domain.rstrip(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise InputError(
+            f"--cluster-domain {domain!r}: expected a DNS domain of lower-case labels, e.g. cluster.local")
+    return name
 
 
 def _version_ok(version: str) -> bool:
@@ -202,6 +223,7 @@ class Lab:
                 k8s_version=options.k8s_version, nodes=options.nodes,
                 kube_dns_replicas=options.kube_dns_replicas, proxy_mode=options.proxy_mode,
                 udp_timeout=options.udp_timeout, kernel=options.kernel,
+                cluster_domain=options.cluster_domain.rstrip("."), preset=options.preset,
                 autoscaler="autoscaler" in options.faults,
                 extra_pods=options.extra_pods, extra_services=options.extra_services,
             )
@@ -234,7 +256,7 @@ class Lab:
         self.kubelet = Kubelet(
             store, faults, speed, addresses, dns_port=self.dns_port,
             dns_service_ip=addresses.dns_service_ip, net=net, dns_pod_factory=dns_pod_factory,
-            k8s_version=options.k8s_version,
+            k8s_version=options.k8s_version, cluster_domain=options.cluster_domain,
         )
         config = APIServerConfig(
             k8s_version=options.k8s_version, token=self.token, cert_dir=self._tmp / "pki",
@@ -361,8 +383,10 @@ class Lab:
 
 
 def _is_kube_dns_pod(pod: Obj) -> bool:
+    from wizard.lab.dns.pods import is_kubedns_image
+
     images = [str(c.get("image", "")) for c in pod.get("spec", {}).get("containers", [])]
-    return any("kubedns" in image for image in images)
+    return any(is_kubedns_image(image) for image in images)
 
 
 def _ready(pod: Obj) -> bool:

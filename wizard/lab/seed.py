@@ -20,15 +20,11 @@ import yaml
 from wizard.errors import InputError
 from wizard.lab.addresses import AddressPlan
 from wizard.lab.api.store import Obj, Store, now_rfc3339
+from wizard.lab.presets import DEFAULT_PRESET, PRESETS
 
 REGISTRY = "ccr.ccs.tencentyun.com"
-KUBE_DNS_VERSION = "1.14.13"
-
-KERNELS = {
-    "old": "5.4.119-19-0009.11",  # TencentOS 3.1 before the expire_nodest_conn fix
-    "fixed": "5.4.119-19-0009.28",  # TencentOS 3.1 from 0009.23 on: stale IPVS flows expire fast
-}
-OS_IMAGE = "TencentOS Server 3.1 (Final)"
+KERNELS = PRESETS[DEFAULT_PRESET].nodes.kernels
+"""`--kernel old|fixed`: each preset's node kernel without / with the IPVS expire_nodest_conn fix."""
 
 STUB_DOMAINS = {"abc.com": ["1.2.3.4"], "my.cluster.local": ["2.3.4.5"]}
 UPSTREAMS = ["8.8.8.8", "8.8.4.4"]
@@ -63,6 +59,8 @@ class SeedOptions:
     proxy_mode: str = "ipvs"
     udp_timeout: int = 300
     kernel: str = "old"
+    cluster_domain: str = "cluster.local"
+    preset: str = DEFAULT_PRESET
     kube_dns_data: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KUBE_DNS_DATA))
     autoscaler: bool = False
     extra_pods: int = 0
@@ -101,6 +99,7 @@ def node_name(index: int) -> str:
 
 def _node(index: int, address: str, options: SeedOptions) -> Obj:
     name = node_name(index)
+    shape = PRESETS[options.preset].nodes
     return {
         "metadata": _meta(name, labels={
             "kubernetes.io/hostname": name,
@@ -108,10 +107,9 @@ def _node(index: int, address: str, options: SeedOptions) -> Obj:
             "kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/os": "linux",
             "beta.kubernetes.io/arch": "amd64",
-            "node.kubernetes.io/instance-type": "SA2.MEDIUM4",
-            "topology.kubernetes.io/zone": "ap-guangzhou-3",
+            **shape.labels,  # the vendor's: instance type, zone/region (kube-dns federation reads those)
         }),
-        "spec": {"podCIDR": "", "providerID": f"qcloud:///100003/ins-{uuid.uuid4().hex[:8]}"},
+        "spec": {"podCIDR": "", "providerID": shape.provider_id.format(id=uuid.uuid4().hex[:8])},
         "status": {
             "capacity": {"cpu": "2", "memory": "3808148Ki", "pods": "61", "ephemeral-storage": "51473868Ki"},
             "allocatable": {"cpu": "1930m", "memory": "2871188Ki", "pods": "61",
@@ -133,91 +131,25 @@ def _node(index: int, address: str, options: SeedOptions) -> Obj:
             "nodeInfo": {
                 "architecture": "amd64",
                 "bootID": str(uuid.uuid4()),
-                "containerRuntimeVersion": "docker://19.3.9",
-                "kernelVersion": KERNELS[options.kernel],
-                "kubeProxyVersion": f"v{options.k8s_version}",
+                "containerRuntimeVersion": shape.runtime,
+                "kernelVersion": shape.kernels[options.kernel],
+                "kubeProxyVersion": shape.kube_proxy_version(options.k8s_version),
                 "kubeletVersion": f"v{options.k8s_version}",
                 "machineID": uuid.uuid4().hex,
                 "operatingSystem": "linux",
-                "osImage": OS_IMAGE,
+                "osImage": shape.os_image,
                 "systemUUID": str(uuid.uuid4()).upper(),
             },
         },
     }
 
 
-def _http_probe(path: str, port: int, **timing: int) -> Obj:
-    return {"httpGet": {"path": path, "port": port, "scheme": "HTTP"}, **timing}
-
-
-def kube_dns_deployment(replicas: int) -> Obj:
-    """kube-dns as the vendor ships it: kubedns + dnsmasq + sidecar, the upstream manifest's probes."""
-    liveness = {"initialDelaySeconds": 60, "timeoutSeconds": 5, "successThreshold": 1, "failureThreshold": 5}
-    labels = {"k8s-app": "kube-dns"}
-    pod_spec: Obj = {
-        "priorityClassName": "system-cluster-critical",
-        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
-        "volumes": [{"name": "kube-dns-config", "configMap": {"name": "kube-dns", "optional": True}}],
-        "containers": [
-            {
-                "name": "kubedns",
-                "image": f"{REGISTRY}/tkeimages/kubedns-amd64:{KUBE_DNS_VERSION}",
-                "resources": {"limits": {"memory": "170Mi"}, "requests": {"cpu": "100m", "memory": "70Mi"}},
-                "livenessProbe": _http_probe("/healthcheck/kubedns", 10054, **liveness),
-                "readinessProbe": _http_probe("/readiness", 8081, initialDelaySeconds=3, timeoutSeconds=5),
-                "args": ["--domain=cluster.local.", "--dns-port=10053", "--config-dir=/kube-dns-config",
-                         "--v=2"],
-                "env": [{"name": "PROMETHEUS_PORT", "value": "10055"}],
-                "ports": [
-                    {"containerPort": 10053, "name": "dns-local", "protocol": "UDP"},
-                    {"containerPort": 10053, "name": "dns-tcp-local", "protocol": "TCP"},
-                    {"containerPort": 10055, "name": "metrics", "protocol": "TCP"},
-                ],
-                "volumeMounts": [{"name": "kube-dns-config", "mountPath": "/kube-dns-config"}],
-            },
-            {
-                "name": "dnsmasq",
-                "image": f"{REGISTRY}/tkeimages/dnsmasq-nanny-amd64:{KUBE_DNS_VERSION}",
-                "livenessProbe": _http_probe("/healthcheck/dnsmasq", 10054, **liveness),
-                "args": ["-v=2", "-logtostderr", "-configDir=/etc/k8s/dns/dnsmasq-nanny",
-                         "-restartDnsmasq=true", "--", "-k", "--cache-size=1000", "--no-negcache",
-                         "--log-facility=-", "--server=/cluster.local/127.0.0.1#10053",
-                         "--server=/in-addr.arpa/127.0.0.1#10053", "--server=/ip6.arpa/127.0.0.1#10053"],
-                "ports": [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
-                          {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"}],
-                "resources": {"requests": {"cpu": "150m", "memory": "20Mi"}},
-                "volumeMounts": [{"name": "kube-dns-config", "mountPath": "/etc/k8s/dns/dnsmasq-nanny"}],
-            },
-            {
-                "name": "sidecar",
-                "image": f"{REGISTRY}/tkeimages/sidecar-amd64:{KUBE_DNS_VERSION}",
-                "livenessProbe": _http_probe("/metrics", 10054, **liveness),
-                "args": ["--v=2", "--logtostderr",
-                         "--probe=kubedns,127.0.0.1:10053,kubernetes.default.svc.cluster.local,5,SRV",
-                         "--probe=dnsmasq,127.0.0.1:53,kubernetes.default.svc.cluster.local,5,SRV"],
-                "ports": [{"containerPort": 10054, "name": "metrics", "protocol": "TCP"}],
-                "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
-            },
-        ],
-        "dnsPolicy": "Default",
-        "serviceAccountName": "kube-dns",
-        "terminationGracePeriodSeconds": 30,
-        "restartPolicy": "Always",
-        "schedulerName": "default-scheduler",
-    }
-    return {
-        "metadata": _meta("kube-dns", "kube-system", labels={
-            "k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
-            "addonmanager.kubernetes.io/mode": "Reconcile"}),
-        "spec": {
-            "replicas": replicas,
-            "revisionHistoryLimit": 10,
-            "progressDeadlineSeconds": 600,
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "10%", "maxUnavailable": 0}},
-            "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-        },
-    }
+def kube_dns_deployment(
+    replicas: int, cluster_domain: str = "cluster.local", preset: str = DEFAULT_PRESET
+) -> Obj:
+    """kube-dns as `preset` ships it (default: TKE's three containers), with `cluster_domain`
+    where the manifest has `cluster.local` (--domain, dnsmasq --server, sidecar probes)."""
+    return PRESETS[preset].kube_dns_deployment(replicas, cluster_domain)
 
 
 def _service(namespace: str, name: str, cluster_ip: str, ports: list[Obj], selector: dict[str, str] | None,
@@ -264,6 +196,7 @@ def kube_proxy_config(mode: str, udp_timeout: int) -> str:
 
 
 def _kube_proxy(options: SeedOptions) -> tuple[Obj, Obj]:
+    proxy_image = PRESETS[options.preset].nodes.kube_proxy_image.format(version=options.k8s_version)
     labels = {"k8s-app": "kube-proxy"}
     daemonset = {
         "metadata": _meta("kube-proxy", "kube-system", labels=labels),
@@ -276,7 +209,7 @@ def _kube_proxy(options: SeedOptions) -> tuple[Obj, Obj]:
                 "tolerations": [{"operator": "Exists"}],
                 "containers": [{
                     "name": "kube-proxy",
-                    "image": f"{REGISTRY}/tkeimages/kube-proxy:v{options.k8s_version}",
+                    "image": proxy_image,
                     "command": ["kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
                                 f"--proxy-mode={options.proxy_mode}", "--v=2"],
                     "securityContext": {"privileged": True},
@@ -295,12 +228,17 @@ def _kube_proxy(options: SeedOptions) -> tuple[Obj, Obj]:
     return daemonset, configmap
 
 
-def _autoscaler(min_replicas: int) -> tuple[Obj, Obj]:
-    """The cluster-proportional-autoscaler; `min` keeps the seeded kube-dns size, so scaling
-    kube-dns below it is undone at the next poll, as operators see in real clusters."""
-    labels = {"k8s-app": "kube-dns-autoscaler"}
+def _autoscaler(min_replicas: int, preset: str = DEFAULT_PRESET) -> tuple[Obj, Obj]:
+    """The cluster-proportional-autoscaler as `preset` ships it (TKE's own when it ships none and
+    the `autoscaler` fault asks for one); its ConfigMap's `min` keeps the seeded kube-dns size, so
+    scaling kube-dns below it is undone at the next poll, as operators see in real clusters."""
     params = {"coresPerReplica": 256, "nodesPerReplica": 16, "min": min_replicas,
               "preventSinglePointFailure": True}
+    shape = PRESETS[preset].autoscaler
+    if shape is not None:
+        return shape.deployment(), {"metadata": _meta("kube-dns-autoscaler", "kube-system"),
+                                    "data": {"linear": json.dumps(params)}}
+    labels = {"k8s-app": "kube-dns-autoscaler"}
     deployment = {
         "metadata": _meta("kube-dns-autoscaler", "kube-system", labels={
             **labels, "addonmanager.kubernetes.io/mode": "Reconcile"}),
@@ -382,12 +320,13 @@ def seed(store: Store, addresses: AddressPlan, options: SeedOptions) -> None:
         {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}], {"k8s-app": "kube-dns"},
         {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "KubeDNS",
          "addonmanager.kubernetes.io/mode": "Reconcile"}))
-    store.create("deployments.apps", kube_dns_deployment(options.kube_dns_replicas))
+    store.create("deployments.apps",
+                 kube_dns_deployment(options.kube_dns_replicas, options.cluster_domain, options.preset))
     daemonset, proxy_config = _kube_proxy(options)
     store.create("configmaps", proxy_config)
     store.create("daemonsets.apps", daemonset)
-    if options.autoscaler:
-        deployment, configmap = _autoscaler(options.kube_dns_replicas)
+    if options.autoscaler or PRESETS[options.preset].autoscaler is not None:
+        deployment, configmap = _autoscaler(options.kube_dns_replicas, options.preset)
         store.create("serviceaccounts", {"metadata": _meta("kube-dns-autoscaler", "kube-system")})
         store.create("configmaps", configmap)
         store.create("deployments.apps", deployment)

@@ -77,23 +77,60 @@ def parse_cpu(quantity: Any) -> float:
         return 0.0
 
 
-def autoscaler_flags(deployment: Obj) -> dict[str, str]:
-    """`--name=value` flags from the containers' command and args."""
-    flags: dict[str, str] = {}
+BOOL_FLAGS = frozenset({"alsologtostderr", "logtostderr", "version", "add_dir_header", "skip_headers",
+                        "skip_log_headers", "one_output"})
+"""CPA's boolean flags (its own and glog's): `--flag` alone is true and never takes the next word."""
+
+
+class FlagError(ValueError):
+    """The command line CPA's flag parser (spf13/pflag) would refuse: the container exits."""
+
+
+def autoscaler_argv(deployment: Obj) -> list[str]:
+    """The words after the executable: `command[1:] + args`, or `args` alone when only the image's
+    entrypoint (/cluster-proportional-autoscaler) runs them."""
     template_spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-    for container in template_spec.get("containers") or []:
-        words = [*(container.get("command") or []), *(container.get("args") or [])]
-        for i, word in enumerate(words):
-            if not str(word).startswith("--"):
-                continue
-            if "=" in word:
-                name, value = str(word)[2:].split("=", 1)
-            elif i + 1 < len(words) and not str(words[i + 1]).startswith("-"):
-                name, value = str(word)[2:], str(words[i + 1])
+    containers = template_spec.get("containers") or []
+    container = next((c for c in containers if "autoscaler" in str(c.get("image", ""))),
+                     containers[0] if containers else {})
+    command = [str(w) for w in container.get("command") or []]
+    return command[1:] + [str(w) for w in container.get("args") or []]
+
+
+def parse_flags(argv: list[str]) -> dict[str, str]:
+    """Flags as pflag reads them: `--name=value` and `--name value` (the next word is the value,
+    even when it starts with `-`), booleans alone, `-v=2`/`-v 2` for one-letter flags, `--` ends
+    the flags; the last occurrence wins. FlagError where pflag stops the program."""
+    flags: dict[str, str] = {}
+    words = list(argv)
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            break
+        if not word.startswith("-") or word == "-":
+            continue  # a positional argument: CPA ignores them
+        long = word.startswith("--")
+        body = word[2:] if long else word[1:]
+        name, has_value, value = body.partition("=")
+        if not long and len(name) != 1:
+            raise FlagError(f"unknown shorthand flag: {name[0]!r} in {word}")
+        if not name or name.startswith("-"):
+            raise FlagError(f"bad flag syntax: {word}")
+        if not has_value:
+            if name in BOOL_FLAGS:
+                value = "true"
+            elif words:
+                value = words.pop(0)
             else:
-                name, value = str(word)[2:], "true"
-            flags[name] = value
+                raise FlagError(f"flag needs an argument: {word}")
+        flags[name] = value
     return flags
+
+
+def autoscaler_flags(deployment: Obj) -> dict[str, str]:
+    """The autoscaler container's flags, in either form (`--target=X` or `--target X`), whether
+    they are in `command` or in `args`."""
+    return parse_flags(autoscaler_argv(deployment))
 
 
 class KubeDnsAutoscaler:
@@ -130,7 +167,11 @@ class KubeDnsAutoscaler:
         autoscaler = deployments.get(AUTOSCALER_NAMESPACE, AUTOSCALER_NAME)
         if autoscaler is None or int((autoscaler.get("status") or {}).get("readyReplicas", 0) or 0) < 1:
             return None  # not running: nothing polls
-        flags = autoscaler_flags(autoscaler)
+        try:
+            flags = autoscaler_flags(autoscaler)
+        except FlagError as err:  # CPA exits at start: nothing polls
+            log.warning("lab kube-dns-autoscaler: %s", err)
+            return None
         kind, _, target_name = flags.get("target", "").partition("/")
         if kind.lower() != "deployment" or not target_name:
             return None

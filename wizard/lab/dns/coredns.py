@@ -1,9 +1,9 @@
 """One CoreDNS pod of the lab: its Corefile, read from the ConfigMap it mounts, served for real.
 
-The pod's image tag is its CoreDNS version, and the wizard's own Corefile checker decides whether
-that version would refuse the Corefile: if so the pod exits at start with CoreDNS's style of
-error line, exactly the failure the wizard must show an operator (`kubectl logs`). Otherwise each
-server block becomes a plugin chain (dns_coredns_config, dns_coredns_plugins), all blocks of a
+The pod's image tag is its CoreDNS version, and the lab's own reading of that release's setup
+rules (coredns_setup) decides whether it would refuse the Corefile: if so the pod exits at start
+with CoreDNS's error line, exactly the failure the wizard must show an operator (`kubectl logs`).
+Otherwise each server block becomes a plugin chain (dns_coredns_config, dns_coredns_plugins), all blocks of a
 port share one listener on (pod IP, dns_port), and the most specific zone among the blocks takes
 each query. Reload, lameduck, readiness (including the RBAC the kubernetes plugin needs) and
 metrics behave as the pod's CoreDNS version does.
@@ -105,6 +105,11 @@ class CoreDNSPod(DNSPod):
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- where the Corefile comes from ----------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The container's plain `env` values: what `{$VAR}` in the Corefile sees."""
+        return {str(e.get("name")): str(e.get("value", "")) for e in self.container.get("env") or []
+                if "valueFrom" not in e}
+
     def conf_path(self) -> str | None:
         args = [str(a) for a in self.container.get("args") or []] + [
             str(a) for a in self.container.get("command") or []
@@ -160,7 +165,7 @@ class CoreDNSPod(DNSPod):
             text = self.read_corefile()
             if text is None:
                 text = ".:53 {\n    whoami\n    log\n}\n"
-            corefile = load_corefile(text, self.version, path)
+            corefile = load_corefile(text, self.version, path, self.env())
             config = Compiler(self).compile(corefile, text)
         except ConfigRejected as err:
             self.log(f"[FATAL] {err}" if str(err).startswith("open ") else str(err))
@@ -359,7 +364,7 @@ class CoreDNSPod(DNSPod):
             text = self.read_corefile() or current.text
             if text == current.text:
                 return False
-            config = Compiler(self).compile(load_corefile(text, self.version, path), text)
+            config = Compiler(self).compile(load_corefile(text, self.version, path, self.env()), text)
             if config.looped:
                 raise ConfigRejected(f'plugin/loop: a forwarding loop for zone "{config.looped[0][0]}"')
             self.log("[INFO] Reloading")

@@ -1,7 +1,8 @@
 """A CoreDNS pod's Corefile, checked for its version and compiled into plugin chains.
 
-Checking is the wizard's own checker (wizard.dns.checker), so the lab refuses exactly what the
-wizard warns about, with the line CoreDNS itself would log. Compiling turns each server block
+Reading and checking are the lab's own (corefile_reader, coredns_setup: written from CoreDNS's
+sources, never the wizard's parser or checker), so the lab refuses what the pod's CoreDNS release
+refuses, with the line CoreDNS itself would log. Compiling turns each server block
 into its plugins in CoreDNS's execution order (see dns_coredns_plugins.PLUGIN_ORDER) and collects
 the pod-wide settings: health/lameduck, ready, prometheus, reload, and forwarding loops.
 """
@@ -10,18 +11,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import dns.name
 import dns.rcode
 
-from wizard.dns.checker import check_corefile
-from wizard.dns.corefile import Corefile, CorefileSyntaxError, Directive, expand, parse, parse_key
-from wizard.dns.versions import Version
-from wizard.errors import InputError
 from wizard.lab.api.store import Store
 from wizard.lab.dns import coredns_plugins as p
+from wizard.lab.dns.coredns_setup import SetupError, check_setup, known_directives
+from wizard.lab.dns.corefile_reader import CorefileError, Directive, ServerBlock, read_corefile, server_keys
 from wizard.lab.dns.forward import UpstreamPool
 from wizard.lab.dns.records import ClusterIndex
 from wizard.lab.dns.world import VirtualNetwork, split_host_port
@@ -68,26 +68,17 @@ def parse_duration(text: str, what: str) -> float:
 
 
 # ---- loading and checking a Corefile --------------------------------------------------------------
-def load_corefile(text: str, version: tuple[int, int, int], path: str) -> Corefile:
-    """Parse, expand and check `text` for `version`; ConfigRejected with CoreDNS's error line."""
+def load_corefile(
+    text: str, version: tuple[int, int, int], path: str, env: Mapping[str, str] | None = None
+) -> list[ServerBlock]:
+    """Read `text` and set it up as CoreDNS `version` would; ConfigRejected with CoreDNS's error
+    line where it refuses. `env` is the container's environment (for `{$VAR}`)."""
     try:
-        corefile = expand(parse(text, filename=path), env={}, filename=path)
-        findings = check_corefile(corefile, Version(*version), env={}, filename=path)
-    except CorefileSyntaxError as err:
-        raise ConfigRejected(f"{path}:{err.line} - Error during parsing: {err.message}") from err
-    except InputError as err:
+        blocks = read_corefile(text, path, known_directives(version), env or {})
+        check_setup(blocks, version, path)
+    except (CorefileError, SetupError) as err:
         raise ConfigRejected(str(err)) from err
-    for finding in findings:
-        if finding.severity != "error":
-            continue
-        message, line, directive = finding.message, finding.line, finding.directive
-        if directive and message.startswith(f"{directive}: "):
-            message = message[len(directive) + 2 :]
-        message = message.split(": ", 1)[0]  # CoreDNS's words only, without the wizard's advice
-        where = f"{path}:{line} - Error during parsing: {message}"
-        prefix = "" if message.startswith("Unknown directive") or not directive else f"plugin/{directive}: "
-        raise ConfigRejected(prefix + where)
-    return corefile
+    return blocks
 
 
 # ---- the compiled configuration --------------------------------------------------------------------
@@ -166,10 +157,10 @@ class Compiler:
     def __init__(self, pod: PodContext) -> None:
         self.pod = pod
 
-    def compile(self, corefile: Corefile, text: str) -> Config:
+    def compile(self, blocks: list[ServerBlock], text: str) -> Config:
         config = Config(text, [])
-        for block in corefile.blocks:
-            keys = [parse_key(k) for k in block.keys]
+        for block in blocks:
+            keys = [zk for k in block.keys for zk in server_keys(k)]
             zones = [dns.name.from_text(k.zone) for k in keys]
             port = keys[0].port if keys else 53
             plugins = [self._plugin(d, zones, config) for d in block.directives]

@@ -11,6 +11,8 @@ lab leaves positive caching out too). kube-dns ignores SIGTERM: it answers until
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,13 +23,24 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdatatype
 import dns.rrset
 
 from wizard.lab.api.store import Store
 from wizard.lab.dns.forward import UpstreamError, UpstreamPool
 from wizard.lab.dns.http import HTTPEndpoints
+from wizard.lab.dns.kubedns_configmap import (
+    NAME_RESOLVING_NANNY,
+    InvalidConfig,
+    KubeDNSConfig,
+    dnsmasq_options,
+    dnsmasq_port_form,
+    parse_dnsmasq_server,
+    read_configmap,
+)
+from wizard.lab.dns.kubedns_records import KubeDNSRecords
+from wizard.lab.dns.kubedns_records import Reply as KubeDNSReply
 from wizard.lab.dns.pods import DNSPod, DNSPodStartError
-from wizard.lab.dns.records import KUBEDNS, ClusterIndex, ClusterRecords
 from wizard.lab.dns.transport import Client, DNSListener
 
 Obj = dict[str, Any]
@@ -37,30 +50,23 @@ SOURCE = "ConfigMap kube-system/kube-dns"
 
 @dataclass
 class KubeDNSSettings:
-    """The forwarding kube-dns does, most specific zone first."""
+    """What is live: the ConfigMap as kube-dns accepted it, and dnsmasq's `--server` table (the
+    Deployment's own `--server`s plus those the nanny wrote from the ConfigMap)."""
 
-    stub_domains: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    upstreams: list[tuple[str, int]] = field(default_factory=list)
-    federations: dict[str, str] = field(default_factory=dict)
+    config: KubeDNSConfig = field(default_factory=KubeDNSConfig)
+    routes: dict[dns.name.Name, list[str]] = field(default_factory=dict)
+    """zone → dnsmasq addresses (`ip#port`; "" local-only; "#" the default servers)."""
+    defaults: list[tuple[str, int]] = field(default_factory=list)
+    """zone-less `--server`s; with no_resolv False the node's resolv.conf servers come too."""
+    no_resolv: bool = False
 
+    @property
+    def upstreams(self) -> list[tuple[str, int]]:
+        return list(self.defaults)
 
-def settings_from_configmap(configmap: Obj | None, cluster_domain: str) -> KubeDNSSettings:
-    """Read the ConfigMap as kube-dns does; raises InputError (from wizard.dns.kubedns_config) naming
-    the key and value when kube-dns would refuse the update."""
-    from wizard.dns.kubedns_config import parse_federations, parse_stub_domains, parse_upstream_nameservers
-
-    data: dict[str, str] = dict((configmap or {}).get("data") or {})
-    domain = cluster_domain.rstrip(".")
-    stubs = parse_stub_domains(data.get("stubDomains", ""), SOURCE, domain)
-    upstreams = parse_upstream_nameservers(data.get("upstreamNameservers", ""), SOURCE)
-    federations = parse_federations(data.get("federations", ""), SOURCE)
-    return KubeDNSSettings(
-        stub_domains={
-            zone: [(ns.host, ns.port or 53) for ns in servers if ns.is_ip] for zone, servers in stubs.items()
-        },
-        upstreams=[(ns.host, ns.port or 53) for ns in upstreams],
-        federations=dict(federations),
-    )
+    @property
+    def federations(self) -> dict[str, str]:
+        return self.config.federations
 
 
 def _flag(args: list[str], name: str) -> list[str]:
@@ -73,23 +79,39 @@ def _flag(args: list[str], name: str) -> list[str]:
     return values
 
 
+def _image_version(image: str) -> tuple[int, int, int]:
+    found = re.search(r":v?(\d+)\.(\d+)(?:\.(\d+))?", image.rsplit("/", 1)[-1])
+    return (int(found.group(1)), int(found.group(2)), int(found.group(3) or 0)) if found else (1, 14, 13)
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.partition("#")
+    return host.partition("@")[0], int(port) if port else 53
+
+
 class KubeDNSPod(DNSPod):
     kind = "kube-dns"
     exits_on_sigterm = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        all_args: list[str] = []
-        for c in self.pod.get("spec", {}).get("containers") or []:
-            all_args.extend(str(a) for a in (c.get("command") or []) + (c.get("args") or []))
-        domain = (_flag(all_args, "--domain") or ["cluster.local."])[0]
+        containers = self.pod.get("spec", {}).get("containers") or []
+        kubedns = next((c for c in containers if c.get("name") == "kubedns"),
+                       containers[0] if containers else {})
+        kubedns_args = [str(a) for a in (kubedns.get("command") or []) + (kubedns.get("args") or [])]
+        domain = (_flag(kubedns_args, "--domain") or ["cluster.local."])[0]
         self.cluster_domain = dns.name.from_text(domain if domain.endswith(".") else domain + ".")
-        self.dnsmasq_servers: dict[dns.name.Name, list[tuple[str, int]]] = self._dnsmasq_servers(all_args)
+        self.version = _image_version(str(kubedns.get("image", "")))
+        dnsmasq = next((c for c in containers if c.get("name") == "dnsmasq"), None)
+        self.dnsmasq_args: list[str] = []
+        if dnsmasq is not None:
+            words = [str(a) for a in (dnsmasq.get("command") or []) + (dnsmasq.get("args") or [])]
+            self.dnsmasq_args = words[words.index("--") + 1 :] if "--" in words else words
+        self.has_dnsmasq = dnsmasq is not None
+        self.dnsmasq_error = ""
+        """Why dnsmasq exited (a `--server` it refuses): port 53 then answers nothing."""
         self.settings = KubeDNSSettings()
-        self.records = ClusterRecords(
-            ClusterIndex.shared(self.store), KUBEDNS, pods="insecure", wildcards=True
-        )
-        self.records.cluster_zone = self.cluster_domain
+        self.records = KubeDNSRecords(self.store, self.cluster_domain)
         self._listener: DNSListener | None = None
         self._http: list[HTTPEndpoints] = []
         self._unwatch: Any = None
@@ -97,47 +119,83 @@ class KubeDNSPod(DNSPod):
         self.requests: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
 
-    def _dnsmasq_servers(self, args: list[str]) -> dict[dns.name.Name, list[tuple[str, int]]]:
-        """Extra `--server=/zone/ip#port` forwarding; kube-dns's own wiring (its zones sent to
-        127.0.0.1#10053) is served directly here."""
-        from wizard.dns.kubedns_config import parse_dnsmasq_server
-        from wizard.errors import InputError
-
-        servers: dict[dns.name.Name, list[tuple[str, int]]] = {}
-        for value in _flag(args, "--server"):
-            try:
-                parsed = parse_dnsmasq_server(value, "dnsmasq", self.cluster_domain.to_text().rstrip("."))
-            except InputError as err:
-                self.log(f"dnsmasq: ignoring --server={value}: {err}")
-                continue
-            if parsed is None:
-                continue
-            target = (parsed.nameserver.host, parsed.nameserver.port or 53)
-            for zone in parsed.zones:
-                servers.setdefault(dns.name.from_text(zone), []).append(target)
-        return servers
-
     # ---- configuration --------------------------------------------------------------------------
     def _klog(self, level: str, where: str, message: str) -> None:
         stamp = time.strftime("%m%d %H:%M:%S", time.gmtime())
         self.log(f"{level}{stamp}.000000       1 {where}] {message}")
 
-    def apply_configmap(self, configmap: Obj | None) -> bool:
-        """Take a new ConfigMap version; False (and the old settings kept) when it is invalid."""
-        from wizard.errors import InputError
-
+    def apply_configmap(self, configmap: Obj | None, initial: bool = False) -> bool:
+        """Take a ConfigMap version as kube-dns's sync does: False when it is invalid; then kube-dns
+        keeps its previous settings (at start: the defaults)."""
+        data = (configmap or {}).get("data") or {}
         try:
-            settings = settings_from_configmap(configmap, self.cluster_domain.to_text())
-        except InputError as err:
-            self._klog("E", "sync.go:105", f"Invalid configuration, ignoring update: {err}")
+            config = read_configmap({str(k): str(v) for k, v in data.items()})
+        except InvalidConfig as err:
+            if err.key is not None:
+                self._klog("E", "sync.go:134", f"Invalid configuration for {err.key}, ignoring update: {err}")
+            else:
+                self._klog("E", "sync.go:140",
+                           f"Invalid configuration: {err} (value was {data}), ignoring update")
+            if initial:
+                self._klog("E", "dns.go:232",
+                           f"Error getting initial ConfigMap: {err}, starting with default values")
+                self._configure(KubeDNSConfig())
             return False
-        if settings != self.settings:
-            self.settings = settings
-            self._pools.clear()
-            self._klog("I", "dns.go:48", f"Updated stubDomains to {settings.stub_domains}")
-            self._klog("I", "dns.go:48", f"Updated upstreamNameservers to {settings.upstreams}")
-            self._klog("I", "dns.go:48", f"Updated federations to {settings.federations}")
+        if initial or config != self.settings.config:
+            for key, value in (("federations", config.federations), ("stubDomains", config.stub_domains),
+                               ("upstreamNameservers", config.upstream_nameservers)):
+                if value:
+                    self._klog("I", "sync.go:167", f"Updated {key} to {value}")
+            self._configure(config)
         return True
+
+    def _configure(self, config: KubeDNSConfig) -> None:
+        """The nanny's Configure: dnsmasq's arguments from the Deployment plus the ConfigMap."""
+        args = list(self.dnsmasq_args) if self.has_dnsmasq else []
+        for domain, servers in config.stub_domains.items():
+            for server in servers:
+                if not _is_ip_text(server.partition(":")[0]) and self.version >= NAME_RESOLVING_NANNY:
+                    server = self._resolve_stub_name(server)
+                args += ["--server", f"/{domain}/{dnsmasq_port_form(server)}"]
+        for server in config.upstream_nameservers:
+            args += ["--server", dnsmasq_port_form(server)]
+        if config.upstream_nameservers:
+            args.append("--no-resolv")
+        settings = KubeDNSSettings(config=config)
+        values, settings.no_resolv = dnsmasq_options(args)
+        self.dnsmasq_error = ""
+        for value in values:
+            try:
+                parsed = parse_dnsmasq_server(value)
+            except ValueError as err:
+                self.dnsmasq_error = f"dnsmasq: bad command line options: {err} ({value})"
+                self._klog("F", "nanny.go:119", f"dnsmasq exited: {self.dnsmasq_error}")
+                continue
+            if not parsed.zones:
+                settings.defaults.append(_address(str(parsed.address)))
+            for zone in parsed.zones:
+                address = "#" if parsed.address is None else parsed.address
+                settings.routes.setdefault(dns.name.from_text(zone or "."), []).append(address)
+        self.settings = settings
+        self._pools.clear()
+        self._klog("I", "nanny.go:116", f"Starting dnsmasq {args}")
+
+    def _resolve_stub_name(self, server: str) -> str:
+        """nanny.go (1.15.1+): a name ending in cluster.local is looked up through the local
+        kubedns, any other through the node's resolver (which the lab's nodes do not have)."""
+        name, _, port = server.partition(":")
+        if name.endswith("cluster.local"):
+            query = dns.message.make_query(dns.name.from_text(name), dns.rdatatype.A)
+            found = self._local(query, self.cluster_domain) if dns.name.from_text(name).is_subdomain(
+                self.cluster_domain) else None
+            ips = [str(r) for rrset in (found.answer if found else []) if rrset.rdtype == dns.rdatatype.A
+                   for r in rrset]
+            if ips:
+                return ips[0] + (f":{port}" if port else "")
+            self._klog("E", "nanny.go:86", f'Name "{name}" does not resolve to any IPs')
+            return server
+        self._klog("E", "nanny.go:94", f'Error looking up IP for name "{name}": lookup {name}: no such host')
+        return server
 
     def _watch_configmap(self, store: Store) -> None:
         loop = asyncio.get_running_loop()
@@ -152,17 +210,18 @@ class KubeDNSPod(DNSPod):
 
     # ---- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._klog("I", "dns.go:48", "version: 1.14.13")
+        self._klog("I", "dns.go:48", "version: " + ".".join(map(str, self.version)))
+        self.records.start()  # the Services and Endpoints informers, synced before serving
         self._klog(
             "I", "server.go:71", "Using configuration read from directory: /kube-dns-config with period 10s"
         )
-        self.apply_configmap(self.store.try_get("configmaps", *CONFIGMAP))
+        self.apply_configmap(self.store.try_get("configmaps", *CONFIGMAP), initial=True)
         self._listener = DNSListener(self.ip, self.dns_port, self._handle)
         routes = {
             8081: {"/readiness": self._ok},
             10054: {
                 "/healthcheck/kubedns": self._ok,
-                "/healthcheck/dnsmasq": self._ok,
+                "/healthcheck/dnsmasq": self._dnsmasq_ok,
                 "/metrics": self._sidecar,
             },
             10055: {"/metrics": self._metrics},
@@ -188,6 +247,10 @@ class KubeDNSPod(DNSPod):
 
     def _ok(self) -> tuple[int, str]:
         return (200, "ok") if self.running else (503, "not ready")
+
+    def _dnsmasq_ok(self) -> tuple[int, str]:
+        """The sidecar's probe of dnsmasq: failing while dnsmasq is down (a --server it refused)."""
+        return (503, self.dnsmasq_error) if self.dnsmasq_error else self._ok()
 
     def _metrics(self) -> tuple[int, str]:
         lines = ["# TYPE skydns_skydns_dns_request_count_total counter"]
@@ -218,6 +281,7 @@ class KubeDNSPod(DNSPod):
 
     async def _close(self) -> None:
         self.running = False
+        self.records.stop()
         if self._unwatch is not None:
             self._unwatch()
             self._unwatch = None
@@ -230,6 +294,8 @@ class KubeDNSPod(DNSPod):
 
     # ---- queries ----------------------------------------------------------------------------------
     async def _handle(self, wire: bytes, client: Client, proto: str) -> bytes | None:
+        if self.dnsmasq_error and self.has_dnsmasq:
+            return None  # dnsmasq owns port 53 and is not running
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
@@ -247,27 +313,45 @@ class KubeDNSPod(DNSPod):
             return reply.to_wire()
 
     async def answer(self, query: dns.message.Message, proto: str) -> dns.message.Message:
-        """dnsmasq's choice: the most specific `--server` zone wins, and kube-dns's own zones
-        (the cluster domain, the reverse zones) are such zones too."""
+        """dnsmasq's choice: the most specific `--server` zone wins; kube-dns's own zones are
+        `--server`s to the local kubedns (127.0.0.1#10053) like any other."""
         qname = query.question[0].name
+        if not self.has_dnsmasq:
+            return await self._kubedns(query, proto)
         route = self._route(qname)
-        reverse = _reverse_zone(qname)
-        if qname.is_subdomain(self.cluster_domain) and (
-            route is None or len(route[0]) <= len(self.cluster_domain)
-        ):
-            federated = self._federation(query)
-            if federated is not None:
-                return federated
-            return self._local(query, self.cluster_domain)
-        if reverse is not None and route is None:
-            local = self._local(query, reverse)
-            if local.rcode() != dns.rcode.NXDOMAIN:
-                return local
-        return await self._forward(query, proto, route[1] if route else None)
+        if route is None or "#" in route:
+            return await self._forward(query, proto, None)
+        if "" in route:  # /zone/: local only, dnsmasq has no data for it
+            return self._reply(query, dns.rcode.NXDOMAIN)
+        if any(_is_kubedns(address) for address in route):
+            return await self._kubedns(query, proto)
+        return await self._forward(query, proto, [_address(a) for a in route])
 
-    def _local(self, query: dns.message.Message, zone: dns.name.Name) -> dns.message.Message:
+    async def _kubedns(self, query: dns.message.Message, proto: str) -> dns.message.Message:
+        """The kubedns container (skydns): its domain and reverse names from its own cache,
+        anything else forwarded to its nameservers."""
         q = query.question[0]
-        found = self.records.lookup(q.name, q.rdtype, zone)
+        if q.name.is_subdomain(self.cluster_domain):
+            found = self.records.answer(q.name, q.rdtype, self.settings.config.federations)
+            return self._from(query, found)
+        if _reverse_zone(q.name) is not None and q.rdtype in (dns.rdatatype.PTR, dns.rdatatype.ANY):
+            ptr = self.records.ptr(q.name)
+            if ptr is not None:
+                return self._from(query, ptr)
+        return await self._forward(query, proto, self._kubedns_nameservers())
+
+    def _kubedns_nameservers(self) -> list[tuple[str, int]] | None:
+        """kubedns's upstreams: the ConfigMap's upstreamNameservers, else resolv.conf (None)."""
+        upstreams = self.settings.config.upstream_nameservers
+        return [_address(dnsmasq_port_form(u)) for u in upstreams] or None
+
+    def _reply(self, query: dns.message.Message, rcode: int) -> dns.message.Message:
+        reply = dns.message.make_response(query)
+        reply.flags |= dns.flags.RA
+        reply.set_rcode(dns.rcode.Rcode.make(rcode))
+        return reply
+
+    def _from(self, query: dns.message.Message, found: KubeDNSReply) -> dns.message.Message:
         reply = dns.message.make_response(query)
         reply.flags |= dns.flags.RA | dns.flags.AA
         reply.set_rcode(dns.rcode.Rcode.make(found.rcode))
@@ -276,44 +360,25 @@ class KubeDNSPod(DNSPod):
             self.errors["nxdomain"] += 1
         return reply
 
-    def _federation(self, query: dns.message.Message) -> dns.message.Message | None:
-        """`svc.ns.FED.svc.<domain>`: the local service when it has endpoints, else a CNAME into
-        the federation's domain."""
+    def _local(self, query: dns.message.Message, zone: dns.name.Name) -> dns.message.Message:
+        """What the local kubedns answers for a name in its domain (no forwarding)."""
         q = query.question[0]
-        labels = [label.decode().lower() for label in q.name.relativize(self.cluster_domain).labels]
-        if len(labels) != 4 or labels[3] != "svc" or labels[2] not in self.settings.federations:
-            return None
-        svc, ns, fed = labels[0], labels[1], labels[2]
-        index = self.records.index
-        if index.service(ns, svc) is not None and index.ready_endpoints(ns, svc):
-            local = self._local(query, self.cluster_domain)
-            local_name = dns.name.from_text(f"{svc}.{ns}.svc", self.cluster_domain)
-            found = self.records.lookup(local_name, q.rdtype, self.cluster_domain)
-            local.answer = [_renamed(r, q.name) for r in found.answer]
-            local.set_rcode(dns.rcode.Rcode.make(found.rcode))
-            return local
-        reply = dns.message.make_response(query)
-        reply.flags |= dns.flags.RA | dns.flags.AA
-        target = f"{svc}.{ns}.{fed}.svc.{self.settings.federations[fed].rstrip('.')}."
-        reply.answer.append(dns.rrset.from_text(q.name, KUBEDNS.ttl, "IN", "CNAME", target))
-        return reply
+        return self._from(query, self.records.answer(q.name, q.rdtype, self.settings.config.federations))
 
-    def _route(self, qname: dns.name.Name) -> tuple[dns.name.Name, list[tuple[str, int]]] | None:
-        """The most specific `--server` / stub domain zone of `qname` and its nameservers."""
-        zones: dict[dns.name.Name, list[tuple[str, int]]] = dict(self.dnsmasq_servers)
-        for zone, servers in self.settings.stub_domains.items():
-            zones.setdefault(dns.name.from_text(zone), servers)
-        matches = [z for z in zones if qname.is_subdomain(z)]
+    def _route(self, qname: dns.name.Name) -> list[str] | None:
+        """The dnsmasq addresses of the most specific `--server` zone of `qname`."""
+        matches = [zone for zone in self.settings.routes if qname.is_subdomain(zone)]
         if not matches:
             return None
-        best = max(matches, key=len)
-        return best, zones[best]
+        return self.settings.routes[max(matches, key=len)]
 
     async def _forward(
         self, query: dns.message.Message, proto: str, targets: list[tuple[str, int]] | None
     ) -> dns.message.Message:
         if targets is None:
-            targets = self.settings.upstreams or [(ns, 53) for ns in self.net.resolv_conf_nameservers()]
+            targets = list(self.settings.defaults)
+            if not self.settings.no_resolv:
+                targets += [(ns, 53) for ns in self.net.resolv_conf_nameservers()]
         key = tuple(targets)
         pool = self._pools.get(key)
         if pool is None:
@@ -323,12 +388,23 @@ class KubeDNSPod(DNSPod):
             reply = await pool.exchange(query, proto)
         except UpstreamError:
             self.errors["forward"] += 1
-            failed = dns.message.make_response(query)
-            failed.flags |= dns.flags.RA
-            failed.set_rcode(dns.rcode.SERVFAIL)
-            return failed
+            return self._reply(query, dns.rcode.SERVFAIL)
         reply.id = query.id
         return reply
+
+
+def _is_kubedns(address: str) -> bool:
+    """dnsmasq's wiring to the kubedns container of the same pod (127.0.0.1#10053)."""
+    host, port = _address(address)
+    return host.startswith("127.") and port == 10053
+
+
+def _is_ip_text(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _reverse_zone(qname: dns.name.Name) -> dns.name.Name | None:
@@ -337,10 +413,3 @@ def _reverse_zone(qname: dns.name.Name) -> dns.name.Name | None:
         if qname.is_subdomain(name):
             return name
     return None
-
-
-def _renamed(rrset: dns.rrset.RRset, name: dns.name.Name) -> dns.rrset.RRset:
-    renamed = dns.rrset.RRset(name, rrset.rdclass, rrset.rdtype)
-    for rdata in rrset:
-        renamed.add(rdata, rrset.ttl)
-    return renamed

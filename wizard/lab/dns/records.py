@@ -1,8 +1,10 @@
-"""The cluster's DNS records as the CoreDNS `kubernetes` plugin and kube-dns serve them.
+"""The cluster's DNS records as the CoreDNS `kubernetes` plugin serves them (kube-dns has its own:
+kubedns_records.py).
 
 Computed from Services, Endpoints, Pods and Namespaces in the lab Store and kept current from
 Store watches, one small change at a time: a lab with 2,000 Services and 10,000 pods must answer
-without rescanning anything per query. One index is shared by every DNS pod of a Store.
+without rescanning anything per query. One index is shared by the CoreDNS pods of a Store (like
+one informer cache).
 
 What is served (DNS schema of kubernetes/dns `docs/specification.md`):
   <svc>.<ns>.svc.<zone>            A/AAAA: the ClusterIP; headless: the ready endpoint IPs;
@@ -36,7 +38,6 @@ import dns.rrset
 from wizard.lab.api.store import Store
 
 COREDNS_TTL = 5
-KUBEDNS_TTL = 30
 SCHEMA_VERSION = "1.1.0"
 
 Obj = dict[str, Any]
@@ -133,14 +134,6 @@ def undashed(label: str) -> str | None:
         except ValueError:
             continue
     return None
-
-
-def fnv32a(text: str) -> str:
-    """kube-dns names SRV targets of hostname-less endpoints by a hash; this is its 32-bit FNV-1a."""
-    value = 0x811C9DC5
-    for byte in text.encode():
-        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return f"{value:x}"
 
 
 def reverse_ip(qname: dns.name.Name) -> str | None:
@@ -309,11 +302,10 @@ class Flavour:
     def endpoint_label(self, addr: EndpointAddress) -> str:
         if addr.hostname:
             return addr.hostname
-        return dashed(addr.ip) if self.name == "coredns" else fnv32a(addr.ip)
+        return dashed(addr.ip)
 
 
 COREDNS = Flavour("coredns", COREDNS_TTL, 0, (7200, 1800, 86400, COREDNS_TTL))
-KUBEDNS = Flavour("kubedns", KUBEDNS_TTL, 10, (28800, 7200, 604800, 60))
 
 
 def with_ttl(flavour: Flavour, ttl: int) -> Flavour:
@@ -535,7 +527,7 @@ class ClusterRecords:
         if service is not None:
             names.append(str(dns.name.from_text(f"{service[1]}.{service[0]}.svc", cluster)))
         for ns, svc, host in endpoints:
-            label = host or (dashed(ip) if self.flavour.name == "coredns" else fnv32a(ip))
+            label = host or dashed(ip)
             names.append(str(dns.name.from_text(f"{label}.{svc}.{ns}.svc", cluster)))
         if not names:
             return self._negative(zone, dns.rcode.NXDOMAIN)

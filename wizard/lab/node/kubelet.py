@@ -36,6 +36,7 @@ BACKOFF_START = 10.0
 BACKOFF_CAP = 300.0
 SLOW_READY_FACTOR = 10.0
 CLUSTER_DOMAIN = "cluster.local"
+"""The kubelet's default --cluster-domain (a lab may run with another one)."""
 
 
 class DNSProcess(Protocol):
@@ -178,6 +179,7 @@ class Kubelet:
         dns_pod_factory: DNSPodFactory | None = None,
         start_delay: float = 1.0,
         k8s_version: str = "1.20.15",
+        cluster_domain: str = CLUSTER_DOMAIN,
     ) -> None:
         self.store = store
         self.faults = faults
@@ -190,6 +192,7 @@ class Kubelet:
         self.dns_pod_factory = dns_pod_factory
         self.start_delay = start_delay
         self.k8s_version = k8s_version
+        self.cluster_domain = cluster_domain.rstrip(".")
         self._runs: dict[tuple[str, str], _PodRun] = {}
         self._queue: asyncio.Queue[tuple[str, Obj]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -734,7 +737,8 @@ class Kubelet:
         options: list[str] = []
         if policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not host_network):
             servers = [self.dns_service_ip]
-            searches = [f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN]
+            domain = self.cluster_domain
+            searches = [f"{namespace}.svc.{domain}", f"svc.{domain}", domain]
             options = ["ndots:5"]
         elif policy != "None":
             servers = self._node_nameservers()
@@ -815,6 +819,17 @@ class Kubelet:
         return str((service or {}).get("spec", {}).get("clusterIP", ""))
 
 
+def _domain_flag(container: _Container) -> str:
+    """kubedns's --domain as its flag log prints it (default `cluster.local.`)."""
+    words = [str(w) for w in (container.spec.get("command") or []) + (container.spec.get("args") or [])]
+    for i, word in enumerate(words):
+        if word.startswith("--domain="):
+            return word.split("=", 1)[1]
+        if word == "--domain" and i + 1 < len(words):
+            return words[i + 1]
+    return CLUSTER_DOMAIN + "."
+
+
 def _startup_log(container: _Container, run: _PodRun) -> list[str]:
     image = str(container.spec.get("image", ""))
     name = container.name
@@ -823,7 +838,7 @@ def _startup_log(container: _Container, run: _PodRun) -> list[str]:
             "I0101 00:00:00.000000       1 dns.go:48] version: 1.14.13",
             "I0101 00:00:00.000000       1 server.go:72] Using configuration read from directory: "
             "/kube-dns-config with period 10s",
-            "I0101 00:00:00.000000       1 server.go:119] FLAG: --domain=\"cluster.local.\"",
+            f"I0101 00:00:00.000000       1 server.go:119] FLAG: --domain=\"{_domain_flag(container)}\"",
             "I0101 00:00:00.000000       1 dns.go:220] Waiting for [endpoints services] to be initialized "
             "from apiserver...",
             "I0101 00:00:00.500000       1 dns.go:173] Skydns metrics enabled (/metrics:10055)",
