@@ -308,12 +308,9 @@ def default_probe_set(
     for raw in business_names:
         name, _, ns = raw.partition("/") if "/" in raw else (raw, "", "")
         fqdn = cluster_fqdn(name, ns or namespace, domain)
-        queries.append(
-            ProbeQuery(
-                fqdn, "A", "business", f"business name {raw} (namespace {ns or namespace})",
-                service=service_of(fqdn, domain),
-            )
-        )
+        service = service_of(fqdn, domain)
+        what = f"Service {service}" if service else "not a Service name: compared with kube-dns"
+        queries.append(ProbeQuery(fqdn, "A", "business", f"business name {raw} ({what})", service=service))
     if external_name:
         queries.append(ProbeQuery(external_name.rstrip("."), "A", "external", "a name outside the cluster"))
     for stub in stub_domains:
