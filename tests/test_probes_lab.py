@@ -33,7 +33,8 @@ def translated_corefile(gateway: Gateway, options: SwitchOptions) -> str:
 
 def with_wrong_nginx(corefile: str, domain: str) -> str:
     """A stale `hosts` entry in front of the kubernetes plugin: nginx.default resolves wrongly."""
-    rule = f"hosts {{\n        {WRONG_IP} nginx.default.svc.{domain}\n        fallthrough\n    }}\n    kubernetes "
+    entry = f"{WRONG_IP} nginx.default.svc.{domain}"
+    rule = f"hosts {{\n        {entry}\n        fallthrough\n    }}\n    kubernetes "
     assert "kubernetes " in corefile
     return corefile.replace("kubernetes ", rule, 1)
 
@@ -104,8 +105,12 @@ def test_switch_on_corp_example_probes_names_under_that_domain(lab: Any, tmp_pat
     gateway = gateway_for(lab)
     query = next(q for q in plan.probes if q.purpose == "cluster")
     service_ip = gateway.get_service("kube-system", "kube-dns")["spec"]["clusterIP"]
-    asked = probe(ProbeTarget("kube-dns Service", service_ip, lab.dns_port), query.name.replace(
-        "corp.example", "cluster.local"), "A", "udp")
+    asked = probe(
+        ProbeTarget("kube-dns Service", service_ip, lab.dns_port),
+        query.name.replace("corp.example", "cluster.local"),
+        "A",
+        "udp",
+    )
     assert asked.rcode == "NXDOMAIN"
     expected = expected_records(gateway, query, "corp.example")
     assert not judge(query, asked, None, expected).passed
@@ -122,6 +127,9 @@ def test_a_corefile_for_the_wrong_zone_fails_verification(lab: Any, tmp_path: Pa
     failing = {v.query.name: v for v in failed_verdicts(recorder)}
     assert "kubernetes.default.svc.corp.example" in failing
     assert "NXDOMAIN" in failing["kubernetes.default.svc.corp.example"].reason
-    assert all(v.baseline is not None and v.baseline.rcode == "NOERROR" for v in failing.values()
-               if v.query.purpose in ("cluster", "business"))
+    assert all(
+        v.baseline is not None and v.baseline.rcode == "NOERROR"
+        for v in failing.values()
+        if v.query.purpose in ("cluster", "business")
+    )
     assert deployment_replicas(lab, "kube-dns") == 3

@@ -183,7 +183,7 @@ kubedns container started without the flag serves: a fact about kube-dns, not a 
 def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterDomain:
     """The cluster domain from the kube-dns Deployment's `--domain` (`--domain=x.` and
     `--domain x.` alike, trailing dot dropped), or the operator's `--cluster-domain`."""
-    from wizard.dns.kubedns_config import normalize_cluster_domain, parse_deployment
+    from wizard.dns.kubedns_config import deployment_domain, normalize_cluster_domain
     from wizard.errors import InputError
 
     ns = facts.namespace
@@ -202,7 +202,7 @@ def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterD
         )
     source = f"Deployment {ns}/{(deployment.get('metadata') or {}).get('name', 'kube-dns')}"
     try:
-        domain, _image, _servers = parse_deployment(deployment, source)
+        domain = deployment_domain(deployment, source)
     except InputError as err:
         return ClusterDomain(None, f"{err}; give the cluster domain with --cluster-domain")
     if domain is None:
