@@ -171,3 +171,14 @@ def test_the_command_prints_the_same_verdict_lines() -> None:
     for verdict in batch().verdicts:
         assert verdict.line in text
     assert "FAILED" in text and ": ok:" in text
+
+
+def test_pinned_sockets_are_reported_apart_in_both_faces() -> None:
+    from screens.widgets.panes import observation_text
+    from wizard.migration.progress import ObservationTick
+
+    tick = ObservationTick(2.0, 5.0, 0, 40, 0.5, 0.9, pinned_errors=3, pinned_queries=12)
+    out = io.StringIO()
+    TextProgress(out, tty=False)(tick)
+    assert "40 queries, 0 errors" in out.getvalue() and "pinned sockets 3/12 failed" in out.getvalue()
+    assert "pinned sockets 3/12 failed" in observation_text(tick).plain

@@ -23,6 +23,8 @@ from typing import Any
 from wizard.errors import InputError
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+"""kube-dns's own `--domain` default (kubernetes/dns cmd/kube-dns/app/options): what a kubedns
+container started without the flag serves. A fact about kube-dns, not a guess for a cluster."""
 CONFIGMAP_NAME = "ConfigMap kube-system/kube-dns"
 DEPLOYMENT_NAME = "Deployment kube-system/kube-dns"
 MAX_UPSTREAMS = 3

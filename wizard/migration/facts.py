@@ -175,15 +175,10 @@ class ClusterDomain:
     why: str
 
 
-KUBE_DNS_BUILT_IN_DOMAIN = "cluster.local"
-"""kube-dns's own `--domain` default (kubernetes/dns cmd/kube-dns/app/options), i.e. what a
-kubedns container started without the flag serves: a fact about kube-dns, not a guess."""
-
-
 def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterDomain:
     """The cluster domain from the kube-dns Deployment's `--domain` (`--domain=x.` and
     `--domain x.` alike, trailing dot dropped), or the operator's `--cluster-domain`."""
-    from wizard.dns.kubedns_config import deployment_domain, normalize_cluster_domain
+    from wizard.dns.kubedns_config import DEFAULT_CLUSTER_DOMAIN, deployment_domain, normalize_cluster_domain
     from wizard.errors import InputError
 
     ns = facts.namespace
@@ -207,9 +202,9 @@ def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterD
         return ClusterDomain(None, f"{err}; give the cluster domain with --cluster-domain")
     if domain is None:
         return ClusterDomain(
-            KUBE_DNS_BUILT_IN_DOMAIN,
+            DEFAULT_CLUSTER_DOMAIN,
             f"{source}: the kubedns container has no --domain flag, so it serves kube-dns's built-in "
-            f"{KUBE_DNS_BUILT_IN_DOMAIN}",
+            f"{DEFAULT_CLUSTER_DOMAIN}",
         )
     return ClusterDomain(domain, f"{source}: kubedns --domain")
 
