@@ -133,3 +133,19 @@ def test_a_corefile_for_the_wrong_zone_fails_verification(lab: Any, tmp_path: Pa
         if v.query.purpose in ("cluster", "business")
     )
     assert deployment_replicas(lab, "kube-dns") == 3
+
+
+@pytest.mark.lab_options(nodes=4, kernel="old")
+def test_pinned_sockets_see_what_fresh_sockets_cannot(lab: Any, tmp_path: Path) -> None:
+    """On the old kernel a client that keeps its socket stays pinned to a removed kube-dns pod:
+    the observation counts those failures apart (they do not stop the switch: the IPVS gate is
+    what protects them), while fresh sockets see none."""
+    outcome, recorder, _ = run(lab, tmp_path, observe_seconds=4.0)
+    assert outcome.completed, outcome.reason
+    last_ticks = [e for e in recorder.of(ObservationTick) if e.elapsed == e.total]
+    assert len(last_ticks) == 3
+    assert all(t.errors == 0 and t.queries > 0 for t in last_ticks)
+    assert all(t.pinned_queries > 0 for t in last_ticks)
+    assert sum(t.pinned_errors for t in last_ticks) > 0
+    observed = [e.detail for e in recorder.of(StepFinished) if e.step.kind == "observe"]
+    assert all("3 pinned socket(s)" in d for d in observed)

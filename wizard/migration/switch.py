@@ -141,6 +141,7 @@ class Switcher:
         self.dns_port = options.dns_port or gateway.connection.dns_port
         self._transports: dict[str, Transport] = {}
         self._ran: list[str] = []
+        self._pinned: list[PinnedSocket] = []
 
     # ---- public -------------------------------------------------------------------------
     def run(self, stop_after: str | None = None) -> SwitchOutcome:
@@ -176,6 +177,8 @@ class Switcher:
             )
         except WizardError as err:
             return self._stopped(current, SwitchStop(str(err)))
+        finally:
+            self._close_pinned()
 
     # ---- resume -------------------------------------------------------------------------
     def _done_steps(self) -> set[str]:
@@ -397,6 +400,7 @@ class Switcher:
         if self.dry_run:
             return self._scale(step, self.options.kube_dns_deployment)
         self._check_safe_to_shrink(step)
+        self._pin_clients()
         result = self._scale(step, self.options.kube_dns_deployment)
         self._wait_scaled_down(step.replicas)
         return result
@@ -681,12 +685,47 @@ class Switcher:
         if expected.problem is not None:
             raise SwitchStop(f"cannot observe: {expected.problem}")
         targets, service_target = self._observation_targets(query)
-        pinned = [PinnedSocket(service_target) for _ in range(PINNED_SOCKETS)] if service_target else []
-        try:
-            return self._observe_through(query, expected, targets, pinned, total)
-        finally:
-            for sock in pinned:
-                sock.close()
+        pinned = self._pinned_sockets(service_target)
+        return self._observe_through(query, expected, targets, pinned, total)
+
+    def _pinned_sockets(self, service_target: ProbeTarget | None) -> list[PinnedSocket]:
+        """The long-lived sockets, opened once per run and kept across rounds, so that like real
+        clients they are pinned before a kube-dns scale-down and show what it does to them."""
+        if service_target is None:
+            return []
+        if not self._pinned:
+            self._pinned = [PinnedSocket(service_target) for _ in range(PINNED_SOCKETS)]
+        return self._pinned
+
+    def _pin_clients(self) -> None:
+        """Before a kube-dns scale-down: send once through each pinned socket (opening them on the
+        first round), so they hold a session to a backend as the workload's clients do."""
+        if self.dry_run:
+            return
+        svc = self.gateway.try_get("Service", self.ns, self.options.dns_service)
+        service_ip = str(((svc or {}).get("spec") or {}).get("clusterIP") or "")
+        if not service_ip or service_ip == "None":
+            return
+        label = f"Service {self.ns}/{self.options.dns_service} ({service_ip})"
+        query = self._cluster_question()
+        self._ask_pinned(self._pinned_sockets(ProbeTarget(label, service_ip, self.dns_port)), query)
+
+    def _ask_pinned(self, pinned: list[PinnedSocket], query: ProbeQuery) -> list[ProbeResult]:
+        """One question through every pinned socket at once: a silent one costs its timeout
+        once per pass, not once per socket."""
+        if not pinned:
+            return []
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(pinned)) as pool:
+            return list(
+                pool.map(lambda sock: sock.ask(query.name, query.rdtype, timeout=PINNED_TIMEOUT_S), pinned)
+            )
+
+    def _close_pinned(self) -> None:
+        for sock in self._pinned:
+            sock.close()
+        self._pinned = []
 
     def _observe_through(
         self,
@@ -716,41 +755,27 @@ class Switcher:
                 )
             )
 
-        while time.monotonic() - started < total:
-            for target in list(targets):
-                result = self._ask(target, query.name, query.rdtype)
-                if result.error is not None:  # a resolver tries again before the workload notices
-                    retried += 1
-                    result = self._ask(target, query.name, query.rdtype)
-                verdict = judge(query, result, None, expected)
-                if verdict.passed:
-                    stats.record(result, True)
-                    continue
-                if target.pod and self._pod_leaving(target.pod):
-                    targets.remove(target)
-                    self._emit(Note(f"{target.label} is being removed; no longer observed"))
-                    continue
-                stats.record(result, False)
-                raise stop(verdict, stats)
-            for sock in pinned:
-                result = sock.ask(query.name, query.rdtype, timeout=PINNED_TIMEOUT_S)
-                verdict = judge(query, result, None, expected)
-                pinned_stats.record(result, verdict.passed)
-                if result.error is None and not verdict.passed:  # answered, wrongly: CoreDNS's fault
-                    raise stop(verdict, pinned_stats)
-                if result.error is not None and pinned_stats.failures == 1:
+        clients = _PinnedClients(pinned, query, expected, pinned_stats)
+        with clients:
+            while time.monotonic() - started < total:
+                retried += self._observe_pass(query, expected, targets, stats, stop)
+                if clients.wrong:  # answered, wrongly: CoreDNS's fault, as for a fresh socket
+                    raise stop(clients.wrong[0], pinned_stats)
+                if clients.first_error is not None and not clients.noted:
+                    clients.noted = True
                     self._emit(
                         Note(
-                            f"{sock.label}: {result.error}: clients that keep their socket are pinned to "
-                            "one backend of the Service (IPVS/conntrack session), which may have left it"
+                            f"{clients.first_error.target}: {clients.first_error.error}: clients that keep "
+                            "their socket are pinned to one backend of the Service (IPVS/conntrack "
+                            "session), which may have left it"
                         )
                     )
-            elapsed = time.monotonic() - started
-            if elapsed - last_tick >= 1.0:
-                last_tick = elapsed
-                tick(elapsed)
-            if self.cancel.wait(OBSERVE_QUERY_INTERVAL_S):
-                raise Cancelled()
+                elapsed = time.monotonic() - started
+                if elapsed - last_tick >= 1.0:
+                    last_tick = elapsed
+                    tick(elapsed)
+                if self.cancel.wait(OBSERVE_QUERY_INTERVAL_S):
+                    raise Cancelled()
         tick(total)
         again = f"; {retried} unanswered first tries answered on retry" if retried else ""
         window = human_duration(total)
@@ -763,6 +788,33 @@ class Switcher:
             "done",
             f"observed {window} through {len(targets)} target(s): {stats.summary()}{again}{through_pinned}",
         )
+
+    def _observe_pass(
+        self,
+        query: ProbeQuery,
+        expected: Expected,
+        targets: list[ProbeTarget],
+        stats: ObservationStats,
+        stop: Callable[[Verdict, ObservationStats], SwitchStop],
+    ) -> int:
+        """One question to every observed target through fresh sockets; returns the retries."""
+        retried = 0
+        for target in list(targets):
+            result = self._ask(target, query.name, query.rdtype)
+            if result.error is not None:  # a resolver tries again before the workload notices
+                retried += 1
+                result = self._ask(target, query.name, query.rdtype)
+            verdict = judge(query, result, None, expected)
+            if verdict.passed:
+                stats.record(result, True)
+                continue
+            if target.pod and self._pod_leaving(target.pod):
+                targets.remove(target)
+                self._emit(Note(f"{target.label} is being removed; no longer observed"))
+                continue
+            stats.record(result, False)
+            raise stop(verdict, stats)
+        return retried
 
     def _observation_targets(self, query: ProbeQuery) -> tuple[list[ProbeTarget], ProbeTarget | None]:
         """Every DNS pod that stays, the Service IP too when this host reaches it (returned
@@ -894,6 +946,46 @@ class Switcher:
         return SwitchOutcome(
             False, stop.reason, stop.advice, tuple(self._ran), self.dry_run, step.id if step else None
         )
+
+
+class _PinnedClients:
+    """The pinned sockets asking in the background for one observation window, one thread per
+    socket, so a socket stuck on a removed backend costs the fresh-socket observation nothing.
+    Results are counted apart; a wrong answer is kept for the observing thread to stop on."""
+
+    def __init__(
+        self, pinned: list[PinnedSocket], query: ProbeQuery, expected: Expected, stats: ObservationStats
+    ) -> None:
+        self.pinned = pinned
+        self.query = query
+        self.expected = expected
+        self.stats = stats
+        self.wrong: list[Verdict] = []
+        self.first_error: ProbeResult | None = None
+        self.noted = False
+        self._done = threading.Event()
+        self._threads = [threading.Thread(target=self._keep_asking, args=(s,), daemon=True) for s in pinned]
+
+    def __enter__(self) -> _PinnedClients:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join(PINNED_TIMEOUT_S + 1.0)
+
+    def _keep_asking(self, sock: PinnedSocket) -> None:
+        while not self._done.is_set():
+            result = sock.ask(self.query.name, self.query.rdtype, timeout=PINNED_TIMEOUT_S)
+            verdict = judge(self.query, result, None, self.expected)
+            self.stats.record(result, verdict.passed)
+            if result.error is None and not verdict.passed:
+                self.wrong.append(verdict)
+            elif result.error is not None and self.first_error is None:
+                self.first_error = result
+            self._done.wait(OBSERVE_QUERY_INTERVAL_S)
 
 
 def _crash_looping(pods: tuple[Obj, ...]) -> bool:
