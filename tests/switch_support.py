@@ -11,10 +11,10 @@ from typing import Any
 from wizard.dns.kubedns_config import read_kube_dns_config
 from wizard.k8s.connection import resolve_connection
 from wizard.k8s.gateway import Gateway
-from wizard.migration.facts import AutoscalerInfo
+from wizard.migration.facts import AutoscalerInfo, cluster_domain, collect_facts
 from wizard.migration.journal import Journal
 from wizard.migration.manifests import RenderOptions, render_manifests
-from wizard.migration.plan import Plan, Step
+from wizard.migration.plan import Plan, Step, plan_probes
 from wizard.migration.progress import Event
 from wizard.options import SwitchOptions
 
@@ -100,9 +100,15 @@ def build_steps(n: int, order: str, autoscaler: bool) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def make_test_plan(gateway: Gateway, order: str = "grow-first", n: int | None = None) -> Plan:
+def make_test_plan(
+    gateway: Gateway, order: str = "grow-first", n: int | None = None, options: SwitchOptions | None = None
+) -> Plan:
+    """The probe questions and cluster domain come from the plan builder itself (one home)."""
     cm = gateway.get_configmap(NS, "kube-dns")
     dep = gateway.get_deployment(NS, "kube-dns")
+    facts = collect_facts(gateway, options or SwitchOptions())
+    domain = cluster_domain(facts, (options or SwitchOptions()).cluster_domain).domain
+    assert domain is not None
     n = n if n is not None else int(dep["spec"]["replicas"])
     version = gateway.server_version()["gitVersion"]
     manifests = render_manifests(RenderOptions(k8s_version=version, kube_dns=read_kube_dns_config(cm, dep)))
@@ -124,6 +130,8 @@ def make_test_plan(gateway: Gateway, order: str = "grow-first", n: int | None = 
         manifests.coredns_version,
         manifests,
         autoscaler,
+        plan_probes(facts, options or SwitchOptions(), domain),
+        domain,
     )
 
 

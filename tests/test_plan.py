@@ -62,9 +62,11 @@ def test_scale_steps_carry_replicas_descriptions_and_kubectl() -> None:
     assert "kubectl get endpoints kube-dns -n kube-system -o jsonpath=" in endpoints.kubectl[0]
     assert not endpoints.changes_cluster
     probe = plan.step("r1.probe")
-    assert probe.kubectl[0] == "nslookup kubernetes.default <pod-ip>"
-    assert "nslookup nginx.default <pod-ip>" in probe.kubectl
-    assert probe.kubectl[-1] == "nslookup www.baidu.com <pod-ip>"
+    assert probe.kubectl[0] == "nslookup kubernetes.default.svc.cluster.local <pod-ip>"
+    assert "nslookup nginx.default.svc.cluster.local <pod-ip>" in probe.kubectl
+    assert "nslookup www.baidu.com <pod-ip>" in probe.kubectl
+    assert probe.kubectl[-1] == "nslookup my.cluster.local <pod-ip>"  # the lab's stub domains
+    assert [q.name for q in plan.probes] == [c.split()[-2] for c in probe.kubectl]
     wait = plan.step("r1.wait-ready")
     assert wait.kubectl[0].startswith("kubectl wait --for=condition=Ready pod -l k8s-app=kube-dns,")
 

@@ -7,27 +7,30 @@ import socketserver
 import struct
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
 
-from wizard.errors import CheckFailed
+from wizard.errors import CheckFailed, InputError
 from wizard.migration.probes import (
     ObservationStats,
+    PinnedSocket,
+    ProbeQuery,
     ProbeResult,
     ProbeTarget,
     choose_transport,
     cluster_fqdn,
-    compare,
     default_probe_set,
     pod_search_path,
     probe,
     probe_all,
     reverse_name,
+    service_of,
 )
+from wizard.migration.verdicts import Expected, judge
 
 K8S = "kubernetes.default.svc.cluster.local."
 
@@ -39,6 +42,8 @@ class Zone:
     records: dict[str, list[str]]
     servfail: bool = False
     ttl: int = 30
+    clients: list[tuple[str, int]] = field(default_factory=list)
+    """UDP source addresses seen, in order (pinned sockets keep one)."""
 
     def answer(self, wire: bytes) -> bytes:
         query = dns.message.from_wire(wire)
@@ -57,6 +62,7 @@ class Zone:
 class _Udp(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         data, sock = self.request
+        self.server.zone.clients.append(self.client_address)  # type: ignore[attr-defined]
         sock.sendto(self.server.zone.answer(data), self.client_address)  # type: ignore[attr-defined]
 
 
@@ -114,10 +120,12 @@ def test_probe_answers_over_udp_and_tcp(dns_server: tuple[str, int, Zone], trans
     assert result.latency_ms >= 0
 
 
-def test_nxdomain_is_an_answer_not_an_error(dns_server: tuple[str, int, Zone]) -> None:
+def test_nxdomain_is_an_answer_but_not_ok(dns_server: tuple[str, int, Zone]) -> None:
+    """NXDOMAIN means the server decided; whether that is right depends on the name (the verdict)."""
     ip, port, _ = dns_server
     result = probe(ProbeTarget("x", ip, port), "nope.default.svc.cluster.local", "A", "udp")
-    assert result.rcode == "NXDOMAIN" and result.error is None and result.ok
+    assert result.rcode == "NXDOMAIN" and result.error is None and result.answered
+    assert not result.ok
 
 
 def test_unreachable_server_reports_error_without_raising() -> None:
@@ -132,28 +140,62 @@ def test_unreachable_server_reports_error_without_raising() -> None:
     assert result.error == "no answer within 0.3s" and not result.ok and result.rcode == ""
 
 
-def test_compare_ignores_ttl_and_order(dns_server: tuple[str, int, Zone]) -> None:
+CLUSTER_Q = ProbeQuery(K8S.rstrip("."), "A", "cluster", service="default/kubernetes")
+API_SAYS = Expected(frozenset({"10.96.0.1"}), "Service default/kubernetes ClusterIP 10.96.0.1")
+
+
+def test_verdict_reads_real_answers_ignoring_ttl_and_order(dns_server: tuple[str, int, Zone]) -> None:
     ip, port, zone = dns_server
+    outside = ProbeQuery("www.example.org", "A", "external")
     first = probe(ProbeTarget("kube-dns", ip, port), "www.example.org", "A", "udp")
     zone.ttl = 5
     zone.records["www.example.org."] = ["127.0.99.2", "127.0.99.1"]
     second = probe(ProbeTarget("coredns", ip, port), "www.example.org", "A", "tcp")
-    verdict = compare(first, second)
-    assert verdict.agree, verdict.reason
+    assert second.records() == first.records() == frozenset({"127.0.99.1", "127.0.99.2"})
+    verdict = judge(outside, second, first)
+    assert verdict.passed and verdict.conclusive, verdict.reason
 
 
-def test_compare_reports_differences(dns_server: tuple[str, int, Zone]) -> None:
+def test_verdict_on_real_answers_rejects_wrong_ip_and_servfail(dns_server: tuple[str, int, Zone]) -> None:
     ip, port, zone = dns_server
     good = probe(ProbeTarget("kube-dns", ip, port), K8S, "A", "udp")
+    assert judge(CLUSTER_Q, good, None, API_SAYS).passed
     zone.records[K8S] = ["10.96.0.99"]
     wrong = probe(ProbeTarget("coredns", ip, port), K8S, "A", "udp")
-    verdict = compare(good, wrong)
-    assert not verdict.agree
+    verdict = judge(CLUSTER_Q, wrong, good, API_SAYS)
+    assert not verdict.passed
     assert "10.96.0.99" in verdict.reason and "10.96.0.1" in verdict.reason
     zone.servfail = True
     failing = probe(ProbeTarget("coredns", ip, port), K8S, "A", "udp")
     assert failing.rcode == "SERVFAIL" and not failing.ok
-    assert "kube-dns says NOERROR, coredns says SERVFAIL" in compare(good, failing).reason
+    assert "CoreDNS says SERVFAIL" in judge(CLUSTER_Q, failing, good, API_SAYS).reason
+
+
+def test_pinned_socket_keeps_its_source_port(dns_server: tuple[str, int, Zone]) -> None:
+    ip, port, zone = dns_server
+    pinned = PinnedSocket(ProbeTarget("svc", ip, port))
+    try:
+        answers = [pinned.ask(K8S, "A", timeout=2) for _ in range(3)]
+    finally:
+        pinned.close()
+    assert all(a.ok and a.records() == frozenset({"10.96.0.1"}) for a in answers)
+    assert [c[1] for c in zone.clients] == [pinned.source_port] * 3
+    assert str(pinned.source_port) in answers[0].target
+    fresh = [probe(ProbeTarget("svc", ip, port), K8S, "A", "udp") for _ in range(2)]
+    assert all(f.ok for f in fresh)
+    assert len({c[1] for c in zone.clients[3:]}) == 2  # a fresh socket per query: a new port each time
+
+
+def test_pinned_socket_reports_silence_as_an_error() -> None:
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.89.3", 0))
+    pinned = PinnedSocket(ProbeTarget("svc", "127.0.89.3", silent.getsockname()[1]))
+    try:
+        result = pinned.ask(K8S, "A", timeout=0.3)
+    finally:
+        pinned.close()
+        silent.close()
+    assert result.error == "no answer within 0.3s" and not judge(CLUSTER_Q, result, None, API_SAYS).passed
 
 
 def test_choose_transport_prefers_direct(dns_server: tuple[str, int, Zone]) -> None:
@@ -168,7 +210,7 @@ def test_choose_transport_without_any_path_fails_clearly() -> None:
     try:
         with pytest.raises(CheckFailed) as caught:
             target = ProbeTarget("coredns-a", "127.0.89.2", silent.getsockname()[1])
-            choose_transport(target, direct_timeout=0.2)
+            choose_transport(target, name=K8S, direct_timeout=0.2)
     finally:
         silent.close()
     assert "coredns-a cannot be reached" in str(caught.value)
@@ -176,12 +218,17 @@ def test_choose_transport_without_any_path_fails_clearly() -> None:
 
 
 def test_names_expand_like_a_pods_resolver() -> None:
-    assert pod_search_path("default") == ("default.svc.cluster.local", "svc.cluster.local", "cluster.local")
-    assert cluster_fqdn("kubernetes.default") == "kubernetes.default.svc.cluster.local"
-    assert cluster_fqdn("web", "shop") == "web.shop.svc.cluster.local"
+    search = ("default.svc.corp.example", "svc.corp.example", "corp.example")
+    assert pod_search_path("default", "corp.example") == search
+    assert cluster_fqdn("kubernetes.default", "default", "corp.example.") == f"kubernetes.{search[0]}"
+    assert cluster_fqdn("web", "shop", "cluster.local") == "web.shop.svc.cluster.local"
     assert cluster_fqdn("web.shop.svc", "x", "corp.local") == "web.shop.svc.corp.local"
-    assert cluster_fqdn("web.shop.svc.cluster.local.") == "web.shop.svc.cluster.local"
-    assert cluster_fqdn("www.baidu.com") == "www.baidu.com"
+    absolute = "web.shop.svc.cluster.local"
+    assert cluster_fqdn(absolute + ".", "default", "cluster.local") == absolute
+    assert cluster_fqdn("www.baidu.com", "default", "cluster.local") == "www.baidu.com"
+    assert service_of("web.shop.svc.corp.example", "corp.example") == "shop/web"
+    assert service_of("web.shop.svc.cluster.local", "corp.example") is None
+    assert service_of("www.baidu.com", "cluster.local") is None
 
 
 def test_default_probe_set() -> None:
@@ -193,12 +240,16 @@ def test_default_probe_set() -> None:
     cluster = next(q for q in queries if q.purpose == "cluster")
     assert cluster.name == "kubernetes.default.svc.cluster.local"
     assert "search path" in cluster.note
-    assert ("business", "web.shop.svc.cluster.local") in by_purpose
-    assert ("business", "api.prod.svc.cluster.local") in by_purpose
-    assert ("external", "www.baidu.com") in by_purpose
-    assert ("stub", "abc.com") in by_purpose
+    assert cluster.service == "default/kubernetes"
+    assert by_purpose[("business", "web.shop.svc.cluster.local")].service == "shop/web"
+    assert by_purpose[("business", "api.prod.svc.cluster.local")].service == "prod/api"
+    assert by_purpose[("external", "www.baidu.com")].service is None
+    assert by_purpose[("stub", "abc.com")].zone == "abc.com"
     reverse = next(q for q in queries if q.purpose == "reverse")
     assert reverse.name == "1.0.96.10.in-addr.arpa" and reverse.rdtype == "PTR"
+    assert reverse.service == "default/kubernetes"
+    with pytest.raises(InputError):
+        default_probe_set("")
     assert reverse_name("fd00::1").endswith("ip6.arpa")
 
 
@@ -223,7 +274,7 @@ def test_observation_stats_percentiles_and_errors() -> None:
 def test_probe_all_asks_every_target_every_question(dns_server: tuple[str, int, Zone]) -> None:
     ip, port, _ = dns_server
     targets = [ProbeTarget("a", ip, port), ProbeTarget("b", ip, port)]
-    queries = default_probe_set(external_name="www.example.org")[:2]
+    queries = default_probe_set("cluster.local", external_name="www.example.org")[:2]
     results = probe_all(targets, queries, {"b": "tcp"})
     assert [(r.target, r.name, r.transport) for r in results] == [
         ("a", K8S.rstrip("."), "udp"), ("a", "www.example.org", "udp"),

@@ -1,4 +1,4 @@
-"""Pure parts of the switch: probe verdicts, durations, the text progress printer, records."""
+"""Pure parts of the switch (verdicts: test_verdicts.py): durations, the text progress printer, records."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 from wizard.commands._progress import TextProgress, parse_duration, terminal_confirm
 from wizard.errors import InputError
 from wizard.migration.plan import Step
-from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, StepFinished, StepStarted, Waiting
-from wizard.migration.switch import _judge
 from wizard.migration.switch_state import AutoscalerRecord, autoscaler_record_of, retargeted
 
 STEP = Step(
@@ -24,25 +22,6 @@ STEP = Step(
     1,
     True,
 )
-
-
-def result(
-    target: str, rcode: str = "NOERROR", answers: tuple[str, ...] = ("a A 1.2.3.4",), error: str | None = None
-) -> ProbeResult:
-    return ProbeResult(target, "a", "A", rcode, answers, 1.0, error, "udp")
-
-
-def test_judge_accepts_agreement_and_rejects_what_coredns_breaks() -> None:
-    assert _judge(result("core"), result("kube"))[0]
-    assert not _judge(result("core", "SERVFAIL", ()), result("kube"))[0]
-    assert not _judge(result("core", "", (), "no answer within 2s"), result("kube"))[0]
-    assert not _judge(result("core", "NXDOMAIN", ()), result("kube"))[0]
-    # the same failure from kube-dns predates the switch: reported, not blocking
-    ok, line = _judge(result("core", "SERVFAIL", ()), result("kube", "SERVFAIL", ()))
-    assert ok and "kube-dns fails it too" in line
-    # different records with the same rcode (e.g. a load-balanced outside name) do not block
-    assert _judge(result("core", answers=("a A 5.6.7.8",)), result("kube"))[0]
-    assert not _judge(result("core", "SERVFAIL", ()), None)[0]
 
 
 @pytest.mark.parametrize(

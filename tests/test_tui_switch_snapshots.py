@@ -30,7 +30,7 @@ from wizard.migration.dns_pods import EndpointMembership
 from wizard.migration.journal import Journal
 from wizard.migration.live_view import ClusterEventSeen
 from wizard.migration.plan import Plan
-from wizard.migration.probes import ProbeResult
+from wizard.migration.probes import ProbeQuery, ProbeResult
 from wizard.migration.progress import (
     EndpointsChanged,
     Note,
@@ -43,6 +43,7 @@ from wizard.migration.progress import (
     Waiting,
 )
 from wizard.migration.status import DeploymentState, SwitchStatus
+from wizard.migration.verdicts import Expected, judge
 from wizard.options import SwitchOptions
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -109,9 +110,10 @@ def mid_round_events(context: WizardContext) -> list[Any]:
         PodsChanged((*KUBE, CORE_1)),
         EndpointsChanged(("10.244.1.5", "10.244.2.4", "10.244.3.10"), ()),
         StepStarted(steps["r1.probe"]),
-        ProbeBatch((answer("kube-dns-79dd595d95-5qqh6 (10.244.1.5)", "NOERROR", 1.6, record),
-                    answer("coredns-78b8ff9fb7-x297w (10.244.3.10)", "NOERROR", 0.5, record)),
-                   ("kubernetes.default.svc.cluster.local A: both NOERROR with 1 record(s)",)),
+        ProbeBatch((judge(ProbeQuery(record[0].split(". ")[0], "A", "cluster", service="default/kubernetes"),
+                          answer("coredns-78b8ff9fb7-x297w (10.244.3.10)", "NOERROR", 0.5, record),
+                          answer("kube-dns-79dd595d95-5qqh6 (10.244.1.5)", "NOERROR", 1.6, record),
+                          Expected(frozenset({"10.96.0.1"}), "Service default/kubernetes")),)),
         StepFinished(steps["r1.probe"], "done", "1 question(s) to 1 CoreDNS pod(s): all agree"),
         StepStarted(steps["r1.observe"]),
         ObservationTick(300.0, 300.0, 0, 1200, 0.8, 2.1),

@@ -38,7 +38,7 @@ class SwitchOptions:
     image: str | None = None
     image_host: str | None = None
     cluster_domain: str | None = None
-    """None: read from kube-dns's --domain (default cluster.local)."""
+    """None: read from kube-dns's --domain (the cluster facts); pre-flight blocks when it cannot be."""
     drop_federations: bool = False
     corefile_override: str | None = None
     """A Corefile the operator edited (TUI editor or --corefile FILE) used instead of the translation."""

@@ -96,7 +96,7 @@ class MigrationScreen(StageScreen):
         self.version = plan.coredns_version
         self.migrated = context.corefile_text or self.rendered.corefile_text
         self.translated = self.rendered.corefile_text
-        self.guide = guide_default_corefile(self.version)
+        self.guide = guide_default_corefile(self.version, plan.cluster_domain or None)
         self.existing = existing_coredns_corefile(report.facts.coredns_configmap)
         self.compare_existing = False
 

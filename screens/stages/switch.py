@@ -308,8 +308,8 @@ class SwitchScreen(StageScreen):
             self.query_one(EndpointsPane).update_endpoints(event.ready, event.not_ready, owners)
         elif isinstance(event, ProbeBatch):
             self.query_one(ProbesPane).update_batch(event, self.pods_pane.owner_of_ip())
-            self._probes += len(event.results)
-            self._probe_failures += sum(1 for r in event.results if not r.ok)
+            self._probes += len(event.verdicts)
+            self._probe_failures += event.failed
             for line in event.agreement:
                 pane.add(f"probe: {line}")
         elif isinstance(event, ObservationTick):

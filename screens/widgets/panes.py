@@ -16,7 +16,7 @@ from rich.text import Text
 from textual.widgets import DataTable, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from wizard.migration.probes import ProbeResult, compare
+from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, PodView, ProbeBatch
 
 Clock = Callable[[], float]
@@ -169,55 +169,52 @@ class EndpointsPane(Static):
 
 
 class ProbesPane(DataTable[Text]):
-    """The last probe step's answers per target and name, and whether CoreDNS agrees with kube-dns."""
+    """The last probe step's answers per target and name, with the engine's verdict on each
+    CoreDNS answer (shown as it came, never judged again here)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
         self.border_title = "DNS probes"
 
     def on_mount(self) -> None:
-        for label in ("Target", "Name", "Type", "Rcode", "Latency", "Agrees"):
+        for label in ("Target", "Name", "Type", "Rcode", "Latency", "Verdict"):
             self.add_column(label)
 
     def update_batch(self, batch: ProbeBatch, owners: dict[str, str]) -> None:
         self.clear()
-        for result, role, verdict in probe_rows(batch.results, owners):
-            good = result.ok
-            style = "green" if good else "bold red"
+        for result, role, verdict in probe_rows(batch, owners):
+            failed = verdict.startswith("NO")
+            style = "bold red" if failed or result.error else ("green" if result.ok else "yellow")
             latency = "-" if result.error else f"{result.latency_ms:.1f} ms"
-            agree_style = "green" if verdict == "yes" else ("dim" if verdict.startswith("-") else "bold red")
+            verdict_style = {"y": "green", "-": "dim", "?": "yellow"}.get(verdict[:1], "bold red")
             self.add_row(
                 Text(result.target, style=OWNER_STYLE.get(role, "")),
                 Text(result.name),
                 Text(result.rdtype),
                 Text(result.error or result.rcode, style=style),
                 Text(latency),
-                Text(verdict, style=agree_style),
+                Text(verdict, style=verdict_style),
             )
 
 
-def probe_rows(
-    results: tuple[ProbeResult, ...], owners: dict[str, str]
-) -> list[tuple[ProbeResult, str, str]]:
-    """(result, owner of its target, verdict) with the verdict from wizard.migration.probes.compare
-    against the kube-dns answer to the same question."""
+def probe_rows(batch: ProbeBatch, owners: dict[str, str]) -> list[tuple[ProbeResult, str, str]]:
+    """(result, owner of its target, verdict text): kube-dns's answer once per question as the
+    baseline, then each CoreDNS answer with the engine's verdict ("yes", "? reason", "NO: reason")."""
+
     def owner(result: ProbeResult) -> str:
         ip = result.target.rsplit("(", 1)[-1].rstrip(")") if "(" in result.target else ""
         return owners.get(ip, "other")
 
-    baseline = {(r.name, r.rdtype): r for r in results if owner(r) == "kube-dns"}
     rows: list[tuple[ProbeResult, str, str]] = []
-    for result in results:
-        role = owner(result)
-        if role == "kube-dns":
-            rows.append((result, role, "- baseline"))
-            continue
-        base = baseline.get((result.name, result.rdtype))
-        if base is None:
-            rows.append((result, role, "- (no kube-dns answer)"))
-            continue
-        agreement = compare(result, base)
-        rows.append((result, role, "yes" if agreement.agree else f"NO: {agreement.reason}"))
+    shown: list[ProbeResult] = []
+    for verdict in batch.verdicts:
+        base = verdict.baseline
+        if base is not None and base not in shown:
+            shown.append(base)
+            rows.append((base, owner(base), "- baseline"))
+        mark = verdict.mark
+        text = {"yes": "yes", "NO": f"NO: {verdict.reason}"}.get(mark, f"? {verdict.reason}")
+        rows.append((verdict.result, owner(verdict.result), text))
     return rows
 
 
@@ -249,6 +246,12 @@ def observation_text(tick: ObservationTick, width: int = 12) -> Text:
     p50 = "-" if tick.p50_ms is None else f"{tick.p50_ms:.1f} ms"
     p95 = "-" if tick.p95_ms is None else f"{tick.p95_ms:.1f} ms"
     text.append(f"latency p50 {p50}  p95 {p95}")
+    if tick.pinned_queries:
+        text.append("\npinned sockets ")
+        text.append(
+            f"{tick.pinned_errors}/{tick.pinned_queries} failed",
+            style="bold red" if tick.pinned_errors else "green",
+        )
     return text
 
 

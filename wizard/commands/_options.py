@@ -57,7 +57,7 @@ def add_drop_federations_argument(parser: ArgumentContainer) -> None:
 
 def add_cluster_domain_argument(parser: ArgumentContainer) -> None:
     parser.add_argument(
-        "--cluster-domain", metavar="D", help="override the cluster domain (default cluster.local)"
+        "--cluster-domain", metavar="D", help="override the cluster domain (default: kube-dns's --domain)"
     )
 
 

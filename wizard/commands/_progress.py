@@ -106,8 +106,14 @@ class TextProgress:
         elif isinstance(event, ev.ObservationTick):
             p50 = "-" if event.p50_ms is None else f"{event.p50_ms:.1f}"
             p95 = "-" if event.p95_ms is None else f"{event.p95_ms:.1f}"
+            pinned = (
+                f"; pinned sockets {event.pinned_errors}/{event.pinned_queries} failed"
+                if event.pinned_queries
+                else ""
+            )
             self._waiting(
-                f"observing DNS: {event.queries} queries, {event.errors} errors, p50 {p50} ms, p95 {p95} ms",
+                f"observing DNS: {event.queries} queries, {event.errors} errors, p50 {p50} ms, p95 {p95} ms"
+                + pinned,
                 event.elapsed,
                 event.total,
             )

@@ -29,6 +29,8 @@ from wizard.errors import InputError
 from wizard.textsafety import short_quote
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+"""kube-dns's own `--domain` default (kubernetes/dns cmd/kube-dns/app/options): what a kubedns
+container started without the flag serves. A fact about kube-dns, not a guess for a cluster."""
 CONFIGMAP_NAME = "ConfigMap kube-system/kube-dns"
 DEPLOYMENT_NAME = "Deployment kube-system/kube-dns"
 MAX_UPSTREAMS = 3
@@ -458,6 +460,39 @@ def parse_deployment(
     deployment: Mapping[str, Any], source: str, require_kind: bool = False
 ) -> tuple[str | None, str | None, list[DnsmasqServer]]:
     """(cluster domain or None, kubedns image or None, dnsmasq --server extras)."""
+    kubedns, dnsmasq = _kube_dns_containers(deployment, source, require_kind)
+    domain = _kubedns_domain(kubedns, source)
+    image = kubedns.get("image")
+    if image is not None and not isinstance(image, str):
+        raise InputError(f"{source}: kubedns container image is a {_yaml_type(image)}, not a string")
+    servers: list[DnsmasqServer] = []
+    if dnsmasq is not None:
+        for arg in _flag_values(_container_args(dnsmasq, source), "server"):
+            parsed = parse_dnsmasq_server(arg, source, domain or DEFAULT_CLUSTER_DOMAIN)
+            if parsed is not None:  # None: kube-dns's own wiring, which the kubernetes plugin replaces
+                servers.append(parsed)
+    return domain, image, servers
+
+
+def deployment_domain(deployment: Mapping[str, Any], source: str) -> str | None:
+    """The kubedns container's `--domain` (`--domain=x.`, `--domain x.`, `-domain=x`), without
+    the trailing dot; None when the flag is absent. InputError when there is no kubedns container
+    or the value is not a DNS name. Reads nothing else, so a dnsmasq quirk cannot hide it."""
+    kubedns, _dnsmasq = _kube_dns_containers(deployment, source, False)
+    return _kubedns_domain(kubedns, source)
+
+
+def _kubedns_domain(kubedns: Mapping[str, Any], source: str) -> str | None:
+    raw_domain = _flag_value(_container_args(kubedns, source), "domain")
+    if raw_domain is None:
+        return None
+    return normalize_cluster_domain(raw_domain, f"{source}: kubedns container --domain")
+
+
+def _kube_dns_containers(
+    deployment: Mapping[str, Any], source: str, require_kind: bool
+) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+    """(the kubedns container, the dnsmasq container or None)."""
     hint = "give `kubectl get deploy kube-dns -n kube-system -o yaml`"
     _check_kind(deployment, "Deployment", source, require_kind, hint)
     containers = _dig(deployment, ("spec", "template", "spec", "containers"))
@@ -478,20 +513,7 @@ def parse_deployment(
         raise InputError(
             f"{source}: no kubedns container (by name or image) in spec.template.spec.containers"
         )
-    domain: str | None = None
-    raw_domain = _flag_value(_container_args(kubedns, source), "domain")
-    if raw_domain is not None:
-        domain = normalize_cluster_domain(raw_domain, f"{source}: kubedns container --domain")
-    image = kubedns.get("image")
-    if image is not None and not isinstance(image, str):
-        raise InputError(f"{source}: kubedns container image is a {_yaml_type(image)}, not a string")
-    servers: list[DnsmasqServer] = []
-    if dnsmasq is not None:
-        for arg in _flag_values(_container_args(dnsmasq, source), "server"):
-            parsed = parse_dnsmasq_server(arg, source, domain or DEFAULT_CLUSTER_DOMAIN)
-            if parsed is not None:  # None: kube-dns's own wiring, which the kubernetes plugin replaces
-                servers.append(parsed)
-    return domain, image, servers
+    return kubedns, dnsmasq
 
 
 _KUBE_DNS_OWN_ZONES = ("in-addr.arpa", "ip6.arpa")

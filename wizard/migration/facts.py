@@ -123,6 +123,8 @@ class ClusterFacts:
     access: tuple[AccessCheck, ...]
     unreadable: tuple[str, ...] = ()
     """Reads that failed with 403/404 and what they were for: the checks that need them warn."""
+    kubernetes_service_ip: str | None = None
+    """ClusterIP of Service default/kubernetes (the reverse-lookup probe), None when unreadable."""
 
     @property
     def switch_in_progress(self) -> bool:
@@ -163,6 +165,49 @@ class ClusterFacts:
                 found.args_field,
             )
         return found
+
+
+@dataclass(frozen=True)
+class ClusterDomain:
+    """The cluster domain the switch probes and the Corefile serves, and how it was learnt."""
+
+    domain: str | None
+    """Without the trailing dot; None when it cannot be determined (`why` says so)."""
+    why: str
+
+
+def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterDomain:
+    """The cluster domain from the kube-dns Deployment's `--domain` (`--domain=x.` and
+    `--domain x.` alike, trailing dot dropped), or the operator's `--cluster-domain`."""
+    from wizard.dns.kubedns_config import DEFAULT_CLUSTER_DOMAIN, deployment_domain, normalize_cluster_domain
+    from wizard.errors import InputError
+
+    ns = facts.namespace
+    if override is not None:
+        try:
+            given = normalize_cluster_domain(override, "--cluster-domain")
+            return ClusterDomain(given, "from --cluster-domain")
+        except InputError as err:
+            return ClusterDomain(None, str(err))
+    deployment = facts.kube_dns_deployment
+    if deployment is None:
+        return ClusterDomain(
+            None,
+            f"the kube-dns Deployment in {ns} is not there to read its --domain from; "
+            "give the cluster domain with --cluster-domain",
+        )
+    source = f"Deployment {ns}/{(deployment.get('metadata') or {}).get('name', 'kube-dns')}"
+    try:
+        domain = deployment_domain(deployment, source)
+    except InputError as err:
+        return ClusterDomain(None, f"{err}; give the cluster domain with --cluster-domain")
+    if domain is None:
+        return ClusterDomain(
+            DEFAULT_CLUSTER_DOMAIN,
+            f"{source}: the kubedns container has no --domain flag, so it serves kube-dns's built-in "
+            f"{DEFAULT_CLUSTER_DOMAIN}",
+        )
+    return ClusterDomain(domain, f"{source}: kubedns --domain")
 
 
 def wizard_annotations(obj: Mapping[str, Any] | None) -> dict[str, str]:
@@ -409,6 +454,10 @@ def collect_facts(
     some_services = optional(
         "Services (all namespaces)", lambda: gateway.get_list("Service", limit=50).get("items") or [], []
     )
+    kubernetes_service = optional(
+        "Service default/kubernetes", lambda: gateway.try_get("Service", "default", "kubernetes"), None
+    )
+    kubernetes_ip = str(((kubernetes_service or {}).get("spec") or {}).get("clusterIP") or "")
 
     rs_owner = _replicaset_owners(replicasets)
     dns_pods = tuple(
@@ -467,18 +516,21 @@ def collect_facts(
         sample_services=_sample_services(some_services),
         access=access,
         unreadable=tuple(dict.fromkeys(unreadable)),
+        kubernetes_service_ip=kubernetes_ip if kubernetes_ip not in ("", "None") else None,
     )
 
 
 def _sample_services(services: list[Obj], limit: int = 2) -> tuple[str, ...]:
-    """Application Services with a selector, outside the system namespaces."""
+    """Application Services with a selector and a ClusterIP (the probes compare the answer with
+    it), outside the system namespaces."""
     picked: list[str] = []
     for svc in services:
         meta = svc.get("metadata") or {}
         namespace = str(meta.get("namespace", ""))
         if namespace.startswith("kube-") or (namespace == "default" and meta.get("name") == "kubernetes"):
             continue
-        if not (svc.get("spec") or {}).get("selector"):
+        spec = svc.get("spec") or {}
+        if not spec.get("selector") or str(spec.get("clusterIP") or "None") == "None":
             continue
         picked.append(f"{meta.get('name')}.{namespace}")
         if len(picked) >= limit:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Literal
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed, InputError
-from wizard.migration.facts import AutoscalerInfo, ClusterFacts, wizard_annotations
+from wizard.migration.facts import AutoscalerInfo, ClusterFacts, cluster_domain, wizard_annotations
 from wizard.migration.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
+from wizard.migration.probes import ProbeQuery, default_probe_set
 from wizard.migration.scheduling import (
     OrderChoice,
     OrderDecision,
@@ -40,7 +41,6 @@ StepKind = Literal[
     "finish-autoscaler",
 ]
 MANIFEST_FILE = "switch2coredns.yaml"
-CLUSTER_PROBE_NAME = "kubernetes.default"
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,11 @@ class Plan:
     """What the "deploy" step applies."""
     autoscaler: AutoscalerInfo | None
     """The kube-dns autoscaler the switch pauses, None when the cluster has none."""
+    probes: tuple[ProbeQuery, ...] = ()
+    """The questions every probe step asks (and the observation's cluster name): both faces show
+    and ask exactly these."""
+    cluster_domain: str = ""
+    """From the cluster facts (kube-dns's --domain), without the trailing dot."""
 
     def step(self, step_id: str) -> Step:
         for candidate in self.steps:
@@ -179,6 +184,28 @@ def _rolled_back(facts: ClusterFacts) -> bool:
     return wizard_annotations(facts.coredns_deployment).get(ANNOTATION_PHASE) == PHASE_ROLLED_BACK
 
 
+def plan_probes(facts: ClusterFacts, options: SwitchOptions, domain: str) -> tuple[ProbeQuery, ...]:
+    """The probe questions for this cluster: its `kubernetes` Service, the operator's business
+    names (or a few application Services), the outside name, each stub domain of kube-dns's
+    ConfigMap and the PTR of the kubernetes Service IP, all under the cluster's own domain."""
+    from wizard.dns.kubedns_config import read_kube_dns_config
+
+    stubs: list[str] = []
+    if facts.kube_dns_configmap is not None:
+        config = read_kube_dns_config(
+            facts.kube_dns_configmap,
+            configmap_source=f"ConfigMap {options.namespace}/{options.kube_dns_configmap}",
+            cluster_domain=domain,
+        )
+        stubs = sorted(config.stub_domains)
+    business = options.probe_names or facts.sample_services
+    return tuple(
+        default_probe_set(
+            domain, business, "default", options.outside_name, stubs, facts.kubernetes_service_ip
+        )
+    )
+
+
 def make_plan(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResult | None = None) -> Plan:
     """Every step of the switch for this cluster, in order. The same facts and options always give
     the same step ids, so a resumed switch runs the same plan and skips what its journal finished.
@@ -195,11 +222,15 @@ def make_plan(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResu
         )
     if not n:
         raise CheckFailed(f"Deployment {ns}/{options.kube_dns_deployment} has 0 replicas: nothing to switch")
+    domain = cluster_domain(facts, options.cluster_domain)
+    if domain.domain is None:
+        raise CheckFailed(f"the cluster domain cannot be determined: {domain.why}")
     rendered = manifests if manifests is not None else render_for_cluster(facts, options)
     decision = choose_order(facts, options, rendered)
     if decision.problem is not None:
         raise CheckFailed(decision.problem)
-    words = _StepWords(ns, options, facts)
+    probes = plan_probes(facts, options, domain.domain)
+    words = _StepWords(ns, options, probes)
     steps: list[Step] = []
     autoscaler = facts.autoscaler
     if autoscaler is not None:
@@ -223,21 +254,22 @@ def make_plan(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResu
         coredns_version=rendered.coredns_version,
         manifests=rendered,
         autoscaler=autoscaler,
+        probes=probes,
+        cluster_domain=domain.domain,
     )
 
 
 class _StepWords:
     """How each step reads to an operator, and the kubectl that does the same by hand."""
 
-    def __init__(self, namespace: str, options: SwitchOptions, facts: ClusterFacts) -> None:
+    def __init__(self, namespace: str, options: SwitchOptions, probes: tuple[ProbeQuery, ...]) -> None:
         self.ns = namespace
         self.options = options
         self.coredns = options.coredns_deployment
         self.kube_dns = options.kube_dns_deployment
         self.service = options.dns_service
         self.selector = f"k8s-app=kube-dns,{SERVER_LABEL}=coredns"
-        names = options.probe_names or facts.sample_services
-        self.business = tuple(names)
+        self.probes = probes
 
     def _deployment(self, name: str) -> str:
         return f"deployment {self.ns}/{name}"
@@ -307,19 +339,31 @@ class _StepWords:
         )
 
     def probe(self, k: int) -> Step:
-        names = [CLUSTER_PROBE_NAME, *self.business, self.options.outside_name]
         port = self.options.dns_port
         flag = f"-port={port} " if port is not None and port != 53 else ""
+
+        def named(purpose: str) -> list[str]:
+            return [q.name for q in self.probes if q.purpose == purpose]
+
+        parts = [f"cluster name {', '.join(named('cluster'))} (must be its Service's ClusterIP)"]
+        if named("business"):
+            parts.append(f"business name(s) {', '.join(named('business'))} (their ClusterIPs)")
+        if named("stub"):
+            parts.append(f"stub domain(s) {', '.join(named('stub'))} (answered by their nameservers)")
+        if named("reverse"):
+            parts.append(f"the PTR {', '.join(named('reverse'))}")
+        if named("external"):
+            parts.append(f"an outside name ({', '.join(named('external'))}, same kind of answer as kube-dns)")
         return Step(
             id=f"r{k}.probe",
             kind="probe",
             round=k,
-            description=(
-                "Query the new CoreDNS pod directly: a cluster name, "
-                + (f"business name(s) {', '.join(self.business)}, " if self.business else "")
-                + f"and an outside name ({self.options.outside_name}); compare with kube-dns's answers"
+            description="Query every serving CoreDNS pod directly: " + "; ".join(parts),
+            kubectl=tuple(
+                f"nslookup {flag}{'' if q.rdtype == 'A' else f'-type={q.rdtype} '}"
+                f"{shlex.quote(q.name)} <pod-ip>"
+                for q in self.probes
             ),
-            kubectl=tuple(f"nslookup {flag}{shlex.quote(name)} <pod-ip>" for name in names),
             target=f"pods {self.ns} -l {self.selector}",
         )
 
@@ -357,8 +401,9 @@ class _StepWords:
             kind="observe",
             round=k,
             description=(
-                f"Watch for {window} that lookups through Service {self.ns}/{self.service} keep "
-                f"succeeding and DNS errors do not rise (CoreDNS {k}, kube-dns {n - k})"
+                f"Watch for {window} that lookups through Service {self.ns}/{self.service} (fresh "
+                "sockets and a few pinned ones) keep getting the right answer "
+                f"(CoreDNS {k}, kube-dns {n - k})"
             ),
             kubectl=(
                 f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 Transport = Literal["udp", "tcp", "port-forward"]
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "port-forward")
 DEFAULT_EXTERNAL_NAME = "www.baidu.com"
-HEALTHY_RCODES = frozenset({"NOERROR", "NXDOMAIN"})
-"""Answers that mean the server works (NXDOMAIN is a correct answer for a missing name)."""
+DEFINITE_RCODES = frozenset({"NOERROR", "NXDOMAIN"})
+"""Answers that mean the server decided (whether the decision is right is the verdict's job)."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,29 @@ class ProbeResult:
     latency_ms: float
     error: str | None
     transport: Transport
+    authority: tuple[str, ...] = ()
+    """Owner names of SOA records in the authority section (`zone.`): who answered a NODATA."""
 
     @property
     def ok(self) -> bool:
-        """The server answered with a healthy rcode."""
-        return self.error is None and self.rcode in HEALTHY_RCODES
+        """A positive answer (NOERROR). NXDOMAIN is not "ok": whether it is right depends on the
+        name, which only the verdict (wizard.migration.verdicts) knows."""
+        return self.error is None and self.rcode == "NOERROR"
+
+    @property
+    def answered(self) -> bool:
+        """The server decided (NOERROR or NXDOMAIN): it is up, right or wrong."""
+        return self.error is None and self.rcode in DEFINITE_RCODES
+
+    def records(self, rdtype: str | None = None) -> frozenset[str]:
+        """The rdata of the answers of `rdtype` (the question's type by default), e.g. {"10.96.0.1"}."""
+        want = (rdtype or self.rdtype).upper()
+        found = set()
+        for line in self.answers:
+            parts = line.split(" ", 2)
+            if len(parts) == 3 and parts[1].upper() == want:
+                found.add(parts[2].lower() if want in ("PTR", "CNAME") else parts[2])
+        return frozenset(found)
 
     def summary(self) -> str:
         if self.error is not None:
@@ -67,25 +85,27 @@ class ProbeResult:
         )
 
 
+Purpose = Literal["cluster", "business", "external", "stub", "reverse"]
+
+
 @dataclass(frozen=True)
 class ProbeQuery:
-    """A question of the default probe set, with why it is asked."""
+    """A question of the plan's probe set, with why it is asked and what decides its verdict."""
 
     name: str
     rdtype: str
-    purpose: str  # "cluster", "business", "external", "stub", "reverse"
+    purpose: Purpose
     note: str = ""
+    service: str | None = None
+    """`namespace/name` of the Service whose API record the answer must match (cluster, business,
+    reverse); None for outside and stub names."""
+    zone: str | None = None
+    """The stub domain a stub question belongs to."""
 
 
 @dataclass(frozen=True)
 class TransportChoice:
     transport: Transport
-    reason: str
-
-
-@dataclass(frozen=True)
-class Agreement:
-    agree: bool
     reason: str
 
 
@@ -113,9 +133,13 @@ def probe(
         raise InputError(f"probe name {name!r} type {rdtype!r} is not a valid DNS question ({err})") from None
     started = time.monotonic()
 
-    def result(rcode: str, answers: tuple[str, ...], error: str | None) -> ProbeResult:
+    def result(
+        rcode: str, answers: tuple[str, ...], error: str | None, authority: tuple[str, ...] = ()
+    ) -> ProbeResult:
         latency = (time.monotonic() - started) * 1000.0
-        return ProbeResult(target.label, name, rdtype.upper(), rcode, answers, latency, error, transport)
+        return ProbeResult(
+            target.label, name, rdtype.upper(), rcode, answers, latency, error, transport, authority
+        )
 
     try:
         if transport == "udp":
@@ -138,7 +162,7 @@ def probe(
         raise
     except WizardError as err:  # the port-forward tunnel could not be opened
         return result("", (), str(err))
-    return result(_rcode_text(response.rcode()), _answers(response), None)
+    return result(_rcode_text(response.rcode()), _answers(response), None, _soa_owners(response))
 
 
 def _rcode_text(value: int) -> str:
@@ -159,6 +183,16 @@ def _answers(response: object) -> tuple[str, ...]:
     return tuple(sorted(lines))
 
 
+def _soa_owners(response: object) -> tuple[str, ...]:
+    import dns.message
+    import dns.rdatatype
+
+    assert isinstance(response, dns.message.Message)
+    return tuple(
+        sorted(r.name.to_text().lower() for r in response.authority if r.rdtype == dns.rdatatype.SOA)
+    )
+
+
 def _require_ip(target: ProbeTarget) -> str:
     if not target.ip:
         raise InputError(f"probe target {target.label} has no IP; use the port-forward transport")
@@ -168,7 +202,8 @@ def _require_ip(target: ProbeTarget) -> str:
 def choose_transport(
     target: ProbeTarget,
     gateway: Gateway | None = None,
-    name: str = "kubernetes.default.svc.cluster.local",
+    *,
+    name: str,
     direct_timeout: float = 1.0,
 ) -> TransportChoice:
     """Direct UDP first (quick to fail when the host is outside the pod network), then DNS over
@@ -198,40 +233,22 @@ def choose_transport(
     )
 
 
-def compare(a: ProbeResult, b: ProbeResult) -> Agreement:
-    """Do two servers agree? Same rcode and the same answer set (TTL and order ignored)."""
-    if a.error is not None or b.error is not None:
-        failed = [r for r in (a, b) if r.error is not None]
-        return Agreement(False, "; ".join(f"{r.target} gave no answer ({r.error})" for r in failed))
-    if a.rcode != b.rcode:
-        return Agreement(False, f"{a.name} {a.rdtype}: {a.target} says {a.rcode}, {b.target} says {b.rcode}")
-    if set(a.answers) != set(b.answers):
-        only_a = sorted(set(a.answers) - set(b.answers))
-        only_b = sorted(set(b.answers) - set(a.answers))
-        return Agreement(
-            False,
-            f"{a.name} {a.rdtype}: only {a.target} has {only_a or 'nothing more'}; "
-            f"only {b.target} has {only_b or 'nothing more'}",
-        )
-    return Agreement(True, f"{a.name} {a.rdtype}: both {a.rcode} with {len(a.answers)} record(s)")
-
-
 # ---- the default probe set --------------------------------------------------------------------
 
 
-def pod_search_path(namespace: str, cluster_domain: str = "cluster.local") -> tuple[str, ...]:
+def pod_search_path(namespace: str, cluster_domain: str) -> tuple[str, ...]:
     """The `search` line kubelet writes into a pod's resolv.conf."""
     domain = cluster_domain.strip(".")
     return (f"{namespace}.svc.{domain}", f"svc.{domain}", domain)
 
 
-def cluster_fqdn(name: str, namespace: str = "default", cluster_domain: str = "cluster.local") -> str:
+def cluster_fqdn(name: str, namespace: str, cluster_domain: str) -> str:
     """The absolute name a pod in `namespace` ends up resolving for a short cluster name.
 
     `svc` -> svc.NS.svc.DOMAIN (first search entry); `svc.ns` -> svc.ns.svc.DOMAIN (second
     entry, `svc.DOMAIN`); `svc.ns.svc` -> + DOMAIN (third); names already under the cluster domain
     or ending in a dot are kept. So the guide's `nslookup kubernetes.default` means
-    kubernetes.default.svc.cluster.local."""
+    kubernetes.default.svc.DOMAIN; the domain is the cluster's (facts), never assumed."""
     domain = cluster_domain.strip(".")
     stripped = name.rstrip(".")
     if not stripped:
@@ -256,36 +273,55 @@ def reverse_name(ip: str) -> str:
         raise InputError(f"reverse lookup: {ip!r} is not an IP address") from None
 
 
+def service_of(fqdn: str, cluster_domain: str) -> str | None:
+    """`name.ns.svc.DOMAIN` -> `ns/name`: the Service the API holds for a cluster name; None for
+    names that are not a Service's (pods, outside names)."""
+    suffix = f".svc.{cluster_domain.strip('.')}"
+    if not fqdn.endswith(suffix):
+        return None
+    labels = fqdn[: -len(suffix)].split(".")
+    return f"{labels[1]}/{labels[0]}" if len(labels) == 2 else None
+
+
 def default_probe_set(
-    cluster_domain: str = "cluster.local",
+    cluster_domain: str,
     business_names: Iterable[str] = (),
     namespace: str = "default",
     external_name: str = DEFAULT_EXTERNAL_NAME,
     stub_domains: Iterable[str] = (),
     kubernetes_service_ip: str | None = None,
 ) -> list[ProbeQuery]:
-    """The questions of the guide's step 3, made absolute the way a pod's resolver would."""
+    """The questions of the guide's step 3, made absolute the way a pod's resolver would, each
+    with what decides its verdict: the Service it names, the stub domain it belongs to."""
     domain = cluster_domain.strip(".")
+    if not domain:
+        raise InputError("probe set: the cluster domain is empty; it comes from kube-dns's --domain")
     search = " ".join(pod_search_path("default", domain))
+    kubernetes = cluster_fqdn("kubernetes.default", "default", domain)
     queries = [
         ProbeQuery(
-            cluster_fqdn("kubernetes.default", "default", domain), "A", "cluster",
+            kubernetes, "A", "cluster",
             f"the guide's `kubernetes.default`, expanded with a pod's search path ({search})",
+            service="default/kubernetes",
         )
     ]
     for raw in business_names:
         name, _, ns = raw.partition("/") if "/" in raw else (raw, "", "")
         fqdn = cluster_fqdn(name, ns or namespace, domain)
-        queries.append(ProbeQuery(fqdn, "A", "business", f"--probe-name {raw} (namespace {ns or namespace})"))
+        service = service_of(fqdn, domain)
+        what = f"Service {service}" if service else "not a Service name: compared with kube-dns"
+        queries.append(ProbeQuery(fqdn, "A", "business", f"business name {raw} ({what})", service=service))
     if external_name:
         queries.append(ProbeQuery(external_name.rstrip("."), "A", "external", "a name outside the cluster"))
     for stub in stub_domains:
-        queries.append(ProbeQuery(stub.strip("."), "A", "stub", f"stub domain {stub} (forwarded)"))
+        zone = stub.strip(".").lower()
+        queries.append(ProbeQuery(zone, "A", "stub", f"stub domain {zone} (forwarded)", zone=zone))
     if kubernetes_service_ip:
         queries.append(
             ProbeQuery(
                 reverse_name(kubernetes_service_ip), "PTR", "reverse",
                 f"reverse lookup of the kubernetes Service IP {kubernetes_service_ip}",
+                service="default/kubernetes",
             )
         )
     return queries
@@ -305,7 +341,10 @@ class ObservationStats:
     _latencies: list[float] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, result: ProbeResult) -> None:
+    def record(self, result: ProbeResult, passed: bool | None = None) -> None:
+        """Count one answer; `passed` is its verdict (default: a positive answer, since the
+        observation only asks names that exist)."""
+        good = result.ok if passed is None else passed
         with self._lock:
             self.total += 1
             if result.error is not None:
@@ -313,7 +352,7 @@ class ObservationStats:
                 self.errors[result.error.split(":")[0]] += 1
                 return
             self.rcodes[result.rcode] += 1
-            if result.rcode not in HEALTHY_RCODES:
+            if not good:
                 self.failures += 1
             self._latencies.append(result.latency_ms)
 
@@ -355,6 +394,57 @@ class ObservationStats:
             f"{self.total} queries, {self.failures} failed ({self.error_rate:.1%}); "
             f"p50 {ms(self.p50)}, p95 {ms(self.p95)}, max {ms(self.max)}"
         )
+
+
+class PinnedSocket:
+    """One UDP socket kept open for the whole observation, so every query leaves from the same
+    source port, as a client that keeps its resolver socket does (glibc within a process, most
+    language runtimes, sidecars). Through a Service IP such a client stays pinned to one backend
+    (an IPVS or conntrack session) while it keeps sending: a fresh socket per query never sees a
+    session stuck on a backend that was removed."""
+
+    def __init__(self, target: ProbeTarget) -> None:
+        import socket
+
+        self.target = target
+        ip = _require_ip(target)
+        family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+        self._sock.setblocking(False)  # dnspython waits with its own timeout only on these
+        self.source_port = int(self._sock.getsockname()[1])
+        self.label = f"{target.label} from pinned port {self.source_port}"
+
+    def ask(self, name: str, rdtype: str = "A", *, timeout: float = 2.0) -> ProbeResult:
+        """Like `probe` over UDP, through this socket; a late answer to an earlier query is
+        skipped (its id differs), never taken for this one's."""
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rdatatype
+
+        query = dns.message.make_query(name, dns.rdatatype.from_text(rdtype))
+        started = time.monotonic()
+
+        def result(
+            rcode: str, answers: tuple[str, ...], error: str | None, soa: tuple[str, ...] = ()
+        ) -> ProbeResult:
+            latency = (time.monotonic() - started) * 1000.0
+            return ProbeResult(self.label, name, rdtype.upper(), rcode, answers, latency, error, "udp", soa)
+
+        try:
+            response = dns.query.udp(
+                query, _require_ip(self.target), timeout=timeout, port=self.target.port,
+                sock=self._sock, ignore_unexpected=True, ignore_errors=True,
+            )
+        except dns.exception.Timeout:
+            return result("", (), f"no answer within {timeout:g}s")
+        except (OSError, EOFError, dns.exception.DNSException) as err:
+            return result("", (), f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
+        return result(_rcode_text(response.rcode()), _answers(response), None, _soa_owners(response))
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 def probe_all(

@@ -12,6 +12,7 @@ from typing import Literal
 
 from wizard.migration.plan import Step
 from wizard.migration.probes import ProbeResult
+from wizard.migration.verdicts import Verdict
 
 Outcome = Literal["done", "skipped", "already-done", "dry-run", "failed", "declined"]
 Owner = Literal["coredns", "kube-dns", "other"]
@@ -65,11 +66,30 @@ class EndpointsChanged:
 
 @dataclass(frozen=True)
 class ProbeBatch:
-    """The answers of one probe step; `agreement` holds one line per compared question."""
+    """The verdicts of one probe step, one per CoreDNS pod and question, each with the kube-dns
+    answer it was read against. Faces show these; they never judge answers themselves."""
 
-    results: tuple[ProbeResult, ...]
-    agreement: tuple[str, ...]
+    verdicts: tuple[Verdict, ...]
     transports: tuple[str, ...] = ()
+
+    @property
+    def results(self) -> tuple[ProbeResult, ...]:
+        """Every answer of the step, kube-dns's once per question, in the order asked."""
+        seen: list[ProbeResult] = []
+        for verdict in self.verdicts:
+            if verdict.baseline is not None and verdict.baseline not in seen:
+                seen.append(verdict.baseline)
+            seen.append(verdict.result)
+        return tuple(seen)
+
+    @property
+    def agreement(self) -> tuple[str, ...]:
+        """One line per verdict, as the command prints them."""
+        return tuple(v.line for v in self.verdicts)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for v in self.verdicts if not v.passed)
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,9 @@ class ObservationTick:
     queries: int
     p50_ms: float | None
     p95_ms: float | None
+    pinned_errors: int = 0
+    """Through the long-lived (pinned) sockets, counted apart from the fresh-socket queries."""
+    pinned_queries: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from wizard.durations import human_duration
-from wizard.errors import InputError, WizardError
+from wizard.errors import WizardError
 from wizard.k8s.gateway import Gateway, Obj
 from wizard.k8s.watch import WaitProgress, WaitTimeout, pod_is_ready, wait_for
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
@@ -36,12 +36,12 @@ from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Plan, Step
 from wizard.migration.probes import (
     ObservationStats,
+    PinnedSocket,
+    ProbeQuery,
     ProbeResult,
     ProbeTarget,
     Transport,
     choose_transport,
-    cluster_fqdn,
-    default_probe_set,
     probe,
 )
 from wizard.migration.progress import (
@@ -72,6 +72,7 @@ from wizard.migration.switch_state import (
     ready_replicas,
     retargeted,
 )
+from wizard.migration.verdicts import Expected, Verdict, expected_records, judge
 from wizard.options import SwitchOptions
 from wizard.textsafety import escape_control
 
@@ -83,6 +84,9 @@ ROLLBACK_ADVICE = (
 ENDPOINT_PROPAGATION_TIMEOUT_S = 60.0
 OBSERVE_QUERY_INTERVAL_S = 0.25
 PROBE_TIMEOUT_S = 2.0
+PINNED_SOCKETS = 3
+"""Long-lived sockets the observation also asks through, as clients that keep theirs do."""
+PINNED_TIMEOUT_S = 1.0
 CRASH_LOOP_RESTARTS = 3
 """Restarts after which a crash-looping CoreDNS pod stops the wait early (its logs say why)."""
 
@@ -138,6 +142,7 @@ class Switcher:
         self.dns_port = options.dns_port or gateway.connection.dns_port
         self._transports: dict[str, Transport] = {}
         self._ran: list[str] = []
+        self._pinned: list[PinnedSocket] = []
 
     # ---- public -------------------------------------------------------------------------
     def run(self, stop_after: str | None = None) -> SwitchOutcome:
@@ -173,6 +178,8 @@ class Switcher:
             )
         except WizardError as err:
             return self._stopped(current, SwitchStop(str(err)))
+        finally:
+            self._close_pinned()
 
     # ---- resume -------------------------------------------------------------------------
     def _done_steps(self) -> set[str]:
@@ -394,6 +401,7 @@ class Switcher:
         if self.dry_run:
             return self._scale(step, self.options.kube_dns_deployment)
         self._check_safe_to_shrink(step)
+        self._pin_clients()
         result = self._scale(step, self.options.kube_dns_deployment)
         self._wait_scaled_down(step.replicas)
         return result
@@ -560,65 +568,51 @@ class Switcher:
         kube_dns = [p for p in pods.ready("kube-dns") if not p["metadata"].get("deletionTimestamp")]
         if not coredns:
             raise SwitchStop("no Ready CoreDNS pod to probe")
-        queries = self._queries()
+        queries = self._questions()
         baseline = self._target(kube_dns[0]) if kube_dns else None
         targets = [self._target(p) for p in coredns]
-        results: list[ProbeResult] = []
-        agreement: list[str] = []
-        failures: list[str] = []
+        verdicts: list[Verdict] = []
         for query in queries:
+            expected = expected_records(self.gateway, query, self.plan.cluster_domain)
             base = self._ask(baseline, query.name, query.rdtype) if baseline else None
-            if base is not None:
-                results.append(base)
             for target in targets:
                 got = self._ask(target, query.name, query.rdtype)
-                results.append(got)
-                verdict = _judge(got, base)
-                line = f"{target.pod}: {verdict[1]}"
-                agreement.append(line)
-                if not verdict[0]:
-                    failures.append(line)
+                verdicts.append(judge(query, got, base, expected))
         used = [t.label for t in targets] + ([baseline.label] if baseline else [])
         transports = tuple(
             f"{label}: {self._transports[label]}" for label in used if label in self._transports
         )
-        self._emit(ProbeBatch(tuple(results), tuple(agreement), transports))
+        self._emit(ProbeBatch(tuple(verdicts), transports))
+        failures = [v for v in verdicts if not v.passed]
         if failures:
-            evidence = tuple(failures) + tuple(r.summary() for r in results if not r.ok)
+            evidence = tuple(v.line for v in failures)
             self._emit(Problem("CoreDNS answered wrongly or not at all", ROLLBACK_ADVICE, evidence))
-            raise SwitchStop(f"probe failed: {failures[0]}", ROLLBACK_ADVICE, evidence)
+            raise SwitchStop(f"probe failed: {failures[0].line}", ROLLBACK_ADVICE, evidence)
         against = (
             f" compared with {baseline.label}" if baseline else " (no kube-dns pod left to compare with)"
         )
-        return "done", f"{len(queries)} question(s) to {len(targets)} CoreDNS pod(s){against}: all agree"
+        unsure = [v for v in verdicts if not v.conclusive]
+        doubt = f"; inconclusive: {unsure[0].reason}" if unsure else ""
+        return (
+            "done",
+            f"{len(queries)} question(s) to {len(targets)} CoreDNS pod(s){against}: all right{doubt}",
+        )
 
-    def _queries(self) -> list[Any]:
-        domain = (self.options.cluster_domain or "cluster.local").strip(".")
-        names = list(self.options.probe_names) or self._business_names()
-        stubs: list[str] = []
-        cm = self.gateway.try_get("ConfigMap", self.ns, self.options.kube_dns_configmap)
-        if cm is not None:
-            from wizard.safe_load import load_json
+    def _questions(self) -> tuple[ProbeQuery, ...]:
+        """The plan's probe questions: the TUI and the command show and ask the same ones."""
+        if not self.plan.probes or not self.plan.cluster_domain:
+            raise SwitchStop(
+                "the plan has no probe questions or no cluster domain, so CoreDNS cannot be verified",
+                "rebuild the plan with `coredns-wizard plan` (it reads the domain from kube-dns's --domain)",
+            )
+        return self.plan.probes
 
-            try:
-                text = str((cm.get("data") or {}).get("stubDomains") or "{}")
-                stubs = sorted(load_json(text, "stubDomains"))
-            except (InputError, ValueError, TypeError):
-                stubs = []
-        kube_svc = self.gateway.try_get("Service", "default", "kubernetes")
-        kube_ip = str(((kube_svc or {}).get("spec") or {}).get("clusterIP") or "") or None
-        return default_probe_set(domain, names, "default", self.options.outside_name, stubs, kube_ip)
-
-    def _business_names(self) -> list[str]:
-        found: list[str] = []
-        for svc in self.gateway.items("Service"):
-            meta = svc.get("metadata") or {}
-            if meta.get("namespace") in ("kube-system", "default") or meta.get("name") == "kubernetes":
-                continue
-            found.append(f"{meta.get('name')}.{meta.get('namespace')}")
-            if len(found) >= 3:
-                break
-        return found
+    def _cluster_question(self) -> ProbeQuery:
+        """The plan's cluster name (kubernetes.default.svc.DOMAIN): what the observation asks."""
+        for query in self._questions():
+            if query.purpose == "cluster":
+                return query
+        raise SwitchStop("the plan has no cluster-name probe", "rebuild the plan with `coredns-wizard plan`")
 
     def _target(self, pod: Obj) -> ProbeTarget:
         name = str(pod["metadata"]["name"])
@@ -628,7 +622,7 @@ class Switcher:
     def _ask(self, target: ProbeTarget, name: str, rdtype: str) -> ProbeResult:
         transport = self._transports.get(target.label)
         if transport is None:
-            choice = choose_transport(target, self.gateway)
+            choice = choose_transport(target, self.gateway, name=self._cluster_question().name)
             transport = choice.transport
             self._transports[target.label] = transport
             self._emit(Note(f"probing {target.label} over {transport}: {choice.reason}"))
@@ -687,56 +681,152 @@ class Switcher:
         if self.dry_run:
             self._emit(Waiting(f"dry-run: would observe DNS for {human_duration(total)}", 0.0, 0.0))
             return "skipped", f"dry-run: would observe for {human_duration(total)}"
-        targets = self._observation_targets()
-        domain = (self.options.cluster_domain or "cluster.local").strip(".")
-        name = cluster_fqdn("kubernetes.default", "default", domain)
+        query = self._cluster_question()
+        expected = expected_records(self.gateway, query, self.plan.cluster_domain)
+        if expected.problem is not None:
+            raise SwitchStop(f"cannot observe: {expected.problem}")
+        targets, service_target = self._observation_targets(query)
+        pinned = self._pinned_sockets(service_target)
+        return self._observe_through(query, expected, targets, pinned, total)
+
+    def _pinned_sockets(self, service_target: ProbeTarget | None) -> list[PinnedSocket]:
+        """The long-lived sockets, opened once per run and kept across rounds, so that like real
+        clients they are pinned before a kube-dns scale-down and show what it does to them."""
+        if service_target is None:
+            return []
+        if not self._pinned:
+            self._pinned = [PinnedSocket(service_target) for _ in range(PINNED_SOCKETS)]
+        return self._pinned
+
+    def _pin_clients(self) -> None:
+        """Before a kube-dns scale-down: send once through each pinned socket (opening them on the
+        first round), so they hold a session to a backend as the workload's clients do."""
+        if self.dry_run:
+            return
+        svc = self.gateway.try_get("Service", self.ns, self.options.dns_service)
+        service_ip = str(((svc or {}).get("spec") or {}).get("clusterIP") or "")
+        if not service_ip or service_ip == "None":
+            return
+        label = f"Service {self.ns}/{self.options.dns_service} ({service_ip})"
+        query = self._cluster_question()
+        self._ask_pinned(self._pinned_sockets(ProbeTarget(label, service_ip, self.dns_port)), query)
+
+    def _ask_pinned(self, pinned: list[PinnedSocket], query: ProbeQuery) -> list[ProbeResult]:
+        """One question through every pinned socket at once: a silent one costs its timeout
+        once per pass, not once per socket."""
+        if not pinned:
+            return []
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(pinned)) as pool:
+            return list(
+                pool.map(lambda sock: sock.ask(query.name, query.rdtype, timeout=PINNED_TIMEOUT_S), pinned)
+            )
+
+    def _close_pinned(self) -> None:
+        for sock in self._pinned:
+            sock.close()
+        self._pinned = []
+
+    def _observe_through(
+        self,
+        query: ProbeQuery,
+        expected: Expected,
+        targets: list[ProbeTarget],
+        pinned: list[PinnedSocket],
+        total: float,
+    ) -> tuple[Outcome, str]:
         stats = ObservationStats()
+        pinned_stats = ObservationStats()
         retried = 0
         started = time.monotonic()
         last_tick = -1.0
-        while time.monotonic() - started < total:
-            for target in list(targets):
-                result = self._ask(target, name, "A")
-                if result.error is not None:  # a resolver tries again before the workload notices
-                    retried += 1
-                    result = self._ask(target, name, "A")
-                if result.ok:
-                    stats.record(result)
-                    continue
-                if target.pod and self._pod_leaving(target.pod):
-                    targets.remove(target)
-                    self._emit(Note(f"{target.label} is being removed; no longer observed"))
-                    continue
-                stats.record(result)
-                evidence = (result.summary(), stats.summary())
-                message = f"DNS failed during observation: {result.summary()}"
-                self._emit(Problem(message, ROLLBACK_ADVICE, evidence))
-                raise SwitchStop(message, ROLLBACK_ADVICE, evidence)
-            elapsed = time.monotonic() - started
-            if elapsed - last_tick >= 1.0:
-                last_tick = elapsed
-                self._emit(
-                    ObservationTick(
-                        min(elapsed, total), total, stats.failures, stats.total, stats.p50, stats.p95
-                    )
+
+        def stop(verdict: Verdict, counted: ObservationStats) -> SwitchStop:
+            evidence = (verdict.line, counted.summary())
+            message = f"DNS failed during observation: {verdict.line}"
+            self._emit(Problem(message, ROLLBACK_ADVICE, evidence))
+            return SwitchStop(message, ROLLBACK_ADVICE, evidence)
+
+        def tick(elapsed: float) -> None:
+            self._emit(
+                ObservationTick(
+                    min(elapsed, total), total, stats.failures, stats.total, stats.p50, stats.p95,
+                    pinned_stats.failures, pinned_stats.total,
                 )
-            if self.cancel.wait(OBSERVE_QUERY_INTERVAL_S):
-                raise Cancelled()
-        self._emit(ObservationTick(total, total, stats.failures, stats.total, stats.p50, stats.p95))
+            )
+
+        clients = _PinnedClients(pinned, query, expected, pinned_stats)
+        with clients:
+            while time.monotonic() - started < total:
+                retried += self._observe_pass(query, expected, targets, stats, stop)
+                if clients.wrong:  # answered, wrongly: CoreDNS's fault, as for a fresh socket
+                    raise stop(clients.wrong[0], pinned_stats)
+                if clients.first_error is not None and not clients.noted:
+                    clients.noted = True
+                    self._emit(
+                        Note(
+                            f"{clients.first_error.target}: {clients.first_error.error}: clients that keep "
+                            "their socket are pinned to one backend of the Service (IPVS/conntrack "
+                            "session), which may have left it"
+                        )
+                    )
+                elapsed = time.monotonic() - started
+                if elapsed - last_tick >= 1.0:
+                    last_tick = elapsed
+                    tick(elapsed)
+                if self.cancel.wait(OBSERVE_QUERY_INTERVAL_S):
+                    raise Cancelled()
+        tick(total)
         again = f"; {retried} unanswered first tries answered on retry" if retried else ""
         window = human_duration(total)
-        return "done", f"observed {window} through {len(targets)} target(s): {stats.summary()}{again}"
+        through_pinned = (
+            f"; {len(pinned)} pinned socket(s): {pinned_stats.summary()}"
+            if pinned
+            else "; no pinned sockets (the Service IP is not reachable from this host)"
+        )
+        return (
+            "done",
+            f"observed {window} through {len(targets)} target(s): {stats.summary()}{again}{through_pinned}",
+        )
 
-    def _observation_targets(self) -> list[ProbeTarget]:
-        """The Service IP (when this host reaches it) and every DNS pod that stays."""
+    def _observe_pass(
+        self,
+        query: ProbeQuery,
+        expected: Expected,
+        targets: list[ProbeTarget],
+        stats: ObservationStats,
+        stop: Callable[[Verdict, ObservationStats], SwitchStop],
+    ) -> int:
+        """One question to every observed target through fresh sockets; returns the retries."""
+        retried = 0
+        for target in list(targets):
+            result = self._ask(target, query.name, query.rdtype)
+            if result.error is not None:  # a resolver tries again before the workload notices
+                retried += 1
+                result = self._ask(target, query.name, query.rdtype)
+            verdict = judge(query, result, None, expected)
+            if verdict.passed:
+                stats.record(result, True)
+                continue
+            if target.pod and self._pod_leaving(target.pod):
+                targets.remove(target)
+                self._emit(Note(f"{target.label} is being removed; no longer observed"))
+                continue
+            stats.record(result, False)
+            raise stop(verdict, stats)
+        return retried
+
+    def _observation_targets(self, query: ProbeQuery) -> tuple[list[ProbeTarget], ProbeTarget | None]:
+        """Every DNS pod that stays, the Service IP too when this host reaches it (returned
+        second as well: the pinned sockets go through it)."""
         svc = self.gateway.get_service(self.ns, self.options.dns_service)
         service_ip = str((svc.get("spec") or {}).get("clusterIP") or "")
         label = f"Service {self.ns}/{self.options.dns_service} ({service_ip})"
-        service_target = ProbeTarget(label, service_ip, self.dns_port)
+        service_target: ProbeTarget | None = ProbeTarget(label, service_ip, self.dns_port)
         targets: list[ProbeTarget] = []
-        check = probe(
-            service_target, "kubernetes.default.svc.cluster.local", "A", "udp", timeout=PROBE_TIMEOUT_S
-        )
+        assert service_target is not None
+        check = probe(service_target, query.name, query.rdtype, "udp", timeout=PROBE_TIMEOUT_S)
         if check.error is None:
             targets.append(service_target)
             self._transports[label] = "udp"
@@ -744,11 +834,12 @@ class Switcher:
             self._emit(
                 Note(f"{label} is not reachable from this host ({check.error}); observing the pods only")
             )
+            service_target = None
         pods = self._pods()
         for pod in pods.ready("coredns") + pods.ready("kube-dns"):
             if not pod["metadata"].get("deletionTimestamp"):
                 targets.append(self._target(pod))
-        return targets
+        return targets, service_target
 
     def _pod_leaving(self, name: str) -> bool:
         pod = self.gateway.try_get("Pod", self.ns, name)
@@ -858,6 +949,46 @@ class Switcher:
         )
 
 
+class _PinnedClients:
+    """The pinned sockets asking in the background for one observation window, one thread per
+    socket, so a socket stuck on a removed backend costs the fresh-socket observation nothing.
+    Results are counted apart; a wrong answer is kept for the observing thread to stop on."""
+
+    def __init__(
+        self, pinned: list[PinnedSocket], query: ProbeQuery, expected: Expected, stats: ObservationStats
+    ) -> None:
+        self.pinned = pinned
+        self.query = query
+        self.expected = expected
+        self.stats = stats
+        self.wrong: list[Verdict] = []
+        self.first_error: ProbeResult | None = None
+        self.noted = False
+        self._done = threading.Event()
+        self._threads = [threading.Thread(target=self._keep_asking, args=(s,), daemon=True) for s in pinned]
+
+    def __enter__(self) -> _PinnedClients:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join(PINNED_TIMEOUT_S + 1.0)
+
+    def _keep_asking(self, sock: PinnedSocket) -> None:
+        while not self._done.is_set():
+            result = sock.ask(self.query.name, self.query.rdtype, timeout=PINNED_TIMEOUT_S)
+            verdict = judge(self.query, result, None, self.expected)
+            self.stats.record(result, verdict.passed)
+            if result.error is None and not verdict.passed:
+                self.wrong.append(verdict)
+            elif result.error is not None and self.first_error is None:
+                self.first_error = result
+            self._done.wait(OBSERVE_QUERY_INTERVAL_S)
+
+
 def _crash_looping(pods: tuple[Obj, ...]) -> bool:
     """A pod in CrashLoopBackOff after several restarts will not heal by waiting longer."""
     for pod in pods:
@@ -873,29 +1004,3 @@ def _crash_looping(pods: tuple[Obj, ...]) -> bool:
 
 def _spec_replicas(deployment: Obj) -> int:
     return int((deployment.get("spec") or {}).get("replicas") or 0)
-
-
-def _judge(got: ProbeResult, base: ProbeResult | None) -> tuple[bool, str]:
-    """(acceptable, one line). CoreDNS must answer healthily unless kube-dns fails the same
-    question the same way (then the fault predates the switch); rcodes must agree."""
-    if base is None:
-        return got.ok, got.summary()
-    if not got.ok:
-        same = base.error is None and got.error is None and base.rcode == got.rcode
-        if same:
-            return (
-                True,
-                f"{got.name} {got.rdtype}: both {got.rcode} (kube-dns fails it too; not caused by CoreDNS)",
-            )
-        return False, f"{got.summary()}; kube-dns: {base.summary()}"
-    if base.error is not None:
-        return True, f"{got.summary()} (kube-dns gave no answer: {base.error})"
-    if base.rcode != got.rcode:
-        return False, f"{got.name} {got.rdtype}: CoreDNS {got.rcode} but kube-dns {base.rcode}"
-    if set(base.answers) != set(got.answers):
-        return (
-            True,
-            f"{got.name} {got.rdtype}: both {got.rcode}, different records "
-            f"(CoreDNS {list(got.answers)}, kube-dns {list(base.answers)})",
-        )
-    return True, f"{got.name} {got.rdtype}: both {got.rcode} with {len(got.answers)} record(s)"

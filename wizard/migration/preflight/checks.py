@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from wizard.migration.facts import ClusterFacts, wizard_annotations
+from wizard.migration.facts import ClusterDomain, ClusterFacts, wizard_annotations
 from wizard.migration.journal import ANNOTATION_PHASE, ANNOTATION_ROUND
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ def check_kubernetes_version(facts: ClusterFacts) -> Finding:
     return finding("kubernetes-version", title, "ok", [*evidence, "1.12 or newer, as the procedure needs"])
 
 
-def check_kube_dns_deployment(
-    facts: ClusterFacts, options: SwitchOptions, cluster_domain: str | None
-) -> Finding:
+def check_kube_dns_deployment(facts: ClusterFacts, options: SwitchOptions, domain: ClusterDomain) -> Finding:
     from wizard.dns.versions import registry_host
     from wizard.errors import InputError
 
@@ -102,8 +100,16 @@ def check_kube_dns_deployment(
         except InputError:
             host = None
         evidence.append(f"image {image} (registry {host or 'Docker Hub'})")
-    if cluster_domain:
-        evidence.append(f"cluster domain {cluster_domain}")
+    if domain.domain is None:
+        return finding(
+            "kube-dns-deployment",
+            title,
+            "block",
+            [*evidence, f"cluster domain unknown: {domain.why}"],
+            "the probes must ask names under the cluster's own domain: give it with --cluster-domain "
+            "(the kubelet's --cluster-domain, e.g. corp.example)",
+        )
+    evidence.append(f"cluster domain {domain.domain} ({domain.why})")
     if facts.switch_in_progress:
         evidence.append(f"original replicas {facts.original_kube_dns_replicas} (recorded by the wizard)")
         return finding("kube-dns-deployment", title, "ok", evidence)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wizard.errors import WizardError
-from wizard.migration.facts import ClusterFacts, collect_facts
+from wizard.migration.facts import ClusterFacts, cluster_domain, collect_facts
 from wizard.migration.plan import Plan, choose_order, make_plan, render_for_cluster
 from wizard.migration.preflight.checks import (
     Finding,
@@ -136,16 +136,14 @@ def evaluate(
     """Every fact-only check, plus the plan when nothing blocks. Pure: no requests.
     `rendering` is render_or_error's result when the caller already has it."""
     rendered, render_error = rendering if rendering is not None else render_or_error(facts, options)
-    cluster_domain: str | None = None
-    if rendered is not None:
-        cluster_domain = _cluster_domain(rendered)
+    domain = cluster_domain(facts, options.cluster_domain)
     decision: OrderDecision | None = None
     replicas = facts.original_kube_dns_replicas or 0
     if rendered is not None:
         decision = choose_order(facts, options, rendered)
     findings = [
         check_kubernetes_version(facts),
-        check_kube_dns_deployment(facts, options, cluster_domain),
+        check_kube_dns_deployment(facts, options, domain),
         check_translation(facts, options, rendered, render_error),
         check_coredns_version(rendered, options),
         check_service(facts, options),
@@ -171,13 +169,6 @@ def evaluate(
         except WizardError as err:  # a check above should have caught it; never hide it
             findings.append(finding("plan", "Step plan", "block", [str(err)], "fix the problem named above"))
     return tuple(findings), plan, rendered
-
-
-def _cluster_domain(rendered: RenderResult) -> str | None:
-    for word in rendered.corefile_text.split():
-        if word.endswith(".") and word.count(".") >= 2 and not word.endswith("arpa."):
-            return word.rstrip(".")
-    return None
 
 
 def run_preflight(
