@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from kubernetes import watch
-from lab_clients import api_client, kubectl_json
+from lab_clients import addresses_of, api_client, kubectl_json, query
 from switch_support import (
     NS,
     Recorder,
@@ -384,8 +384,17 @@ def test_a_wrong_business_record_is_contained_before_any_kube_dns_scale_down(
         assert first.completed, first.reason
         _with_wrong_nginx_record(lab)
         recorder = TimedRecorder()
+        served: list[list[str]] = []
+
+        def ask_the_new_pod(event: Event) -> None:  # the fault is real: the pod answers wrongly
+            if isinstance(event, StepFinished) and event.step.id == "r1.wait-ready":
+                for ip in pod_ips(lab, "coredns-", staying=True):
+                    served.append(addresses_of(query(ip, lab.dns_port, NGINX)))
+
+        recorder.hooks.append(ask_the_new_pod)
         with EndpointHistory(lab) as history, CoreDNSIPs(lab) as coredns:
             outcome, _ = switch(lab, tmp_path, plan=plan, recorder=recorder, **options)
+        assert served and all(WRONG_IP in answer for answer in served), served
         assert outcome.stopped_at == "r1.probe", outcome.reason
         # grow-first: kube-dns never scaled down; shrink-first: only round 1's blind-by-design
         # scale-down (no CoreDNS pod existed yet), and it is scaled back up

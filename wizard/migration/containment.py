@@ -270,8 +270,8 @@ class Containment:
         if gone:
             pods_words = ", ".join(f"{name} ({ip})" for ip, name in sorted(gone.items()))
             words.append(
-                f"pod(s) {pods_words} out of the ready endpoints of Service {self.ns}/"
-                f"{self.options.dns_service} {human_duration(left_after)} after containment began"
+                f"pod(s) {pods_words} gone, none a ready endpoint of Service {self.ns}/"
+                f"{self.options.dns_service} any more ({human_duration(left_after)} after containment began)"
             )
         kube_words = self._scale_words(
             "kube-dns", self.options.kube_dns_deployment, kube_before, target.kube_dns, down=False
