@@ -88,7 +88,8 @@ class Containment:
         suspects = self._suspects(step, stop)
         if self.options.on_failure == "stop":
             return SwitchStop(
-                f"{stop.reason}. Nothing was contained (--on-failure stop): {self._exposure(suspects)}",
+                f"Stopped without containing (--on-failure stop): {self._exposure(suspects)}. "
+                f"Why: {stop.reason}",
                 self._stop_advice(),
                 stop.evidence,
             )
@@ -96,25 +97,29 @@ class Containment:
         if self.sw.dry_run:
             self.sw._emit(Note(f"dry-run: would contain round {step.round}: {self._describe(target)}"))
             return SwitchStop(
-                f"{stop.reason}. dry-run: a live run would contain round {step.round}: "
-                f"{self._describe(target)}",
+                f"dry-run: a live run would contain round {step.round}: {self._describe(target)}. "
+                f"Why: {stop.reason}",
                 stop.advice,
                 stop.evidence,
             )
         try:
             done = self._contain(target, stop.reason, step)
         except ContainmentFailed as err:
-            message = f"{stop.reason}. Containment did not finish: {err}"
+            message = f"Containment of round {step.round} did not finish: {err}"
             self.sw._emit(Problem(message, self._stop_advice(), ()))
-            return SwitchStop(f"{message}; {self._exposure(suspects)}", self._stop_advice(), stop.evidence)
+            return SwitchStop(
+                f"{message}; {self._exposure(suspects)}. Why: {stop.reason}",
+                self._stop_advice(),
+                stop.evidence,
+            )
         if done is None:  # declined
             return SwitchStop(
-                f"{stop.reason}. The operator declined the containment: {self._exposure(suspects)}",
+                f"The operator declined the containment: {self._exposure(suspects)}. Why: {stop.reason}",
                 self._stop_advice(),
                 stop.evidence,
             )
         return SwitchStop(
-            f"{stop.reason}. Contained: {done}",
+            f"Contained round {step.round}: {done}. Why: {stop.reason}",
             f"fix the cause (see the evidence above), then run `coredns-wizard switch` to resume at "
             f"round {self._resume_round(read_cluster_record(self.gateway, self.options).containment)}"
             ", or roll back with `coredns-wizard rollback`",
