@@ -143,3 +143,30 @@ def test_the_switch_command_contains_by_default_and_stops_in_place_when_asked(
         -2000:
     ]
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 2)
+
+
+@pytest.mark.lab_options(nodes=3, kube_dns_replicas=2, kernel="fixed")
+def test_a_rollback_voids_an_interrupted_containment(
+    lab: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wizard.migration.rollback import rollback
+
+    lab.faults.on("coredns-servfail")
+    original_wait = containment.Containment._wait_left
+
+    def die(self: Any, *args: Any) -> Any:
+        raise Killed()
+
+    monkeypatch.setattr(containment.Containment, "_wait_left", die)
+    gateway = gateway_for(lab)
+    with pytest.raises(Killed):
+        Switcher(gateway, make_test_plan(gateway), journal_in(tmp_path), fast_options()).run()
+    monkeypatch.setattr(containment.Containment, "_wait_left", original_wait)
+    lab.faults.off("coredns-servfail")
+    result = rollback(gateway, journal_in(tmp_path), fast_options())
+    assert result.completed, result.reason
+    recorder = Recorder()
+    outcome = Switcher(gateway, make_test_plan(gateway), journal_in(tmp_path), fast_options(), recorder).run()
+    assert outcome.completed, outcome.reason
+    assert not any("interrupted" in n.message for n in recorder.of(Note))
+    assert read_cluster_record(gateway, fast_options()).containment is None

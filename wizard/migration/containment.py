@@ -467,38 +467,38 @@ class Containment:
             self.sw._emit(Note(f"could not probe the CoreDNS pods that stay: {err}"))
         return None
 
-    def _suspects(self, step: Step, stop: SwitchStop) -> list[Obj]:
-        """The CoreDNS pods the failure names; else the ones beyond the round's starting count
-        (newest first), which are the ones the round added."""
+    def _suspects(self, step: Step, stop: SwitchStop) -> tuple[list[Obj], bool]:
+        """(pods, named): the CoreDNS pods the failure names (named=True); else the ones beyond
+        the round's starting count (newest first), which are the ones the round added."""
         pods = list_dns_pods(self.gateway, self.options)
         text = " ".join((stop.reason, *stop.evidence))
         named = [p for p in pods.coredns if self._name(p) and self._name(p) in text]
         if named:
-            return named
+            return named, True
         newest = sorted(
             pods.coredns, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp")), reverse=True
         )
         extra = len(pods.coredns) - max(0, step.round - 1)
-        return newest[: max(0, extra)]
+        return newest[: max(0, extra)], False
 
-    def _exposure(self, suspects: list[Obj]) -> str:
-        """Whether live traffic reaches the failing pod(s) now, from the Service's endpoints."""
+    def _exposure(self, suspects: tuple[list[Obj], bool]) -> str:
+        """Whether live traffic reaches the failing pod(s) now, from the Service's endpoints.
+        Pods the failure did not name are called what they are: the ones this round added."""
+        pods, named = suspects
+        what = "the failing pod(s)" if named else "the CoreDNS pod(s) this round added"
         endpoints = self.gateway.try_get("Endpoints", self.ns, self.options.dns_service) or {}
         ready = endpoint_ips(endpoints) | slice_ready_ips(self.gateway, self.options)
         service = f"Service {self.ns}/{self.options.dns_service}"
-        serving = [f"{self._name(p)} ({self._ip(p)})" for p in suspects if self._ip(p) in ready]
+        serving = [f"{self._name(p)} ({self._ip(p)})" for p in pods if self._ip(p) in ready]
         if serving:
             return (
-                f"live traffic is reaching the failing pod(s) {', '.join(serving)} now: they are "
-                f"ready endpoints of {service}"
+                f"live traffic is reaching {what} {', '.join(serving)} now: they are ready endpoints "
+                f"of {service}"
             )
-        if suspects:
-            names = ", ".join(self._name(p) for p in suspects)
-            return (
-                f"the failing pod(s) {names} are not ready endpoints of {service}: no live traffic "
-                "reaches them"
-            )
-        return f"no failing CoreDNS pod is a ready endpoint of {service}"
+        if pods:
+            names = ", ".join(self._name(p) for p in pods)
+            return f"{what} {names} are not ready endpoints of {service}: no live traffic reaches them"
+        return f"no CoreDNS pod this round added is a ready endpoint of {service}"
 
     def _stop_advice(self) -> str:
         return (

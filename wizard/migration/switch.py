@@ -4,7 +4,9 @@ Why this shape: a switch runs for a long time on a production cluster and may be
 anywhere. Every change is journaled before and after it is sent and its result is recorded on the
 CoreDNS Deployment, so a restarted wizard (here or on another machine) continues exactly where the
 last one stopped. kube-dns is only ever scaled down after CoreDNS has proved itself: Ready, in the
-Service's endpoints, answering like kube-dns, and quiet through the observation window before.
+Service's endpoints, answering like kube-dns, and quiet through the observation window before;
+every serving CoreDNS pod is probed again right before each kube-dns scale-down. A verification that
+fails after a change is contained before the switch stops (wizard.migration.containment).
 The engine never prints and never asks: it reports through `on_event` and asks through `confirm`.
 """
 
@@ -25,6 +27,7 @@ from wizard.migration.containment import Containment, is_contained_failure
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
+    ANNOTATION_CONTAINMENT,
     ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN,
     ANNOTATION_ORDER,
     ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS,
@@ -376,6 +379,7 @@ class Switcher:
             notes: dict[str, str | None] = {
                 ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: str(self.plan.original_kube_dns_replicas),
                 ANNOTATION_ORDER: self.plan.order,
+                ANNOTATION_CONTAINMENT: None,  # one of an earlier, rolled-back attempt is void
             }
             record = self._autoscaler_record()
             if record is not None:
