@@ -40,7 +40,12 @@ from wizard.migration.journal import (
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
 from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem, Waiting
-from wizard.migration.switch_state import CONTAIN_STEP_SUFFIX, ContainmentRecord, read_cluster_record
+from wizard.migration.switch_state import (
+    CONTAIN_STEP_SUFFIX,
+    PHASE_ROLLED_BACK,
+    ContainmentRecord,
+    read_cluster_record,
+)
 
 if TYPE_CHECKING:
     from wizard.migration.switch import Switcher, SwitchStop
@@ -135,7 +140,7 @@ class Containment:
         pending = record.containment
         if pending is None or pending.state != "in-progress" or self.sw.dry_run:
             return
-        if record.phase == "rolled-back":
+        if record.phase == PHASE_ROLLED_BACK:  # a rollback ended that attempt
             return
         self.sw._emit(
             Note(
