@@ -155,9 +155,16 @@ async def crashloop(lab: Any, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_switch(pilot)
         await start_and_confirm(pilot, ["deploy", "r1.scale-coredns"])
+        # the containment (scale CoreDNS back to 0) is a change: it asks; declining keeps the pod
+        # in place to read its logs
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), 60,
+                         "the confirmation of the containment")
+        assert app.screen.title_text.startswith("Step r1.contain:"), app.screen.title_text
+        await pilot.press("n")
         await wait_until(pilot, lambda: screen.state == "stopped", 60, "the switch to stop")
         assert isinstance(app.screen, SwitchScreen)  # it stays on the panes, no Done screen
         assert "CoreDNS did not become ready" in screen.stop_reason
+        assert "declined the containment" in screen.stop_reason
         log_text = "\n".join(screen.log_pane.lines_written)
         assert "plugin/loop" in log_text  # the pod's log line, from the engine's evidence
         assert "r1.scale-kube-dns" not in log_text

@@ -12,6 +12,7 @@ from typing import Literal
 Mode = Literal["live", "dry-run", "read-only"]
 AutoscalerPolicy = Literal["retarget", "restore", "leave-paused"]
 Order = Literal["auto", "grow-first", "shrink-first"]
+OnFailure = Literal["contain", "stop"]
 
 DEFAULT_OBSERVE_SECONDS = 300.0
 """The guide's five minutes of watching after each kube-dns scale-down."""
@@ -54,6 +55,11 @@ class SwitchOptions:
     the CoreDNS Deployment and restore its replicas (default); restore it exactly as it was (it
     then targets kube-dns again and will scale kube-dns back up: the wizard warns); or leave it
     paused. A rollback always restores it exactly."""
+    on_failure: OnFailure = "contain"
+    """When a verification fails after a change: "contain" returns the cluster to the round's
+    last verified state and waits until the failing pod has left the Service's endpoints before
+    stopping (default); "stop" stops at once and leaves the failing pod in place (and serving, when
+    it is a ready endpoint) for the operator to inspect."""
     mode: Mode = "live"
     assume_yes: bool = False
     dns_port: int | None = None

@@ -113,6 +113,16 @@ def add_switch_run_arguments(parser: ArgumentContainer) -> None:
         default="5m",
         help="how long a new CoreDNS pod may take to become Ready (default 5m)",
     )
+    parser.add_argument(
+        "--on-failure",
+        choices=("contain", "stop"),
+        default="contain",
+        help=(
+            "when a check fails after a change: contain (default: scale back to the round's last "
+            "verified state and wait until the failing pod has left the kube-dns Service, then "
+            "stop) or stop (stop at once, leaving the failing pod in place, possibly serving)"
+        ),
+    )
 
 
 def plan_options(args: argparse.Namespace, mode: Mode, dns_port: int | None = None) -> SwitchOptions:
@@ -142,4 +152,5 @@ def with_switch_run_options(options: SwitchOptions, args: argparse.Namespace) ->
         probe_names=tuple(args.probe_name),
         observe_seconds=parse_duration(args.observe, "--observe"),
         ready_timeout_seconds=parse_duration(args.ready_timeout, "--ready-timeout"),
+        on_failure=args.on_failure,
     )

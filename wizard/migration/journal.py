@@ -45,6 +45,11 @@ ANNOTATION_ORDER = "coredns-wizard.io/order"
 """The round order ("grow-first" or "shrink-first") the switch began with: a resumed switch keeps
 it, because recomputing it from a half-switched cluster can give the other order."""
 
+ANNOTATION_CONTAINMENT = "coredns-wizard.io/containment"
+"""JSON: the last containment of a failed round ({"round", "coredns", "kube_dns", "resume_after",
+"state": "in-progress"|"done", "reason", "time"}); "in-progress" means a wizard stopped mid-way and
+the next `switch` finishes it before anything else."""
+
 Status = Literal["intent", "done", "failed"]
 JOURNAL_FILE = "journal.jsonl"
 BACKUP_DIR = "backups"

@@ -4,7 +4,9 @@ Why this shape: a switch runs for a long time on a production cluster and may be
 anywhere. Every change is journaled before and after it is sent and its result is recorded on the
 CoreDNS Deployment, so a restarted wizard (here or on another machine) continues exactly where the
 last one stopped. kube-dns is only ever scaled down after CoreDNS has proved itself: Ready, in the
-Service's endpoints, answering like kube-dns, and quiet through the observation window before.
+Service's endpoints, answering like kube-dns, and quiet through the observation window before;
+every serving CoreDNS pod is probed again right before each kube-dns scale-down. A verification that
+fails after a change is contained before the switch stops (wizard.migration.containment).
 The engine never prints and never asks: it reports through `on_event` and asks through `confirm`.
 """
 
@@ -21,9 +23,11 @@ from wizard.durations import human_duration
 from wizard.errors import WizardError
 from wizard.k8s.gateway import Gateway, Obj
 from wizard.k8s.watch import WaitProgress, WaitTimeout, pod_is_ready, wait_for
+from wizard.migration.containment import Containment, is_contained_failure
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
+    ANNOTATION_CONTAINMENT,
     ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN,
     ANNOTATION_ORDER,
     ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS,
@@ -67,7 +71,7 @@ from wizard.migration.switch_state import (
     ROLLBACK_STEP,
     AutoscalerRecord,
     autoscaler_record_of,
-    current_entries,
+    done_plan_steps,
     read_cluster_record,
     ready_replicas,
     retargeted,
@@ -99,6 +103,8 @@ class SwitchStop(Exception):
         self.reason = reason
         self.advice = advice
         self.evidence = evidence
+        self.failed_step: Step | None = None
+        """The plan step whose run raised it (None: declined, cancelled, or outside a step)."""
 
 
 class Cancelled(Exception):
@@ -155,6 +161,7 @@ class Switcher:
             )
         current: Step | None = None
         try:
+            Containment(self).finish_interrupted()
             done = self._done_steps()
             for step in self.plan.steps:
                 current = step
@@ -166,7 +173,7 @@ class Switcher:
             current = None
             return self._finish()
         except SwitchStop as stop:
-            return self._stopped(current, stop)
+            return self._stopped(current, self._contained(stop))
         except Cancelled:
             where = f" during step {current.id}" if current else ""
             return self._stopped(
@@ -231,6 +238,21 @@ class Switcher:
             )
         return done
 
+    def _contained(self, stop: SwitchStop) -> SwitchStop:
+        """A verification that failed after a change is contained first (wizard.migration.containment)."""
+        step = stop.failed_step
+        if step is None or not is_contained_failure(step):
+            return stop
+        try:
+            return Containment(self).after_failure(step, stop)
+        except WizardError as err:
+            return SwitchStop(
+                f"{stop.reason}. Containment could not start: {err}",
+                "check `coredns-wizard status`: a failing CoreDNS pod may still serve; run "
+                "`coredns-wizard switch` again to contain it, or `coredns-wizard rollback`",
+                stop.evidence,
+            )
+
     def _journal_done(self, phase: str | None) -> set[str]:
         """Steps this machine's journal finished in the current attempt. After a rollback the
         journal counts only if it saw that rollback (it may have been run from another machine)."""
@@ -240,10 +262,7 @@ class Switcher:
             entries = self.journal.read().entries
             if not any(e.step == ROLLBACK_STEP and e.status == "done" and not e.dry_run for e in entries):
                 return set()
-        plan_ids = set(self.plan.ids())
-        return {
-            e.step for e in current_entries(self.journal) if e.status == "done" and e.step in plan_ids
-        }
+        return done_plan_steps(self.journal, self.plan.ids())
 
     # ---- one step -----------------------------------------------------------------------
     def _run_step(self, step: Step) -> None:
@@ -276,11 +295,14 @@ class Switcher:
         except SwitchStop as stop:
             self._failed(step, stop.reason)
             self._emit(StepFinished(step, "failed", stop.reason))
+            stop.failed_step = step
             raise
         except WizardError as err:
             self._failed(step, str(err))
             self._emit(StepFinished(step, "failed", str(err)))
-            raise SwitchStop(f"step {step.id} ({step.description}) failed: {err}") from None
+            failed = SwitchStop(f"step {step.id} ({step.description}) failed: {err}")
+            failed.failed_step = step
+            raise failed from None
         self._done(step, detail)
         self._ran.append(step.id)
         shown: Outcome = "dry-run" if self.dry_run and outcome == "done" else outcome
@@ -365,6 +387,7 @@ class Switcher:
             notes: dict[str, str | None] = {
                 ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: str(self.plan.original_kube_dns_replicas),
                 ANNOTATION_ORDER: self.plan.order,
+                ANNOTATION_CONTAINMENT: None,  # one of an earlier, rolled-back attempt is void
             }
             record = self._autoscaler_record()
             if record is not None:
@@ -402,6 +425,8 @@ class Switcher:
             return self._scale(step, self.options.kube_dns_deployment)
         self._check_safe_to_shrink(step)
         self._pin_clients()
+        if self._pods().ready("coredns"):  # every serving CoreDNS pod answers again, right before
+            self._probe(step)
         result = self._scale(step, self.options.kube_dns_deployment)
         self._wait_scaled_down(step.replicas)
         return result

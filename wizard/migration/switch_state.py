@@ -17,6 +17,7 @@ from wizard.errors import InputError
 from wizard.k8s.gateway import Gateway, Obj
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
+    ANNOTATION_CONTAINMENT,
     ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN,
     ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS,
     ANNOTATION_PHASE,
@@ -31,6 +32,54 @@ PHASE_COMPLETED = "completed"
 PHASE_ROLLED_BACK = "rolled-back"
 ROLLBACK_STEP = "rollback"
 """The journal step id a finished rollback writes; entries before it belong to an abandoned switch."""
+CONTAIN_STEP_SUFFIX = ".contain"
+"""Journal step id of a containment: "r2.contain"; its done entry rewinds the round (see
+`done_plan_steps`)."""
+
+
+@dataclass(frozen=True)
+class ContainmentRecord:
+    """A containment of a failed round, as annotated on the CoreDNS Deployment: the replica
+    counts it returns to and the last plan step those counts correspond to."""
+
+    round: int
+    coredns: int
+    kube_dns: int
+    resume_after: str
+    state: str  # "in-progress" or "done"
+    reason: str
+    time: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "round": self.round,
+                "coredns": self.coredns,
+                "kube_dns": self.kube_dns,
+                "resume_after": self.resume_after,
+                "state": self.state,
+                "reason": self.reason,
+                "time": self.time,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ContainmentRecord | None:
+        try:
+            data = json.loads(text)
+            return cls(
+                int(data["round"]),
+                int(data["coredns"]),
+                int(data["kube_dns"]),
+                str(data["resume_after"]),
+                str(data["state"]),
+                str(data.get("reason") or ""),
+                str(data.get("time") or ""),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 @dataclass(frozen=True)
@@ -123,6 +172,7 @@ class ClusterRecord:
     phase: str | None
     round: int | None
     last_kube_dns_scale_down: datetime | None
+    containment: ContainmentRecord | None = None
 
     @property
     def coredns_replicas(self) -> int:
@@ -163,6 +213,7 @@ def read_cluster_record(gateway: Gateway, options: SwitchOptions) -> ClusterReco
         str(notes[ANNOTATION_PHASE]) if notes.get(ANNOTATION_PHASE) else None,
         _int(notes.get(ANNOTATION_ROUND)),
         parse_time(str(notes.get(ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN) or "")),
+        ContainmentRecord.from_json(str(notes.get(ANNOTATION_CONTAINMENT) or "")),
     )
 
 
@@ -194,3 +245,20 @@ def current_entries(journal: Journal | None) -> list[JournalEntry]:
             return entries[index + 1 :]
     return entries
 
+
+
+def done_plan_steps(journal: Journal | None, plan_ids: list[str]) -> set[str]:
+    """The plan steps the journal finished in the current switch attempt. A finished containment
+    ("rN.contain", done, `to_value["resume_after"]`) put the cluster back to the state after
+    that step, so every plan step after it is to be done again."""
+    done: set[str] = set()
+    for entry in current_entries(journal):
+        if entry.status != "done":
+            continue
+        if entry.step in plan_ids:
+            done.add(entry.step)
+        elif entry.step.endswith(CONTAIN_STEP_SUFFIX) and isinstance(entry.to_value, dict):
+            resume_after = entry.to_value.get("resume_after")
+            keep = plan_ids[: plan_ids.index(resume_after) + 1] if resume_after in plan_ids else []
+            done &= set(keep)
+    return done
