@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from wizard.lab.cluster import Lab, LabOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,9 +29,6 @@ def test_lab_kube_dns_logs_that_it_ignored_the_guide_configmap() -> None:
         assert "starting with default values" in log
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: the translator carries the guide ConfigMap's stub "
-                   "domains although kube-dns ignored the whole ConfigMap (JSON federations); the r1 probe "
-                   "then stops on abc.com (CoreDNS NOERROR, kube-dns NXDOMAIN)")
 def test_switch_with_drop_federations_on_the_guide_configmap_completes(tmp_path: Path) -> None:
     options = LabOptions(guide_configmap=True, nodes=4, kube_dns_replicas=2, kernel="fixed", speed=20.0,
                          dns_port=0)

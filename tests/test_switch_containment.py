@@ -204,11 +204,6 @@ def _with_wrong_nginx_record(lab: Any) -> None:
     core.patch_namespaced_config_map("coredns", NS, {"data": {"Corefile": "\n".join(lines) + "\n"}})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the strict verdict of branch `probes`: today 'both NOERROR, different records' "
-    "passes for cluster and business names",
-)
 @pytest.mark.parametrize(("order", "nodes"), [("grow-first", 3), ("shrink-first", 2)])
 def test_a_wrong_business_record_is_contained_before_any_kube_dns_scale_down(
     order: str, nodes: int, tmp_path: Path
