@@ -141,7 +141,7 @@ def test_cancel_in_the_confirmation_applies_nothing(lab: Lab) -> None:
     assert context.gateway.try_get("Deployment", "kube-system", "coredns") is None
     assert context.journal is not None
     entries = context.journal.read().entries
-    assert [(e.step, e.detail) for e in entries] == [("tui.ipvs-wait-skipped", "timeout set to 5s last week")]
+    assert [(e.step, e.detail) for e in entries] == [("ipvs-ack", "timeout set to 5s last week")]
     assert any("IPVS wait skipped" in note for note in context.notes)
     context.gateway.close()
 
