@@ -30,7 +30,7 @@ def test_ipvs_stage_waits_for_the_restart_then_counts_the_old_timeout(lab: Lab) 
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: app.screen.id == "stage-ipvs", "the IPVS stage")
             await wait_until(pilot, lambda: "Not in effect yet" in screen_text(app), "the first reading")
-            text = screen_text(app)
+            text = " ".join(screen_text(app).split())  # wrapped lines joined again
             assert "kubectl -n kube-system rollout restart daemonset kube-proxy" in text
             assert "left of" not in text and "The wait is over" not in text, "no countdown before the restart"
             assert "not in effect yet" in (app.advance_blocked() or "")

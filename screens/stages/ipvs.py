@@ -59,7 +59,7 @@ def format_remaining(seconds: float) -> str:
 
 
 def ipvs_facts_text(report: PreflightReport) -> Text:
-    from wizard.migration.preflight.proxy import IPVS_ADVICE, kernel_summary, read_proxy_setup
+    from wizard.migration.preflight.proxy import kernel_summary, read_proxy_setup
 
     setup = read_proxy_setup(report.facts)
     text = Text()
@@ -71,8 +71,6 @@ def ipvs_facts_text(report: PreflightReport) -> Text:
         text.append(f"  {line}\n")
     for note in setup.notes:
         text.append(f"  note: {note}\n", style="yellow")
-    text.append("\nThe change to make:\n", style="bold")
-    text.append(IPVS_ADVICE + "\n")
     return text
 
 
