@@ -73,3 +73,27 @@ def test_default_lab_never_says_sessions_expired_while_the_timeout_is_300s(lab: 
         asyncio.run(scenario())
     finally:
         context.gateway.close()
+
+
+def test_stated_ipvsadm_set_starts_the_wait_from_that_moment(lab: Lab) -> None:
+    from screens.app import build_app
+    from wizard.migration.preflight.run import run_preflight
+
+    context = lab_context(lab)
+    context.report = run_preflight(context.gateway, context.options)
+    app = build_app(context, start_stage="ipvs")
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: "The IPVS UDP timeout is long" in screen_text(app), "the gate")
+            await pilot.click("#ipvs-ipvsadm")
+            await wait_until(pilot, lambda: "waiting for old IPVS sessions" in screen_text(app), "counting")
+            text = " ".join(screen_text(app).split())
+            assert "(set by ipvsadm)" in text and "left of 5:00" in text, "the old 300 s from the statement"
+            assert app.context.options.ipvsadm_set_at is not None
+            assert "wait" in (app.advance_blocked() or "")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        context.gateway.close()

@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Button, Input, Static
 
 from screens.messages import StageFailed
@@ -109,6 +110,9 @@ class IpvsScreen(StageScreen):
         self.gate: IpvsGate | None = None
         self.skip_reason: str | None = None
         self.wall_clock = time.time
+        self._next_poll: Timer | None = None
+        self._generation = 0
+        """Bumped when the operator changes what the gate rests on: older readings are dropped."""
         """The gate's clock: kube-proxy start times are wall-clock times from the API."""
 
     def compose_body(self) -> ComposeResult:
@@ -122,6 +126,10 @@ class IpvsScreen(StageScreen):
             with Horizontal(id="ipvs-skip-row"):
                 yield Input(placeholder="why the wait is not needed", id="ipvs-reason")
                 yield Button("Skip the wait", id="ipvs-skip", variant="warning")
+            yield Static(Text("Instead of restarting kube-proxy you may run `ipvsadm --set 900 120 5` on "
+                              "every node; say so when done and the wait starts from that moment.",
+                              style="dim"))
+            yield Button("I ran ipvsadm --set on every node just now", id="ipvs-ipvsadm")
 
     def on_mount(self) -> None:
         from wizard.migration.ipvs_gate import IpvsGateTracker
@@ -142,22 +150,29 @@ class IpvsScreen(StageScreen):
         from wizard.errors import WizardError
 
         assert self.tracker is not None
+        generation = self._generation
         try:
             gate = self.tracker.check()
         except WizardError as err:
             self.post_message(StageFailed(self.STAGE_ID, f"could not read kube-proxy: {err}"))
-            self.app.call_from_thread(self.set_timer, POLL_S, self._poll)
+            self.app.call_from_thread(self._arm_poll, generation)
             return
-        self.app.call_from_thread(self._show_gate, gate)
+        self.app.call_from_thread(self._show_gate, gate, generation)
 
-    def _show_gate(self, gate: IpvsGate) -> None:
+    def _arm_poll(self, generation: int) -> None:
+        if generation == self._generation:
+            self._next_poll = self.set_timer(POLL_S, self._poll)
+
+    def _show_gate(self, gate: IpvsGate, generation: int) -> None:
+        if generation != self._generation:
+            return  # read before the operator's statement: a newer poll is on its way
         self.gate = gate
         if gate.status == "open":
             # the switch re-checks the gate itself: give it the old timeout read here
             options = self.context.options
             self.context.options = dataclasses.replace(options, ipvs_wait_seconds=gate.old_timeout_s)
         self._tick()
-        self.set_timer(POLL_S, self._poll)  # armed after each read: polls never overlap
+        self._arm_poll(generation)  # armed after each read: polls never overlap
 
     def _tick(self) -> None:
         body = gate_text(self.gate, self.wall_clock(), self.skip_reason)
@@ -178,6 +193,24 @@ class IpvsScreen(StageScreen):
         if gate.status == "not-in-effect":
             return "the new IPVS timeout is not in effect yet: restart kube-proxy, or skip with a reason (s)"
         return "shorten the IPVS UDP timeout first, or skip with a reason (s)"
+
+    @on(Button.Pressed, "#ipvs-ipvsadm")
+    def _ipvsadm_done(self) -> None:
+        """The operator's statement: from now on every node's kernel holds the short timeout."""
+        from wizard.migration.ipvs_gate import utc_text
+
+        if self.tracker is None:
+            return
+        now = self.wall_clock()
+        self.tracker.ipvsadm_set_at = now
+        self.context.options = dataclasses.replace(self.context.options, ipvsadm_set_at=now)
+        self.context.notes.append(f"the operator ran `ipvsadm --set` on every node at {utc_text(now)}")
+        self.gate = None  # the old verdict no longer holds: show "reading…" until the next one
+        self._generation += 1
+        if self._next_poll is not None:
+            self._next_poll.stop()
+        self._tick()
+        self._poll()
 
     def action_focus_reason(self) -> None:
         self.query_one("#ipvs-reason", Input).focus()
