@@ -4,11 +4,11 @@ with real kubectl against the lab's API server."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
+
+from lab_clients import kubectl as lab_kubectl
+from lab_clients import wait_for
 
 from wizard.lab.cluster import Lab
 
@@ -16,23 +16,13 @@ NS = "kube-system"
 
 
 def kubectl(lab: Lab, *args: str, timeout: float = 60) -> str:
-    env = {**os.environ, "KUBECONFIG": str(lab.kubeconfig_path)}
-    done = subprocess.run(["kubectl", *args], capture_output=True, text=True, env=env, timeout=timeout)
-    assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-    return done.stdout
+    return lab_kubectl(lab, *args, timeout=timeout).stdout
 
 
 def service_proxy(lab: Lab) -> Any:
     from wizard.lab.dns.service_proxy import ServiceProxy
 
     return next(part for part in lab._components if isinstance(part, ServiceProxy))
-
-
-def wait_for(what: str, condition: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def set_udp_timeout(lab: Lab, value: str) -> None:
@@ -57,6 +47,6 @@ def restart_kube_proxy(lab: Lab) -> None:
     """`kubectl rollout restart` in a later second than the ConfigMap's last change (API times have
     whole-second precision), then wait for the rollout as an operator would."""
     change = int(time.time())
-    wait_for("the next second", lambda: int(time.time()) > change)
+    wait_for(lambda: int(time.time()) > change, message="the next second")
     assert "restarted" in kubectl(lab, "-n", NS, "rollout", "restart", "ds/kube-proxy")
     kubectl(lab, "-n", NS, "rollout", "status", "ds/kube-proxy", "--timeout=60s", timeout=90)

@@ -95,7 +95,7 @@ def test_restart_then_the_old_timeout_must_pass(lab: Lab) -> None:
     assert tracker.check().status == "not-in-effect"
 
     restart_kube_proxy(lab)
-    wait_for("the lab's kube-proxy to apply 1 s", lambda: service_proxy(lab).udp_timeout == 1.0)
+    wait_for(lambda: service_proxy(lab).udp_timeout == 1.0, message="the lab's kube-proxy to apply 1 s")
     gate = tracker.check()
     assert gate.status == "waiting", gate
     assert gate.old_timeout_s == 8.0 and gate.configured_timeout_s == 1.0

@@ -15,8 +15,8 @@ from wizard.lab.cluster import Lab
 @pytest.mark.lab_options(nodes=3, udp_timeout=300)
 def test_configmap_edit_takes_effect_only_when_kube_proxy_restarts(lab: Lab) -> None:
     proxy = service_proxy(lab)
-    wait_for("three kube-proxy pods", lambda: len(kube_proxy_pods(lab)) == 3)
-    wait_for("kube-proxy applied the seeded timeout", lambda: len(proxy.node_udp_timeouts) == 3)
+    wait_for(lambda: len(kube_proxy_pods(lab)) == 3, message="three kube-proxy pods")
+    wait_for(lambda: len(proxy.node_udp_timeouts) == 3, message="kube-proxy applied the seeded timeout")
     assert set(proxy.node_udp_timeouts.values()) == {300.0}
     before = kube_proxy_pods(lab)
 
@@ -32,7 +32,7 @@ def test_configmap_edit_takes_effect_only_when_kube_proxy_restarts(lab: Lab) -> 
     kubectl(lab, "-n", NS, "rollout", "status", "ds/kube-proxy", "--timeout=60s", timeout=90)
     after = kube_proxy_pods(lab)
     assert set(after) == set(before) and not set(after.values()) & set(before.values()), "every pod replaced"
-    wait_for("the new timeout on every node", lambda: set(proxy.node_udp_timeouts.values()) == {5.0})
+    wait_for(lambda: set(proxy.node_udp_timeouts.values()) == {5.0}, message="the new timeout on every node")
     assert proxy.udp_timeout == 5.0
     template = lab.store.get("daemonsets.apps", NS, "kube-proxy")["spec"]["template"]
     assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
@@ -43,12 +43,12 @@ def test_a_deleted_pod_reads_the_configmap_as_it_is_then(lab: Lab) -> None:
     """One node restarted: the proxy (one for every node's clients) keeps the longest timeout in
     effect anywhere until the last node follows."""
     proxy = service_proxy(lab)
-    wait_for("two kube-proxy pods applied the seed", lambda: len(proxy.node_udp_timeouts) == 2)
+    wait_for(lambda: len(proxy.node_udp_timeouts) == 2, message="two kube-proxy pods applied the seed")
     set_udp_timeout(lab, "2s")
     first_node, first_uid = sorted(kube_proxy_pods(lab).items())[0]
     pod = next(p for p in lab.store.list("pods", NS)[0] if p["metadata"]["uid"] == first_uid)
     kubectl(lab, "-n", NS, "delete", "pod", pod["metadata"]["name"], "--wait=false")
-    wait_for("the replacement pod applied 2 s", lambda: proxy.node_udp_timeouts.get(first_node) == 2.0)
+    wait_for(lambda: proxy.node_udp_timeouts.get(first_node) == 2.0, message="the new pod applied 2 s")
     assert proxy.udp_timeout == 300.0, "the other node still runs the old kube-proxy"
 
 
