@@ -70,9 +70,11 @@ def test_edit_without_restart_is_not_in_effect_and_the_switch_refuses(lab: Lab, 
 
     refused = wizard(lab, tmp_path, "switch", "--yes", "--observe", "1s", "--ready-timeout", "60s")
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert "refusing to scale kube-dns to 2: IPVS gate closed: not in effect yet" in refused.stderr
+    assert "refusing to start: IPVS gate closed: not in effect yet" in refused.stderr
     assert "rollout restart daemonset kube-proxy" in refused.stderr and "--ipvs-ack" in refused.stderr
+    assert "Nothing was changed" in refused.stderr
     assert kube_dns_replicas(lab) == 3, "kube-dns must not have been scaled down"
+    assert lab.store.try_get("deployments.apps", NS, "coredns") is None, "nothing deployed either"
 
     acked = wizard(lab, tmp_path, "switch", "--yes", "--observe", "1s", "--ready-timeout", "60s",
                    "--ipvs-ack", "kube-proxy restart is scheduled; risk accepted by ops")
@@ -110,6 +112,22 @@ def test_restart_then_the_old_timeout_must_pass(lab: Lab) -> None:
     assert time.time() >= gate.in_effect_since + 8.0 if gate.in_effect_since else False
     assert seen, "the gate must wait before it opens"
     assert "have passed: sessions opened before expired" in gate.summary
+
+
+@pytest.mark.lab_options(nodes=4, kube_dns_replicas=2, udp_timeout=300)
+def test_the_engine_checks_the_gate_before_each_kube_dns_scale_down(lab: Lab, tmp_path: Path) -> None:
+    """The TUI and a resumed run reach the scale-down through the engine alone: it refuses too."""
+    from switch_support import fast_options, make_test_plan
+
+    from wizard.migration.switch import Switcher
+
+    set_udp_timeout(lab, "5s")
+    gateway = gateway_for(lab)
+    plan = make_test_plan(gateway, order="grow-first")
+    outcome = Switcher(gateway, plan, journal_in(tmp_path), fast_options(ipvs_ack=None)).run()
+    assert not outcome.completed and outcome.stopped_at is not None and "scale-kube-dns" in outcome.stopped_at
+    assert "IPVS gate closed: not in effect yet" in outcome.reason
+    assert kube_dns_replicas(lab) == 2
 
 
 def test_skip_reason_is_journaled_and_read_only_logs_it(

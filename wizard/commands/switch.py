@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wizard.migration.ipvs_gate import IpvsGate
     from wizard.options import SwitchOptions
 
 HELP = (
@@ -99,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if not options.probe_names:  # probe the business names the plan shows the operator
             options = dataclasses.replace(options, probe_names=report.facts.sample_services)
+        # primed with what pre-flight read, so the gate knows the timeout before an edit
+        ipvs_gate = IpvsGateTracker.from_facts(gateway, report.facts, options)
+        kube_dns = ((report.facts.kube_dns_deployment or {}).get("spec") or {}).get("replicas")
+        refusal = _ipvs_refusal(ipvs_gate.check(), options, mode) if kube_dns != 0 else ""
+        if refusal:
+            if args.output == "json":
+                _dump({"completed": False, "reason": refusal, "preflight": report_json(report)})
+            print(f"coredns-wizard switch: {refusal}", file=sys.stderr)
+            return 1
         journal = open_journal(args, gateway)
         cancel = threading.Event()
 
@@ -112,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
         confirm = None if args.yes else terminal_confirm(connection.context)
         try:
             switcher = Switcher(gateway, report.plan, journal, options, progress, confirm, cancel)
-            # primed with what pre-flight read, so the gate knows the timeout before an edit
-            switcher.ipvs_gate = IpvsGateTracker.from_facts(gateway, report.facts, options)
+            switcher.ipvs_gate = ipvs_gate
             outcome = switcher.run()
         except KeyboardInterrupt:
             print(
@@ -142,6 +151,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"coredns-wizard switch: stopped: {outcome.reason}. {outcome.advice}", file=sys.stderr)
     return 1
+
+
+def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:
+    """Why the switch must not even start (kube-dns still has replicas to scale down): the IPVS
+    gate is closed and will not open by waiting (timeout long, or not in effect), and the operator
+    gave no --ipvs-ack. The engine checks again before every kube-dns scale-down (a wait that is
+    still running is left to that)."""
+    if gate.status == "waiting":
+        print(f"IPVS gate: {gate.summary}; the switch checks again before each kube-dns scale-down",
+              file=sys.stderr)
+    if gate.status not in ("timeout-long", "not-in-effect") or options.ipvs_ack is not None:
+        return ""
+    if mode == "dry-run":
+        print(f"IPVS gate closed: {gate.summary} (a live switch would refuse to start)", file=sys.stderr)
+        return ""
+    action = gate.action[:1].upper() + gate.action[1:]
+    return (f"refusing to start: IPVS gate closed: {gate.summary}. {action}; then run "
+            "`coredns-wizard switch` again. To go on anyway, pass --ipvs-ack \"REASON\" (journaled). "
+            "Nothing was changed")
 
 
 def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> SwitchOptions:
