@@ -152,7 +152,8 @@ class Recorder:
 
 
 def fast_options(**overrides: Any) -> SwitchOptions:
-    base: dict[str, Any] = {"observe_seconds": 2.0, "ready_timeout_seconds": 30.0, "assume_yes": True}
+    base: dict[str, Any] = {"observe_seconds": 2.0, "ready_timeout_seconds": 30.0, "assume_yes": True,
+                            "ipvs_ack": "switch tests: the IPVS gate has its own (test_ipvs_gate*)"}
     base.update(overrides)
     return SwitchOptions(**base)
 

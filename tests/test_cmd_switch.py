@@ -167,7 +167,7 @@ def test_command_killed_mid_switch_resumes_when_run_again(lab: Any, tmp_path: Pa
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (3, 0)
 
 
-@pytest.mark.lab_options(nodes=4, faults=("coredns-crashloop",))
+@pytest.mark.lab_options(nodes=4, faults=("coredns-crashloop",), kernel="fixed")  # no IPVS gate here
 def test_ctrl_c_during_a_wait_stops_cleanly_and_says_how_to_go_on(lab: Any, tmp_path: Path) -> None:
     child = start_switch(lab, tmp_path, "--ready-timeout", "5m")
     try:

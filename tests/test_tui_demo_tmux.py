@@ -70,7 +70,7 @@ def test_demo_switch_completes_with_only_n_and_y(tmp_path: Path) -> None:
     log_file = tmp_path / "tui.log"
     command = (
         f"cd {REPO} && PYTHONPATH={REPO} XDG_STATE_HOME={tmp_path / 'state'} "
-        f"{wizard_command()} --demo --observe 2s --ipvs-wait 2s --log-file {log_file}; "
+        f"{wizard_command()} --demo --kernel fixed --observe 2s --ipvs-wait 2s --log-file {log_file}; "
         "echo WIZARD-EXITED $?; sleep 600"
     )
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)

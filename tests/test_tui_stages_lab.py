@@ -43,14 +43,18 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: app.screen.id == "stage-ipvs", "the IPVS stage")
             text = screen_text(app)
-            assert "Detected mode: ipvs" in text and "ipvsadm --set 900 120 5" in text
-            assert "1:00:00" not in text and "60:00 left" in text
+            assert "Detected mode: ipvs" in text
+            # the lab's kube-proxy runs 300 s: the engine's gate stays closed, no countdown runs
+            await wait_until(pilot, lambda: "The IPVS UDP timeout is long" in screen_text(app), "the gate")
+            text = screen_text(app)
+            assert "left of" not in text and "900 120 5" in text
+            assert "rollout restart daemonset kube-proxy" in text
             await pilot.press("n")
             assert app.screen.id == "stage-ipvs", "n must not skip the IPVS wait"
-            clock[0] += 3599.0
-            await wait_until(pilot, lambda: "0:01 left" in screen_text(app), "the countdown to follow")
-            clock[0] += 5.0
-            await wait_until(pilot, lambda: app.advance_blocked() is None, "the wait to end")
+            await pilot.click("#ipvs-reason")
+            await pilot.press(*"rehearsal on the lab, no clients")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: app.advance_blocked() is None, "the skip with a reason")
 
             await pilot.press("n")
             await wait_until(pilot, lambda: app.screen.id == "stage-migration", "the migration stage")
@@ -93,7 +97,8 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
     async def restart() -> None:
         async with again.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: again.screen.id == "resume", "the resume offer")
-            assert "A switch from kube-dns to CoreDNS is in progress" in screen_text(again)
+            await wait_until(pilot, lambda: "A switch from kube-dns to CoreDNS is in progress"
+                             in screen_text(again), "the resume offer's text")
             await pilot.press("q")
             await wait_until(pilot, lambda: again.return_code is not None, "the app to quit")
         assert again.stage_stack == [], "no stage opened after choosing quit"
@@ -141,7 +146,7 @@ def test_cancel_in_the_confirmation_applies_nothing(lab: Lab) -> None:
     assert context.gateway.try_get("Deployment", "kube-system", "coredns") is None
     assert context.journal is not None
     entries = context.journal.read().entries
-    assert [(e.step, e.detail) for e in entries] == [("tui.ipvs-wait-skipped", "timeout set to 5s last week")]
+    assert [(e.step, e.detail) for e in entries] == [("ipvs-ack", "timeout set to 5s last week")]
     assert any("IPVS wait skipped" in note for note in context.notes)
     context.gateway.close()
 
@@ -169,6 +174,7 @@ def test_blocked_preflight_does_not_advance(lab: Lab) -> None:
     context.gateway.close()
 
 
+@pytest.mark.lab_options(udp_timeout=5)  # kube-proxy already runs a 5 s timeout: the IPVS gate opens
 def test_edited_corefile_is_rechecked_and_deployed(lab: Lab) -> None:
     from textual.widgets import TextArea
 
@@ -214,6 +220,7 @@ def test_edited_corefile_is_rechecked_and_deployed(lab: Lab) -> None:
     context.gateway.close()
 
 
+@pytest.mark.lab_options(udp_timeout=5)  # kube-proxy already runs a 5 s timeout: the IPVS gate opens
 def test_read_only_mode_binds_no_destructive_key(lab: Lab) -> None:
     from screens.app import build_app
 
@@ -248,6 +255,7 @@ def test_read_only_mode_binds_no_destructive_key(lab: Lab) -> None:
     context.gateway.close()
 
 
+@pytest.mark.lab_options(udp_timeout=5)  # kube-proxy already runs a 5 s timeout: the IPVS gate opens
 def test_narrow_terminal_renders_every_shell_stage(lab: Lab) -> None:
     from screens.app import build_app
 
@@ -277,6 +285,7 @@ def test_narrow_terminal_renders_every_shell_stage(lab: Lab) -> None:
     context.gateway.close()
 
 
+@pytest.mark.lab_options(udp_timeout=5)  # kube-proxy already runs a 5 s timeout: the IPVS gate opens
 def test_rollback_key_after_deploy(lab: Lab) -> None:
     from screens.app import build_app
 
@@ -333,6 +342,7 @@ def test_quit_waits_for_a_change_in_flight(lab: Lab) -> None:
     context.gateway.close()
 
 
+@pytest.mark.lab_options(udp_timeout=5)  # kube-proxy already runs a 5 s timeout: the IPVS gate opens
 def test_dry_run_deploy_stores_nothing(lab: Lab) -> None:
     from screens.app import build_app
 
@@ -361,7 +371,7 @@ def test_dry_run_deploy_stores_nothing(lab: Lab) -> None:
     context.gateway.close()
 
 
-@pytest.mark.lab_options(faults=("autoscaler",))
+@pytest.mark.lab_options(faults=("autoscaler",), udp_timeout=5)
 def test_deploy_pauses_the_autoscaler_it_names(lab: Lab) -> None:
     from screens.app import build_app
 

@@ -49,6 +49,12 @@ class SwitchOptions:
     observe_seconds: float = DEFAULT_OBSERVE_SECONDS
     ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS
     ipvs_wait_seconds: float = DEFAULT_IPVS_WAIT_SECONDS
+    """How long the IPVS gate waits once the short timeout is in effect when the wizard did not
+    read the old timeout itself (the guide's 5 minutes: the kernel's 300 s default)."""
+    ipvs_ack: str | None = None
+    """The operator's reason to scale kube-dns down while the IPVS gate is closed (journaled)."""
+    ipvsadm_set_at: float | None = None
+    """When the operator ran `ipvsadm --set … UDP` with a short UDP timeout on every node (epoch s)."""
     order: Order = "auto"
     autoscaler_policy: AutoscalerPolicy = "retarget"
     """What to do at the end of a switch with a kube-dns autoscaler paused for it: retarget it to

@@ -1,12 +1,17 @@
-"""Stage 2: the guide's IPVS advice. Shorten the UDP session timeout, then wait before going on.
+"""Stage 2: the guide's IPVS advice, shown through the engine's IPVS gate.
 
-Why a countdown that needs a reason to skip: sessions opened under the old 300 s timeout keep
-pinning clients to a kube-dns pod after it is scaled down; skipping the wait is sometimes right
-(the operator changed it long ago) but must be a stated, journaled decision, not a key press.
+Why the gate and not a countdown of its own: kube-proxy applies a new IPVS UDP timeout only when
+its pods restart, so the wait may only start once the new value is in effect on every node, and it
+lasts the old timeout. The stage re-reads kube-proxy every few seconds (a worker; polls never
+overlap), says "not in effect yet" with the exact command while it is not, and counts down only
+then. Going on earlier is a stated reason, journaled by the engine (read-only: the session log and
+the summary), never a key press.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -14,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Button, Input, Static
 
 from screens.messages import StageFailed
@@ -21,22 +27,31 @@ from screens.stages.base import StageScreen
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
+    from wizard.migration.ipvs_gate import IpvsGate, IpvsGateTracker
     from wizard.migration.preflight.run import PreflightReport
 
 TICK_S = 1.0
+POLL_S = 2.0
+"""How often kube-proxy's ConfigMap and pods are read again while the stage is open."""
 MIN_REASON_CHARS = 10
-SKIP_STEP_ID = "tui.ipvs-wait-skipped"
+_HEADLINES = {
+    "no-risk": ("✔ No IPVS session risk", "green"),
+    "timeout-long": ("✖ The IPVS UDP timeout is long", "bold red"),
+    "not-in-effect": ("✖ Not in effect yet", "bold yellow"),
+    "waiting": ("… In effect: waiting for old IPVS sessions to expire", "bold"),
+    "open": ("✔ The wait is over", "green"),
+}
 
 
 def ipvs_risk(report: PreflightReport) -> bool:
-    """IPVS mode and a pre-flight kube-proxy finding that is not ok (timeout long, kernels slow)."""
-    from wizard.migration.preflight.proxy import read_proxy_setup
+    """IPVS mode on nodes whose kernels keep stale flows: the stage is shown and its gate decides.
+    A short timeout in the ConfigMap does not skip it: kube-proxy may not have restarted since."""
+    from wizard.migration.preflight.proxy import kernel_flushes_quickly, read_proxy_setup
 
-    try:
-        status = report.finding("kube-proxy").status
-    except KeyError:
+    facts = report.facts
+    if read_proxy_setup(facts).mode != "ipvs":
         return False
-    return read_proxy_setup(report.facts).mode == "ipvs" and status != "ok"
+    return not (facts.nodes and all(kernel_flushes_quickly(n) for n in facts.nodes))
 
 
 def format_remaining(seconds: float) -> str:
@@ -45,29 +60,42 @@ def format_remaining(seconds: float) -> str:
 
 
 def ipvs_facts_text(report: PreflightReport) -> Text:
-    from wizard.migration.preflight.proxy import (
-        IPVS_ADVICE,
-        KERNEL_DEFAULT_UDP_TIMEOUT_S,
-        kernel_summary,
-        read_proxy_setup,
-    )
+    from wizard.migration.preflight.proxy import kernel_summary, read_proxy_setup
 
     setup = read_proxy_setup(report.facts)
     text = Text()
     text.append("Detected mode: ", style="dim")
     text.append(setup.mode or "unknown", style="bold")
     text.append("   (" + setup.mode_source + ")\n" if setup.mode_source else "\n", style="dim")
-    text.append("IPVS UDP timeout: ", style="dim")
-    effective = setup.udp_timeout_s or KERNEL_DEFAULT_UDP_TIMEOUT_S
-    timeout_text = setup.udp_timeout_text or "(unset)"
-    text.append(f"{timeout_text} → sessions linger up to {effective:g} s\n", style="bold")
     text.append("Node kernels:\n", style="dim")
     for line in kernel_summary(report.facts.nodes):
         text.append(f"  {line}\n")
     for note in setup.notes:
         text.append(f"  note: {note}\n", style="yellow")
-    text.append("\nThe change to make:\n", style="bold")
-    text.append(IPVS_ADVICE + "\n")
+    return text
+
+
+def gate_text(gate: IpvsGate | None, now: float, skip_reason: str | None) -> Text:
+    """The gate as the operator reads it: headline, the engine's summary, what to do, evidence."""
+    if gate is None:
+        return Text("Reading kube-proxy's ConfigMap and pods…", style="dim")
+    headline, style = _HEADLINES[gate.status]
+    text = Text()
+    if skip_reason is not None:
+        text.append("Wait skipped: ", style="bold yellow")
+        text.append(skip_reason + "\n", style="yellow")
+    text.append(headline, style=style)
+    if gate.status == "waiting":
+        text.append(": ")
+        text.append(format_remaining(gate.remaining_s(now)), style="bold cyan")
+        text.append(f" left of {format_remaining(gate.old_timeout_s)}", style="dim")
+    text.append("\n")
+    text.append(gate.summary + "\n")
+    if gate.action and gate.status != "waiting":
+        text.append("What to do: ", style="bold")
+        text.append(gate.action + "\n")
+    for line in gate.evidence:
+        text.append(f"  {line}\n", style="dim")
     return text
 
 
@@ -78,51 +106,111 @@ class IpvsScreen(StageScreen):
 
     def __init__(self, context: WizardContext) -> None:
         super().__init__(context)
-        self.total_s = context.options.ipvs_wait_seconds
-        self.started_at = context.clock()
+        self.tracker: IpvsGateTracker | None = None
+        self.gate: IpvsGate | None = None
         self.skip_reason: str | None = None
+        self.wall_clock = time.time
+        self._next_poll: Timer | None = None
+        self._generation = 0
+        """Bumped when the operator changes what the gate rests on: older readings are dropped."""
+        """The gate's clock: kube-proxy start times are wall-clock times from the API."""
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="ipvs-scroll"):
             yield Static("", id="ipvs-facts")
             yield Static("", id="ipvs-countdown")
             yield Static(
-                Text(f"To go on before the wait ends, give the reason (at least {MIN_REASON_CHARS} "
+                Text(f"To go on before the gate opens, give the reason (at least {MIN_REASON_CHARS} "
                      "characters); it is written to the journal.", style="dim")
             )
             with Horizontal(id="ipvs-skip-row"):
                 yield Input(placeholder="why the wait is not needed", id="ipvs-reason")
                 yield Button("Skip the wait", id="ipvs-skip", variant="warning")
+            yield Static(Text("Instead of restarting kube-proxy you may run `ipvsadm --set 900 120 5` on "
+                              "every node; say so when done and the wait starts from that moment.",
+                              style="dim"))
+            yield Button("I ran ipvsadm --set on every node just now", id="ipvs-ipvsadm")
 
     def on_mount(self) -> None:
+        from wizard.migration.ipvs_gate import IpvsGateTracker
+
         report = self.context.report
         if report is not None:
             self.query_one("#ipvs-facts", Static).update(ipvs_facts_text(report))
+            context = self.context
+            self.tracker = IpvsGateTracker.from_facts(context.gateway, report.facts, context.options)
+            self.tracker.clock = self.wall_clock
+            self._poll()
         self._tick()
         self.set_interval(TICK_S, self._tick)
 
-    def remaining_s(self) -> float:
-        return max(0.0, self.total_s - (self.context.clock() - self.started_at))
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ipvs-gate",
+          description="read kube-proxy's ConfigMap and pods")
+    def _poll(self) -> None:
+        from wizard.errors import WizardError
+
+        assert self.tracker is not None
+        generation = self._generation
+        try:
+            gate = self.tracker.check()
+        except WizardError as err:
+            self.post_message(StageFailed(self.STAGE_ID, f"could not read kube-proxy: {err}"))
+            self.app.call_from_thread(self._arm_poll, generation)
+            return
+        self.app.call_from_thread(self._show_gate, gate, generation)
+
+    def _arm_poll(self, generation: int) -> None:
+        if generation == self._generation:
+            self._next_poll = self.set_timer(POLL_S, self._poll)
+
+    def _show_gate(self, gate: IpvsGate, generation: int) -> None:
+        if generation != self._generation:
+            return  # read before the operator's statement: a newer poll is on its way
+        self.gate = gate
+        if gate.status == "open":
+            # the switch re-checks the gate itself: give it the old timeout read here
+            options = self.context.options
+            self.context.options = dataclasses.replace(options, ipvs_wait_seconds=gate.old_timeout_s)
+        self._tick()
+        self._arm_poll(generation)  # armed after each read: polls never overlap
 
     def _tick(self) -> None:
-        left = self.remaining_s()
-        if self.skip_reason is not None:
-            body = Text.assemble(("Wait skipped: ", "bold yellow"), (self.skip_reason, "yellow"))
-        elif left > 0:
-            body = Text.assemble(
-                ("Waiting for old IPVS sessions to expire: ", "bold"),
-                (format_remaining(left), "bold cyan"),
-                (f" left of {format_remaining(self.total_s)}", "dim"),
-            )
-        else:
-            body = Text("✔ The wait is over: sessions opened under the old timeout expired.", style="green")
+        body = gate_text(self.gate, self.wall_clock(), self.skip_reason)
         self.query_one("#ipvs-countdown", Static).update(body)
         self.refresh_gate()
 
     def advance_blocked(self) -> str | None:
-        if self.skip_reason is not None or self.remaining_s() <= 0:
+        gate = self.gate
+        if self.skip_reason is not None or (gate is not None and not gate.blocks):
             return None
-        return f"wait {format_remaining(self.remaining_s())} for old IPVS sessions, or skip with a reason (s)"
+        if gate is None:
+            return "reading kube-proxy…"
+        if gate.status == "waiting":
+            left = format_remaining(gate.remaining_s(self.wall_clock()))
+            if gate.remaining_s(self.wall_clock()) > 0:
+                return f"wait {left} for old IPVS sessions, or skip with a reason (s)"
+            return "checking kube-proxy again…"
+        if gate.status == "not-in-effect":
+            return "the new IPVS timeout is not in effect yet: restart kube-proxy, or skip with a reason (s)"
+        return "shorten the IPVS UDP timeout first, or skip with a reason (s)"
+
+    @on(Button.Pressed, "#ipvs-ipvsadm")
+    def _ipvsadm_done(self) -> None:
+        """The operator's statement: from now on every node's kernel holds the short timeout."""
+        from wizard.migration.ipvs_gate import utc_text
+
+        if self.tracker is None:
+            return
+        now = self.wall_clock()
+        self.tracker.ipvsadm_set_at = now
+        self.context.options = dataclasses.replace(self.context.options, ipvsadm_set_at=now)
+        self.context.notes.append(f"the operator ran `ipvsadm --set` on every node at {utc_text(now)}")
+        self.gate = None  # the old verdict no longer holds: show "reading…" until the next one
+        self._generation += 1
+        if self._next_poll is not None:
+            self._next_poll.stop()
+        self._tick()
+        self._poll()
 
     def action_focus_reason(self) -> None:
         self.query_one("#ipvs-reason", Input).focus()
@@ -141,18 +229,20 @@ class IpvsScreen(StageScreen):
           description="journal the skip")
     def _journal_skip(self, reason: str) -> None:
         from wizard.errors import WizardError
+        from wizard.migration.ipvs_gate import IpvsGate, acknowledge
 
+        gate = self.gate or IpvsGate("timeout-long", "kube-proxy not read yet")
         try:
-            if not self.context.read_only:
-                journal = self.context.journal_or_open()
-                journal.done(SKIP_STEP_ID, "skip the IPVS session wait", "kube-proxy", detail=reason)
+            journal = None if self.context.read_only else self.context.journal_or_open()
+            note = acknowledge(reason, gate, journal)
         except WizardError as err:
             self.post_message(StageFailed(self.STAGE_ID, f"could not journal the reason: {err}"))
             return
-        self.app.call_from_thread(self._skipped, reason)
+        self.app.call_from_thread(self._skipped, reason, note)
 
-    def _skipped(self, reason: str) -> None:
+    def _skipped(self, reason: str, note: str) -> None:
         self.skip_reason = reason
-        self.context.notes.append(f"IPVS wait skipped: {reason}")
+        self.context.notes.append(note)
+        self.context.options = dataclasses.replace(self.context.options, ipvs_ack=reason)
         self.focus_next()
         self._tick()

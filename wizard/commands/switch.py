@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wizard.migration.ipvs_gate import IpvsGate
+    from wizard.options import SwitchOptions
 
 HELP = (
     "Switch kube-dns to CoreDNS one replica at a time, verifying each step (resumes an interrupted switch)."
@@ -30,6 +34,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_change_arguments(parser, "send every change with dryRun=All and skip the waits: nothing changes")
     add_plan_arguments(parser)
     add_switch_run_arguments(parser)
+    ipvs = parser.add_argument_group("IPVS gate (kube-proxy in IPVS mode on kernels that keep stale flows)")
+    ipvs.add_argument(
+        "--ipvs-ack", metavar="REASON", default=None,
+        help="scale kube-dns down even while the IPVS gate is closed (timeout long, not in effect, or its "
+             "wait not over); the reason is journaled",
+    )
+    ipvs.add_argument(
+        "--ipvs-wait", metavar="DURATION", default="5m",
+        help="the old IPVS UDP timeout to wait out once the short one is in effect, when the wizard did "
+             "not read it itself (default 5m: the kernel's 300 s)",
+    )
+    ipvs.add_argument(
+        "--ipvsadm-set-at", metavar="TIME", default=None,
+        help="you ran `ipvsadm --set 900 120 5` on every node at TIME (`now` or e.g. 2026-12-03T22:40:00Z) "
+             "instead of restarting kube-proxy",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,11 +66,13 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.commands.plan import report_json, report_text
+    from wizard.migration.ipvs_gate import IpvsGateTracker
     from wizard.migration.preflight.run import run_preflight
     from wizard.migration.switch import Switcher
 
     mode = change_mode(args)
     options = with_switch_run_options(plan_options(args, mode), args)  # bad durations: exit 2 first
+    options = _with_ipvs_options(options, args)
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard switch")
     connection, gateway = open_gateway(args, mode)
     options = dataclasses.replace(options, assume_yes=args.yes, dns_port=connection.lab_dns_port)
@@ -78,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if not options.probe_names:  # probe the business names the plan shows the operator
             options = dataclasses.replace(options, probe_names=report.facts.sample_services)
+        # primed with what pre-flight read, so the gate knows the timeout before an edit
+        ipvs_gate = IpvsGateTracker.from_facts(gateway, report.facts, options)
+        kube_dns = ((report.facts.kube_dns_deployment or {}).get("spec") or {}).get("replicas")
+        refusal = _ipvs_refusal(ipvs_gate.check(), options, mode) if kube_dns != 0 else ""
+        if refusal:
+            if args.output == "json":
+                _dump({"completed": False, "reason": refusal, "preflight": report_json(report)})
+            print(f"coredns-wizard switch: {refusal}", file=sys.stderr)
+            return 1
         journal = open_journal(args, gateway)
         cancel = threading.Event()
 
@@ -90,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
         previous = signal.signal(signal.SIGINT, on_sigint)
         confirm = None if args.yes else terminal_confirm(connection.context)
         try:
-            outcome = Switcher(gateway, report.plan, journal, options, progress, confirm, cancel).run()
+            switcher = Switcher(gateway, report.plan, journal, options, progress, confirm, cancel)
+            switcher.ipvs_gate = ipvs_gate
+            outcome = switcher.run()
         except KeyboardInterrupt:
             print(
                 "coredns-wizard switch: interrupted; the journal "
@@ -118,6 +151,44 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"coredns-wizard switch: stopped: {outcome.reason}. {outcome.advice}", file=sys.stderr)
     return 1
+
+
+def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:
+    """Why the switch must not even start (kube-dns still has replicas to scale down): the IPVS
+    gate is closed and will not open by waiting (timeout long, or not in effect), and the operator
+    gave no --ipvs-ack. The engine checks again before every kube-dns scale-down (a wait that is
+    still running is left to that)."""
+    if gate.status == "waiting":
+        print(f"IPVS gate: {gate.summary}; the switch checks again before each kube-dns scale-down",
+              file=sys.stderr)
+    if gate.status not in ("timeout-long", "not-in-effect") or options.ipvs_ack is not None:
+        return ""
+    if mode == "dry-run":
+        print(f"IPVS gate closed: {gate.summary} (a live switch would refuse to start)", file=sys.stderr)
+        return ""
+    action = gate.action[:1].upper() + gate.action[1:]
+    return (f"refusing to start: IPVS gate closed: {gate.summary}. {action}; then run "
+            "`coredns-wizard switch` again. To go on anyway, pass --ipvs-ack \"REASON\" (journaled). "
+            "Nothing was changed")
+
+
+def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> SwitchOptions:
+    """The IPVS gate's flags; InputError (exit 2) names a bad value before anything connects."""
+    import dataclasses
+
+    from wizard.commands._progress import parse_duration
+    from wizard.errors import InputError
+    from wizard.migration.ipvs_gate import check_reason, parse_ipvsadm_set_at
+
+    wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
+    if wait < 0:
+        raise InputError(f"--ipvs-wait {args.ipvs_wait!r}: must not be negative")
+    return dataclasses.replace(
+        options,
+        ipvs_wait_seconds=wait,
+        ipvs_ack=None if args.ipvs_ack is None else check_reason(args.ipvs_ack),
+        ipvsadm_set_at=None if args.ipvsadm_set_at is None else parse_ipvsadm_set_at(args.ipvsadm_set_at),
+    )
 
 
 def _dump(data: dict[str, Any]) -> None:

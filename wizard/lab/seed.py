@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +224,23 @@ def _kube_proxy(options: SeedOptions) -> tuple[Obj, Obj]:
         },
     }
     configmap = {
-        "metadata": _meta("kube-proxy", "kube-system", labels=labels),
+        "metadata": _meta("kube-proxy", "kube-system", labels=labels,
+                          managedFields=[_installed_by("kubeadm", {"f:data": {"f:config.conf": {}}})]),
         "data": {"config.conf": kube_proxy_config(options.proxy_mode, options.udp_timeout)},
     }
     return daemonset, configmap
+
+
+INSTALLED_BEFORE_S = 60
+"""How long before the lab's start the installer wrote objects that carry its managedFields: the
+kube-proxy pods of a real cluster start after their ConfigMap was written, never in the same second."""
+
+
+def _installed_by(manager: str, fields: Obj) -> Obj:
+    """The managedFields entry an installer's create leaves (the API server keeps one per manager)."""
+    written = datetime.now(UTC) - timedelta(seconds=INSTALLED_BEFORE_S)
+    return {"manager": manager, "operation": "Update", "apiVersion": "v1",
+            "time": written.strftime("%Y-%m-%dT%H:%M:%SZ"), "fieldsType": "FieldsV1", "fieldsV1": fields}
 
 
 def _autoscaler(min_replicas: int, preset: str = DEFAULT_PRESET) -> tuple[Obj, Obj]:

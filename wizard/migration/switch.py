@@ -25,6 +25,7 @@ from wizard.k8s.gateway import Gateway, Obj
 from wizard.k8s.watch import WaitProgress, WaitTimeout, pod_is_ready, wait_for
 from wizard.migration.containment import Containment, is_contained_failure
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
+from wizard.migration.ipvs_gate import IpvsGateTracker, acknowledge
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
     ANNOTATION_CONTAINMENT,
@@ -149,6 +150,9 @@ class Switcher:
         self._transports: dict[str, Transport] = {}
         self._ran: list[str] = []
         self._pinned: list[PinnedSocket] = []
+        self.ipvs_gate: IpvsGateTracker | None = None
+        """The IPVS gate checked before every kube-dns scale-down (the TUI may hand its own)."""
+        self._ipvs_acknowledged = False
 
     # ---- public -------------------------------------------------------------------------
     def run(self, stop_after: str | None = None) -> SwitchOutcome:
@@ -423,6 +427,7 @@ class Switcher:
         assert step.replicas is not None
         if self.dry_run:
             return self._scale(step, self.options.kube_dns_deployment)
+        self._check_ipvs_gate(step)
         self._check_safe_to_shrink(step)
         self._pin_clients()
         if self._pods().ready("coredns"):  # every serving CoreDNS pod answers again, right before
@@ -430,6 +435,25 @@ class Switcher:
         result = self._scale(step, self.options.kube_dns_deployment)
         self._wait_scaled_down(step.replicas)
         return result
+
+    def _check_ipvs_gate(self, step: Step) -> None:
+        """No kube-dns scale-down while clients may stay pinned to the removed pod (IPVS timeout
+        not short, not in effect, or its wait not over), unless the operator gave a reason."""
+        if self.ipvs_gate is None:
+            self.ipvs_gate = IpvsGateTracker(
+                self.gateway, self.ns, self.options.ipvs_wait_seconds, self.options.ipvsadm_set_at)
+        gate = self.ipvs_gate.check()
+        if not gate.blocks:
+            return
+        if self.options.ipvs_ack is None:
+            raise SwitchStop(
+                f"refusing to scale kube-dns to {step.replicas}: IPVS gate closed: {gate.summary}",
+                f"{gate.action[:1].upper()}{gate.action[1:]}; then run `coredns-wizard switch` again "
+                "(it resumes here). To go on anyway, pass --ipvs-ack \"REASON\" (journaled)",
+            )
+        if not self._ipvs_acknowledged:
+            self._emit(Note(acknowledge(self.options.ipvs_ack, gate, self.journal)))
+            self._ipvs_acknowledged = True
 
     def _check_safe_to_shrink(self, step: Step) -> None:
         """Never scale kube-dns down unless CoreDNS already serves as planned, and never to

@@ -595,6 +595,7 @@ class APIServer:
             expect_rv = meta.get("resourceVersion") or None
             if expect_rv and expect_rv != old["metadata"]["resourceVersion"]:
                 raise _conflict(target)
+            body = _with_update_entry(request, target, old, body)
             return _json_response(200, self._write_over(target, old, body, _dry_run(request)))
 
     async def _patch(self, request: web.Request, target: Target) -> web.Response:
@@ -619,6 +620,7 @@ class APIServer:
             rv = (patched.get("metadata") or {}).get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise _conflict(target)
+            patched = _with_update_entry(request, target, old, patched)
             return _json_response(200, self._write_over(target, old, patched, dry_run))
 
     def _apply(self, request: web.Request, target: Target, patch: Any, dry_run: bool) -> web.Response:
@@ -986,3 +988,41 @@ def _scale_of(obj: Obj) -> Obj:
             "selector": selector_to_string((obj.get("spec") or {}).get("selector")),
         },
     }
+
+
+_NOT_FIELDS = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink")
+
+
+def _user_fields(obj: Obj) -> Obj:
+    """The parts of an object a client sets: what a managedFields entry can own."""
+    fields = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _NOT_FIELDS}
+    return {**fields, "metadata": meta} if meta else fields
+
+
+def _with_update_entry(request: web.Request, target: Target, old: Obj, new: Obj) -> Obj:
+    """`new` with the `Update` managedFields entry the real API server keeps for PUT and PATCH:
+    one per manager (the fieldManager parameter, else the User-Agent up to its first `/`), its
+    `time` renewed whenever the request changed a field. The field set is the changed top-level
+    fields (the real one is per leaf); readers such as the wizard use the time."""
+    before, after = _user_fields(old), _user_fields(new)
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    changed.update({k: None for k in before if k not in after})
+    managers = [m for m in (old.get("metadata") or {}).get("managedFields") or [] if isinstance(m, dict)]
+    result = copy.deepcopy(new)
+    meta = result.setdefault("metadata", {})
+    if not changed or target.subresource:
+        if managers:
+            meta["managedFields"] = managers
+        else:
+            meta.pop("managedFields", None)
+        return result
+    manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
+    previous = next((m for m in managers if m.get("manager") == manager and m.get("operation") == "Update"
+                     and not m.get("subresource")), None)
+    owned = dict((previous or {}).get("fieldsV1") or {})
+    owned.update(field_set({k: v for k, v in changed.items() if v is not None}))
+    entry: Obj = {"manager": manager, "operation": "Update", "apiVersion": target.res.api_version,
+                  "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": owned}
+    meta["managedFields"] = [*(m for m in managers if m is not previous), entry]
+    return result

@@ -10,6 +10,11 @@ This is where the switch is won or lost, so the data path's known traps are repr
   entries of removed UDP endpoints, so a removed backend is left at once.
 - no ready endpoint: UDP queries get no answer; TCP connections are refused (nothing listens).
 Timeouts run `speed` times faster than real time. Counters are kept per Service and in total.
+
+The IPVS UDP timeout is the one in effect on the nodes, not the ConfigMap's: each node keeps the
+value its kube-proxy set when it last started (`kube_proxy.udp_timeout_at_start`, read from the
+pod's mounted ConfigMap at that moment), or `ipvsadm_set` gave it. One proxy serves clients of
+every node, so it applies the longest timeout in effect on any node.
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ from typing import Any
 
 from wizard.lab.addresses import AddressPlan
 from wizard.lab.api.store import Store
+from wizard.lab.dns.kube_proxy import (
+    UnreadableConfig,
+    configmap_source,
+    container_started_at,
+    is_kube_proxy_pod,
+    udp_timeout_at_start,
+)
 
 Obj = dict[str, Any]
 Client = tuple[str, int]
@@ -279,7 +291,11 @@ class ServiceProxy:
         self.addresses = addresses
         self.dns_port = dns_port
         self.mode = mode
-        self.udp_timeout = udp_timeout
+        self.kernel_udp_timeout = udp_timeout
+        """What every node's kernel holds before any kube-proxy of this lab set it."""
+        self.node_udp_timeouts: dict[str, float] = {}
+        """node → the UDP timeout its kernel holds, as the last kube-proxy start (or ipvsadm) set it."""
+        self._proxy_starts: dict[str, str] = {}
         self.expire_nodest_conn = expire_nodest_conn
         self.speed = max(speed, 0.01)
         self.vips: dict[tuple[str, str], ServiceVIP] = {}
@@ -288,6 +304,37 @@ class ServiceProxy:
         self._pending: set[tuple[str, str]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def udp_timeout(self) -> float:
+        """The IPVS UDP timeout in effect: the longest any node's kernel holds."""
+        return max(self.node_udp_timeouts.values(), default=self.kernel_udp_timeout)
+
+    def ipvsadm_set(self, node: str, udp_timeout: float) -> None:
+        """`ipvsadm --set TCP TCPFIN UDP` run on `node` (0 leaves the value unchanged, as ipvsadm does)."""
+        if udp_timeout > 0:
+            self.node_udp_timeouts[node] = udp_timeout
+
+    def _kube_proxy_changed(self, pod: Obj) -> None:
+        """A kube-proxy container that (re)started reads its config now and sets its node's timeout."""
+        started = container_started_at(pod)
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid", ""))
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        if not started or not node or self._proxy_starts.get(uid) == started:
+            return
+        self._proxy_starts[uid] = started
+        source = configmap_source(pod)
+        configmap = self.store.try_get("configmaps", "kube-system", source[0]) if source else None
+        try:
+            timeout = udp_timeout_at_start(pod, configmap)
+        except UnreadableConfig as err:
+            logger.error("kube-proxy %s on %s: %s; the node keeps its IPVS timeouts",
+                         meta.get("name"), node, err)
+            return
+        self.ipvsadm_set(node, timeout)
+        logger.info("kube-proxy %s started on %s: IPVS UDP timeout %gs in effect there",
+                    meta.get("name"), node, self.node_udp_timeouts.get(node, self.kernel_udp_timeout))
 
     @property
     def session_timeout(self) -> float:
@@ -309,6 +356,15 @@ class ServiceProxy:
 
         self._unwatch.append(self.store.watch("services", changed))
         self._unwatch.append(self.store.watch("endpoints", changed))
+
+        def pod_changed(_: str, obj: Obj) -> None:
+            if is_kube_proxy_pod(obj):
+                loop.call_soon_threadsafe(self._kube_proxy_changed, obj)
+
+        self._unwatch.append(self.store.watch("pods", pod_changed, namespace="kube-system"))
+        for pod in self.store.list("pods", "kube-system")[0]:
+            if is_kube_proxy_pod(pod):
+                self._kube_proxy_changed(pod)
         for service in self.store.list("services")[0]:
             await self.sync(service["metadata"]["namespace"], service["metadata"]["name"])
         self._sweeper = loop.create_task(self._sweep())

@@ -88,9 +88,16 @@ def _daemonset_words(daemonset: Mapping[str, Any] | None) -> list[str]:
 
 def read_proxy_setup(facts: ClusterFacts) -> ProxySetup:
     """Mode from the ConfigMap's config.conf `mode:`, else the DaemonSet's --proxy-mode=."""
-    ns = facts.namespace
-    config, key = _kube_proxy_config(facts.kube_proxy_configmap)
-    words = _daemonset_words(facts.kube_proxy_daemonset)
+    return proxy_setup(facts.namespace, facts.kube_proxy_configmap, facts.kube_proxy_daemonset)
+
+
+def proxy_setup(
+    ns: str, configmap: Mapping[str, Any] | None, daemonset: Mapping[str, Any] | None
+) -> ProxySetup:
+    """`read_proxy_setup` from the kube-proxy ConfigMap and DaemonSet themselves (the IPVS gate
+    re-reads them while it waits)."""
+    config, key = _kube_proxy_config(configmap)
+    words = _daemonset_words(daemonset)
     flag_mode = flag_value(words, "proxy-mode")
     flag_timeout = flag_value(words, "ipvs-udp-timeout")
     notes: list[str] = []
@@ -110,7 +117,7 @@ def read_proxy_setup(facts: ClusterFacts) -> ProxySetup:
     elif flag_mode is not None:
         mode = flag_mode.strip() or "iptables"
         source = f"DaemonSet {ns}/kube-proxy --proxy-mode={flag_mode}"
-    elif facts.kube_proxy_daemonset is not None:
+    elif daemonset is not None:
         mode = "iptables"
         source = f"DaemonSet {ns}/kube-proxy without a mode (the default: iptables)"
     if not timeout_text and flag_timeout:
