@@ -12,7 +12,7 @@ from wizard.migration.plan import Step
 from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, StepFinished, StepStarted, Waiting
 from wizard.migration.switch import _judge
-from wizard.migration.switch_state import AutoscalerRecord, autoscaler_record_of, retargeted
+from wizard.migration.autoscaler import AutoscalerRecord, record_of
 
 STEP = Step(
     "r1.scale-coredns",
@@ -98,7 +98,7 @@ def test_autoscaler_record_round_trip_and_retarget() -> None:
             },
         },
     }
-    record = autoscaler_record_of(deployment)
+    record = record_of(deployment)
     assert (record.replicas, record.target, record.field, record.container) == (
         1,
         "Deployment/kube-dns",
@@ -106,8 +106,20 @@ def test_autoscaler_record_round_trip_and_retarget() -> None:
         "autoscaler",
     )
     assert AutoscalerRecord.from_json(record.to_json()) == record
-    assert retargeted(record, "Deployment/coredns") == ["/cpa", "--target=Deployment/coredns", "--v=2"]
+    assert record.retargeted_words("Deployment/coredns") == ["/cpa", "--target=Deployment/coredns", "--v=2"]
     assert AutoscalerRecord.from_json("{not json") is None
+    # the two-word form, in args rather than command: found, and rewritten in the same form
+    deployment["spec"]["template"]["spec"]["containers"][0] = {
+        "name": "autoscaler", "command": ["/cpa"], "args": ["--v=2", "--target", "Deployment/kube-dns"]
+    }
+    spaced = record_of(deployment)
+    assert (spaced.target, spaced.field) == ("Deployment/kube-dns", "args")
+    assert spaced.retargeted_words("Deployment/coredns") == ["--v=2", "--target", "Deployment/coredns"]
+    assert spaced.restore_patch() == {
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "autoscaler", "args": ["--v=2", "--target", "Deployment/kube-dns"]}
+        ]}}}
+    }
 
 
 @pytest.mark.parametrize(

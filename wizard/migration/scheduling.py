@@ -164,7 +164,8 @@ def coredns_pod_spec(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     return {}
 
 
-def _names(nodes: Sequence[str], limit: int = 4) -> str:
+def node_names(nodes: Sequence[str], limit: int = 4) -> str:
+    """"a, b, c, d and 3 more": node names short enough for one line."""
     shown = ", ".join(nodes[:limit])
     return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
 
@@ -179,7 +180,7 @@ def decide_order(
     problem: str | None = None
     if len(eligible) < replicas:
         problem = (
-            f"only {len(eligible)} node(s) accept a CoreDNS pod ({_names(list(eligible)) or 'none'}) but "
+            f"only {len(eligible)} node(s) accept a CoreDNS pod ({node_names(list(eligible)) or 'none'}) but "
             f"{replicas} replicas need {replicas} distinct nodes under the required anti-affinity; "
             "make more nodes schedulable or lower kube-dns's replicas first"
         )
@@ -201,7 +202,7 @@ def decide_order(
         )
         return OrderDecision("grow-first", reason, problem, eligible, free)
     reason = (
-        f"every node that accepts a CoreDNS pod ({len(eligible)}: {_names(list(eligible)) or 'none'}) "
+        f"every node that accepts a CoreDNS pod ({len(eligible)}: {node_names(list(eligible)) or 'none'}) "
         "already runs a DNS pod; under the required anti-affinity a new CoreDNS pod would stay Pending, "
         "so each round removes one kube-dns pod first (one replica less while the round runs)"
     )

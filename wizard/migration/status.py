@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wizard.k8s.gateway import Gateway
+from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.dns_pods import EndpointMembership, endpoint_membership, list_dns_pods
 from wizard.migration.journal import Journal
 from wizard.migration.progress import PodView
 from wizard.migration.switch_state import (
     PHASE_COMPLETED,
     PHASE_ROLLED_BACK,
-    AutoscalerRecord,
     parse_time,
     read_cluster_record,
     ready_replicas,

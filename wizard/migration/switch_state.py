@@ -8,12 +8,12 @@ still find the original kube-dns size, the paused autoscaler and the last comple
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from wizard.k8s.gateway import Gateway, Obj
+from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
     ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN,
@@ -25,89 +25,13 @@ from wizard.migration.journal import (
 )
 from wizard.options import SwitchOptions
 
+ANNOTATION_ROLLBACK_STEP = "coredns-wizard.io/rollback-step"
+"""On the CoreDNS Deployment: the last step a rollback finished; set while a rollback is under
+way (removed when it finishes), so `status` can say a rollback stopped half-way and where."""
 PHASE_COMPLETED = "completed"
 PHASE_ROLLED_BACK = "rolled-back"
 ROLLBACK_STEP = "rollback"
 """The journal step id a finished rollback writes; entries before it belong to an abandoned switch."""
-
-
-@dataclass(frozen=True)
-class AutoscalerRecord:
-    """What the wizard changed on the kube-dns autoscaler, to put it back exactly."""
-
-    name: str
-    namespace: str
-    replicas: int
-    target: str
-    container: str
-    field: str  # "command" or "args": the list that holds --target=
-    values: tuple[str, ...]
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "name": self.name,
-                "namespace": self.namespace,
-                "replicas": self.replicas,
-                "target": self.target,
-                "container": self.container,
-                "field": self.field,
-                "values": list(self.values),
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> AutoscalerRecord | None:
-        try:
-            data = json.loads(text)
-            return cls(
-                str(data["name"]),
-                str(data["namespace"]),
-                int(data["replicas"]),
-                str(data["target"]),
-                str(data.get("container") or ""),
-                str(data.get("field") or "command"),
-                tuple(str(v) for v in data.get("values") or ()),
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
-
-
-def autoscaler_record_of(deployment: Obj) -> AutoscalerRecord:
-    """Read the autoscaler Deployment as it is now (before the wizard pauses it)."""
-    meta = deployment.get("metadata") or {}
-    spec = deployment.get("spec") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    for container in containers:
-        for field_name in ("command", "args"):
-            values = [str(v) for v in container.get(field_name) or []]
-            for value in values:
-                if value.startswith("--target="):
-                    return AutoscalerRecord(
-                        str(meta.get("name")),
-                        str(meta.get("namespace")),
-                        int(spec.get("replicas") or 0),
-                        value.split("=", 1)[1],
-                        str(container.get("name")),
-                        field_name,
-                        tuple(values),
-                    )
-    first = containers[0] if containers else {}
-    return AutoscalerRecord(
-        str(meta.get("name")),
-        str(meta.get("namespace")),
-        int(spec.get("replicas") or 0),
-        "",
-        str(first.get("name") or ""),
-        "command",
-        tuple(str(v) for v in first.get("command") or []),
-    )
-
-
-def retargeted(record: AutoscalerRecord, new_target: str) -> list[str]:
-    """The autoscaler's command/args with --target= pointing at `new_target`."""
-    return [f"--target={new_target}" if v.startswith("--target=") else v for v in record.values]
 
 
 @dataclass(frozen=True)
