@@ -8,11 +8,11 @@ import pytest
 
 from wizard.commands._progress import TextProgress, parse_duration, terminal_confirm
 from wizard.errors import InputError
+from wizard.migration.autoscaler import AutoscalerRecord, record_of
 from wizard.migration.plan import Step
 from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, StepFinished, StepStarted, Waiting
 from wizard.migration.switch import _judge
-from wizard.migration.autoscaler import AutoscalerRecord, record_of
 
 STEP = Step(
     "r1.scale-coredns",
