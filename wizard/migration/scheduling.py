@@ -170,12 +170,93 @@ def node_names(nodes: Sequence[str], limit: int = 4) -> str:
     return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
 
 
+@dataclass(frozen=True)
+class RoundsOutcome:
+    """One order simulated round by round on the scheduling facts."""
+
+    order: OrderChoice
+    stuck_round: int | None
+    """The first round whose new CoreDNS pod would find no node, None when every round places it."""
+    why: str
+    """What the scheduler would face in that round (empty when every round works)."""
+
+    @property
+    def works(self) -> bool:
+        return self.stuck_round is None
+
+
+def simulate_rounds(
+    order: OrderChoice,
+    nodes: Sequence[NodeInfo],
+    pod_spec: Mapping[str, Any],
+    kube_dns_nodes: Sequence[str | None],
+    coredns_nodes: Collection[str],
+    replicas: int,
+) -> RoundsOutcome:
+    """Play every round of `order` on the facts: each new CoreDNS pod needs a node that accepts it
+    (readiness, cordon, selectors, node affinity, taints) and, under its required anti-affinity,
+    runs no DNS pod; each kube-dns scale-down removes one kube-dns pod. Which pod the ReplicaSet
+    removes is its choice, so the simulation takes the worst one for the next round: an unplaced
+    pod first (the ReplicaSet does too), then one whose node stays useless to CoreDNS (it shares
+    the node with another kube-dns pod, or CoreDNS cannot run there)."""
+    eligible = [n.name for n in nodes if accepts(n, pod_spec)]
+    repels = repels_pods_labelled(pod_spec, {"k8s-app": "kube-dns"})
+    kube: dict[str, int] = {}
+    unplaced = 0
+    for node in kube_dns_nodes:
+        if node:
+            kube[node] = kube.get(node, 0) + 1
+        else:
+            unplaced += 1
+    core = set(coredns_nodes)
+
+    def place() -> str | None:
+        free = [n for n in eligible if not repels or (kube.get(n, 0) == 0 and n not in core)]
+        if not free:
+            busy = ", ".join(
+                f"{n} ({'CoreDNS' if n in core else str(kube.get(n, 0)) + ' kube-dns'})" for n in eligible[:4]
+            )
+            return f"every node that accepts a CoreDNS pod runs a DNS pod by then ({busy or 'none'})"
+        core.add(free[0])
+        return None
+
+    def remove() -> None:
+        nonlocal unplaced
+        if unplaced:
+            unplaced -= 1
+            return
+        if not kube:
+            return
+        useless = [n for n, c in kube.items() if c > 1 or n not in eligible]
+        victim = sorted(useless)[0] if useless else sorted(kube)[0]
+        kube[victim] -= 1
+        if kube[victim] == 0:
+            del kube[victim]
+
+    for round_ in range(1, replicas + 1):
+        if order == "grow-first":
+            problem = place()
+            remove()
+        else:
+            remove()
+            problem = place()
+        if problem is not None:
+            return RoundsOutcome(order, round_, problem)
+    return RoundsOutcome(order, None, "")
+
+
 def decide_order(
     facts: ClusterFacts, pod_spec: Mapping[str, Any], requested: str, replicas: int
 ) -> OrderDecision:
-    """grow-first when a node is free of DNS pods, else shrink-first; `requested` overrides auto."""
+    """grow-first when every round of it can place its CoreDNS pod, else shrink-first when every
+    round of that can; `requested` overrides auto. Decided by simulating the rounds on where each
+    DNS pod runs now (see `simulate_rounds`), not by counting the free nodes of round 1."""
     eligible = tuple(n.name for n in facts.nodes if accepts(n, pod_spec))
-    occupied = {p.node for p in facts.dns_pods if p.node and not p.terminating}
+    live = [p for p in facts.dns_pods if not p.terminating]
+    coredns_name = _coredns_owner(facts)
+    core_nodes = {p.node for p in live if p.node and p.owner_deployment == coredns_name}
+    kube_nodes = [p.node for p in live if p.owner_deployment != coredns_name]
+    occupied = {p.node for p in live if p.node}
     free = tuple(n for n in eligible if n not in occupied)
     problem: str | None = None
     if len(eligible) < replicas:
@@ -184,31 +265,59 @@ def decide_order(
             f"{replicas} replicas need {replicas} distinct nodes under the required anti-affinity; "
             "make more nodes schedulable or lower kube-dns's replicas first"
         )
+
+    def simulate(order: OrderChoice) -> RoundsOutcome:
+        return simulate_rounds(order, facts.nodes, pod_spec, kube_nodes, core_nodes, replicas)
+
+    grow, shrink = simulate("grow-first"), simulate("shrink-first")
     if requested == "grow-first":
-        if not free and problem is None:
+        if not grow.works and problem is None:
             problem = (
-                "--order grow-first: every node that accepts a CoreDNS pod already runs a DNS pod, so the "
-                "new CoreDNS pod would stay Pending; use --order auto or shrink-first, or add a node"
+                f"--order grow-first: in round {grow.stuck_round} {grow.why}, so the new CoreDNS pod would "
+                "stay Pending; use --order auto or shrink-first, or add a node"
             )
         return OrderDecision("grow-first", "chosen with --order grow-first", problem, eligible, free)
     if requested == "shrink-first":
-        if replicas <= 1 and problem is None:
-            problem = _single_replica_gap(replicas)
+        if problem is None:
+            label = "--order shrink-first"
+            problem = _single_replica_gap(replicas) if replicas <= 1 else _stuck(shrink, label)
         return OrderDecision("shrink-first", "chosen with --order shrink-first", problem, eligible, free)
-    if free:
+    if grow.works:
         reason = (
-            f"node {free[0]} accepts a CoreDNS pod and runs no DNS pod, so each new CoreDNS pod starts "
-            "before a kube-dns pod is removed (no capacity lost)"
+            f"node {free[0] if free else '?'} accepts a CoreDNS pod and runs no DNS pod, and every round, "
+            "simulated on where each DNS pod runs, still finds a node for its new CoreDNS pod: each new "
+            "CoreDNS pod starts before a kube-dns pod is removed (no capacity lost)"
         )
         return OrderDecision("grow-first", reason, problem, eligible, free)
-    reason = (
-        f"every node that accepts a CoreDNS pod ({len(eligible)}: {node_names(list(eligible)) or 'none'}) "
-        "already runs a DNS pod; under the required anti-affinity a new CoreDNS pod would stay Pending, "
-        "so each round removes one kube-dns pod first (one replica less while the round runs)"
+    pending = (
+        f"grow-first would stall in round {grow.stuck_round}: {grow.why}, so its new CoreDNS pod would stay "
+        "Pending under the required anti-affinity"
     )
     if replicas <= 1 and problem is None:
         problem = _single_replica_gap(replicas)
+    if not shrink.works and problem is None:
+        problem = (
+            f"no round order works on this cluster: {pending}; shrink-first would stall in round "
+            f"{shrink.stuck_round}: {shrink.why}. Make room first: add or uncordon a node that accepts "
+            "CoreDNS pods (or let them tolerate the nodes' taints), or spread the kube-dns pods over "
+            "distinct nodes, then run pre-flight again"
+        )
+    reason = f"{pending}; shrink-first places every round's pod, so each round removes one kube-dns pod first"
     return OrderDecision("shrink-first", reason, problem, eligible, free)
+
+
+def _stuck(outcome: RoundsOutcome, label: str) -> str | None:
+    if outcome.works:
+        return None
+    return (
+        f"{label}: in round {outcome.stuck_round} {outcome.why}, so the new CoreDNS pod would stay Pending; "
+        "add or uncordon a node that accepts CoreDNS pods, or use --order auto"
+    )
+
+
+def _coredns_owner(facts: ClusterFacts) -> str:
+    meta = (facts.coredns_deployment or {}).get("metadata") or {}
+    return str(meta.get("name") or "coredns")
 
 
 def keep_recorded_order(fresh: OrderDecision, recorded: OrderChoice, requested: str) -> OrderDecision:
