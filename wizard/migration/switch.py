@@ -64,6 +64,7 @@ from wizard.migration.progress import (
     Waiting,
 )
 from wizard.migration.switch_state import (
+    ANNOTATION_ROLLBACK_STEP,
     PHASE_COMPLETED,
     PHASE_ROLLED_BACK,
     ROLLBACK_STEP,
@@ -293,6 +294,7 @@ class Switcher:
             )
         if step.kind != "pause-autoscaler" and self._coredns_exists():
             notes: dict[str, str | None] = {ANNOTATION_PHASE: step.id, ANNOTATION_ROUND: str(step.round)}
+            notes[ANNOTATION_ROLLBACK_STEP] = None  # a switch resumed after a partial rollback
             if step.kind == "scale-kube-dns":
                 notes[ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN] = now_rfc3339()
             self.gateway.annotate_deployment(self.ns, self.options.coredns_deployment, notes)

@@ -45,6 +45,8 @@ class ClusterRecord:
     phase: str | None
     round: int | None
     last_kube_dns_scale_down: datetime | None
+    rollback_step: str | None = None
+    """The last step an unfinished rollback completed (ANNOTATION_ROLLBACK_STEP)."""
 
     @property
     def coredns_replicas(self) -> int:
@@ -85,6 +87,7 @@ def read_cluster_record(gateway: Gateway, options: SwitchOptions) -> ClusterReco
         str(notes[ANNOTATION_PHASE]) if notes.get(ANNOTATION_PHASE) else None,
         _int(notes.get(ANNOTATION_ROUND)),
         parse_time(str(notes.get(ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN) or "")),
+        str(notes[ANNOTATION_ROLLBACK_STEP]) if notes.get(ANNOTATION_ROLLBACK_STEP) else None,
     )
 
 
@@ -116,3 +119,38 @@ def current_entries(journal: Journal | None) -> list[JournalEntry]:
             return entries[index + 1 :]
     return entries
 
+
+
+@dataclass(frozen=True)
+class UnfinishedRollback:
+    """A rollback that began and did not finish: where it stopped and why."""
+
+    last_done: str | None
+    """The last rollback step that finished (None: none did; nothing was changed by it)."""
+    stopped_at: str | None
+    """The step it stopped at, from the journal (None when only the annotation is known)."""
+    how: str
+    """"declined", "failed" or "interrupted" (a step sent, its result never recorded)."""
+    detail: str
+
+
+def unfinished_rollback(record: ClusterRecord, journal: Journal | None) -> UnfinishedRollback | None:
+    """From the CoreDNS Deployment's ANNOTATION_ROLLBACK_STEP (any machine) and this machine's
+    journal: a rollback step declined, failed or cut off after the last finished rollback."""
+    entries = current_entries(journal)
+    tail = []  # the rollback steps since the switch's last entry, newest first
+    for entry in reversed(entries):
+        if not entry.step.startswith(ROLLBACK_STEP + "."):
+            break
+        tail.append(entry)
+    done = next((e.step for e in tail if e.status == "done"), None)
+    last_done = record.rollback_step or done
+    latest = tail[0] if tail else None
+    stopped_at = latest.step if latest is not None and latest.status != "done" else None
+    how, detail = "interrupted", ""
+    if latest is not None and latest.status == "failed":
+        detail = latest.detail or ""
+        how = "declined" if "declined" in detail else "failed"
+    if last_done is None and stopped_at is None:
+        return None
+    return UnfinishedRollback(last_done, stopped_at, how, detail)
