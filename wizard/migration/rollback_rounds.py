@@ -125,6 +125,11 @@ class KubeDnsRestorer:
         out: list[Planned] = []
         kube = start.kube_dns_replicas
         core = start.coredns_replicas
+        ready = sum(1 for p in start.pods.ready("kube-dns") if not _deleting(p))
+        if start.placed_kube_dns > 0 and ready < min(start.placed_kube_dns, kube, self.original):
+            # an interrupted run asked for kube-dns pods that are still starting: count them only
+            # once they serve, or the next swap would remove a CoreDNS pod too early
+            out.append(self._wait_step("rollback.wait-started-kube-dns", min(start.placed_kube_dns, kube)))
         if start.unplaced_kube_dns and start.room.capacity() == 0 and kube > start.placed_kube_dns:
             out.append(self._drop_unplaced(kube, start.placed_kube_dns))
             kube = start.placed_kube_dns
