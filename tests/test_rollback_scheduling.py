@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from endpoint_watch import EndpointWatch
+from endpoint_watch import EndpointWatch, assert_lost_tries
 from switch_support import (
     NS,
     Recorder,
@@ -75,7 +75,7 @@ def test_rollback_from_the_end_swaps_in_place_on_three_nodes(lab: Any, tmp_path:
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.queries > 20 and prober.failures == []
     watch.assert_never_below(2)
-    assert prober.lost_tries == 0
+    assert_lost_tries(prober)
     assert any("swap in place" in n.message for n in recorder.of(Note))
     steps = finished(recorder)
     for k in (1, 2, 3):
@@ -97,7 +97,7 @@ def test_rollback_from_the_middle_of_the_last_round_on_three_nodes(lab: Any, tmp
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.queries > 20 and prober.failures == []
     watch.assert_never_below(2)
-    assert prober.lost_tries == 0
+    assert_lost_tries(prober)
     assert any("swap in place" in n.message for n in recorder.of(Note))
 
 
@@ -113,7 +113,7 @@ def test_rollback_from_an_earlier_round_swaps_so_kube_dns_stays_spread(lab: Any,
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
     watch.assert_never_below(2)
-    assert prober.lost_tries == 0
+    assert_lost_tries(prober)
     assert any("swap in place" in n.message for n in recorder.of(Note))
     assert finished(recorder)[:2] == ["rollback.s1.scale-coredns", "rollback.s1.wait-coredns-gone"]
     assert kube_dns_nodes(lab) == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
@@ -131,7 +131,7 @@ def test_rollback_on_four_nodes_grows_onto_the_free_node_then_swaps(lab: Any, tm
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
     watch.assert_never_below(3)  # one kube-dns pod is serving before the first CoreDNS pod goes
-    assert prober.lost_tries == 0
+    assert_lost_tries(prober)
     steps = finished(recorder)
     assert steps.index("rollback.grow-kube-dns") < steps.index("rollback.s1.scale-coredns")
     assert "rollback.s3.scale-coredns" not in steps
@@ -169,7 +169,7 @@ def test_rollback_repairs_kube_dns_pods_left_pending_by_an_earlier_rollback(lab:
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
     watch.assert_never_below(2)
-    assert prober.lost_tries == 0
+    assert_lost_tries(prober)
 
 
 @pytest.mark.lab_options(nodes=6, kernel="fixed")
@@ -187,7 +187,8 @@ def test_rollback_on_six_nodes_grows_kube_dns_first_and_never_drops_an_endpoint(
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     watch.assert_never_below(3)
-    assert prober.failures == [] and prober.lost_tries == 0
+    assert prober.failures == []
+    assert_lost_tries(prober)
     assert any("grow kube-dns first" in n.message for n in recorder.of(Note))
     steps = finished(recorder)
     assert steps == ["rollback.scale-kube-dns", "rollback.wait-kube-dns", "rollback.scale-coredns"], steps

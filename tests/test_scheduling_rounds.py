@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from endpoint_watch import EndpointWatch
+from endpoint_watch import EndpointWatch, assert_lost_tries
 from plan_facts import make_facts, node
 from switch_support import NS, deployment_replicas, fast_options, gateway_for, journal_in, make_test_plan
 from test_switch_engine import BackgroundProber
@@ -117,3 +117,4 @@ def test_switch_with_kube_dns_packed_two_plus_one_on_three_nodes_completes(lab: 
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (3, 0)
     watch.assert_never_below(2)  # shrink-first: one replica less while a round runs
     assert prober.failures == []
+    assert_lost_tries(prober)

@@ -137,7 +137,9 @@ def plan_rollback(
             "then run rollback again",
         )
     actions: list[Planned] = []
-    scaler, scaler_live = _find_autoscaler(gateway, options, record.autoscaler)
+    scaler, scaler_live = _find_autoscaler(
+        gateway, options, record.autoscaler, search=record.phase != PHASE_ROLLED_BACK
+    )
     if scaler is not None and scaler_live is not None and autoscalers.replicas_of(scaler_live) > 0:
         actions.append(_pause_autoscaler(gateway, options, scaler, record.coredns is not None))
     restorer = KubeDnsRestorer(gateway, options, original, emit)
@@ -284,13 +286,16 @@ def _shared_nodes(gateway: Gateway, options: SwitchOptions) -> str:
 
 
 def _find_autoscaler(
-    gateway: Gateway, options: SwitchOptions, recorded: AutoscalerRecord | None
+    gateway: Gateway, options: SwitchOptions, recorded: AutoscalerRecord | None, search: bool
 ) -> tuple[AutoscalerRecord | None, Obj | None]:
     """The autoscaler to pause and restore, as recorded (on the CoreDNS Deployment or on itself),
-    else one that targets kube-dns or CoreDNS now (recorded as it is, to be put back so)."""
+    else, with `search` (no finished rollback yet), one that targets kube-dns or CoreDNS now
+    (recorded as it is, to be put back so)."""
     record = recorded or _autoscaler_from_itself(gateway, options)
     if record is not None:
         return record, gateway.try_get("Deployment", record.namespace, record.name)
+    if not search:
+        return None, None
     for deployment in gateway.list_deployments(options.namespace):
         flag = autoscalers.target_flag_of(deployment)
         if flag is not None and (
