@@ -4,10 +4,14 @@ a ready endpoint, whether or not a node has room for a kube-dns pod.
 Why: the CoreDNS pods' required anti-affinity on `k8s-app: kube-dns` repels kube-dns pods too.
 After a shrink-first switch every node runs a CoreDNS pod, so kube-dns pods scaled up first stay
 Pending and the rollback would wait out its timeout. The rollback therefore mirrors the switch:
-when a node has room, kube-dns grows first (no capacity lost); when none has, each round swaps one
-CoreDNS pod for one kube-dns pod in place, and only while another ready endpoint remains.
-The order is chosen once, from the cluster as it is when the rollback starts; every step is an
-absolute replica count, so a rollback run again after an interruption continues safely.
+kube-dns grows first onto nodes that run no DNS pod (no capacity lost); for the rest each round
+swaps one CoreDNS pod for one kube-dns pod on the node it frees, and only while another ready
+endpoint remains. That also spreads kube-dns over distinct nodes (it has no anti-affinity of its
+own: grown onto one free node, every replica would land there); where the nodes cannot hold them
+apart the rollback says so. The steps are planned once, from the cluster as it is when the
+rollback starts (terminating pods waited out, starting kube-dns pods waited for); every step is an
+absolute replica count checked against the plan, so a rollback run again after an interruption
+plans afresh and continues safely.
 """
 
 from __future__ import annotations
