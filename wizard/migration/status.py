@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wizard.k8s.gateway import Gateway
-from wizard.migration.autoscaler import AutoscalerRecord
+from wizard.migration.autoscaler import AutoscalerRecord, describe_now
 from wizard.migration.dns_pods import EndpointMembership, endpoint_membership, list_dns_pods
 from wizard.migration.journal import Journal
 from wizard.migration.progress import PodView
@@ -160,16 +160,7 @@ def read_status(
     autoscaler_now = "none recorded"
     if record.autoscaler is not None:
         live = gateway.try_get("Deployment", record.autoscaler.namespace, record.autoscaler.name)
-        if live is None:
-            autoscaler_now = "gone"
-        else:
-            replicas = int((live.get("spec") or {}).get("replicas") or 0)
-            containers = ((live.get("spec") or {}).get("template") or {}).get("spec", {}).get(
-                "containers"
-            ) or []
-            flags = [str(v) for c in containers for f in ("command", "args") for v in c.get(f) or []]
-            target = next((v.split("=", 1)[1] for v in flags if v.startswith("--target=")), "?")
-            autoscaler_now = f"{replicas} replica(s), --target={target}"
+        autoscaler_now = describe_now(live)
     last = last_kube_dns_scale_down(gateway, journal, options)
     allowed_at = last + timedelta(hours=CLEANUP_AFTER_HOURS) if last is not None else None
     if record.kube_dns_replicas > 0 or pending is not None:
