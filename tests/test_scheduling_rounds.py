@@ -118,3 +118,34 @@ def test_switch_with_kube_dns_packed_two_plus_one_on_three_nodes_completes(lab: 
     watch.assert_never_below(2)  # shrink-first: one replica less while a round runs
     assert prober.failures == []
     assert_lost_tries(prober)
+
+
+def test_a_switch_begun_grow_first_on_packed_pods_is_stopped_before_it_stalls_again() -> None:
+    """Begun before the order was simulated: round 2's CoreDNS pod is Pending. Resuming the
+    recorded grow-first would wait for it forever; the plan says so, and what to do."""
+    from dataclasses import replace
+
+    from wizard.migration.facts import DnsPodInfo
+    from wizard.migration.journal import ANNOTATION_ORDER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
+
+    coredns = {
+        "metadata": {
+            "name": "coredns",
+            "annotations": {ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: "3", ANNOTATION_ORDER: "grow-first"},
+        },
+        "spec": {"replicas": 2},
+    }
+    pods = (
+        DnsPodInfo("kube-dns-a", "node-0", "kube-dns", True, False),
+        DnsPodInfo("kube-dns-b", "node-1", "kube-dns", True, False),
+        DnsPodInfo("coredns-x", "node-2", "coredns", True, False),
+        DnsPodInfo("coredns-y", None, "coredns", False, False),
+    )
+    stuck = replace(
+        make_facts(nodes=3, replicas=3, kube_dns_replicas=2, coredns_deployment=coredns), dns_pods=pods
+    )
+    with pytest.raises(CheckFailed, match=r"began grow-first and cannot finish that way.*rollback"):
+        make_plan(stuck, SwitchOptions())
+    # the same switch begun shrink-first resumes: the next kube-dns removal frees a node
+    coredns["metadata"]["annotations"][ANNOTATION_ORDER] = "shrink-first"  # type: ignore[index]
+    assert make_plan(stuck, SwitchOptions()).order == "shrink-first"

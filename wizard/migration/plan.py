@@ -169,7 +169,8 @@ def choose_order(facts: ClusterFacts, options: SwitchOptions, manifests: RenderR
     )
     if recorded is None or _rolled_back(facts):
         return fresh
-    return keep_recorded_order(fresh, recorded, options.order)
+    spec = coredns_pod_spec(manifests.objects)
+    return keep_recorded_order(fresh, recorded, options.order, facts, spec, replicas)
 
 
 def _rolled_back(facts: ClusterFacts) -> bool:

@@ -179,6 +179,8 @@ class RoundsOutcome:
     """The first round whose new CoreDNS pod would find no node, None when every round places it."""
     why: str
     """What the scheduler would face in that round (empty when every round works)."""
+    rounds: int = 0
+    """How many rounds were simulated (a half round counts as one)."""
 
     @property
     def works(self) -> bool:
@@ -192,13 +194,16 @@ def simulate_rounds(
     kube_dns_nodes: Sequence[str | None],
     coredns_nodes: Collection[str],
     replicas: int,
+    first: Literal["place", "remove"] | None = None,
 ) -> RoundsOutcome:
     """Play every round of `order` on the facts: each new CoreDNS pod needs a node that accepts it
     (readiness, cordon, selectors, node affinity, taints) and, under its required anti-affinity,
     runs no DNS pod; each kube-dns scale-down removes one kube-dns pod. Which pod the ReplicaSet
     removes is its choice, so the simulation takes the worst one for the next round: an unplaced
     pod first (the ReplicaSet does too), then one whose node stays useless to CoreDNS (it shares
-    the node with another kube-dns pod, or CoreDNS cannot run there)."""
+    the node with another kube-dns pod, or CoreDNS cannot run there). `first`: a switch resumed
+    half-way through a round has that one action of the round left before the `replicas` whole
+    rounds (round numbers then count from that half round)."""
     eligible = [n.name for n in nodes if accepts(n, pod_spec)]
     repels = repels_pods_labelled(pod_spec, {"k8s-app": "kube-dns"})
     kube: dict[str, int] = {}
@@ -233,7 +238,12 @@ def simulate_rounds(
         if kube[victim] == 0:
             del kube[victim]
 
-    for round_ in range(1, replicas + 1):
+    total = replicas + (1 if first else 0)
+    if first == "place" and (problem := place()) is not None:
+        return RoundsOutcome(order, 1, problem, total)
+    if first == "remove":
+        remove()
+    for round_ in range(1 + (1 if first else 0), total + 1):
         if order == "grow-first":
             problem = place()
             remove()
@@ -241,8 +251,8 @@ def simulate_rounds(
             remove()
             problem = place()
         if problem is not None:
-            return RoundsOutcome(order, round_, problem)
-    return RoundsOutcome(order, None, "")
+            return RoundsOutcome(order, round_, problem, total)
+    return RoundsOutcome(order, None, "", total)
 
 
 def decide_order(
@@ -320,18 +330,56 @@ def _coredns_owner(facts: ClusterFacts) -> str:
     return str(meta.get("name") or "coredns")
 
 
-def keep_recorded_order(fresh: OrderDecision, recorded: OrderChoice, requested: str) -> OrderDecision:
+def keep_recorded_order(
+    fresh: OrderDecision,
+    recorded: OrderChoice,
+    requested: str,
+    facts: ClusterFacts | None = None,
+    pod_spec: Mapping[str, Any] | None = None,
+    replicas: int = 0,
+) -> OrderDecision:
     """The order a switch in progress began with, which its resumption must keep: the rounds
     already run were built for it, and the cluster's layout mid-switch (a CoreDNS pod on a node
-    that was free) no longer says which order the switch needs. Only the node-count problem,
-    which holds for either order, still blocks."""
+    that was free) no longer says which order the switch needs. The node-count problem, which
+    holds for either order, still blocks; so does a recorded order that, simulated on where the
+    pods run now, would stall again (a switch begun before the order was simulated)."""
     reason = f"recorded on the CoreDNS Deployment when this switch began ({ANNOTATION_ORDER})"
     if requested not in ("auto", recorded):
         reason += f"; --order {requested} is ignored until the switch finishes or is rolled back"
     if fresh.order != recorded:
         reason += f" (the cluster as it is now would suggest {fresh.order})"
     problem = fresh.problem if fresh.problem is not None and fresh.problem.startswith("only ") else None
+    if problem is None and facts is not None and pod_spec is not None:
+        stall = resumed_rounds(recorded, facts, pod_spec, replicas)
+        if not stall.works:
+            problem = (
+                f"this switch began {recorded} and cannot finish that way: from where it stands, "
+                f"in round {stall.stuck_round} of the {stall.rounds} still to run {stall.why}, so its new "
+                "CoreDNS pod stays Pending; roll back with `coredns-wizard rollback`, then run the "
+                "switch again (a new switch simulates every round and picks an order that works), or "
+                "free a node that accepts CoreDNS pods"
+            )
     return OrderDecision(recorded, reason, problem, fresh.eligible_nodes, fresh.free_nodes)
+
+
+def resumed_rounds(
+    order: OrderChoice, facts: ClusterFacts, pod_spec: Mapping[str, Any], replicas: int
+) -> RoundsOutcome:
+    """The rest of a switch in progress, simulated from where the pods run now: CoreDNS pods
+    still to place (Pending ones included) and kube-dns pods still to remove."""
+    coredns_name = _coredns_owner(facts)
+    live = [p for p in facts.dns_pods if not p.terminating]
+    core_nodes = {p.node for p in live if p.node and p.owner_deployment == coredns_name}
+    kube_nodes = [p.node for p in live if p.owner_deployment != coredns_name]
+    to_place = max(0, replicas - len(core_nodes))
+    to_remove = len(kube_nodes)
+    first: Literal["place", "remove"] | None = None
+    rounds = min(to_place, to_remove)
+    if to_remove > to_place:
+        first = "remove"
+    elif to_place > to_remove:
+        first = "place"
+    return simulate_rounds(order, facts.nodes, pod_spec, kube_nodes, core_nodes, rounds, first)
 
 
 def recorded_order(annotations: Mapping[str, str]) -> OrderChoice | None:
