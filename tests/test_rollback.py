@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from endpoint_watch import EndpointWatch, assert_lost_tries
 from switch_support import deployment_replicas, fast_options, gateway_for, journal_in, make_test_plan
 from test_switch_engine import BackgroundProber, run_switch
 
@@ -28,11 +29,13 @@ def test_rollback_from_the_middle_keeps_the_service_served(lab: Any, tmp_path: P
     outcome = Switcher(gateway, plan, journal, fast_options(assume_yes=False), None, confirm).run()
     assert outcome.stopped_at == "r2.scale-kube-dns" and "declined" in outcome.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (2, 2)
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway, journal, fast_options())
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
+    watch.assert_never_below(2)
+    assert_lost_tries(prober)
     assert read_cluster_record(gateway, fast_options()).phase == "rolled-back"
     # a new switch after the rollback starts from the beginning again
     again = Switcher(gateway, plan, journal, fast_options()).run()
@@ -44,11 +47,13 @@ def test_rollback_from_the_middle_keeps_the_service_served(lab: Any, tmp_path: P
 def test_rollback_from_the_end(lab: Any, tmp_path: Path) -> None:
     outcome, _ = run_switch(lab, tmp_path)
     assert outcome.completed
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway_for(lab), None, fast_options())  # annotations only: no journal
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
+    watch.assert_never_below(2)
+    assert_lost_tries(prober)
     # this machine's journal never saw that rollback: a new switch must not trust its old entries
     gateway = gateway_for(lab)
     again = Switcher(gateway, make_test_plan(gateway), journal_in(tmp_path), fast_options()).run()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from endpoint_watch import EndpointWatch, assert_lost_tries
 from switch_support import (
     NS,
     Recorder,
@@ -68,11 +69,13 @@ def test_rollback_from_the_end_swaps_in_place_on_three_nodes(lab: Any, tmp_path:
     ]
     assert lab.store.resource_version == before  # the preview changed nothing
     recorder = Recorder()
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway_for(lab), journal_in(tmp_path), fast_options(), recorder)
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.queries > 20 and prober.failures == []
+    watch.assert_never_below(2)
+    assert_lost_tries(prober)
     assert any("swap in place" in n.message for n in recorder.of(Note))
     steps = finished(recorder)
     for k in (1, 2, 3):
@@ -88,42 +91,52 @@ def test_rollback_from_the_middle_of_the_last_round_on_three_nodes(lab: Any, tmp
     switch_shrink_first(lab, tmp_path, stop_after="r3.wait-ready")
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (3, 0)
     recorder = Recorder()
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway_for(lab), journal_in(tmp_path), fast_options(), recorder)
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.queries > 20 and prober.failures == []
+    watch.assert_never_below(2)
+    assert_lost_tries(prober)
     assert any("swap in place" in n.message for n in recorder.of(Note))
 
 
 @pytest.mark.lab_options(kernel="fixed")
-def test_rollback_from_an_earlier_round_grows_kube_dns_first(lab: Any, tmp_path: Path) -> None:
-    # after round 1 two nodes run kube-dns and no CoreDNS pod: kube-dns may grow there at once
+def test_rollback_from_an_earlier_round_swaps_so_kube_dns_stays_spread(lab: Any, tmp_path: Path) -> None:
+    # after round 1 two nodes run kube-dns and one runs CoreDNS: growing kube-dns now would put two
+    # kube-dns pods on one node, so the missing one takes the CoreDNS pod's node instead
     switch_shrink_first(lab, tmp_path, stop_after="r1.observe")
     recorder = Recorder()
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway_for(lab), journal_in(tmp_path), fast_options(), recorder)
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
-    assert any("grow kube-dns first" in n.message for n in recorder.of(Note))
-    assert not [s for s in finished(recorder) if ".s1." in s]
+    watch.assert_never_below(2)
+    assert_lost_tries(prober)
+    assert any("swap in place" in n.message for n in recorder.of(Note))
+    assert finished(recorder)[:2] == ["rollback.s1.scale-coredns", "rollback.s1.wait-coredns-gone"]
+    assert kube_dns_nodes(lab) == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
 
 
 @pytest.mark.lab_options(nodes=4, kernel="fixed")
-def test_rollback_on_four_nodes_grows_kube_dns_first(lab: Any, tmp_path: Path) -> None:
+def test_rollback_on_four_nodes_grows_onto_the_free_node_then_swaps(lab: Any, tmp_path: Path) -> None:
     gateway = gateway_for(lab)
     outcome = Switcher(gateway, make_test_plan(gateway), journal_in(tmp_path), fast_options()).run()
     assert outcome.completed, outcome.reason
     recorder = Recorder()
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway_for(lab), None, fast_options(), recorder)
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
+    watch.assert_never_below(3)  # one kube-dns pod is serving before the first CoreDNS pod goes
+    assert_lost_tries(prober)
     steps = finished(recorder)
-    assert steps.index("rollback.scale-kube-dns") < steps.index("rollback.scale-coredns")
-    assert not [s for s in steps if ".s1." in s]
+    assert steps.index("rollback.grow-kube-dns") < steps.index("rollback.s1.scale-coredns")
+    assert "rollback.s3.scale-coredns" not in steps
+    nodes = kube_dns_nodes(lab)
+    assert len(set(nodes)) == 3, nodes  # spread, not three pods on the one free node
 
 
 @pytest.mark.lab_options(kernel="fixed")
@@ -150,8 +163,33 @@ def test_rollback_repairs_kube_dns_pods_left_pending_by_an_earlier_rollback(lab:
     switch_shrink_first(lab, tmp_path)
     gateway = gateway_for(lab)
     gateway.scale_deployment(NS, "kube-dns", 3)  # what the old rollback did: 3 pods stay Pending
-    with BackgroundProber(lab) as prober:
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
         result = rollback(gateway, journal_in(tmp_path), fast_options())
     assert result.completed, result.reason
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
     assert prober.failures == []
+    watch.assert_never_below(2)
+    assert_lost_tries(prober)
+
+
+@pytest.mark.lab_options(nodes=6, kernel="fixed")
+def test_rollback_on_six_nodes_grows_kube_dns_first_and_never_drops_an_endpoint(
+    lab: Any, tmp_path: Path
+) -> None:
+    """Three free nodes: kube-dns comes back whole, on distinct nodes, before CoreDNS goes. The
+    watch fails a rollback that scales CoreDNS to 0 before kube-dns is Ready (checked by mutation)."""
+    gateway = gateway_for(lab)
+    outcome = Switcher(gateway, make_test_plan(gateway), journal_in(tmp_path), fast_options()).run()
+    assert outcome.completed, outcome.reason
+    recorder = Recorder()
+    with EndpointWatch(lab) as watch, BackgroundProber(lab) as prober:
+        result = rollback(gateway_for(lab), None, fast_options(), recorder)
+    assert result.completed, result.reason
+    assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (0, 3)
+    watch.assert_never_below(3)
+    assert prober.failures == []
+    assert_lost_tries(prober)
+    assert any("grow kube-dns first" in n.message for n in recorder.of(Note))
+    steps = finished(recorder)
+    assert steps == ["rollback.scale-kube-dns", "rollback.wait-kube-dns", "rollback.scale-coredns"], steps
+    assert len(set(kube_dns_nodes(lab))) == 3

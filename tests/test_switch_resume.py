@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from endpoint_watch import EndpointWatch
 from switch_support import deployment_replicas, fast_options, gateway_for, make_test_plan
 
 from wizard.migration.journal import Journal
@@ -58,19 +59,21 @@ def test_killed_switch_resumes_without_repeating_or_skipping(
     lab: Any, tmp_path: Path, boundary: str, with_journal: bool
 ) -> None:
     journal_path = tmp_path / "journal.jsonl"
-    run_until(lab, journal_path, boundary)
-    journal = Journal(journal_path, operator="test@host")
-    done_before = {e.step for e in current_entries(journal) if e.status == "done"}
-    assert boundary in done_before
-    gateway = gateway_for(lab)
-    plan = make_test_plan(gateway, n=3)
-    if not with_journal:  # another machine: only the annotation says how far the switch got
-        phase = read_cluster_record(gateway, fast_options()).phase
-        assert phase is not None
-        done_before = set(plan.ids()[: plan.ids().index(phase) + 1])
-    outcome = Switcher(
-        gateway, plan, journal if with_journal else None, fast_options(observe_seconds=1.0)
-    ).run()
+    with EndpointWatch(lab) as watch:
+        run_until(lab, journal_path, boundary)
+        journal = Journal(journal_path, operator="test@host")
+        done_before = {e.step for e in current_entries(journal) if e.status == "done"}
+        assert boundary in done_before
+        gateway = gateway_for(lab)
+        plan = make_test_plan(gateway, n=3)
+        if not with_journal:  # another machine: only the annotation says how far the switch got
+            phase = read_cluster_record(gateway, fast_options()).phase
+            assert phase is not None
+            done_before = set(plan.ids()[: plan.ids().index(phase) + 1])
+        outcome = Switcher(
+            gateway, plan, journal if with_journal else None, fast_options(observe_seconds=1.0)
+        ).run()
     assert outcome.completed, outcome.reason
+    watch.assert_never_below(3)  # grow-first on 4 nodes: an uninterrupted switch never has fewer
     assert set(outcome.steps_run) == set(plan.ids()) - done_before
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (3, 0)

@@ -8,9 +8,9 @@ import pytest
 
 from wizard.commands._progress import TextProgress, parse_duration, terminal_confirm
 from wizard.errors import InputError
+from wizard.migration.autoscaler import AutoscalerRecord, record_of
 from wizard.migration.plan import Step
 from wizard.migration.progress import ObservationTick, StepFinished, StepStarted, Waiting
-from wizard.migration.switch_state import AutoscalerRecord, autoscaler_record_of, retargeted
 
 STEP = Step(
     "r1.scale-coredns",
@@ -77,7 +77,7 @@ def test_autoscaler_record_round_trip_and_retarget() -> None:
             },
         },
     }
-    record = autoscaler_record_of(deployment)
+    record = record_of(deployment)
     assert (record.replicas, record.target, record.field, record.container) == (
         1,
         "Deployment/kube-dns",
@@ -85,8 +85,20 @@ def test_autoscaler_record_round_trip_and_retarget() -> None:
         "autoscaler",
     )
     assert AutoscalerRecord.from_json(record.to_json()) == record
-    assert retargeted(record, "Deployment/coredns") == ["/cpa", "--target=Deployment/coredns", "--v=2"]
+    assert record.retargeted_words("Deployment/coredns") == ["/cpa", "--target=Deployment/coredns", "--v=2"]
     assert AutoscalerRecord.from_json("{not json") is None
+    # the two-word form, in args rather than command: found, and rewritten in the same form
+    deployment["spec"]["template"]["spec"]["containers"][0] = {
+        "name": "autoscaler", "command": ["/cpa"], "args": ["--v=2", "--target", "Deployment/kube-dns"]
+    }
+    spaced = record_of(deployment)
+    assert (spaced.target, spaced.field) == ("Deployment/kube-dns", "args")
+    assert spaced.retargeted_words("Deployment/coredns") == ["--v=2", "--target", "Deployment/coredns"]
+    assert spaced.restore_patch() == {
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "autoscaler", "args": ["--v=2", "--target", "Deployment/kube-dns"]}
+        ]}}}
+    }
 
 
 @pytest.mark.parametrize(

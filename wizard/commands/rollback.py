@@ -1,5 +1,7 @@
-"""`coredns-wizard rollback`: kube-dns back to its original size first, then CoreDNS to 0, then
-the autoscaler restored. Safe to run again after an interruption (every step is absolute).
+"""`coredns-wizard rollback`: the autoscaler paused, kube-dns back to its original size (Ready,
+spread over distinct nodes where the scheduler allows), then CoreDNS to 0, then the autoscaler
+restored. Lists the exact steps first; safe to run again after an interruption (every step is
+absolute and the next run plans again from the cluster as it is).
 
 Exit 0 when kube-dns serves again with its original replicas, 1 when the rollback stopped.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 HELP = (
     "Roll a switch back: kube-dns to its original replicas (Ready first), then CoreDNS to 0, "
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.errors import InputError
-    from wizard.migration.rollback import rollback
+    from wizard.migration.rollback import preview_rollback, rollback
+    from wizard.migration.rollback_rounds import RollbackStop
     from wizard.options import SwitchOptions
 
     if args.kube_dns_replicas is not None and args.kube_dns_replicas < 1:
@@ -60,7 +64,16 @@ def run(args: argparse.Namespace) -> int:
     )
     with gateway:
         journal = open_journal(args, gateway)
-        confirm = None if args.yes else terminal_confirm(connection.context)
+        try:
+            steps = preview_rollback(gateway, journal, options, args.kube_dns_replicas)
+        except RollbackStop:
+            steps = []  # the rollback itself stops with the same reason and says what to do
+        if steps and args.output == "text":
+            print(f"The rollback will run these {len(steps)} step(s), in order:", file=sys.stderr)
+            for number, step in enumerate(steps, 1):
+                kubectl = f"  ({'; '.join(step.kubectl)})" if step.kubectl and step.changes_cluster else ""
+                print(f"  {number}. {step.description}{kubectl}", file=sys.stderr)
+        confirm = None if args.yes else _numbered(terminal_confirm(connection.context), steps)
         outcome = rollback(gateway, journal, options, TextProgress(), confirm, args.kube_dns_replicas)
     if args.output == "json":
         json.dump(
@@ -69,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
                 "reason": outcome.reason,
                 "advice": outcome.advice,
                 "kube_dns_replicas": outcome.kube_dns_replicas,
+                "planned_steps": [
+                    {"id": s.id, "description": s.description, "changes_cluster": s.changes_cluster}
+                    for s in steps
+                ],
             },
             sys.stdout,
             indent=2,
@@ -78,3 +95,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"coredns-wizard rollback: stopped: {outcome.reason}. {outcome.advice}", file=sys.stderr)
     return 1
+
+
+def _numbered(confirm: Any, steps: list[Any]) -> Any:
+    """Each question says which of the listed steps it is."""
+    ids = [s.id for s in steps]
+
+    def ask(step: Any, what: str) -> bool:
+        where = f"Rollback step {ids.index(step.id) + 1} of {len(ids)}: " if step.id in ids else "Rollback: "
+        return bool(confirm(step, where + what))
+
+    return ask

@@ -508,15 +508,6 @@ class Gateway:
             why=f"annotate Deployment {namespace}/{name} ({keys})",
         )
 
-    def set_container_args(
-        self, namespace: str, name: str, container: str, args: Sequence[str]
-    ) -> WriteResult:
-        """Replace one container's args (merged by container name; other containers untouched)."""
-        patch = {"spec": {"template": {"spec": {"containers": [{"name": container, "args": list(args)}]}}}}
-        return self.patch_deployment(
-            namespace, name, patch, why=f"set args of container {container} in Deployment {namespace}/{name}"
-        )
-
     def apply(self, manifests: Sequence[Mapping[str, Any]], force: bool = False) -> list[WriteResult]:
         """Server-side apply each manifest (fieldManager coredns-wizard), in order.
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import InputError
+from wizard.migration.autoscaler import recorded_on, target_flag_of, targets
 from wizard.migration.journal import ANNOTATION_AUTOSCALER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
 from wizard.safe_load import load_json
 
@@ -262,25 +263,39 @@ def flag_value(words: Sequence[str], flag: str) -> str | None:
     return None
 
 
-def find_autoscaler(deployment: Mapping[str, Any], namespace: str, kube_dns: str) -> AutoscalerInfo | None:
-    """An autoscaler whose --target= is Deployment/<kube-dns> (any case, as the autoscaler
-    itself lower-cases the kind)."""
-    wanted = f"deployment/{kube_dns}".lower()
+def find_autoscaler(
+    deployment: Mapping[str, Any], namespace: str, kube_dns: str, coredns: str | None = None
+) -> AutoscalerInfo | None:
+    """An autoscaler whose --target (either form, command or args) is Deployment/<kube-dns>; or,
+    given `coredns`, one a switch already retargeted to Deployment/<coredns> and recorded (its
+    record says what it was, so a resumed switch plans the same steps and a rollback restores it)."""
+    flag = target_flag_of(deployment)
+    if flag is None:
+        return None
     meta = deployment.get("metadata") or {}
-    for container, field_name, words in container_commands(deployment):
-        target = flag_value(words, "target")
-        if target is not None and target.strip().lower() == wanted:
-            return AutoscalerInfo(
-                name=str(meta.get("name", "")),
-                namespace=str(meta.get("namespace", namespace)),
-                replicas=_replicas_before_pause(deployment),
-                target=target,
-                configmap=flag_value(words, "configmap"),
-                container=container,
-                args=tuple(words),
-                args_field=field_name,
-            )
-    return None
+    name = str(meta.get("name", ""))
+    words, field_name, container, target = flag.words, flag.field, flag.container, flag.value
+    if not targets(target, kube_dns):
+        record = recorded_on(deployment)
+        if (
+            coredns is None
+            or not targets(target, coredns)
+            or record is None
+            or record.name != name
+            or not targets(record.target, kube_dns)
+        ):
+            return None
+        words, field_name, container, target = record.values, record.field, record.container, record.target
+    return AutoscalerInfo(
+        name=name,
+        namespace=str(meta.get("namespace", namespace)),
+        replicas=_replicas_before_pause(deployment),
+        target=target,
+        configmap=flag_value(words, "configmap"),
+        container=container,
+        args=tuple(words),
+        args_field=field_name,
+    )
 
 
 def _replicas_before_pause(deployment: Mapping[str, Any]) -> int:
@@ -468,7 +483,8 @@ def collect_facts(
     autoscalers = tuple(
         found
         for d in deployments.values()
-        if (found := find_autoscaler(d, ns, options.kube_dns_deployment)) is not None
+        if (found := find_autoscaler(d, ns, options.kube_dns_deployment, options.coredns_deployment))
+        is not None
     )
     addon_pods = tuple(
         str((p.get("metadata") or {}).get("name"))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed, InputError
+from wizard.migration.autoscaler import container_patch, with_target
 from wizard.migration.facts import AutoscalerInfo, ClusterFacts, cluster_domain, wizard_annotations
 from wizard.migration.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
 from wizard.migration.probes import ProbeQuery, default_probe_set
@@ -173,7 +174,8 @@ def choose_order(facts: ClusterFacts, options: SwitchOptions, manifests: RenderR
     )
     if recorded is None or _rolled_back(facts):
         return fresh
-    return keep_recorded_order(fresh, recorded, options.order)
+    spec = coredns_pod_spec(manifests.objects)
+    return keep_recorded_order(fresh, recorded, options.order, facts, spec, replicas)
 
 
 def _rolled_back(facts: ClusterFacts) -> bool:
@@ -446,8 +448,7 @@ class _StepWords:
                 changes_cluster=True,
             )
         new_words = retargeted_args(a, self.coredns)
-        container = {"name": a.container, a.args_field: new_words}
-        patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+        patch = container_patch(a.container, a.args_field, new_words)
         return Step(
             id="finish-autoscaler",
             kind="finish-autoscaler",
@@ -468,16 +469,10 @@ class _StepWords:
 
 def retargeted_args(autoscaler: AutoscalerInfo, coredns_deployment: str) -> list[str]:
     """The autoscaler's words with --target pointing at the CoreDNS Deployment (form kept)."""
-    words = list(autoscaler.args)
-    for i, word in enumerate(words):
-        for name in ("--target", "-target"):
-            if word.startswith(name + "="):
-                words[i] = f"{name}=Deployment/{coredns_deployment}"
-                return words
-            if word == name and i + 1 < len(words):
-                words[i + 1] = f"Deployment/{coredns_deployment}"
-                return words
-    raise InputError(
-        f"Deployment {autoscaler.namespace}/{autoscaler.name}: container {autoscaler.container!r} has no "
-        "--target flag to retarget; use --autoscaler-policy restore or leave-paused"
-    )
+    words = with_target(autoscaler.args, f"Deployment/{coredns_deployment}")
+    if words is None:
+        raise InputError(
+            f"Deployment {autoscaler.namespace}/{autoscaler.name}: container {autoscaler.container!r} has no "
+            "--target flag to retarget; use --autoscaler-policy restore or leave-paused"
+        )
+    return words

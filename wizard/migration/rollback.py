@@ -1,19 +1,25 @@
-"""Rollback: kube-dns back to its original size FIRST, Ready and in the endpoints, then CoreDNS
-to 0, then the autoscaler put back exactly as it was.
+"""Rollback: the autoscaler paused FIRST, kube-dns back to its original size, Ready and in the
+endpoints, then CoreDNS to 0, then the autoscaler put back exactly as it was, LAST.
 
-Why this order: the kube-dns Service must never be left without a ready endpoint; every step is
-an absolute value (scale to N), so running the rollback again after an interruption is safe.
-When no node has room for a kube-dns pod (CoreDNS's anti-affinity repels it everywhere), kube-dns
-comes back by swapping one CoreDNS pod at a time (see wizard.migration.rollback_rounds).
+Why this order: an autoscaler retargeted to CoreDNS scales CoreDNS straight back up after every
+scale-down (and one still targeting kube-dns fights the restore), so it is paused before anything
+else and restored only once nothing more changes. The kube-dns Service must never be left
+without a ready endpoint; when no node has room for a kube-dns pod (CoreDNS's anti-affinity repels
+it everywhere) kube-dns comes back by swapping one CoreDNS pod at a time (see
+wizard.migration.rollback_rounds). Every step is an absolute value (scale to N), so running the
+rollback again after an interruption is safe, and `preview_rollback` lists exactly the steps a
+run would take from the cluster as it is now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import InputError, WizardError
-from wizard.k8s.gateway import Gateway
+from wizard.k8s.gateway import Gateway, Obj
+from wizard.migration import autoscaler as autoscalers
+from wizard.migration.autoscaler import AutoscalerRecord
+from wizard.migration.dns_pods import list_dns_pods
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
     ANNOTATION_ORDER,
@@ -22,22 +28,23 @@ from wizard.migration.journal import (
     ANNOTATION_ROUND,
     Journal,
 )
-from wizard.migration.plan import Step, StepKind
+from wizard.migration.plan import Step
 from wizard.migration.progress import (
     Confirm,
     Event,
     EventSink,
+    Note,
     Problem,
     StepFinished,
     StepStarted,
     SwitchCompleted,
     SwitchStopped,
 )
-from wizard.migration.rollback_rounds import KubeDnsRestorer, RollbackStop
+from wizard.migration.rollback_rounds import KubeDnsRestorer, Planned, RollbackStop
 from wizard.migration.switch_state import (
+    ANNOTATION_ROLLBACK_STEP,
     PHASE_ROLLED_BACK,
     ROLLBACK_STEP,
-    AutoscalerRecord,
     current_entries,
     read_cluster_record,
 )
@@ -53,6 +60,22 @@ class RollbackOutcome:
 
 
 _Stop = RollbackStop
+PlannedStep = Step
+"""A rollback step as previewed: the same value the switch's plan uses for its steps."""
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """Every step a rollback would take from the cluster as it is now, with why this order."""
+
+    original_kube_dns_replicas: int
+    actions: tuple[Planned, ...]
+    notes: tuple[str, ...]
+    autoscaler: AutoscalerRecord | None
+
+    @property
+    def steps(self) -> list[PlannedStep]:
+        return [a.step for a in self.actions]
 
 
 def original_kube_dns_replicas(
@@ -74,6 +97,68 @@ def original_kube_dns_replicas(
     return None
 
 
+def preview_rollback(
+    gateway: Gateway,
+    journal: Journal | None,
+    options: SwitchOptions,
+    kube_dns_replicas: int | None = None,
+) -> list[PlannedStep]:
+    """The exact steps `rollback` would run from the cluster as it is now, in order, none of them
+    a no-op: what every rollback confirmation (CLI and TUI) shows. Reads only. Raises InputError
+    when the original kube-dns size is unknown, RollbackStop when kube-dns's Deployment is gone."""
+    return plan_rollback(gateway, journal, options, kube_dns_replicas).steps
+
+
+def plan_rollback(
+    gateway: Gateway,
+    journal: Journal | None,
+    options: SwitchOptions,
+    kube_dns_replicas: int | None = None,
+    on_event: EventSink | None = None,
+) -> RollbackPlan:
+    """The rollback's steps and their actions, decided from one look at the cluster."""
+
+    def emit(event: Event) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    ns = options.namespace
+    original = kube_dns_replicas or original_kube_dns_replicas(gateway, journal, options)
+    if original is None or original < 1:
+        raise InputError(
+            f"the original kube-dns replica count is unknown (no annotation on Deployment {ns}/"
+            f"{options.coredns_deployment}, nothing in the journal); pass --kube-dns-replicas N"
+        )
+    record = read_cluster_record(gateway, options)
+    if record.kube_dns is None:
+        raise _Stop(
+            f"Deployment {ns}/{options.kube_dns_deployment} does not exist (cleaned up?)",
+            "re-create it from the backup in the state directory's backups/ (kubectl apply -f), "
+            "then run rollback again",
+        )
+    actions: list[Planned] = []
+    scaler, scaler_live = _find_autoscaler(
+        gateway, options, record.autoscaler, search=record.phase != PHASE_ROLLED_BACK
+    )
+    if scaler is not None and scaler_live is not None and autoscalers.replicas_of(scaler_live) > 0:
+        actions.append(_pause_autoscaler(gateway, options, scaler, record.coredns is not None))
+    restorer = KubeDnsRestorer(gateway, options, original, emit)
+    start = restorer.look(record.kube_dns, record.coredns)
+    if start.terminating:
+        actions.append(restorer.wait_terminating_step(start.terminating))
+    kube_dns_part = restorer.plan(start)
+    actions.extend(kube_dns_part)
+    core = start.coredns_replicas
+    for planned in kube_dns_part:
+        if planned.step.kind == "scale-coredns" and planned.step.replicas is not None:
+            core = planned.step.replicas
+    if record.coredns is not None and core > 0:
+        actions.append(_scale_coredns_to_zero(gateway, options, core))
+    if scaler is not None:
+        actions.append(_restore_autoscaler_step(gateway, scaler))
+    return RollbackPlan(original, tuple(actions), tuple(restorer.notes), scaler)
+
+
 def rollback(
     gateway: Gateway,
     journal: Journal | None,
@@ -93,94 +178,52 @@ def rollback(
     dry = gateway.dry_run
     ask = None if options.assume_yes else confirm
     context = gateway.connection.context
+    kd = options.kube_dns_deployment
+    cd = options.coredns_deployment
 
-    def step(
-        step_id: str,
-        description: str,
-        target: str,
-        replicas: int | None,
-        kubectl: str,
-        action: Callable[[], str],
-        kind: StepKind = "scale-kube-dns",
-    ) -> None:
-        s = Step(step_id, kind, 0, description, (kubectl,), target, replicas, replicas is not None)
+    def run(planned: Planned, coredns_exists: bool) -> None:
+        s = planned.step
         emit(StepStarted(s))
+        kubectl = "; ".join(s.kubectl)
         if (
             ask is not None
             and not dry
             and s.changes_cluster
-            and not ask(s, f"{description}: {target} in context {context!r} ({kubectl})")
+            and not ask(s, f"{s.description}: {s.target} in context {context!r} ({kubectl})")
         ):
+            if journal is not None:
+                journal.failed(s.id, s.description, s.target, "declined by the operator", None, s.replicas)
             emit(StepFinished(s, "declined", "the operator declined"))
             raise _Stop(
-                f"the operator declined: {description}", "run `coredns-wizard rollback` again when ready"
+                f"the operator declined: {s.description}",
+                "nothing was changed by this step; `coredns-wizard status` shows where the rollback "
+                "stands; run `coredns-wizard rollback` again when ready",
             )
         if journal is not None and not dry:
-            journal.intent(step_id, description, target, None, replicas)
+            journal.intent(s.id, s.description, s.target, None, s.replicas)
         try:
-            detail = action()
+            detail = planned.action()
         except (WizardError, _Stop) as err:
             if journal is not None and not dry:
-                journal.failed(step_id, description, target, str(err), None, replicas)
+                journal.failed(s.id, s.description, s.target, str(err), None, s.replicas)
             emit(StepFinished(s, "failed", str(err)))
             raise
         if journal is not None and not dry:
-            journal.done(step_id, description, target, None, replicas, detail)
+            journal.done(s.id, s.description, s.target, None, s.replicas, detail)
+        if not dry and coredns_exists:
+            gateway.annotate_deployment(ns, cd, {ANNOTATION_ROLLBACK_STEP: s.id})
         emit(StepFinished(s, "dry-run" if dry else "done", detail))
 
     try:
-        original = kube_dns_replicas or original_kube_dns_replicas(gateway, journal, options)
-        if original is None or original < 1:
-            raise InputError(
-                f"the original kube-dns replica count is unknown (no annotation on Deployment {ns}/"
-                f"{options.coredns_deployment}, nothing in the journal); pass --kube-dns-replicas N"
-            )
-        record = read_cluster_record(gateway, options)
-        if record.kube_dns is None:
-            raise _Stop(
-                f"Deployment {ns}/{options.kube_dns_deployment} does not exist (cleaned up?)",
-                "re-create it from the backup in the state directory's backups/ (kubectl apply -f), "
-                "then run rollback again",
-            )
-        kd = options.kube_dns_deployment
-        cd = options.coredns_deployment
-        restorer = KubeDnsRestorer(gateway, options, original, step, emit)
-        restorer.restore(restorer.look(record.kube_dns, record.coredns))
-        record = read_cluster_record(gateway, options) if not dry else record
-
-        if record.coredns is not None and (dry or record.coredns_replicas > 0):
-
-            def scale_coredns() -> str:
-                gateway.scale_deployment(ns, cd, 0)
-                return f"Deployment {ns}/{cd} {record.coredns_replicas} → 0"
-
-            step(
-                "rollback.scale-coredns",
-                f"Scale CoreDNS {ns}/{cd} {record.coredns_replicas} → 0",
-                f"deployment {ns}/{cd}",
-                0,
-                f"kubectl scale deployment {cd} -n {ns} --replicas=0",
-                scale_coredns,
-            )
-
-        autoscaler = record.autoscaler or _autoscaler_from_itself(gateway, options)
-        if autoscaler is not None:
-
-            def restore() -> str:
-                return _restore_autoscaler(gateway, autoscaler)
-
-            step(
-                "rollback.restore-autoscaler",
-                f"Restore autoscaler {autoscaler.namespace}/{autoscaler.name}: --target={autoscaler.target}, "
-                f"{autoscaler.replicas} replica(s)",
-                f"deployment {autoscaler.namespace}/{autoscaler.name}",
-                autoscaler.replicas,
-                f"kubectl scale deployment {autoscaler.name} -n {autoscaler.namespace} "
-                f"--replicas={autoscaler.replicas}",
-                restore,
-            )
+        plan = plan_rollback(gateway, journal, options, kube_dns_replicas, emit)
+        original = plan.original_kube_dns_replicas
+        for note in plan.notes:
+            emit(Note(note))
+        coredns_exists = gateway.try_get("Deployment", ns, cd) is not None
+        for planned in plan.actions:
+            run(planned, coredns_exists)
         if not dry:
-            if record.coredns is not None:
+            if coredns_exists:
                 # the records of this attempt end here: a later switch starts from the cluster as it is
                 gateway.annotate_deployment(
                     ns,
@@ -191,13 +234,19 @@ def rollback(
                         ANNOTATION_AUTOSCALER: None,
                         ANNOTATION_ROUND: None,
                         ANNOTATION_ORDER: None,
+                        ANNOTATION_ROLLBACK_STEP: None,
                     },
                 )
             if journal is not None:
                 journal.done(ROLLBACK_STEP, "rollback finished", f"deployment {ns}/{kd}", None, original)
+        shared = _shared_nodes(gateway, options) if not dry else ""
+        if shared:
+            emit(Note(f"warning: {shared}"))
         summary = (
             f"{'dry-run: would restore' if dry else 'restored'} kube-dns {ns}/{kd} to {original} replicas"
-            f"{'' if record.coredns is None else f'; CoreDNS {ns}/{cd} at 0'}"
+            f"{'' if not coredns_exists else f'; CoreDNS {ns}/{cd} at 0'}"
+            + (f"; autoscaler {_name(plan.autoscaler)} restored" if plan.autoscaler else "")
+            + (f"; warning: {shared}" if shared else "")
         )
         emit(SwitchCompleted(summary))
         return RollbackOutcome(True, summary, "", original)
@@ -213,6 +262,128 @@ def rollback(
         return RollbackOutcome(False, str(err), advice, None)
 
 
+def _name(record: AutoscalerRecord) -> str:
+    return f"{record.namespace}/{record.name}"
+
+
+def _shared_nodes(gateway: Gateway, options: SwitchOptions) -> str:
+    """"kube-dns pods share node n1 (2 pods)" when the scheduler could not spread them."""
+    pods = list_dns_pods(gateway, options)
+    per_node: dict[str, int] = {}
+    for pod in pods.kube_dns:
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        if node and not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            per_node[node] = per_node.get(node, 0) + 1
+    shared = {n: c for n, c in sorted(per_node.items()) if c > 1}
+    if not shared:
+        return ""
+    where = ", ".join(f"{n} ({c} pods)" for n, c in shared.items())
+    return (
+        f"kube-dns pods share node(s) {where}: the scheduler had no other node for them; a node failure "
+        f"takes several with it (spread them later with `kubectl rollout restart deployment "
+        f"{options.kube_dns_deployment} -n {options.namespace}` once nodes are free)"
+    )
+
+
+def _find_autoscaler(
+    gateway: Gateway, options: SwitchOptions, recorded: AutoscalerRecord | None, search: bool
+) -> tuple[AutoscalerRecord | None, Obj | None]:
+    """The autoscaler to pause and restore, as recorded (on the CoreDNS Deployment or on itself),
+    else, with `search` (no finished rollback yet), one that targets kube-dns or CoreDNS now
+    (recorded as it is, to be put back so)."""
+    record = recorded or _autoscaler_from_itself(gateway, options)
+    if record is not None:
+        return record, gateway.try_get("Deployment", record.namespace, record.name)
+    if not search:
+        return None, None
+    for deployment in gateway.list_deployments(options.namespace):
+        flag = autoscalers.target_flag_of(deployment)
+        if flag is not None and (
+            autoscalers.targets(flag.value, options.kube_dns_deployment)
+            or autoscalers.targets(flag.value, options.coredns_deployment)
+        ):
+            return autoscalers.record_of(deployment), deployment
+    return None, None
+
+
+def _pause_autoscaler(
+    gateway: Gateway, options: SwitchOptions, record: AutoscalerRecord, coredns_exists: bool
+) -> Planned:
+    def pause() -> str:
+        live = gateway.get_deployment(record.namespace, record.name)
+        if autoscalers.recorded_on(live) is None:
+            gateway.annotate_deployment(
+                record.namespace, record.name, {ANNOTATION_AUTOSCALER: record.to_json()}
+            )
+        if coredns_exists:  # recorded on both, as the switch does: either one finds it again
+            gateway.annotate_deployment(
+                options.namespace, options.coredns_deployment, {ANNOTATION_AUTOSCALER: record.to_json()}
+            )
+        before = autoscalers.replicas_of(live)
+        gateway.scale_deployment(record.namespace, record.name, 0)
+        return (
+            f"autoscaler {record.namespace}/{record.name} {before} → 0 (recorded: {record.replicas} "
+            f"replica(s), --target={record.target})"
+        )
+
+    return Planned(
+        Step(
+            "rollback.pause-autoscaler",
+            "pause-autoscaler",
+            0,
+            f"Pause autoscaler {record.namespace}/{record.name} (→ 0 replicas) so it cannot scale CoreDNS "
+            "or kube-dns while the rollback runs",
+            (f"kubectl scale deployment {record.name} -n {record.namespace} --replicas=0",),
+            f"deployment {record.namespace}/{record.name}",
+            0,
+            True,
+        ),
+        pause,
+    )
+
+
+def _scale_coredns_to_zero(gateway: Gateway, options: SwitchOptions, core: int) -> Planned:
+    ns, cd = options.namespace, options.coredns_deployment
+
+    def scale() -> str:
+        gateway.scale_deployment(ns, cd, 0)
+        return f"Deployment {ns}/{cd} {core} → 0"
+
+    return Planned(
+        Step(
+            "rollback.scale-coredns",
+            "scale-coredns",
+            0,
+            f"Scale CoreDNS {ns}/{cd} {core} → 0",
+            (f"kubectl scale deployment {cd} -n {ns} --replicas=0",),
+            f"deployment {ns}/{cd}",
+            0,
+            True,
+        ),
+        scale,
+    )
+
+
+def _restore_autoscaler_step(gateway: Gateway, record: AutoscalerRecord) -> Planned:
+    return Planned(
+        Step(
+            "rollback.restore-autoscaler",
+            "finish-autoscaler",
+            0,
+            f"Restore autoscaler {record.namespace}/{record.name}: --target={record.target}, "
+            f"{record.replicas} replica(s)",
+            (
+                f"kubectl patch deployment {record.name} -n {record.namespace} (--target={record.target})",
+                f"kubectl scale deployment {record.name} -n {record.namespace} --replicas={record.replicas}",
+            ),
+            f"deployment {record.namespace}/{record.name}",
+            record.replicas,
+            True,
+        ),
+        lambda: autoscalers.restore(gateway, record),
+    )
+
+
 def _autoscaler_from_itself(gateway: Gateway, options: SwitchOptions) -> AutoscalerRecord | None:
     """A switch interrupted between pausing the autoscaler and deploying CoreDNS left the record
     only on the autoscaler's own Deployment."""
@@ -224,27 +395,3 @@ def _autoscaler_from_itself(gateway: Gateway, options: SwitchOptions) -> Autosca
             if record is not None and record.name == (deployment.get("metadata") or {}).get("name"):
                 return record
     return None
-
-
-def _restore_autoscaler(gateway: Gateway, record: AutoscalerRecord) -> str:
-    if record.container and record.values:
-        gateway.patch_deployment(
-            record.namespace,
-            record.name,
-            {
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "containers": [{"name": record.container, record.field: list(record.values)}]
-                        }
-                    }
-                }
-            },
-            why=f"restore the --target of autoscaler {record.namespace}/{record.name}",
-        )
-    gateway.annotate_deployment(record.namespace, record.name, {ANNOTATION_AUTOSCALER: None})
-    gateway.scale_deployment(record.namespace, record.name, record.replicas)
-    return (
-        f"autoscaler {record.namespace}/{record.name} back to {record.replicas} replica(s), "
-        f"--target={record.target}"
-    )

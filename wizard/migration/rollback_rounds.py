@@ -4,10 +4,14 @@ a ready endpoint, whether or not a node has room for a kube-dns pod.
 Why: the CoreDNS pods' required anti-affinity on `k8s-app: kube-dns` repels kube-dns pods too.
 After a shrink-first switch every node runs a CoreDNS pod, so kube-dns pods scaled up first stay
 Pending and the rollback would wait out its timeout. The rollback therefore mirrors the switch:
-when a node has room, kube-dns grows first (no capacity lost); when none has, each round swaps one
-CoreDNS pod for one kube-dns pod in place, and only while another ready endpoint remains.
-The order is chosen once, from the cluster as it is when the rollback starts; every step is an
-absolute replica count, so a rollback run again after an interruption continues safely.
+kube-dns grows first onto nodes that run no DNS pod (no capacity lost); for the rest each round
+swaps one CoreDNS pod for one kube-dns pod on the node it frees, and only while another ready
+endpoint remains. That also spreads kube-dns over distinct nodes (it has no anti-affinity of its
+own: grown onto one free node, every replica would land there); where the nodes cannot hold them
+apart the rollback says so. The steps are planned once, from the cluster as it is when the
+rollback starts (terminating pods waited out, starting kube-dns pods waited for); every step is an
+absolute replica count checked against the plan, so a rollback run again after an interruption
+plans afresh and continues safely.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ from wizard.k8s.watch import WaitProgress, WaitTimeout, endpoint_ips, wait_for
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods
 from wizard.migration.facts import node_info
 from wizard.migration.pending_pods import StuckScheduling
-from wizard.migration.plan import StepKind
-from wizard.migration.progress import EndpointsChanged, Event, Note, PodsChanged, Waiting
-from wizard.migration.scheduling import KubeDnsRoom, kube_dns_room
+from wizard.migration.plan import Step
+from wizard.migration.progress import EndpointsChanged, Event, PodsChanged, Waiting
+from wizard.migration.scheduling import KubeDnsRoom, kube_dns_room, node_names
 from wizard.options import SwitchOptions
 
-RunStep = Callable[[str, str, str, int | None, str, Callable[[], str], StepKind], None]
-"""rollback's step runner: (id, description, target, replicas, kubectl, action, kind); it asks,
-journals and reports each step, and lets the action's RollbackStop through."""
+
+@dataclass(frozen=True)
+class Planned:
+    """One rollback step as previewed, and the action that carries it out."""
+
+    step: Step
+    action: Callable[[], str]
 
 
 class RollbackStop(Exception):
@@ -44,7 +52,9 @@ RERUN = "run `coredns-wizard rollback` again"
 
 @dataclass(frozen=True)
 class StartingPoint:
-    """The DNS Deployments and pods as the rollback finds them."""
+    """The DNS Deployments and pods as the rollback finds them, terminating pods left out: the
+    rollback waits for them to be gone before its first swap (a terminating CoreDNS pod still
+    repels a kube-dns pod, and counting it as serving would remove a second DNS pod)."""
 
     kube_dns_replicas: int
     coredns_replicas: int
@@ -53,6 +63,12 @@ class StartingPoint:
     unplaced_kube_dns: int
     """kube-dns pods waiting for a node (e.g. left Pending by an earlier rollback)."""
     placed_kube_dns: int
+    terminating: tuple[str, ...]
+    """DNS pods being deleted (a killed rollback's removed CoreDNS pod, for one)."""
+    spread_free: tuple[str, ...]
+    """Nodes that accept a kube-dns pod and run no DNS pod at all: a kube-dns pod placed there
+    does not share a node with another kube-dns pod."""
+    kube_dns_nodes: tuple[str, ...]
 
 
 def _node_of(pod: Obj) -> str:
@@ -64,113 +80,154 @@ def _deleting(pod: Obj) -> bool:
 
 
 class KubeDnsRestorer:
-    """Runs the kube-dns part of a rollback: grow first, or swap in place, then wait until
-    `original` kube-dns pods are Ready and in the Service's endpoints. CoreDNS is left at
-    whatever the swaps brought it to; scaling it to 0 is the caller's next step."""
+    """Plans the kube-dns part of a rollback from a starting point: grow kube-dns onto nodes
+    that run no DNS pod, swap CoreDNS pods for kube-dns pods in place for the rest (so kube-dns
+    ends spread over distinct nodes where the scheduler allows), then wait until `original`
+    kube-dns pods are Ready and in the Service's endpoints. CoreDNS is left at whatever the
+    swaps brought it to; scaling it to 0 is the caller's next step."""
 
     def __init__(
         self,
         gateway: Gateway,
         options: SwitchOptions,
         original: int,
-        run_step: RunStep,
         emit: Callable[[Event], None],
     ) -> None:
         self.gateway = gateway
         self.options = options
         self.original = original
-        self.run_step = run_step
         self.emit = emit
         self.dry = gateway.dry_run
         self.ns = options.namespace
         self.kd = options.kube_dns_deployment
         self.cd = options.coredns_deployment
+        self.notes: list[str] = []
+        """Why this order, and warnings (kube-dns pods that will share a node)."""
 
-    # ---- the order --------------------------------------------------------------------------
+    # ---- the starting point -----------------------------------------------------------------
     def look(self, kube_dns: Obj, coredns: Obj | None) -> StartingPoint:
         pods = list_dns_pods(self.gateway, self.options)
         self.emit(PodsChanged(pods.views))
         template = ((kube_dns.get("spec") or {}).get("template") or {}).get("spec") or {}
         nodes = [node_info(n) for n in self.gateway.list_nodes()]
-        room = kube_dns_room(
-            nodes,
-            template,
-            {_node_of(p) for p in pods.coredns if _node_of(p)},
-            {_node_of(p) for p in pods.kube_dns if _node_of(p) and not _deleting(p)},
-        )
+        core_nodes = {_node_of(p) for p in pods.coredns if _node_of(p) and not _deleting(p)}
+        kube_nodes = [_node_of(p) for p in pods.kube_dns if _node_of(p) and not _deleting(p)]
+        room = kube_dns_room(nodes, template, core_nodes, set(kube_nodes))
         unplaced = sum(1 for p in pods.kube_dns if not _node_of(p) and not _deleting(p))
-        placed = sum(1 for p in pods.kube_dns if _node_of(p) and not _deleting(p))
+        terminating = tuple(
+            str(p["metadata"]["name"]) for p in [*pods.coredns, *pods.kube_dns] if _deleting(p)
+        )
+        spread_free = tuple(n for n in room.eligible if n not in core_nodes and n not in kube_nodes)
         return StartingPoint(
-            _replicas(kube_dns), _replicas(coredns), pods, room, unplaced, placed
+            _replicas(kube_dns), _replicas(coredns), pods, room, unplaced, len(kube_nodes), terminating,
+            spread_free, tuple(sorted(kube_nodes)),
         )
 
-    def restore(self, start: StartingPoint) -> str:
+    # ---- the plan ---------------------------------------------------------------------------
+    def plan(self, start: StartingPoint) -> list[Planned]:
+        """The steps, in order, each one a change or the wait that proves it (none a no-op)."""
+        out: list[Planned] = []
         kube = start.kube_dns_replicas
         core = start.coredns_replicas
+        ready = sum(1 for p in start.pods.ready("kube-dns") if not _deleting(p))
+        if start.placed_kube_dns > 0 and ready < min(start.placed_kube_dns, kube, self.original):
+            # an interrupted run asked for kube-dns pods that are still starting: count them only
+            # once they serve, or the next swap would remove a CoreDNS pod too early
+            out.append(self._wait_step("rollback.wait-started-kube-dns", min(start.placed_kube_dns, kube)))
         if start.unplaced_kube_dns and start.room.capacity() == 0 and kube > start.placed_kube_dns:
-            kube = self._drop_unplaced(kube, start.placed_kube_dns)
+            out.append(self._drop_unplaced(kube, start.placed_kube_dns))
+            kube = start.placed_kube_dns
         missing = self.original - kube
-        capacity = start.room.capacity()
         if missing <= 0:
             if kube != self.original:  # something grew kube-dns meanwhile: back to the recorded size
-                self._scale_kube_dns("rollback.scale-kube-dns", kube, self.original)
-            return self._wait_step("rollback.wait-kube-dns", self.original)
-        if capacity is None or capacity >= missing:
-            self.emit(Note(self._grow_reason(start.room)))
-            self._scale_kube_dns("rollback.scale-kube-dns", kube, self.original)
-            return self._wait_step("rollback.wait-kube-dns", self.original)
-        self.emit(Note(self._swap_reason(start.room, capacity)))
-        if capacity > 0:
-            self._scale_kube_dns("rollback.grow-kube-dns", kube, kube + capacity)
-            kube += capacity
-            self._wait_step("rollback.wait-grown-kube-dns", kube)
+                out.append(self._scale_kube_dns("rollback.scale-kube-dns", kube, self.original))
+            out.append(self._wait_step("rollback.wait-kube-dns", self.original))
+            return out
+        spread = len(start.spread_free)
+        capacity = start.room.capacity()
+        if core == 0 or (spread >= missing and (capacity is None or capacity >= missing)):
+            self.notes.append(self._grow_reason(start, missing))
+            self._warn_sharing(start, missing if core == 0 else 0)
+            out.append(self._scale_kube_dns("rollback.scale-kube-dns", kube, self.original))
+            out.append(self._wait_step("rollback.wait-kube-dns", self.original))
+            return out
+        grow = min(missing, spread, missing if capacity is None else capacity)
+        self.notes.append(self._swap_reason(start, grow))
+        if grow > 0:
+            out.append(self._scale_kube_dns("rollback.grow-kube-dns", kube, kube + grow))
+            kube += grow
+            out.append(self._wait_step("rollback.wait-grown-kube-dns", kube))
         swap = 0
         while kube < self.original and core > 0:
             swap += 1
-            self._make_room(swap, core)
+            out.extend(self._make_room(swap, core))
             core -= 1
-            self._scale_kube_dns(f"rollback.s{swap}.scale-kube-dns", kube, kube + 1)
+            out.append(self._scale_kube_dns(f"rollback.s{swap}.scale-kube-dns", kube, kube + 1))
             kube += 1
-            self._wait_step(f"rollback.s{swap}.wait-kube-dns", kube)
-        if kube >= self.original:
-            return f"{self.original} kube-dns pod(s) serving"  # the last round waited for them
-        # no CoreDNS pod left to make room: kube-dns fits now, or the wait says why not
-        self._scale_kube_dns("rollback.scale-kube-dns", kube, self.original)
-        return self._wait_step("rollback.wait-kube-dns", self.original)
+            out.append(self._wait_step(f"rollback.s{swap}.wait-kube-dns", kube))
+        if kube < self.original:
+            # no CoreDNS pod left to make room: kube-dns fits now, or the wait says why not
+            self._warn_sharing(start, self.original - kube)
+            out.append(self._scale_kube_dns("rollback.scale-kube-dns", kube, self.original))
+            out.append(self._wait_step("rollback.wait-kube-dns", self.original))
+        return out
 
-    def _grow_reason(self, room: KubeDnsRoom) -> str:
-        return (
-            f"rollback order: grow kube-dns first; node {room.free[0]} accepts a kube-dns pod and runs no "
-            "CoreDNS pod, so kube-dns comes back before any CoreDNS pod is removed"
+    def _warn_sharing(self, start: StartingPoint, unspread: int) -> None:
+        """kube-dns has no anti-affinity of its own: pods beyond the free nodes share one."""
+        if unspread <= len(start.spread_free):
+            return
+        self.notes.append(
+            f"warning: kube-dns pods will share nodes: {self.original} replicas, but only "
+            f"{len(start.room.eligible)} node(s) accept a kube-dns pod ({node_names(start.room.eligible)}) "
+            f"and {len(start.spread_free)} of them run no DNS pod now; a node failure will take "
+            "several kube-dns pods with it (add nodes, or spread them later with "
+            f"`kubectl rollout restart deployment {self.kd} -n {self.ns}`)"
         )
 
-    def _swap_reason(self, room: KubeDnsRoom, capacity: int) -> str:
-        grown = f"{capacity} kube-dns pod(s) fit now, then " if capacity else ""
-        nodes = ", ".join(room.eligible[:4]) or "none"
+    def _grow_reason(self, start: StartingPoint, missing: int) -> str:
+        if not start.spread_free:
+            return (
+                f"rollback order: grow kube-dns {start.kube_dns_replicas} → {self.original}; no CoreDNS "
+                "pod is left to make room, so kube-dns comes back where the scheduler puts it"
+            )
         return (
-            f"rollback order: swap in place; every node that accepts a kube-dns pod ({nodes}) runs a "
-            "CoreDNS pod whose required anti-affinity repels kube-dns pods, so "
+            f"rollback order: grow kube-dns first; {node_names(start.spread_free)} accept a kube-dns pod "
+            f"and run no DNS pod, room for the {missing} missing one(s) on distinct nodes, so kube-dns "
+            "comes back before any CoreDNS pod is removed"
+        )
+
+    def _swap_reason(self, start: StartingPoint, grow: int) -> str:
+        grown = (
+            f"{grow} kube-dns pod(s) go to node(s) that run no DNS pod "
+            f"({node_names(start.spread_free)}), then "
+            if grow
+            else ""
+        )
+        nodes = node_names(start.room.eligible) or "none"
+        return (
+            f"rollback order: swap in place; the nodes that accept a kube-dns pod ({nodes}) run CoreDNS "
+            "pods (whose required anti-affinity repels kube-dns pods) or kube-dns pods already, so "
             f"{grown}each round removes one CoreDNS pod (while another ready endpoint remains) and "
-            "starts one kube-dns pod in its place"
+            "starts one kube-dns pod on the node it freed: kube-dns ends spread over distinct nodes"
         )
 
     # ---- steps ------------------------------------------------------------------------------
-    def _scale_kube_dns(self, step_id: str, before: int, after: int) -> None:
+    def _scale_kube_dns(self, step_id: str, before: int, after: int) -> Planned:
         def scale() -> str:
+            self._expect(self.kd, before, after)
             self.gateway.scale_deployment(self.ns, self.kd, after)
             return f"Deployment {self.ns}/{self.kd} {before} → {after}"
 
-        self.run_step(
-            step_id,
-            f"Scale kube-dns {self.ns}/{self.kd} {before} → {after}",
-            f"deployment {self.ns}/{self.kd}",
-            after,
-            f"kubectl scale deployment {self.kd} -n {self.ns} --replicas={after}",
+        return Planned(
+            Step(
+                step_id, "scale-kube-dns", 0, f"Scale kube-dns {self.ns}/{self.kd} {before} → {after}",
+                (f"kubectl scale deployment {self.kd} -n {self.ns} --replicas={after}",),
+                f"deployment {self.ns}/{self.kd}", after, True,
+            ),
             scale,
-            "scale-kube-dns",
         )
 
-    def _drop_unplaced(self, kube: int, placed: int) -> int:
+    def _drop_unplaced(self, kube: int, placed: int) -> Planned:
         """Pods an earlier rollback asked for that no node can take only hide the real count;
         the ReplicaSet removes unscheduled pods first, so this never touches a serving pod."""
 
@@ -178,36 +235,26 @@ class KubeDnsRestorer:
             self.gateway.scale_deployment(self.ns, self.kd, placed)
             return f"Deployment {self.ns}/{self.kd} {kube} → {placed} (Pending pods removed)"
 
-        self.run_step(
-            "rollback.drop-pending-kube-dns",
-            f"Scale kube-dns {self.ns}/{self.kd} {kube} → {placed}: its Pending pods fit on no node "
-            "until CoreDNS makes room",
-            f"deployment {self.ns}/{self.kd}",
-            placed,
-            f"kubectl scale deployment {self.kd} -n {self.ns} --replicas={placed}",
+        return Planned(
+            Step(
+                "rollback.drop-pending-kube-dns", "scale-kube-dns", 0,
+                f"Scale kube-dns {self.ns}/{self.kd} {kube} → {placed}: its Pending pods fit on no node "
+                "until CoreDNS makes room",
+                (f"kubectl scale deployment {self.kd} -n {self.ns} --replicas={placed}",),
+                f"deployment {self.ns}/{self.kd}", placed, True,
+            ),
             scale,
-            "scale-kube-dns",
         )
-        return placed
 
-    def _make_room(self, swap: int, core: int) -> None:
+    def _make_room(self, swap: int, core: int) -> list[Planned]:
         victims: dict[str, str] = {}
 
         def scale() -> str:
+            self._expect(self.cd, core, core - 1)
             if not self.dry:
                 victims.update(self._check_another_endpoint(core))
             self.gateway.scale_deployment(self.ns, self.cd, core - 1)
             return f"Deployment {self.ns}/{self.cd} {core} → {core - 1}"
-
-        self.run_step(
-            f"rollback.s{swap}.scale-coredns",
-            f"Scale CoreDNS {self.ns}/{self.cd} {core} → {core - 1} to free a node for a kube-dns pod",
-            f"deployment {self.ns}/{self.cd}",
-            core - 1,
-            f"kubectl scale deployment {self.cd} -n {self.ns} --replicas={core - 1}",
-            scale,
-            "scale-coredns",
-        )
 
         def gone() -> str:
             if self.dry:
@@ -215,16 +262,43 @@ class KubeDnsRestorer:
                 return "dry-run: skipped"
             return self._wait_coredns_gone(core - 1, victims)
 
-        self.run_step(
-            f"rollback.s{swap}.wait-coredns-gone",
-            f"Wait until the removed CoreDNS pod has left the endpoints of Service "
-            f"{self.ns}/{self.options.dns_service} and terminated",
-            f"service {self.ns}/{self.options.dns_service}",
-            None,
-            f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",
-            gone,
-            "check-endpoints",
-        )
+        return [
+            Planned(
+                Step(
+                    f"rollback.s{swap}.scale-coredns", "scale-coredns", swap,
+                    f"Scale CoreDNS {self.ns}/{self.cd} {core} → {core - 1} to free a node for a kube-dns "
+                    "pod",
+                    (f"kubectl scale deployment {self.cd} -n {self.ns} --replicas={core - 1}",),
+                    f"deployment {self.ns}/{self.cd}", core - 1, True,
+                ),
+                scale,
+            ),
+            Planned(
+                Step(
+                    f"rollback.s{swap}.wait-coredns-gone", "check-endpoints", swap,
+                    f"Wait until the removed CoreDNS pod has left the endpoints of Service "
+                    f"{self.ns}/{self.options.dns_service} and terminated",
+                    (f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",),
+                    f"service {self.ns}/{self.options.dns_service}",
+                ),
+                gone,
+            ),
+        ]
+
+    def _expect(self, deployment: str, before: int, after: int) -> None:
+        """Each step was planned from one look at the cluster: if the Deployment now has neither
+        the count the step starts from nor the one it sets, something else changed it (an
+        autoscaler, another operator) and the plan no longer holds."""
+        if self.dry:
+            return
+        now = _replicas(self.gateway.try_get("Deployment", self.ns, deployment))
+        if now not in (before, after):
+            raise RollbackStop(
+                f"Deployment {self.ns}/{deployment} has {now} replicas, but this step was planned for "
+                f"{before} → {after}: something else scaled it since the rollback began",
+                f"find what scales it (`kubectl get deploy,hpa -n {self.ns}`), then {RERUN} (it plans "
+                "again from the cluster as it is)",
+            )
 
     def _check_another_endpoint(self, core: int) -> dict[str, str]:
         """Refuse to remove a CoreDNS pod unless another ready endpoint stays; return the CoreDNS
@@ -244,9 +318,10 @@ class KubeDnsRestorer:
         return {
             str(p["metadata"]["name"]): str((p.get("status") or {}).get("podIP") or "")
             for p in pods.coredns
+            if not _deleting(p)
         }
 
-    def _wait_step(self, step_id: str, want: int) -> str:
+    def _wait_step(self, step_id: str, want: int) -> Planned:
         def wait() -> str:
             if self.dry:
                 self.emit(
@@ -255,16 +330,55 @@ class KubeDnsRestorer:
                 return "dry-run: skipped"
             return self._wait_kube_dns_serving(want)
 
-        self.run_step(
-            step_id,
-            f"Wait for {want} kube-dns pod(s) Ready and in the Service endpoints",
-            f"service {self.ns}/{self.options.dns_service}",
-            None,
-            f"kubectl get endpoints {self.options.dns_service} -n {self.ns}",
+        return Planned(
+            Step(
+                step_id, "check-endpoints", 0,
+                f"Wait for {want} kube-dns pod(s) Ready and in the Service endpoints",
+                (f"kubectl get endpoints {self.options.dns_service} -n {self.ns}",),
+                f"service {self.ns}/{self.options.dns_service}",
+            ),
             wait,
-            "check-endpoints",
         )
-        return f"{want} kube-dns pod(s) serving"
+
+    def wait_terminating_step(self, names: tuple[str, ...]) -> Planned:
+        """Before the first swap: the pods an interrupted run was removing must be gone."""
+
+        def wait() -> str:
+            if self.dry:
+                self.emit(Waiting("dry-run: would wait for the terminating DNS pods to be gone", 0.0, 0.0))
+                return "dry-run: skipped"
+            return self._wait_terminating_gone(set(names))
+
+        return Planned(
+            Step(
+                "rollback.wait-terminating", "check-endpoints", 0,
+                f"Wait until the terminating DNS pod(s) {', '.join(names)} are gone (an interrupted run "
+                "removed them; they still hold their nodes)",
+                (f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",),
+                f"pods {self.ns} -l k8s-app=kube-dns",
+            ),
+            wait,
+        )
+
+    def _wait_terminating_gone(self, names: set[str]) -> str:
+        timeout = self.options.ready_timeout_seconds
+
+        def gone(objs: list[Obj]) -> bool | None:
+            present = {str(p["metadata"]["name"]) for p in objs}
+            return True if not names & present else None
+
+        try:
+            wait_for(
+                self.gateway, "Pod", self.ns, gone, timeout,
+                f"terminating DNS pod(s) {', '.join(sorted(names))} gone",
+                label_selector="k8s-app=kube-dns", on_progress=self._progress(timeout),
+            )
+        except WaitTimeout as err:
+            raise RollbackStop(
+                f"a terminating DNS pod did not go away: {err}",
+                f"check it with `kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide`, then {RERUN}",
+            ) from None
+        return f"{', '.join(sorted(names))} gone"
 
     # ---- waits ------------------------------------------------------------------------------
     def _progress(self, timeout: float) -> Callable[[WaitProgress], None]:

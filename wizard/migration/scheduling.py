@@ -164,64 +164,222 @@ def coredns_pod_spec(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     return {}
 
 
-def _names(nodes: Sequence[str], limit: int = 4) -> str:
+def node_names(nodes: Sequence[str], limit: int = 4) -> str:
+    """"a, b, c, d and 3 more": node names short enough for one line."""
     shown = ", ".join(nodes[:limit])
     return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
+
+
+@dataclass(frozen=True)
+class RoundsOutcome:
+    """One order simulated round by round on the scheduling facts."""
+
+    order: OrderChoice
+    stuck_round: int | None
+    """The first round whose new CoreDNS pod would find no node, None when every round places it."""
+    why: str
+    """What the scheduler would face in that round (empty when every round works)."""
+    rounds: int = 0
+    """How many rounds were simulated (a half round counts as one)."""
+
+    @property
+    def works(self) -> bool:
+        return self.stuck_round is None
+
+
+def simulate_rounds(
+    order: OrderChoice,
+    nodes: Sequence[NodeInfo],
+    pod_spec: Mapping[str, Any],
+    kube_dns_nodes: Sequence[str | None],
+    coredns_nodes: Collection[str],
+    replicas: int,
+    first: Literal["place", "remove"] | None = None,
+) -> RoundsOutcome:
+    """Play every round of `order` on the facts: each new CoreDNS pod needs a node that accepts it
+    (readiness, cordon, selectors, node affinity, taints) and, under its required anti-affinity,
+    runs no DNS pod; each kube-dns scale-down removes one kube-dns pod. Which pod the ReplicaSet
+    removes is its choice, so the simulation takes the worst one for the next round: an unplaced
+    pod first (the ReplicaSet does too), then one whose node stays useless to CoreDNS (it shares
+    the node with another kube-dns pod, or CoreDNS cannot run there). `first`: a switch resumed
+    half-way through a round has that one action of the round left before the `replicas` whole
+    rounds (round numbers then count from that half round)."""
+    eligible = [n.name for n in nodes if accepts(n, pod_spec)]
+    repels = repels_pods_labelled(pod_spec, {"k8s-app": "kube-dns"})
+    kube: dict[str, int] = {}
+    unplaced = 0
+    for node in kube_dns_nodes:
+        if node:
+            kube[node] = kube.get(node, 0) + 1
+        else:
+            unplaced += 1
+    core = set(coredns_nodes)
+
+    def place() -> str | None:
+        free = [n for n in eligible if not repels or (kube.get(n, 0) == 0 and n not in core)]
+        if not free:
+            busy = ", ".join(
+                f"{n} ({'CoreDNS' if n in core else str(kube.get(n, 0)) + ' kube-dns'})" for n in eligible[:4]
+            )
+            return f"every node that accepts a CoreDNS pod runs a DNS pod by then ({busy or 'none'})"
+        core.add(free[0])
+        return None
+
+    def remove() -> None:
+        nonlocal unplaced
+        if unplaced:
+            unplaced -= 1
+            return
+        if not kube:
+            return
+        useless = [n for n, c in kube.items() if c > 1 or n not in eligible]
+        victim = sorted(useless)[0] if useless else sorted(kube)[0]
+        kube[victim] -= 1
+        if kube[victim] == 0:
+            del kube[victim]
+
+    total = replicas + (1 if first else 0)
+    if first == "place" and (problem := place()) is not None:
+        return RoundsOutcome(order, 1, problem, total)
+    if first == "remove":
+        remove()
+    for round_ in range(1 + (1 if first else 0), total + 1):
+        if order == "grow-first":
+            problem = place()
+            remove()
+        else:
+            remove()
+            problem = place()
+        if problem is not None:
+            return RoundsOutcome(order, round_, problem, total)
+    return RoundsOutcome(order, None, "", total)
 
 
 def decide_order(
     facts: ClusterFacts, pod_spec: Mapping[str, Any], requested: str, replicas: int
 ) -> OrderDecision:
-    """grow-first when a node is free of DNS pods, else shrink-first; `requested` overrides auto."""
+    """grow-first when every round of it can place its CoreDNS pod, else shrink-first when every
+    round of that can; `requested` overrides auto. Decided by simulating the rounds on where each
+    DNS pod runs now (see `simulate_rounds`), not by counting the free nodes of round 1."""
     eligible = tuple(n.name for n in facts.nodes if accepts(n, pod_spec))
-    occupied = {p.node for p in facts.dns_pods if p.node and not p.terminating}
+    live = [p for p in facts.dns_pods if not p.terminating]
+    coredns_name = _coredns_owner(facts)
+    core_nodes = {p.node for p in live if p.node and p.owner_deployment == coredns_name}
+    kube_nodes = [p.node for p in live if p.owner_deployment != coredns_name]
+    occupied = {p.node for p in live if p.node}
     free = tuple(n for n in eligible if n not in occupied)
     problem: str | None = None
     if len(eligible) < replicas:
         problem = (
-            f"only {len(eligible)} node(s) accept a CoreDNS pod ({_names(list(eligible)) or 'none'}) but "
+            f"only {len(eligible)} node(s) accept a CoreDNS pod ({node_names(list(eligible)) or 'none'}) but "
             f"{replicas} replicas need {replicas} distinct nodes under the required anti-affinity; "
             "make more nodes schedulable or lower kube-dns's replicas first"
         )
+
+    def simulate(order: OrderChoice) -> RoundsOutcome:
+        return simulate_rounds(order, facts.nodes, pod_spec, kube_nodes, core_nodes, replicas)
+
+    grow, shrink = simulate("grow-first"), simulate("shrink-first")
     if requested == "grow-first":
-        if not free and problem is None:
+        if not grow.works and problem is None:
             problem = (
-                "--order grow-first: every node that accepts a CoreDNS pod already runs a DNS pod, so the "
-                "new CoreDNS pod would stay Pending; use --order auto or shrink-first, or add a node"
+                f"--order grow-first: in round {grow.stuck_round} {grow.why}, so the new CoreDNS pod would "
+                "stay Pending; use --order auto or shrink-first, or add a node"
             )
         return OrderDecision("grow-first", "chosen with --order grow-first", problem, eligible, free)
     if requested == "shrink-first":
-        if replicas <= 1 and problem is None:
-            problem = _single_replica_gap(replicas)
+        if problem is None:
+            label = "--order shrink-first"
+            problem = _single_replica_gap(replicas) if replicas <= 1 else _stuck(shrink, label)
         return OrderDecision("shrink-first", "chosen with --order shrink-first", problem, eligible, free)
-    if free:
+    if grow.works:
         reason = (
-            f"node {free[0]} accepts a CoreDNS pod and runs no DNS pod, so each new CoreDNS pod starts "
-            "before a kube-dns pod is removed (no capacity lost)"
+            f"node {free[0] if free else '?'} accepts a CoreDNS pod and runs no DNS pod, and every round, "
+            "simulated on where each DNS pod runs, still finds a node for its new CoreDNS pod: each new "
+            "CoreDNS pod starts before a kube-dns pod is removed (no capacity lost)"
         )
         return OrderDecision("grow-first", reason, problem, eligible, free)
-    reason = (
-        f"every node that accepts a CoreDNS pod ({len(eligible)}: {_names(list(eligible)) or 'none'}) "
-        "already runs a DNS pod; under the required anti-affinity a new CoreDNS pod would stay Pending, "
-        "so each round removes one kube-dns pod first (one replica less while the round runs)"
+    pending = (
+        f"grow-first would stall in round {grow.stuck_round}: {grow.why}, so its new CoreDNS pod would stay "
+        "Pending under the required anti-affinity"
     )
     if replicas <= 1 and problem is None:
         problem = _single_replica_gap(replicas)
+    if not shrink.works and problem is None:
+        problem = (
+            f"no round order works on this cluster: {pending}; shrink-first would stall in round "
+            f"{shrink.stuck_round}: {shrink.why}. Make room first: add or uncordon a node that accepts "
+            "CoreDNS pods (or let them tolerate the nodes' taints), or spread the kube-dns pods over "
+            "distinct nodes, then run pre-flight again"
+        )
+    reason = f"{pending}; shrink-first places every round's pod, so each round removes one kube-dns pod first"
     return OrderDecision("shrink-first", reason, problem, eligible, free)
 
 
-def keep_recorded_order(fresh: OrderDecision, recorded: OrderChoice, requested: str) -> OrderDecision:
+def _stuck(outcome: RoundsOutcome, label: str) -> str | None:
+    if outcome.works:
+        return None
+    return (
+        f"{label}: in round {outcome.stuck_round} {outcome.why}, so the new CoreDNS pod would stay Pending; "
+        "add or uncordon a node that accepts CoreDNS pods, or use --order auto"
+    )
+
+
+def _coredns_owner(facts: ClusterFacts) -> str:
+    meta = (facts.coredns_deployment or {}).get("metadata") or {}
+    return str(meta.get("name") or "coredns")
+
+
+def keep_recorded_order(
+    fresh: OrderDecision,
+    recorded: OrderChoice,
+    requested: str,
+    facts: ClusterFacts | None = None,
+    pod_spec: Mapping[str, Any] | None = None,
+    replicas: int = 0,
+) -> OrderDecision:
     """The order a switch in progress began with, which its resumption must keep: the rounds
     already run were built for it, and the cluster's layout mid-switch (a CoreDNS pod on a node
-    that was free) no longer says which order the switch needs. Only the node-count problem,
-    which holds for either order, still blocks."""
+    that was free) no longer says which order the switch needs. The node-count problem, which
+    holds for either order, still blocks; so does a recorded order that, simulated on where the
+    pods run now, would stall again (a switch begun before the order was simulated)."""
     reason = f"recorded on the CoreDNS Deployment when this switch began ({ANNOTATION_ORDER})"
     if requested not in ("auto", recorded):
         reason += f"; --order {requested} is ignored until the switch finishes or is rolled back"
     if fresh.order != recorded:
         reason += f" (the cluster as it is now would suggest {fresh.order})"
     problem = fresh.problem if fresh.problem is not None and fresh.problem.startswith("only ") else None
+    if problem is None and facts is not None and pod_spec is not None:
+        stall = resumed_rounds(recorded, facts, pod_spec, replicas)
+        if not stall.works:
+            problem = (
+                f"this switch began {recorded} and cannot finish that way: from where it stands, "
+                f"in round {stall.stuck_round} of the {stall.rounds} still to run {stall.why}, so its new "
+                "CoreDNS pod stays Pending; roll back with `coredns-wizard rollback`, then run the "
+                "switch again (a new switch simulates every round and picks an order that works), or "
+                "free a node that accepts CoreDNS pods"
+            )
     return OrderDecision(recorded, reason, problem, fresh.eligible_nodes, fresh.free_nodes)
+
+
+def resumed_rounds(
+    order: OrderChoice, facts: ClusterFacts, pod_spec: Mapping[str, Any], replicas: int
+) -> RoundsOutcome:
+    """The rest of a switch in progress, simulated from where the pods run now: CoreDNS pods
+    still to place (Pending ones included) and kube-dns pods still to remove."""
+    coredns_name = _coredns_owner(facts)
+    live = [p for p in facts.dns_pods if not p.terminating]
+    core_nodes = {p.node for p in live if p.node and p.owner_deployment == coredns_name}
+    kube_nodes = [p.node for p in live if p.owner_deployment != coredns_name]
+    to_place = max(0, replicas - len(core_nodes))
+    to_remove = len(kube_nodes)
+    first: Literal["place", "remove"] | None = None
+    rounds = min(to_place, to_remove)
+    if to_remove > to_place:
+        first = "remove"
+    elif to_place > to_remove:
+        first = "place"
+    return simulate_rounds(order, facts.nodes, pod_spec, kube_nodes, core_nodes, rounds, first)
 
 
 def recorded_order(annotations: Mapping[str, str]) -> OrderChoice | None:

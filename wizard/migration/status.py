@@ -11,16 +11,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wizard.k8s.gateway import Gateway
+from wizard.migration.autoscaler import AutoscalerRecord, describe_now
 from wizard.migration.dns_pods import EndpointMembership, endpoint_membership, list_dns_pods
 from wizard.migration.journal import Journal
 from wizard.migration.progress import PodView
 from wizard.migration.switch_state import (
     PHASE_COMPLETED,
     PHASE_ROLLED_BACK,
-    AutoscalerRecord,
+    UnfinishedRollback,
     parse_time,
     read_cluster_record,
     ready_replicas,
+    unfinished_rollback,
 )
 from wizard.options import CLEANUP_AFTER_HOURS, SwitchOptions
 
@@ -35,7 +37,8 @@ class DeploymentState:
 @dataclass(frozen=True)
 class SwitchStatus:
     phase: str
-    """not-started, deployed, in-progress, completed or rolled-back."""
+    """not-started, deployed, in-progress, completed, rolling-back (a rollback began and did not
+    finish, declined steps included) or rolled-back."""
     last_step: str | None
     round: int | None
     rounds: int | None
@@ -49,6 +52,9 @@ class SwitchStatus:
     last_kube_dns_scale_down: datetime | None
     cleanup_allowed_at: datetime | None
     now: datetime
+    rollback: UnfinishedRollback | None = None
+    next_action: str = ""
+    """What the operator should run now, in one line."""
 
     @property
     def since_last_scale_down(self) -> timedelta | None:
@@ -94,6 +100,15 @@ class SwitchStatus:
             "seconds_since_last_scale_down": None if since is None else since.total_seconds(),
             "cleanup_allowed_at": _iso(self.cleanup_allowed_at),
             "cleanup_allowed": self.cleanup_allowed,
+            "rollback": None
+            if self.rollback is None
+            else {
+                "last_done": self.rollback.last_done,
+                "stopped_at": self.rollback.stopped_at,
+                "how": self.rollback.how,
+                "detail": self.rollback.detail,
+            },
+            "next": self.next_action,
         }
 
 
@@ -134,6 +149,9 @@ def read_status(
         phase = "deployed"
     else:
         phase = "in-progress"
+    pending = unfinished_rollback(record, journal) if phase != PHASE_ROLLED_BACK else None
+    if pending is not None:
+        phase = "rolling-back"
     entries = journal.read().entries if journal is not None else []
     journal_tail = tuple(
         f"{e.time} {e.status} {e.step}: {e.action}" + (f" ({e.detail})" if e.detail else "")
@@ -142,19 +160,10 @@ def read_status(
     autoscaler_now = "none recorded"
     if record.autoscaler is not None:
         live = gateway.try_get("Deployment", record.autoscaler.namespace, record.autoscaler.name)
-        if live is None:
-            autoscaler_now = "gone"
-        else:
-            replicas = int((live.get("spec") or {}).get("replicas") or 0)
-            containers = ((live.get("spec") or {}).get("template") or {}).get("spec", {}).get(
-                "containers"
-            ) or []
-            flags = [str(v) for c in containers for f in ("command", "args") for v in c.get(f) or []]
-            target = next((v.split("=", 1)[1] for v in flags if v.startswith("--target=")), "?")
-            autoscaler_now = f"{replicas} replica(s), --target={target}"
+        autoscaler_now = describe_now(live)
     last = last_kube_dns_scale_down(gateway, journal, options)
     allowed_at = last + timedelta(hours=CLEANUP_AFTER_HOURS) if last is not None else None
-    if record.kube_dns_replicas > 0:
+    if record.kube_dns_replicas > 0 or pending is not None:
         allowed_at = None
     return SwitchStatus(
         phase=phase,
@@ -179,7 +188,33 @@ def read_status(
         last_kube_dns_scale_down=last,
         cleanup_allowed_at=allowed_at,
         now=now,
+        rollback=pending,
+        next_action=_next_action(phase, record.kube_dns_replicas, record.original_kube_dns_replicas, pending),
     )
+
+
+def _next_action(
+    phase: str, kube_dns: int, original: int | None, pending: UnfinishedRollback | None
+) -> str:
+    if pending is not None:
+        back = f"kube-dns has {kube_dns} of {original if original is not None else '?'} replicas back"
+        if pending.how == "declined" and pending.last_done is None:
+            return (
+                f"a rollback was declined at {pending.stopped_at} before it changed anything ({back}); run "
+                "`coredns-wizard rollback` to roll back, or `coredns-wizard switch` to keep CoreDNS and "
+                "finish the switch"
+            )
+        return (
+            f"finish the rollback: run `coredns-wizard rollback` ({back}; it plans again from the cluster "
+            "as it is and skips nothing that is still needed)"
+        )
+    return {
+        "not-started": "run `coredns-wizard plan`, then `coredns-wizard switch`",
+        "deployed": "run `coredns-wizard switch` to start the rounds, or `coredns-wizard rollback`",
+        "in-progress": "resume with `coredns-wizard switch`, or roll back with `coredns-wizard rollback`",
+        "completed": "nothing to do until clean-up is allowed (`coredns-wizard cleanup`)",
+        "rolled-back": "nothing: kube-dns serves again; `coredns-wizard switch` starts a new switch",
+    }.get(phase, "")
 
 
 def status_lines(status: SwitchStatus) -> list[str]:
@@ -193,8 +228,18 @@ def status_lines(status: SwitchStatus) -> list[str]:
         )
 
     rounds = f", round {status.round} of {status.rounds}" if status.round and status.rounds else ""
+    if status.rollback is not None:
+        r = status.rollback
+        where = f"last rollback step done: {r.last_done or 'none'}"
+        if r.stopped_at:
+            why = f" ({r.detail})" if r.detail and r.how == "failed" else ""
+            where += f"; {r.how} at {r.stopped_at}{why}"
+        first = f"phase: rolling-back, unfinished ({where}); the switch had reached {status.last_step or '?'}"
+    else:
+        last = f" (last step {status.last_step})" if status.last_step else ""
+        first = f"phase: {status.phase}{rounds}{last}"
     lines = [
-        f"phase: {status.phase}{rounds}" + (f" (last step {status.last_step})" if status.last_step else ""),
+        first,
         dep(status.coredns, "CoreDNS"),
         dep(status.kube_dns, "kube-dns"),
         "endpoints: CoreDNS "
@@ -221,12 +266,16 @@ def status_lines(status: SwitchStatus) -> list[str]:
     else:
         hours = since.total_seconds() / 3600 if since is not None else 0.0
         lines.append(f"last kube-dns scale-down: {_iso(status.last_kube_dns_scale_down)} ({hours:.1f} h ago)")
-    if status.cleanup_allowed_at is None:
+    if status.rollback is not None:
+        lines.append("clean-up: not while a rollback is unfinished")
+    elif status.cleanup_allowed_at is None:
         lines.append("clean-up: not yet (kube-dns still has replicas or was never scaled down)")
     elif status.cleanup_allowed:
         lines.append("clean-up: allowed (`coredns-wizard cleanup`)")
     else:
         lines.append(f"clean-up: allowed from {_iso(status.cleanup_allowed_at)}")
+    if status.next_action:
+        lines.append(f"next: {status.next_action}")
     if status.journal_tail:
         lines.append("journal (last entries):")
         lines.extend(f"  {line}" for line in status.journal_tail)

@@ -23,6 +23,8 @@ from wizard.durations import human_duration
 from wizard.errors import WizardError
 from wizard.k8s.gateway import Gateway, Obj
 from wizard.k8s.watch import WaitProgress, WaitTimeout, pod_is_ready, wait_for
+from wizard.migration import autoscaler
+from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.containment import Containment, is_contained_failure
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods, slice_ready_ips
 from wizard.migration.ipvs_gate import IpvsGateTracker, acknowledge
@@ -67,15 +69,13 @@ from wizard.migration.progress import (
     Waiting,
 )
 from wizard.migration.switch_state import (
+    ANNOTATION_ROLLBACK_STEP,
     PHASE_COMPLETED,
     PHASE_ROLLED_BACK,
     ROLLBACK_STEP,
-    AutoscalerRecord,
-    autoscaler_record_of,
     done_plan_steps,
     read_cluster_record,
     ready_replicas,
-    retargeted,
 )
 from wizard.migration.verdicts import Expected, Verdict, expected_records, judge
 from wizard.options import SwitchOptions
@@ -92,6 +92,9 @@ PROBE_TIMEOUT_S = 2.0
 PINNED_SOCKETS = 3
 """Long-lived sockets the observation also asks through, as clients that keep theirs do."""
 PINNED_TIMEOUT_S = 1.0
+AUTOSCALER_MIN_OBSERVE_S = 1.0
+"""The shortest watch that kube-dns stays at 0 after the retarget (the observation window, when
+longer): at the lab's test speed, two of the autoscaler's polls."""
 CRASH_LOOP_RESTARTS = 3
 """Restarts after which a crash-looping CoreDNS pod stops the wait early (its logs say why)."""
 
@@ -325,6 +328,7 @@ class Switcher:
             )
         if step.kind != "pause-autoscaler" and self._coredns_exists():
             notes: dict[str, str | None] = {ANNOTATION_PHASE: step.id, ANNOTATION_ROUND: str(step.round)}
+            notes[ANNOTATION_ROLLBACK_STEP] = None  # a switch resumed after a partial rollback
             if step.kind == "scale-kube-dns":
                 notes[ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN] = now_rfc3339()
             self.gateway.annotate_deployment(self.ns, self.options.coredns_deployment, notes)
@@ -345,26 +349,20 @@ class Switcher:
         info = self.plan.autoscaler
         if info is None:
             return "skipped", "no kube-dns autoscaler"
-        deployment = self.gateway.get_deployment(info.namespace, info.name)
-        notes = (deployment.get("metadata") or {}).get("annotations") or {}
-        record = AutoscalerRecord.from_json(str(notes.get(ANNOTATION_AUTOSCALER) or ""))
-        if record is None:
-            record = autoscaler_record_of(deployment)
-            self.gateway.annotate_deployment(
-                info.namespace, info.name, {ANNOTATION_AUTOSCALER: record.to_json()}
-            )
-        if _spec_replicas(deployment) == 0:
+        live = self.gateway.get_deployment(info.namespace, info.name)
+        record, scaled = autoscaler.pause(self.gateway, live)
+        if not scaled:
             return (
                 "already-done",
                 f"autoscaler {info.namespace}/{info.name} already at 0 (was {record.replicas})",
             )
-        self.gateway.scale_deployment(info.namespace, info.name, 0)
         return (
             "done",
             f"autoscaler {info.namespace}/{info.name} scaled {record.replicas} → 0 (target {record.target})",
         )
 
     def _autoscaler_record(self) -> AutoscalerRecord | None:
+        """The record on the CoreDNS Deployment, else the one on the autoscaler itself."""
         info = self.plan.autoscaler
         if info is None:
             return None
@@ -374,10 +372,7 @@ class Switcher:
         deployment = self.gateway.try_get("Deployment", info.namespace, info.name)
         if deployment is None:
             return None
-        notes = (deployment.get("metadata") or {}).get("annotations") or {}
-        return AutoscalerRecord.from_json(
-            str(notes.get(ANNOTATION_AUTOSCALER) or "")
-        ) or autoscaler_record_of(deployment)
+        return autoscaler.recorded_on(deployment) or autoscaler.record_of(deployment)
 
     def _deploy(self, step: Step) -> tuple[Outcome, str]:
         existing = self.gateway.try_get("Deployment", self.ns, self.options.coredns_deployment)
@@ -498,20 +493,7 @@ class Switcher:
                 f"autoscaler {record.namespace}/{record.name} left at 0 replicas (policy leave-paused)",
             )
         if policy == "retarget":
-            new_target = f"Deployment/{self.options.coredns_deployment}"
-            values = retargeted(record, new_target)
-            self.gateway.patch_deployment(
-                record.namespace,
-                record.name,
-                {
-                    "spec": {
-                        "template": {
-                            "spec": {"containers": [{"name": record.container, record.field: values}]}
-                        }
-                    }
-                },
-                why=f"retarget autoscaler {record.namespace}/{record.name} to {new_target}",
-            )
+            autoscaler.retarget(self.gateway, record, self.options.coredns_deployment)
         else:
             self._emit(
                 Note(
@@ -521,8 +503,24 @@ class Switcher:
                 )
             )
         self.gateway.scale_deployment(record.namespace, record.name, record.replicas)
-        what = "retargeted to the CoreDNS Deployment and " if policy == "retarget" else ""
-        return "done", f"autoscaler {record.namespace}/{record.name} {what}scaled back to {record.replicas}"
+        if policy != "retarget":
+            return "done", f"autoscaler {record.namespace}/{record.name} scaled back to {record.replicas}"
+        if self.dry_run:
+            return "done", f"autoscaler {record.namespace}/{record.name} retargeted and scaled back (dry-run)"
+        verified = autoscaler.verify_retargeted(
+            self.gateway,
+            record,
+            self.options.coredns_deployment,
+            self.options.kube_dns_deployment,
+            max(self.options.observe_seconds, AUTOSCALER_MIN_OBSERVE_S),
+            self.options.ready_timeout_seconds,
+            lambda what, elapsed, total: self._emit(Waiting(what, elapsed, total)),
+        )
+        return (
+            "done",
+            f"autoscaler {record.namespace}/{record.name} retargeted to the CoreDNS Deployment and scaled "
+            f"back to {record.replicas}; {verified}",
+        )
 
     # ---- checks -------------------------------------------------------------------------
     def _expected_coredns(self, step: Step) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 
 from wizard.errors import InputError
 from wizard.k8s.gateway import Gateway, Obj
+from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
     ANNOTATION_CONTAINMENT,
@@ -28,6 +29,9 @@ from wizard.migration.journal import (
 from wizard.options import SwitchOptions
 from wizard.safe_load import load_json
 
+ANNOTATION_ROLLBACK_STEP = "coredns-wizard.io/rollback-step"
+"""On the CoreDNS Deployment: the last step a rollback finished; set while a rollback is under
+way (removed when it finishes), so `status` can say a rollback stopped half-way and where."""
 PHASE_COMPLETED = "completed"
 PHASE_ROLLED_BACK = "rolled-back"
 ROLLBACK_STEP = "rollback"
@@ -68,7 +72,7 @@ class ContainmentRecord:
     @classmethod
     def from_json(cls, text: str) -> ContainmentRecord | None:
         try:
-            data = json.loads(text)
+            data = load_json(text, "containment record")
             return cls(
                 int(data["round"]),
                 int(data["coredns"]),
@@ -78,87 +82,8 @@ class ContainmentRecord:
                 str(data.get("reason") or ""),
                 str(data.get("time") or ""),
             )
-        except (ValueError, KeyError, TypeError):
-            return None
-
-
-@dataclass(frozen=True)
-class AutoscalerRecord:
-    """What the wizard changed on the kube-dns autoscaler, to put it back exactly."""
-
-    name: str
-    namespace: str
-    replicas: int
-    target: str
-    container: str
-    field: str  # "command" or "args": the list that holds --target=
-    values: tuple[str, ...]
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "name": self.name,
-                "namespace": self.namespace,
-                "replicas": self.replicas,
-                "target": self.target,
-                "container": self.container,
-                "field": self.field,
-                "values": list(self.values),
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> AutoscalerRecord | None:
-        try:
-            data = load_json(text, "autoscaler record")
-            return cls(
-                str(data["name"]),
-                str(data["namespace"]),
-                int(data["replicas"]),
-                str(data["target"]),
-                str(data.get("container") or ""),
-                str(data.get("field") or "command"),
-                tuple(str(v) for v in data.get("values") or ()),
-            )
         except (InputError, ValueError, KeyError, TypeError):
             return None
-
-
-def autoscaler_record_of(deployment: Obj) -> AutoscalerRecord:
-    """Read the autoscaler Deployment as it is now (before the wizard pauses it)."""
-    meta = deployment.get("metadata") or {}
-    spec = deployment.get("spec") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    for container in containers:
-        for field_name in ("command", "args"):
-            values = [str(v) for v in container.get(field_name) or []]
-            for value in values:
-                if value.startswith("--target="):
-                    return AutoscalerRecord(
-                        str(meta.get("name")),
-                        str(meta.get("namespace")),
-                        int(spec.get("replicas") or 0),
-                        value.split("=", 1)[1],
-                        str(container.get("name")),
-                        field_name,
-                        tuple(values),
-                    )
-    first = containers[0] if containers else {}
-    return AutoscalerRecord(
-        str(meta.get("name")),
-        str(meta.get("namespace")),
-        int(spec.get("replicas") or 0),
-        "",
-        str(first.get("name") or ""),
-        "command",
-        tuple(str(v) for v in first.get("command") or []),
-    )
-
-
-def retargeted(record: AutoscalerRecord, new_target: str) -> list[str]:
-    """The autoscaler's command/args with --target= pointing at `new_target`."""
-    return [f"--target={new_target}" if v.startswith("--target=") else v for v in record.values]
 
 
 @dataclass(frozen=True)
@@ -173,6 +98,8 @@ class ClusterRecord:
     round: int | None
     last_kube_dns_scale_down: datetime | None
     containment: ContainmentRecord | None = None
+    rollback_step: str | None = None
+    """The last step an unfinished rollback completed (ANNOTATION_ROLLBACK_STEP)."""
 
     @property
     def coredns_replicas(self) -> int:
@@ -214,6 +141,7 @@ def read_cluster_record(gateway: Gateway, options: SwitchOptions) -> ClusterReco
         _int(notes.get(ANNOTATION_ROUND)),
         parse_time(str(notes.get(ANNOTATION_LAST_KUBE_DNS_SCALE_DOWN) or "")),
         ContainmentRecord.from_json(str(notes.get(ANNOTATION_CONTAINMENT) or "")),
+        str(notes[ANNOTATION_ROLLBACK_STEP]) if notes.get(ANNOTATION_ROLLBACK_STEP) else None,
     )
 
 
@@ -262,3 +190,36 @@ def done_plan_steps(journal: Journal | None, plan_ids: list[str]) -> set[str]:
             keep = plan_ids[: plan_ids.index(resume_after) + 1] if resume_after in plan_ids else []
             done &= set(keep)
     return done
+@dataclass(frozen=True)
+class UnfinishedRollback:
+    """A rollback that began and did not finish: where it stopped and why."""
+
+    last_done: str | None
+    """The last rollback step that finished (None: none did; nothing was changed by it)."""
+    stopped_at: str | None
+    """The step it stopped at, from the journal (None when only the annotation is known)."""
+    how: str
+    """"declined", "failed" or "interrupted" (a step sent, its result never recorded)."""
+    detail: str
+
+
+def unfinished_rollback(record: ClusterRecord, journal: Journal | None) -> UnfinishedRollback | None:
+    """From the CoreDNS Deployment's ANNOTATION_ROLLBACK_STEP (any machine) and this machine's
+    journal: a rollback step declined, failed or cut off after the last finished rollback."""
+    entries = current_entries(journal)
+    tail = []  # the rollback steps since the switch's last entry, newest first
+    for entry in reversed(entries):
+        if not entry.step.startswith(ROLLBACK_STEP + "."):
+            break
+        tail.append(entry)
+    done = next((e.step for e in tail if e.status == "done"), None)
+    last_done = record.rollback_step or done
+    latest = tail[0] if tail else None
+    stopped_at = latest.step if latest is not None and latest.status != "done" else None
+    how, detail = "interrupted", ""
+    if latest is not None and latest.status == "failed":
+        detail = latest.detail or ""
+        how = "declined" if "declined" in detail else "failed"
+    if last_done is None and stopped_at is None:
+        return None
+    return UnfinishedRollback(last_done, stopped_at, how, detail)
