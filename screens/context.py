@@ -37,6 +37,8 @@ class WizardContext:
     """The Corefile the operator reviewed/edited in the migration stage."""
     clock: Callable[[], float] = time.monotonic
     """Injectable so snapshots and countdowns are deterministic in tests."""
+    wait_note: str = ""
+    """Said on screen when the waits are not the guide's (the demo's short ones)."""
     notes: list[str] = field(default_factory=list)
     """Things the operator decided that the Done screen repeats (e.g. a skipped IPVS wait)."""
 

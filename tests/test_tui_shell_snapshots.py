@@ -21,6 +21,7 @@ from tui_shell_support import (
     wait_until,
 )
 
+from screens.widgets.confirm import ConfirmationModal
 from wizard.lab.cluster import Lab
 
 SIZE = (120, 40)
@@ -107,7 +108,7 @@ def test_snapshot_deploy_confirmation(lab: Lab) -> None:
     async def steps(app: Any, pilot: Any) -> None:
         await _prepared(app, pilot)
         await pilot.press("a")
-        await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
 
     _snapshot(lab, "shell_deploy_confirm", "deploy", steps)
 

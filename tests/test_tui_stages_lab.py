@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tui_shell_support import lab_context, screen_text, wait_until
 
+from screens.widgets.confirm import ConfirmationModal
 from wizard.lab.cluster import Lab
 
 SIZE = (120, 40)
@@ -68,7 +69,7 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
             assert app.advance_blocked() == "apply the manifests first (n or a)"
 
             await pilot.press("n")  # `n` opens the same confirmation as `a`
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             assert app.focused is not None and app.focused.id == "confirm-cancel"
             text = screen_text(app)
             for name in ("ClusterRole system:coredns", "ServiceAccount kube-system/coredns",
@@ -80,7 +81,8 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
             assert app.advance_blocked() is None
             assert app.check_action("go_back", ()) is False, "no going back once the cluster changed"
             await pilot.press("r")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the rollback confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal),
+                             "the rollback confirmation")
             assert "scale Deployment kube-system/kube-dns back to 3 replica(s)" in screen_text(app)
             await pilot.press("escape")
             await wait_until(pilot, lambda: app.screen.id == "stage-deploy", "the dialog to close")
@@ -130,7 +132,7 @@ def test_cancel_in_the_confirmation_applies_nothing(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             await pilot.press("enter")  # Enter lands on the focused Cancel
             await wait_until(pilot, lambda: app.screen.id == "stage-deploy", "the dialog to close")
             assert not app.deployed
@@ -294,11 +296,12 @@ def test_rollback_key_after_deploy(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             await pilot.press("y")
             await wait_until(pilot, lambda: app.deployed, "the apply", 60)
             await pilot.press("r")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the rollback confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal),
+                             "the rollback confirmation")
             await pilot.press("y")
             await wait_until(pilot, lambda: not app.deployed, "the rollback", 90)
             assert app.change_in_flight is None
@@ -350,7 +353,7 @@ def test_dry_run_deploy_stores_nothing(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             assert "DRY-RUN: sent with dryRun=All; nothing is stored." in screen_text(app)
             await pilot.press("y")
             await wait_until(pilot, lambda: app.screen.applied, "the dry-run apply", 60)
@@ -378,7 +381,7 @@ def test_deploy_pauses_the_autoscaler_it_names(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             named = "scale the kube-dns autoscaler Deployment kube-system/kube-dns-autoscaler"
             assert named in screen_text(app)
             await pilot.press("y")

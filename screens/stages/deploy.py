@@ -59,6 +59,11 @@ class DeployScreen(StageScreen):
 
     STAGE_ID = "deploy"
     STAGE_TITLE = "4 Deploy"
+    PURPOSE = (
+        "renders switch2coredns.yaml (CoreDNS Deployment at 0 replicas, ConfigMap, RBAC) with the "
+        "reviewed Corefile, validates it with a server-side dry-run, and applies it after you "
+        "confirm. Nothing serves DNS yet: the switch stage scales it up."
+    )
 
     def __init__(self, context: WizardContext) -> None:
         super().__init__(context)
@@ -121,7 +126,7 @@ class DeployScreen(StageScreen):
 
     def advance_blocked(self) -> str | None:
         if self.context.read_only:
-            return "read-only mode: nothing can be deployed, the wizard ends here"
+            return None  # read-only: n goes on to watch the Switch stage's live panes
         if self.prepared is None:
             return "the manifests are still being rendered and validated"
         if self.prepared.blocking or self.prepared.plan is None:
@@ -129,8 +134,15 @@ class DeployScreen(StageScreen):
         if self.applying:
             return "the manifests are being applied"
         if not self.applied:
-            return "apply the manifests first (n or a)"
+            return "the manifests are not applied yet"
         return None
+
+    def next_key_text(self) -> str:
+        if self.context.read_only:
+            return "n goes on to the Switch stage to watch the DNS pods and endpoints (read-only)"
+        if self.change_ready_on_advance():
+            return "n (or a) applies switch2coredns.yaml after a confirmation"
+        return super().next_key_text()
 
     def can_go_back(self) -> bool:
         return not self.applying and not self.applied

@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 CLEANUP_COMMAND = "coredns-wizard cleanup"
 
 
-@dataclass
-class StatusRead(Message):
-    status: SwitchStatus | None
-    error: str = ""
-
-
 def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:
     """The screen's title: the cluster's phase first, the switch screen's outcome second."""
     phase = status.phase if status is not None else None
@@ -127,11 +121,22 @@ class DoneScreen(StageScreen):
 
     STAGE_ID = "done"
     STAGE_TITLE = "6 Done"
+    PURPOSE = (
+        "says how the switch ended and what the cluster looks like now (read again from the "
+        "cluster), and when the kube-dns objects may be cleaned up (72 h after the last scale-down)."
+    )
     DEFAULT_CSS = """
     DoneScreen #done-title { height: 3; padding: 1 2 0 2; text-style: bold; }
     DoneScreen #done-body { height: 1fr; padding: 0 2; }
     DoneScreen #done-summary, DoneScreen #done-cleanup { margin: 1 0 0 0; }
     """
+
+    @dataclass
+    class StatusRead(Message):
+        """The cluster's status, read for this screen (or why it could not be)."""
+
+        status: SwitchStatus | None
+        error: str = ""
 
     def __init__(
         self,
@@ -147,6 +152,10 @@ class DoneScreen(StageScreen):
         self.status = status
         self._read_at = context.clock()
 
+    def leaves_cluster_mixed(self) -> bool:
+        """The switch ended (completed, rolled back, or a dry run): quitting needs no question."""
+        return False
+
     @property
     def title_text(self) -> str:
         return done_title(self.result, self.status)
@@ -158,6 +167,8 @@ class DoneScreen(StageScreen):
             yield Static(id="done-cleanup")
 
     def on_mount(self) -> None:
+        if not self.live:
+            return  # pushed while the app exits: never composed, nothing to show
         if self.result is None:
             self.result = self._result_from_switch_screen()
         self.set_status(Text("q quits; the switch state stays in the cluster and the journal", style="dim"))
@@ -174,11 +185,13 @@ class DoneScreen(StageScreen):
 
         try:
             status = read_status(self.context.gateway, self.context.journal, self.context.options)
-            self.post_message(StatusRead(status))
+            self.post_message(self.StatusRead(status))
         except WizardError as err:
-            self.post_message(StatusRead(None, str(err)))
+            self.post_message(self.StatusRead(None, str(err)))
 
-    def on_status_read(self, message: StatusRead) -> None:
+    def on_done_screen_status_read(self, message: StatusRead) -> None:
+        if not self.live:
+            return  # read after the screen (or the app) went away
         self.status = message.status
         self._read_at = self.context.clock()
         self.redraw()
@@ -196,11 +209,13 @@ class DoneScreen(StageScreen):
         return None
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
+        if event.state == WorkerState.ERROR and self.live:
             self.query_one("#done-cleanup", Static).update(
                 Text(f"could not read the cluster's status: {event.worker.error}", style="red"))
 
     def redraw(self) -> None:
+        if not self.live:
+            return
         title = self.title_text
         style = "bold green" if title.startswith("Switch complete") else (
             "bold yellow" if title.startswith(("Rolled back", "Dry run")) else "bold red")
@@ -209,5 +224,7 @@ class DoneScreen(StageScreen):
         self.redraw_countdown()
 
     def redraw_countdown(self) -> None:
+        if not self.live:
+            return
         elapsed = self.context.clock() - self._read_at
         self.query_one("#done-cleanup", Static).update(cleanup_text(self.status, elapsed))

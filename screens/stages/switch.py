@@ -21,6 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
@@ -62,44 +63,6 @@ OUTCOME_STYLE = {"done": "green", "already-done": "green", "skipped": "dim", "dr
                  "failed": "bold red", "declined": "yellow"}
 
 
-# ---- messages from the workers -----------------------------------------------------------------
-
-
-@dataclass
-class LiveEventArrived(Message):
-    """An engine or live-feed event, forwarded from a worker thread."""
-
-    event: LiveEvent
-
-
-@dataclass
-class PlanReady(Message):
-    plan: Plan
-    journal: Journal
-
-
-@dataclass
-class SwitchRunFinished(Message):
-    outcome: SwitchOutcome | None
-    error: str = ""
-
-
-@dataclass
-class RollbackPrepared(Message):
-    """What a rollback would change, read from the cluster, for the confirmation."""
-
-    original: int | None
-    kube_dns_now: int
-    coredns_now: int
-    error: str = ""
-
-
-@dataclass
-class RollbackRunFinished(Message):
-    outcome: RollbackOutcome | None
-    error: str = ""
-
-
 @dataclass(frozen=True)
 class SwitchResult:
     """How the switch screen ended, for the Done screen."""
@@ -120,6 +83,13 @@ class SwitchScreen(StageScreen):
 
     STAGE_ID = "switch"
     STAGE_TITLE = "5 Switch"
+    PURPOSE = (
+        "runs the engine's switch round by round: scale CoreDNS up, wait until its new pod is "
+        "Ready and in the kube-dns Service's endpoints, check its DNS answers against kube-dns, "
+        "scale kube-dns down, observe DNS for a while. The panes follow the DNS pods, the "
+        "endpoints, probe answers and the observation live. p pauses between steps, l shows the "
+        "selected pod's logs, r rolls back."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "continue_switch", "Start/continue", id="switch.continue"),
         Binding("p", "pause", "Pause", id="switch.pause"),
@@ -141,9 +111,42 @@ class SwitchScreen(StageScreen):
     SwitchScreen.compact #events { min-height: 3; }
     """
 
+    # ---- this screen's messages from its workers ----------------------------------------
+    @dataclass
+    class LiveEventArrived(Message):
+        """An engine or live-feed event, forwarded from a worker thread."""
+
+        event: LiveEvent
+
+    @dataclass
+    class PlanReady(Message):
+        plan: Plan
+        journal: Journal
+
+    @dataclass
+    class SwitchRunFinished(Message):
+        outcome: SwitchOutcome | None
+        error: str = ""
+
+    @dataclass
+    class RollbackPrepared(Message):
+        """What a rollback would change, read from the cluster, for the confirmation."""
+
+        original: int | None
+        kube_dns_now: int
+        coredns_now: int
+        error: str = ""
+
+    @dataclass
+    class RollbackRunFinished(Message):
+        outcome: RollbackOutcome | None
+        error: str = ""
+
+    state: reactive[RunState] = reactive[RunState]("idle", init=False, always_update=True)
+    """The run state; its watcher refreshes the footer's keys and the status lines."""
+
     def __init__(self, context: WizardContext, *, live_feed: bool = True) -> None:
         super().__init__(context)
-        self.state: RunState = "idle"
         self.cancel = threading.Event()
         self.gate = StepGate(self.cancel)
         self.use_live_feed = live_feed
@@ -155,12 +158,14 @@ class SwitchScreen(StageScreen):
         self.result: SwitchResult | None = None
         self._engine_idle = threading.Event()
         self._engine_idle.set()
-        self._pending_rollback: RollbackPrepared | None = None
+        self._pending_rollback: SwitchScreen.RollbackPrepared | None = None
         self._started: float | None = None
         self._probes = 0
         self._probe_failures = 0
         self._observed: dict[str, ObservationTick] = {}
         self._status_shown_top: Text | None = None
+        self.finished_steps: set[str] = set()
+        """Ids of the plan's steps this screen saw finish (the help lists the rest as upcoming)."""
 
     # ---- layout -------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -174,7 +179,11 @@ class SwitchScreen(StageScreen):
         yield EventLogPane(self.context.clock, id="events")
 
     def on_mount(self) -> None:
+        if not self.live:
+            return  # pushed while the app exits
         self.log_pane.add(self._intro(), style="bold")
+        if self.context.wait_note:
+            self.log_pane.add(self.context.wait_note, style="yellow")
         self.refresh_status()
         self.set_interval(1.0, self.refresh_status)
         if self.use_live_feed:
@@ -215,9 +224,17 @@ class SwitchScreen(StageScreen):
         return max((s.round for s in plan.steps), default=0) if plan else 0
 
     # ---- status line --------------------------------------------------------------------
+    def watch_state(self) -> None:
+        """Every change of the run state (set even to the same value: a new stop reason) changes
+        which keys apply and what the status lines say."""
+        self.refresh_bindings()
+        self.refresh_status()
+
     def refresh_status(self) -> None:
         """Runs every second and on every event: the status box is fixed-height, so a changed
         text is repainted without re-laying out the screen, and an unchanged one not at all."""
+        if not self.live:
+            return
         status = self.status_text()
         if status != self._status_shown_top:
             self._status_shown_top = status
@@ -292,10 +309,11 @@ class SwitchScreen(StageScreen):
 
     # ---- events from threads ------------------------------------------------------------
     def _from_thread(self, event: LiveEvent) -> None:
-        self.post_message(LiveEventArrived(event))
+        self.post_message(self.LiveEventArrived(event))
 
-    def on_live_event_arrived(self, message: LiveEventArrived) -> None:
-        self.show_event(message.event)
+    def on_switch_screen_live_event_arrived(self, message: LiveEventArrived) -> None:
+        if self.live:  # events still in flight when the app exits are dropped
+            self.show_event(message.event)
 
     def show_event(self, event: LiveEvent) -> None:
         """Route one event to its pane (public so tests can feed fixed events)."""
@@ -323,6 +341,8 @@ class SwitchScreen(StageScreen):
                 self._begin_change(f"step {event.step.id} ({event.step.description})")
             pane.add(Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", event.step.description))
         elif isinstance(event, StepFinished):
+            if event.outcome in ("done", "already-done", "skipped", "dry-run"):
+                self.finished_steps.add(event.step.id)
             style = OUTCOME_STYLE.get(event.outcome, "")
             pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail))
             self.waiting = None
@@ -394,8 +414,6 @@ class SwitchScreen(StageScreen):
         self.stop_reason = self.stop_advice = ""
         self.state = "running"
         self._engine_idle.clear()
-        self.refresh_bindings()
-        self.refresh_status()
         self.run_switch()
 
     def action_pause(self) -> None:
@@ -432,9 +450,9 @@ class SwitchScreen(StageScreen):
                 self.context.gateway, plan, journal, self.context.options,
                 self.gate.wrap(self._from_thread), self._confirm_from_thread, self.cancel,
             ).run()
-            self.post_message(SwitchRunFinished(outcome))
+            self.post_message(self.SwitchRunFinished(outcome))
         except WizardError as err:
-            self.post_message(SwitchRunFinished(None, str(err)))
+            self.post_message(self.SwitchRunFinished(None, str(err)))
         finally:
             self._engine_idle.set()
 
@@ -454,10 +472,10 @@ class SwitchScreen(StageScreen):
                 raise CheckFailed("pre-flight blocks the switch: " + ("; ".join(blocking) or "no plan"))
             plan = report.plan
         journal = self.context.journal or journal_for(self.context.gateway)
-        self.post_message(PlanReady(plan, journal))
+        self.post_message(self.PlanReady(plan, journal))
         return plan, journal
 
-    def on_plan_ready(self, message: PlanReady) -> None:
+    def on_switch_screen_plan_ready(self, message: PlanReady) -> None:
         self.context.plan = message.plan
         self.context.journal = message.journal
         self.refresh_status()
@@ -503,28 +521,26 @@ class SwitchScreen(StageScreen):
             body.append("\nDRY-RUN: sent with dryRun=All, nothing is stored", style="bold yellow")
         return body
 
-    def on_switch_run_finished(self, message: SwitchRunFinished) -> None:
+    def on_switch_screen_switch_run_finished(self, message: SwitchRunFinished) -> None:
         outcome = message.outcome
-        if self.state == "rolling-back":
-            return  # the rollback took over; its own result decides the screen
+        if not self.live or self.state == "rolling-back":
+            return  # the app is exiting, or the rollback took over and its own result decides
         if outcome is None:
-            self.state = "stopped"
             self.stop_reason = message.error
             self.log_pane.add(Text.assemble(("■ could not run the switch: ", "bold red"), message.error))
+            self.state = "stopped"
         elif outcome.completed:
-            self.state = "completed"
             kind: Literal["completed", "dry-run"] = "dry-run" if outcome.dry_run else "completed"
             self.result = self.make_result(kind, outcome.reason, outcome.advice)
             self.log_pane.add("press n for the summary", style="bold")
+            self.state = "completed"
             self._show_done(self.result)
         else:
-            self.state = "stopped"
             self.stop_reason, self.stop_advice = outcome.reason, outcome.advice
             self.result = self.make_result("stopped", outcome.reason, outcome.advice)
             self.log_pane.add("n resumes from the step that stopped; r rolls back; l shows a pod's logs",
                               style="bold")
-        self.refresh_bindings()
-        self.refresh_status()
+            self.state = "stopped"
 
     # ---- rollback -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
@@ -538,11 +554,12 @@ class SwitchScreen(StageScreen):
             journal = self.context.journal
             original = original_kube_dns_replicas(self.context.gateway, journal, self.context.options)
             record = read_cluster_record(self.context.gateway, self.context.options)
-            self.post_message(RollbackPrepared(original, record.kube_dns_replicas, record.coredns_replicas))
+            self.post_message(
+                self.RollbackPrepared(original, record.kube_dns_replicas, record.coredns_replicas))
         except WizardError as err:
-            self.post_message(RollbackPrepared(None, 0, 0, str(err)))
+            self.post_message(self.RollbackPrepared(None, 0, 0, str(err)))
 
-    def on_rollback_prepared(self, message: RollbackPrepared) -> None:
+    def on_switch_screen_rollback_prepared(self, message: RollbackPrepared) -> None:
         o = self.context.options
         if message.error:
             self.log_pane.add(f"cannot roll back: {message.error}", style="bold red")
@@ -555,12 +572,24 @@ class SwitchScreen(StageScreen):
             return
         c = self.context.connection
         body = Text()
-        body.append(f"1. Scale Deployment {o.namespace}/{o.kube_dns_deployment} "
-                    f"{message.kube_dns_now} → {message.original} and wait until its pods are Ready and "
-                    f"in the endpoints of Service {o.namespace}/{o.dns_service}\n")
-        body.append(f"2. Then scale Deployment {o.namespace}/{o.coredns_deployment} "
-                    f"{message.coredns_now} → 0\n")
-        body.append("3. Put a paused kube-dns autoscaler back exactly as it was\n")
+        steps: list[str] = []
+        if message.kube_dns_now != message.original:
+            steps.append(f"Scale Deployment {o.namespace}/{o.kube_dns_deployment} {message.kube_dns_now} → "
+                         f"{message.original} and wait until its pods are Ready and in the endpoints of "
+                         f"Service {o.namespace}/{o.dns_service}")
+        else:
+            steps.append(f"Check that Deployment {o.namespace}/{o.kube_dns_deployment} ({message.original} "
+                         "replica(s), unchanged) serves in the Service's endpoints")
+        if message.coredns_now:
+            steps.append(f"Then scale Deployment {o.namespace}/{o.coredns_deployment} "
+                         f"{message.coredns_now} → 0")
+        steps.append("Put a kube-dns autoscaler the switch paused back exactly as it was "
+                     "(none: nothing to do)")
+        for number, line in enumerate(steps, 1):
+            body.append(f"{number}. {line}\n")
+        if self.context.dry_run:
+            body.append("DRY-RUN: every request is sent with dryRun=All; nothing is stored.\n",
+                        style="yellow")
         if self.state == "running":
             body.append("The running switch first stops at its next safe point.\n", style="yellow")
         body.append("\ncontext ", style="dim")
@@ -577,10 +606,8 @@ class SwitchScreen(StageScreen):
             return
         self.cancel.set()
         self.gate.resume()
-        self.state = "rolling-back"
         self.current_step = None
-        self.refresh_bindings()
-        self.refresh_status()
+        self.state = "rolling-back"
         self.run_rollback()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback",
@@ -600,36 +627,31 @@ class SwitchScreen(StageScreen):
             original = self._pending_rollback.original if self._pending_rollback else None
             sink = self.gate.wrap(self._from_thread)
             outcome = rollback(self.context.gateway, journal, options, sink, None, original)
-            self.post_message(RollbackRunFinished(outcome))
+            self.post_message(self.RollbackRunFinished(outcome))
         except WizardError as err:
-            self.post_message(RollbackRunFinished(None, str(err)))
+            self.post_message(self.RollbackRunFinished(None, str(err)))
 
-    def on_rollback_run_finished(self, message: RollbackRunFinished) -> None:
+    def on_switch_screen_rollback_run_finished(self, message: RollbackRunFinished) -> None:
         outcome = message.outcome
+        if not self.live:
+            return  # finished after the app began exiting
         if outcome is not None and outcome.completed:
-            self.state = "rolled-back"
             self.result = self.make_result("rolled-back", outcome.reason)
+            self.wizard.deployed = False  # nothing left to roll back: `r` goes from the footer
+            self.state = "rolled-back"
             self._show_done(self.result)
         else:
-            self.state = "rollback-stopped"
             self.stop_reason = message.error or (outcome.reason if outcome else "")
             self.stop_advice = outcome.advice if outcome else "run `coredns-wizard rollback` again"
             self.log_pane.add(Text.assemble(("■ rollback stopped: ", "bold red"), self.stop_reason))
-        self.refresh_bindings()
-        self.refresh_status()
+            self.state = "rollback-stopped"
 
     # ---- the end ------------------------------------------------------------------------
     def _show_done(self, result: SwitchResult) -> None:
         """Go on to the Done stage (it finds `self.result` through the screen stack)."""
         self.result = result
         self.refresh_gate()
-        advance = getattr(self.app, "advance", None)
-        if callable(advance):
-            advance()
-        else:
-            from screens.stages.done import DoneScreen
-
-            self.app.push_screen(DoneScreen(self.context, result))
+        self.wizard.advance()
 
     def advance_blocked(self) -> str | None:
         if self.state in ("completed", "rolled-back"):
@@ -640,6 +662,55 @@ class SwitchScreen(StageScreen):
 
     def can_go_back(self) -> bool:
         return False
+
+    def handles_rollback(self) -> bool:
+        return True
+
+    def leaves_cluster_mixed(self) -> bool:
+        return self.wizard.deployed and self.state not in ("completed", "rolled-back")
+
+    def start_rollback(self) -> None:
+        self.action_rollback()
+
+    def stop_for_quit(self) -> None:
+        """The engine stops at its next safe point; the journal keeps the switch resumable."""
+        self.cancel.set()
+        self.gate.resume()
+
+    def upcoming_steps(self) -> list[Step]:
+        """The plan's steps this screen has not seen finish, in order (the engine skips the ones
+        its journal already records as done)."""
+        plan = self.context.plan
+        return [s for s in plan.steps if s.id not in self.finished_steps] if plan else []
+
+    def next_key_text(self) -> str:
+        if self.context.read_only:
+            return "read-only: n does nothing here; the panes follow the cluster live"
+        if self.state in ("completed", "rolled-back"):
+            return "n shows the summary (Done stage)"
+        if self.state in ("running", "rolling-back"):
+            return ("n continues after a pause; the engine goes on by itself otherwise"
+                    if self.gate.paused else "the engine is running; every change asks first")
+        upcoming = self.upcoming_steps()
+        if not upcoming:
+            return "n starts the switch with the plan pre-flight makes now"
+        verb = "resumes" if self.state == "stopped" else "starts"
+        return f"n {verb} the switch at step {upcoming[0].id}: {upcoming[0].description}"
+
+    def help_text(self) -> Text:
+        text = super().help_text()
+        upcoming = self.upcoming_steps()
+        total = len(self.context.plan.steps) if self.context.plan else 0
+        if upcoming:
+            text.append("\n\nUpcoming steps", style="bold")
+            text.append(f" ({len(upcoming)} of {total})\n")
+            for step in upcoming[:8]:
+                mark = "✎ " if step.changes_cluster else "· "
+                text.append(f"  {mark}{step.id}: {step.description}\n")
+            if len(upcoming) > 8:
+                text.append(f"  … and {len(upcoming) - 8} more\n", style="dim")
+            text.append("  ✎ changes the cluster (asks first unless --yes)", style="dim")
+        return text
 
     def _begin_change(self, what: str) -> None:
         begin = getattr(self.app, "begin_change", None)
@@ -658,6 +729,8 @@ class SwitchScreen(StageScreen):
         log.error("worker %s failed", event.worker.description, exc_info=err)
         self._engine_idle.set()
         self._end_change()
+        if not self.live:
+            return  # a worker that failed because the app was exiting has nobody to tell
         self.log_pane.add(f"internal error in {event.worker.description}: {type(err).__name__}: {err} "
                           "(details in the log file); the journal keeps the switch resumable",
                           style="bold red")
@@ -665,5 +738,3 @@ class SwitchScreen(StageScreen):
             self.state = "stopped"
         elif self.state == "rolling-back":
             self.state = "rollback-stopped"
-        self.refresh_bindings()
-        self.refresh_status()
