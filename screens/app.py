@@ -301,7 +301,7 @@ class WizardApp(App[int]):
         stage = self._stage_screen()
         mixed = stage.leaves_cluster_mixed() if stage is not None else self.deployed
         if not mixed or self.context.read_only:
-            self.exit(self.exit_code)
+            self._quit_after_change()
             return
         self.push_screen(QuitScreen(self.context, self.change_in_flight), self._quit_chosen)
 
@@ -315,10 +315,15 @@ class WizardApp(App[int]):
         stage = self._stage_screen()
         if stage is not None:
             stage.stop_for_quit()
+        self._quit_after_change()
+
+    def _quit_after_change(self) -> None:
+        """Quit now, or as soon as the change in flight has finished (never in the middle)."""
         if self.change_in_flight:
             self.quit_pending = True
             self.notify(
-                f"{self.change_in_flight} is in flight: the wizard quits as soon as it finishes.",
+                f"{self.change_in_flight} is in flight: the wizard quits as soon as it finishes. "
+                "The switch is resumable: start the wizard (or `coredns-wizard switch`) again.",
                 title="Quitting after the current change", severity="warning", timeout=10,
             )
             return

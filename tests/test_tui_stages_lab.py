@@ -66,7 +66,9 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
             text = screen_text(app)
             assert "accepted with dryRun=All: Deployment kube-system/coredns" in text
             assert "kind: ClusterRole" in text
-            assert app.advance_blocked() == "apply the manifests first (n or a)"
+            assert app.advance_blocked() == "the manifests are not applied yet"
+            assert "n (or a) applies switch2coredns.yaml" in text, "n is not 'blocked': it applies"
+            assert "is blocked" not in text
 
             await pilot.press("n")  # `n` opens the same confirmation as `a`
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
@@ -243,7 +245,14 @@ def test_read_only_mode_binds_no_destructive_key(lab: Lab) -> None:
             await pilot.press("r")
             await pilot.pause(0.2)
             assert app.screen.id == "stage-deploy"
-            assert "read-only" in (app.advance_blocked() or "")
+            assert app.screen.next_key_text().startswith("n goes on to the Switch stage to watch")
+            # read-only watch mode: n opens the live Switch panes, with no key that changes anything
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.screen.id == "stage-switch", "the switch stage (watching)")
+            await wait_until(pilot, lambda: bool(app.screen.pods_pane.pods), "the live pods pane", 30)
+            actions = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+            assert not actions & {"continue_switch", "rollback", "apply"}, actions
+            assert "Read-only mode" in screen_text(app)
 
     run(scenario())
     assert context.gateway.try_get("Deployment", "kube-system", "coredns") is None

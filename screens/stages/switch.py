@@ -274,7 +274,8 @@ class SwitchScreen(StageScreen):
         elif step is not None:
             text.append("Setup", style="bold")
         else:
-            text.append(f"Switch: {self.rounds or '?'} round(s)", style="bold")
+            text.append(f"Switch: {self.rounds} round(s)" if self.rounds
+                        else "Switch: the plan comes from pre-flight when it starts", style="bold")
         if step is not None:
             text.append("  step ")
             text.append(step.id, style="bold cyan")
@@ -343,6 +344,8 @@ class SwitchScreen(StageScreen):
         elif isinstance(event, StepFinished):
             if event.outcome in ("done", "already-done", "skipped", "dry-run"):
                 self.finished_steps.add(event.step.id)
+            if event.step.changes_cluster and event.outcome in ("done", "already-done"):
+                self.wizard.deployed = True  # CoreDNS objects exist now: quitting asks, `r` applies
             style = OUTCOME_STYLE.get(event.outcome, "")
             pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail))
             self.waiting = None
