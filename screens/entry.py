@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     wizard.add_argument("--ipvs-wait", metavar="DURATION", default=None,
                         help="wait after shortening the IPVS UDP timeout (default 5m, the guide's; "
                         f"{DEMO_WAITS['ipvs_wait']} with --demo)")
+    wizard.add_argument("--report", metavar="FILE",
+                        help="write the HTML change record (steps, times, kubectl, DNS charts) to FILE "
+                        "when the Done stage opens; w there writes it too")
     wizard.add_argument("--log-file", metavar="FILE",
                         help="where the wizard logs (default: $XDG_STATE_HOME/coredns-wizard/tui.log)")
     wizard.add_argument("--keymap", metavar="FILE",
@@ -203,6 +206,7 @@ def _setup_logging(log_file: str | None) -> Path:
 
 def _run_wizard(args: argparse.Namespace) -> int:
     from wizard.commands._progress import parse_duration
+    from wizard.errors import InputError
     from wizard.k8s.connection import parse_request_timeout, resolve_connection
 
     wait_note = apply_wait_defaults(args)
@@ -216,6 +220,11 @@ def _run_wizard(args: argparse.Namespace) -> int:
     # a real cluster's kubeconfig is checked before the terminal (bad input is named first)
     connection = None if lab_opts is not None else resolve_connection(
         args.kubeconfig, args.context, args.request_timeout)
+    if args.report:
+        report_dir = Path(args.report).expanduser().resolve().parent
+        if not report_dir.is_dir():
+            raise InputError(f"--report {args.report}: directory {report_dir} does not exist; create it "
+                             "or pass another file")
     problem = terminal_problem()
     if problem is not None:  # Textual would wait forever for a terminal that is not there
         print(f"coredns-wizard: the terminal wizard needs a terminal ({problem}); {HEADLESS_HINT}",
@@ -246,7 +255,7 @@ def _run_wizard(args: argparse.Namespace) -> int:
             from screens.context import WizardContext
 
             context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab,
-                                    wait_note=wait_note)
+                                    wait_note=wait_note, report_path=args.report)
             app = build_app(context, keymap=keymap)
             app.run()
             logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)

@@ -8,18 +8,21 @@ the switch screen only adds what the cluster cannot know (durations, probe count
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from screens.stages.base import StageScreen
+from wizard.migration.change_record import local_and_utc
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -27,6 +30,41 @@ if TYPE_CHECKING:
     from wizard.migration.status import SwitchStatus
 
 CLEANUP_COMMAND = "coredns-wizard cleanup"
+
+
+def default_record_path(context_name: str) -> str:
+    """coredns-wizard-change-CONTEXT-YYYYmmddTHHMMSS.html in the working directory."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in context_name) or "cluster"
+    return f"coredns-wizard-change-{safe}-{datetime.now().astimezone():%Y%m%dT%H%M%S}.html"
+
+
+def write_change_record(context: WizardContext, outcome: str, path: Path) -> None:
+    """Build the record from the engine's data (the journal read now) and write the HTML."""
+    from screens.stages.migration import existing_coredns_corefile, guide_default_corefile
+    from wizard.migration.change_record import build_change_record
+    from wizard.migration.change_record_html import render_change_record
+
+    report = context.report
+    plan = context.plan
+    version = plan.coredns_version if plan is not None else context.options.coredns_version or ""
+    existing = existing_coredns_corefile(report.facts.coredns_configmap) if report is not None else None
+    ns = context.options.namespace
+    if existing is not None:
+        before, before_title = existing, f"ConfigMap {ns}/coredns before the switch"
+    elif version:
+        before, before_title = guide_default_corefile(version), f"guide default (CoreDNS {version})"
+    else:
+        before, before_title = "", "nothing"
+    journal = context.journal
+    entries = journal.read().entries if journal is not None else []
+    record = build_change_record(
+        report=report, plan=plan, journal_entries=entries,
+        journal_path=str(journal.path) if journal is not None else "none",
+        observations=context.observations, outcome=outcome, context=context.connection.context,
+        server=context.connection.server, namespace=ns, corefile_before=before,
+        corefile_before_title=before_title,
+    )
+    path.write_text(render_change_record(record), encoding="utf-8")
 
 
 def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:
@@ -71,7 +109,7 @@ def cleanup_text(status: SwitchStatus | None, elapsed_since_read_s: float) -> Te
     else:
         text.append("Clean-up allowed in ", style="bold")
         text.append(format_duration(left), style="bold yellow")
-        text.append(f" (from {status.cleanup_allowed_at:%Y-%m-%d %H:%M:%SZ}, 72 h after the last kube-dns "
+        text.append(f" (from {local_and_utc(status.cleanup_allowed_at)}, 72 h after the last kube-dns "
                     "scale-down). Then run: ")
     text.append(CLEANUP_COMMAND, style="bold cyan")
     text.append("\nIt backs up and deletes the kube-dns Deployment, ConfigMap and ServiceAccount; "
@@ -152,6 +190,10 @@ class DoneScreen(StageScreen):
         self.status = status
         self._read_at = context.clock()
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "write_record", "Write change record", id="done.record"),
+    ]
+
     def leaves_cluster_mixed(self) -> bool:
         """The switch ended (completed, rolled back, or a dry run): quitting needs no question."""
         return False
@@ -171,8 +213,11 @@ class DoneScreen(StageScreen):
             return  # pushed while the app exits: never composed, nothing to show
         if self.result is None:
             self.result = self._result_from_switch_screen()
-        self.set_status(Text("q quits; the switch state stays in the cluster and the journal", style="dim"))
+        self.set_status(Text("w writes the HTML change record; q quits; the switch state stays in the "
+                             "cluster and the journal", style="dim"))
         self.redraw()
+        if self.context.report_path:
+            self.action_write_record()
         self.set_interval(1.0, self.redraw_countdown)
         if self.status is None:
             self.read_status()
@@ -199,6 +244,28 @@ class DoneScreen(StageScreen):
             self.query_one("#done-cleanup", Static).update(
                 Text(f"could not read the cluster's status: {message.error}; run `coredns-wizard status`",
                      style="red"))
+
+    def action_write_record(self) -> None:
+        path = Path(self.context.report_path or default_record_path(self.context.connection.context))
+        self.set_status(Text(f"… writing the change record to {path}", style="dim"))
+        self.write_record(path, self.title_text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="done-record",
+          description="write the change record")
+    def write_record(self, path: Path, outcome: str) -> None:
+        from wizard.errors import WizardError
+
+        try:
+            write_change_record(self.context, outcome, path)
+        except (WizardError, OSError) as err:
+            detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            self.app.call_from_thread(self.set_status, Text(
+                f"could not write the change record {path}: {detail}; pass --report with a writable file",
+                style="bold red"))
+            return
+        self.app.call_from_thread(self.set_status, Text.assemble(
+            ("✔ change record written: ", "bold green"), (str(path.resolve()), "bold"),
+            ("  (open it in a browser; q quits)", "dim")))
 
     def _result_from_switch_screen(self) -> SwitchResult | None:
         from screens.stages.switch import SwitchScreen

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.text import Text
@@ -30,6 +31,7 @@ from screens.widgets.confirm import ConfirmationModal
 from screens.widgets.header import WizardHeader
 from screens.widgets.logs import PodLogsScreen
 from screens.widgets.panes import EndpointsPane, EventLogPane, ObservationPane, PodsPane, ProbesPane
+from wizard.migration.change_record import ObservationSample
 from wizard.migration.live_view import ClusterEventSeen, LiveDnsFeed, LiveEvent
 from wizard.migration.progress import (
     EndpointsChanged,
@@ -334,6 +336,9 @@ class SwitchScreen(StageScreen):
         elif isinstance(event, ObservationTick):
             self.query_one(ObservationPane).update_tick(event)
             self._observed[self.current_step.id if self.current_step else "?"] = event
+            self.context.observations.append(ObservationSample(
+                self.current_step.id if self.current_step else "?", datetime.now(UTC), event.elapsed,
+                event.queries, event.errors, event.p50_ms, event.p95_ms))
         elif isinstance(event, StepStarted):
             self.current_step = event.step
             self.waiting = None
