@@ -38,7 +38,7 @@ def default_record_path(context_name: str) -> str:
     return f"coredns-wizard-change-{safe}-{datetime.now().astimezone():%Y%m%dT%H%M%S}.html"
 
 
-def write_change_record(context: WizardContext, outcome: str, path: Path) -> None:
+def write_change_record(context: WizardContext, outcome: str, path: Path, k8s_version: str = "?") -> None:
     """Build the record from the engine's data (the journal read now) and write the HTML."""
     from screens.stages.migration import existing_coredns_corefile, guide_default_corefile
     from wizard.migration.change_record import build_change_record
@@ -62,7 +62,7 @@ def write_change_record(context: WizardContext, outcome: str, path: Path) -> Non
         journal_path=str(journal.path) if journal is not None else "none",
         observations=context.observations, outcome=outcome, context=context.connection.context,
         server=context.connection.server, namespace=ns, corefile_before=before,
-        corefile_before_title=before_title,
+        corefile_before_title=before_title, k8s_version=k8s_version,
     )
     path.write_text(render_change_record(record), encoding="utf-8")
 
@@ -248,15 +248,15 @@ class DoneScreen(StageScreen):
     def action_write_record(self) -> None:
         path = Path(self.context.report_path or default_record_path(self.context.connection.context))
         self.set_status(Text(f"… writing the change record to {path}", style="dim"))
-        self.write_record(path, self.title_text)
+        self.write_record(path, self.title_text, str(getattr(self.app, "k8s_version", "?")))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="done-record",
           description="write the change record")
-    def write_record(self, path: Path, outcome: str) -> None:
+    def write_record(self, path: Path, outcome: str, k8s_version: str) -> None:
         from wizard.errors import WizardError
 
         try:
-            write_change_record(self.context, outcome, path)
+            write_change_record(self.context, outcome, path, k8s_version)
         except (WizardError, OSError) as err:
             detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             self.app.call_from_thread(self.set_status, Text(

@@ -169,10 +169,12 @@ def build_change_record(
     namespace: str,
     corefile_before: str,
     corefile_before_title: str,
+    k8s_version: str = "?",
     now: datetime | None = None,
 ) -> ChangeRecord:
     """The record of one run. `corefile_before` is what the deployed Corefile is compared with
-    (the guide's default for the version, or the CoreDNS ConfigMap that was there)."""
+    (the guide's default for the version, or the CoreDNS ConfigMap that was there); `k8s_version`
+    is used when there is no pre-flight report (a resumed switch)."""
     manifests = plan.manifests if plan is not None else None
     after = manifests.corefile_text if manifests is not None else ""
     found = report.findings if report is not None else ()
@@ -182,7 +184,7 @@ def build_change_record(
         generated_at=now or datetime.now(UTC),
         context=context,
         cluster_server=server,
-        k8s_version=report.facts.k8s_version if report is not None else "?",
+        k8s_version=report.facts.k8s_version if report is not None else k8s_version,
         namespace=namespace,
         coredns_version=plan.coredns_version if plan is not None else "?",
         image=manifests.image if manifests is not None else "",

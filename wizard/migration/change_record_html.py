@@ -38,6 +38,13 @@ def _time(moment: object) -> str:
     return local_and_utc(moment) if isinstance(moment, datetime) else "—"
 
 
+def _clock(moment: object) -> str:
+    """Local time of day only: the finished column, next to the full start time."""
+    from datetime import datetime
+
+    return f"{moment.astimezone():%H:%M:%S}" if isinstance(moment, datetime) else "—"
+
+
 def _meta(record: ChangeRecord) -> str:
     rows = [
         ("Outcome", record.outcome),
@@ -87,7 +94,7 @@ def _steps(steps: Sequence[StepRecord]) -> str:
         css = "failed" if s.result == "failed" else "ok" if s.result == "done" else "warn"
         rows.append(
             f"<tr><td><code>{_e(s.id)}</code></td><td>{_e(s.description)}</td><td>{kubectl}</td>"
-            f"<td>{_e(_time(s.started))}</td><td>{_e(_time(s.finished))}</td>"
+            f"<td>{_e(_time(s.started))}</td><td>{_e(_clock(s.finished))}</td>"
             f'<td class="{css}">{_e(result)}</td><td>{_e(s.detail)}</td></tr>'
         )
     head = ("<tr><th>step</th><th>what</th><th>kubectl equivalent</th><th>started</th><th>finished</th>"
