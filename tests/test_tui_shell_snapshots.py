@@ -28,7 +28,8 @@ SIZE = (120, 40)
 Steps = Callable[[Any, Any], Awaitable[None]]
 
 
-def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None, **options: Any) -> None:
+def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None, *,
+              size: tuple[int, int] = SIZE, **options: Any) -> None:
     from screens.app import build_app
     from wizard.migration.preflight.run import run_preflight
 
@@ -39,7 +40,7 @@ def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None,
     app = build_app(context, start_stage=start_stage)
 
     async def scenario() -> None:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await wait_until(pilot, lambda: app.link == "ok" and app.k8s_version != "?", "the header")
             await wait_until(pilot, lambda: app.screen.id == f"stage-{start_stage}", "the stage")
             if steps is not None:
@@ -115,3 +116,28 @@ def test_snapshot_deploy_confirmation(lab: Lab) -> None:
 
 def test_snapshot_read_only_deploy(lab: Lab) -> None:
     _snapshot(lab, "shell_deploy_read_only", "deploy", _prepared, mode="read-only")
+
+
+OTHER_SIZES = [(80, 24), (200, 60)]
+
+
+@pytest.mark.parametrize("size", OTHER_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("stage", ["preconditions", "migration", "deploy", "deploy_confirm", "help"])
+def test_snapshot_stage_at_small_and_large_sizes(lab: Lab, stage: str, size: tuple[int, int]) -> None:
+    """Every shell stage (and its dialog) at the smallest supported and a large terminal."""
+
+    async def confirm(app: Any, pilot: Any) -> None:
+        await _prepared(app, pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
+
+    async def help_screen(app: Any, pilot: Any) -> None:
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen.id == "help", "the help screen")
+
+    start, steps = {
+        "preconditions": ("preconditions", None), "migration": ("migration", _checked),
+        "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", confirm),
+        "help": ("preconditions", help_screen),
+    }[stage]
+    _snapshot(lab, f"shell_{stage}_{size[0]}x{size[1]}", start, steps, size=size)

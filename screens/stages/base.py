@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from screens.context import WizardContext
 
 log = logging.getLogger("coredns_wizard.tui")
+
+MIN_SIZE = (80, 24)
+"""Below this the stages do not fit: the screen says so instead of cutting panes and buttons."""
 
 MOVE_AND_SELECT = (
     "tab / shift+tab move between panes; the arrow keys move the cursor in a table or list "
@@ -50,11 +54,30 @@ class StageScreen(Screen[None]):
     def wizard(self) -> WizardApp:
         return cast("WizardApp", self.app)
 
+    DEFAULT_CSS = """
+    StageScreen #too-small { display: none; width: 100%; height: 100%; content-align: center middle;
+                             text-align: center; padding: 1 2; }
+    StageScreen.too-small > * { display: none; }
+    StageScreen.too-small > #too-small { display: block; }
+    """
+
     def compose(self) -> ComposeResult:
         yield self.wizard.make_header(self.STAGE_TITLE)
         yield from self.compose_body()
         yield Static("", id="stage-status", classes="stage-status")
         yield Footer()
+        yield Static("", id="too-small")
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below MIN_SIZE only a message shows (the engine goes on: nothing is paused)."""
+        width, height = event.size
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        if small:
+            self.query_one("#too-small", Static).update(Text.assemble(
+                ("Terminal too small", "bold yellow"),
+                f"\n{width}×{height}: the wizard needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
+                "Enlarge the window; nothing is paused meanwhile (q still quits)."))
+        self.set_class(small, "too-small")
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -110,48 +111,52 @@ def cleanup_text(status: SwitchStatus | None, elapsed_since_read_s: float) -> Te
         text.append("Clean-up allowed in ", style="bold")
         text.append(format_duration(left), style="bold yellow")
         text.append(f" (from {local_and_utc(status.cleanup_allowed_at)}, 72 h after the last kube-dns "
-                    "scale-down). Then run: ")
+                    "scale-down).\nThen run: ")
     text.append(CLEANUP_COMMAND, style="bold cyan")
     text.append("\nIt backs up and deletes the kube-dns Deployment, ConfigMap and ServiceAccount; "
                 "the kube-dns Service stays (CoreDNS serves behind it).", style="dim")
     return text
 
 
-def summary_text(context: WizardContext, result: SwitchResult | None, status: SwitchStatus | None) -> Text:
-    text = Text()
+def summary_rows(context: WizardContext, result: SwitchResult | None,
+                 status: SwitchStatus | None) -> list[tuple[str, Text]]:
+    """(label, value) rows of the summary, in display order."""
+    rows: list[tuple[str, Text]] = []
     if status is not None:
         for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
-            text.append(f"{label:<9}", style="bold")
             if dep is None:
-                text.append("absent\n", style="dim")
+                rows.append((label, Text("absent", style="dim")))
             else:
                 where = f"{context.options.namespace}/{dep.name}"
-                text.append(f"{dep.ready}/{dep.replicas} ready (Deployment {where})\n")
+                rows.append((label, Text(f"{dep.ready}/{dep.replicas} ready (Deployment {where})")))
         ep = status.endpoints
-        text.append("Endpoints ", style="bold")
-        text.append(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}, "
-                    f"not ready {len(ep.not_ready)}\n")
+        rows.append(("Endpoints", Text(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}, "
+                                       f"not ready {len(ep.not_ready)}")))
     if result is not None:
         if result.duration_s is not None:
-            text.append("Duration ", style="bold")
-            text.append(f"{format_duration(result.duration_s)}\n")
-        text.append("Probes   ", style="bold")
-        text.append(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; observation "
-                    f"{result.observed_queries} queries, {result.observed_errors} errors\n")
+            rows.append(("Duration", Text(format_duration(result.duration_s))))
+        rows.append(("Probes", Text(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; "
+                                    f"observation {result.observed_queries} queries, "
+                                    f"{result.observed_errors} errors")))
         if result.summary:
-            text.append("Engine   ", style="bold")
-            text.append(result.summary + "\n")
+            rows.append(("Engine", Text(result.summary)))
         if result.advice:
-            text.append("Next     ", style="bold")
-            text.append(result.advice + "\n", style="yellow")
+            rows.append(("Next", Text(result.advice, style="yellow")))
     journal = context.journal
-    text.append("Journal  ", style="bold")
-    text.append(str(journal.path) if journal is not None else "none (this run kept no journal)")
-    text.append("\n")
-    for note in context.notes:
-        text.append("Note     ", style="bold")
-        text.append(note + "\n")
-    return text
+    kept = str(journal.path) if journal is not None else "none (this run kept no journal)"
+    rows.append(("Journal", Text(kept)))
+    rows.extend(("Note", Text(note)) for note in context.notes)
+    return rows
+
+
+def summary_table(context: WizardContext, result: SwitchResult | None, status: SwitchStatus | None) -> Table:
+    """The summary as label and value columns: a long value wraps under itself (hanging indent)."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1, overflow="fold")
+    for label, value in summary_rows(context, result, status):
+        table.add_row(label, value)
+    return table
 
 
 class DoneScreen(StageScreen):
@@ -164,7 +169,7 @@ class DoneScreen(StageScreen):
         "cluster), and when the kube-dns objects may be cleaned up (72 h after the last scale-down)."
     )
     DEFAULT_CSS = """
-    DoneScreen #done-title { height: 3; padding: 1 2 0 2; text-style: bold; }
+    DoneScreen #done-title { height: 2; padding: 1 2 0 2; text-style: bold; }
     DoneScreen #done-body { height: 1fr; padding: 0 2; }
     DoneScreen #done-summary, DoneScreen #done-cleanup { margin: 1 0 0 0; }
     """
@@ -213,8 +218,8 @@ class DoneScreen(StageScreen):
             return  # pushed while the app exits: never composed, nothing to show
         if self.result is None:
             self.result = self._result_from_switch_screen()
-        self.set_status(Text("w writes the HTML change record; q quits; the switch state stays in the "
-                             "cluster and the journal", style="dim"))
+        self.set_status(Text("w writes the HTML change record · q quits (the journal keeps the record)",
+                             style="dim"))
         self.redraw()
         if self.context.report_path:
             self.action_write_record()
@@ -287,7 +292,7 @@ class DoneScreen(StageScreen):
         style = "bold green" if title.startswith("Switch complete") else (
             "bold yellow" if title.startswith(("Rolled back", "Dry run")) else "bold red")
         self.query_one("#done-title", Static).update(Text(title, style=style))
-        self.query_one("#done-summary", Static).update(summary_text(self.context, self.result, self.status))
+        self.query_one("#done-summary", Static).update(summary_table(self.context, self.result, self.status))
         self.redraw_countdown()
 
     def redraw_countdown(self) -> None:

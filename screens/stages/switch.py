@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 COMPACT_BELOW_ROWS = 32
+ROOMY_FROM_ROWS = 48
 
 RunState = Literal[
     "idle", "running", "stopped", "completed", "rolling-back", "rolled-back", "rollback-stopped"
@@ -97,6 +98,7 @@ class SwitchScreen(StageScreen):
         Binding("p", "pause", "Pause", id="switch.pause"),
         Binding("l", "logs", "Pod logs", id="switch.logs"),
         Binding("r", "rollback", "Roll back", id="switch.rollback"),
+        Binding("v", "swap_pane", "Probes/events", id="switch.swap-pane"),
     ]
     DEFAULT_CSS = """
     SwitchScreen #switch-status { height: 3; padding: 0 1; background: $boost; text-wrap: nowrap;
@@ -106,11 +108,15 @@ class SwitchScreen(StageScreen):
     SwitchScreen #endpoints { width: 3fr; height: 100%; border: round $primary; }
     SwitchScreen #observation { width: 2fr; height: 100%; border: round $primary; }
     SwitchScreen #probes { height: 7; border: round $primary; }
-    SwitchScreen #events { height: 1fr; min-height: 4; border: round $primary; }
-    SwitchScreen.compact #probes { display: none; }
+    SwitchScreen #events { height: 1fr; min-height: 4; border: round $primary; overflow-x: hidden; }
+    SwitchScreen.compact #probes { display: none; height: 1fr; min-height: 3; }
+    SwitchScreen.compact.show-probes #probes { display: block; }
+    SwitchScreen.compact.show-probes #events { display: none; }
     SwitchScreen.compact #switch-middle { height: 5; }
-    SwitchScreen.compact #pods { min-height: 4; }
-    SwitchScreen.compact #events { min-height: 3; }
+    SwitchScreen.compact #pods { height: 2fr; min-height: 4; }
+    SwitchScreen.compact #events { min-height: 5; }
+    SwitchScreen.roomy #probes { height: 2fr; }
+    SwitchScreen.roomy #pods { height: 1fr; max-height: 14; }
     """
 
     # ---- this screen's messages from its workers ----------------------------------------
@@ -192,9 +198,26 @@ class SwitchScreen(StageScreen):
             self.feed = LiveDnsFeed(self.context.gateway, self.context.options, self._from_thread).start()
 
     def on_resize(self, event: events.Resize) -> None:
-        """Below 32 rows the probes pane goes (its verdicts are in the events pane too), so
-        the header, the status and every other pane stay visible at 80x24."""
-        self.set_class(event.size.height < COMPACT_BELOW_ROWS, "compact")
+        """Below 32 rows the probes and events panes share one slot (v swaps them), so every
+        pane stays reachable at 80x24; from 48 rows the probes pane takes the room its rows need
+        (the pods pane holds a few pods and stops growing)."""
+        compact = event.size.height < COMPACT_BELOW_ROWS
+        self.set_class(compact, "compact")
+        self.set_class(event.size.height >= ROOMY_FROM_ROWS, "roomy")
+        self._title_panes()
+        self.refresh_bindings()
+
+    def _title_panes(self) -> None:
+        compact = self.has_class("compact")
+        key = self.key_label("switch.swap-pane", "v")
+        self.query_one(ProbesPane).border_subtitle = f"{key}: events" if compact else ""
+        self.log_pane.border_subtitle = f"{key}: probes" if compact else ""
+
+    def action_swap_pane(self) -> None:
+        if not self.has_class("compact"):
+            self.notify("Both panes are shown at this terminal size.", timeout=3)
+            return
+        self.toggle_class("show-probes")
 
     def on_unmount(self) -> None:
         if self.feed is not None:
@@ -385,6 +408,8 @@ class SwitchScreen(StageScreen):
             return False
         if action == "pause":
             return self.state in ("running", "rolling-back")
+        if action == "swap_pane":
+            return self.has_class("compact")
         return True
 
     def action_continue_switch(self) -> None:
