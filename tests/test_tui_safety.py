@@ -248,3 +248,54 @@ def test_switch_help_says_what_n_does_and_lists_the_upcoming_steps() -> None:
     assert text.startswith("This stage: runs the engine's switch round by round")
     assert "Next: n starts the switch at step deploy:" in text
     assert "Upcoming steps" in text and "r1.scale-coredns" in text and "Moving and selecting" in text
+
+
+# ---- read-only watch ------------------------------------------------------------------------
+@pytest.mark.lab_options(nodes=4, kube_dns_replicas=2)
+def test_read_only_watches_a_switch_in_progress_without_any_write_key(lab: Any, tmp_path: Path) -> None:
+    """Someone else's switch stopped after round 1: `--read-only` offers to watch it, and the Switch
+    stage shows where it stands and the live panes, with no key that changes the cluster."""
+    from switch_support import fast_options, gateway_for, journal_in, make_test_plan
+
+    from screens.resume import ResumeScreen
+    from wizard.migration.switch import Switcher
+
+    gateway = gateway_for(lab)
+    plan = make_test_plan(gateway)
+
+    def confirm(step: Any, what: str) -> bool:
+        return step.round < 2  # decline round 2: the switch stops half done
+
+    options = fast_options(assume_yes=False, dns_port=gateway.connection.dns_port)
+    outcome = Switcher(gateway, plan, journal_in(tmp_path / "theirs"), options, None, confirm).run()
+    assert not outcome.completed
+
+    async def run() -> str:
+        context = lab_context(lab, tmp_path, mode="read-only", with_plan=False)
+        context.gateway = gateway_for(lab, "read-only")
+        app = build_app(context)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, ResumeScreen), 30, "the resume offer")
+            from tui_shell_support import screen_text
+
+            await pilot.pause(0.3)
+            assert "Watch it (c)" in screen_text(app) and "Roll back" not in screen_text(app)
+            await pilot.press("c")
+            await wait_until(pilot, lambda: isinstance(app.screen, SwitchScreen), 10, "the switch stage")
+            screen = app.screen
+            assert isinstance(screen, SwitchScreen)
+            await wait_until(pilot, lambda: screen.watched is not None, 20, "the watched state")
+            owners = {"coredns", "kube-dns"}
+            await wait_until(pilot, lambda: {p.owner for p in screen.pods_pane.pods} == owners, 20,
+                             "the live pods")
+            enabled = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+            assert not enabled & {"continue_switch", "rollback", "apply", "advance"} - {"advance"}, enabled
+            await pilot.press("n", "r")
+            await pilot.pause(0.3)
+            assert screen.state == "idle" and not isinstance(app.screen, ConfirmationModal)
+            await pilot.pause(0.3)
+            return screen_text(app)
+
+    text = asyncio.run(run())
+    assert "Watching (read-only)" in text and "in-progress, round 1 of 2" in text, text
+    assert "CoreDNS 1/1" in text and "kube-dns 1/1" in text

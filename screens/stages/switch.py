@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from wizard.migration.journal import Journal
     from wizard.migration.plan import Plan, Step
     from wizard.migration.rollback import RollbackOutcome
+    from wizard.migration.status import SwitchStatus
     from wizard.migration.switch import SwitchOutcome
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,27 @@ ROOMY_FROM_ROWS = 48
 RunState = Literal[
     "idle", "running", "stopped", "completed", "rolling-back", "rolled-back", "rollback-stopped"
 ]
+WATCH_EVERY_S = 5.0
+"""Read-only watch mode: how often the switch state is read again (pods and endpoints are watched)."""
+
+
+def watch_line(status: SwitchStatus) -> Text:
+    """One line: phase, round, last step, replicas and ready endpoints of a switch in the cluster."""
+    text = Text()
+    text.append(status.phase, style="bold cyan")
+    if status.round and status.rounds:
+        text.append(f", round {status.round} of {status.rounds}")
+    if status.last_step:
+        text.append(f", last step {status.last_step}")
+    for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
+        text.append(f"  {label} ")
+        text.append("absent" if dep is None else f"{dep.ready}/{dep.replicas}")
+    ep = status.endpoints
+    text.append(f"  endpoints {len(ep.ready)} ready (CoreDNS {len(ep.coredns_ready)}, "
+                f"kube-dns {len(ep.kube_dns_ready)})")
+    return text
+
+
 OUTCOME_STYLE = {"done": "green", "already-done": "green", "skipped": "dim", "dry-run": "yellow",
                  "failed": "bold red", "declined": "yellow"}
 
@@ -146,6 +168,13 @@ class SwitchScreen(StageScreen):
         error: str = ""
 
     @dataclass
+    class Watched(Message):
+        """Read-only watch mode: where a switch (run from elsewhere) stands now."""
+
+        status: SwitchStatus | None
+        error: str = ""
+
+    @dataclass
     class RollbackRunFinished(Message):
         outcome: RollbackOutcome | None
         error: str = ""
@@ -172,6 +201,9 @@ class SwitchScreen(StageScreen):
         self._probe_failures = 0
         self._observed: dict[str, ObservationTick] = {}
         self._status_shown_top: Text | None = None
+        self.watched: SwitchStatus | None = None
+        """Read-only mode: the last status read of a switch someone else may be running."""
+        self.watch_error = ""
         self.finished_steps: set[str] = set()
         """Ids of the plan's steps this screen saw finish (the help lists the rest as upcoming)."""
 
@@ -196,6 +228,9 @@ class SwitchScreen(StageScreen):
         self.set_interval(1.0, self.refresh_status)
         if self.use_live_feed:
             self.feed = LiveDnsFeed(self.context.gateway, self.context.options, self._from_thread).start()
+            if self.context.read_only:  # watch mode: follow a switch someone else runs
+                self.watch_switch()
+                self.set_interval(WATCH_EVERY_S, self.watch_switch)
 
     def on_resize(self, event: events.Resize) -> None:
         """Below 32 rows the probes and events panes share one slot (v swaps them), so every
@@ -227,7 +262,8 @@ class SwitchScreen(StageScreen):
     def _intro(self) -> str:
         plan = self.context.plan
         if self.context.read_only:
-            return "Read-only mode: the switch cannot run here; the panes show the cluster live."
+            return ("Read-only mode: watching. The panes follow the DNS pods and endpoints live; the "
+                    "line above shows where a switch run from elsewhere stands.")
         steps = f"{len(plan.steps)} steps in {self.rounds} round(s)" if plan else "the plan from pre-flight"
         if self.context.dry_run:
             return f"Press n to run the switch as a dry run ({steps}): every change is sent with dryRun=All."
@@ -271,6 +307,21 @@ class SwitchScreen(StageScreen):
             if header.stage != stage:
                 header.set_stage(stage)
 
+    def watch_text(self) -> Text:
+        """Read-only: where the cluster's switch stands (from the CoreDNS Deployment's record)."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Watching (read-only)", style="bold")
+        text.append(f"  every {WATCH_EVERY_S:g} s; no key here changes the cluster\n", style="dim")
+        if self.watched is not None:
+            text.append_text(watch_line(self.watched))
+        elif self.watch_error:
+            text.append(f"cannot read the switch state: {self.watch_error}", style="red")
+        else:
+            text.append("reading the switch state…", style="dim")
+        text.append("\n")
+        text.append(" READ-ONLY ", style="bold black on yellow")
+        return text
+
     def hint_text(self) -> Text:
         """The line above the footer: what the keys do now, or why the switch stopped."""
         if self.state in ("stopped", "rollback-stopped"):
@@ -290,6 +341,8 @@ class SwitchScreen(StageScreen):
         return Text(hints.get(self.state, ""), style="dim")
 
     def status_text(self) -> Text:
+        if self.context.read_only:
+            return self.watch_text()
         text = Text(no_wrap=True, overflow="ellipsis")
         step = self.current_step
         if self.state in ("rolling-back", "rolled-back", "rollback-stopped"):
@@ -399,6 +452,29 @@ class SwitchScreen(StageScreen):
             style = "yellow" if event.type == "Warning" else "dim"
             count = f" (x{event.count})" if event.count > 1 else ""
             pane.add(f"k8s {event.type} {event.reason} {event.involved}{count}: {event.message}", style=style)
+        self.refresh_status()
+
+    # ---- read-only watch ----------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="watch",
+          description="read the switch state")
+    def watch_switch(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.migration.status import read_status
+
+        try:
+            self.post_message(self.Watched(read_status(self.context.gateway, None, self.context.options)))
+        except WizardError as err:
+            self.post_message(self.Watched(None, str(err)))
+
+    def on_switch_screen_watched(self, message: Watched) -> None:
+        if not self.live:
+            return
+        before = self.watched
+        self.watched, self.watch_error = message.status, message.error
+        now = message.status
+        if now is not None and (before is None or (before.phase, before.last_step)
+                                != (now.phase, now.last_step)):
+            self.log_pane.add(Text.assemble(("watch: ", "bold"), watch_line(now)))
         self.refresh_status()
 
     # ---- keys ---------------------------------------------------------------------------
