@@ -299,3 +299,15 @@ def test_read_only_watches_a_switch_in_progress_without_any_write_key(lab: Any, 
     text = asyncio.run(run())
     assert "Watching (read-only)" in text and "in-progress, round 1 of 2" in text, text
     assert "CoreDNS 1/1" in text and "kube-dns 1/1" in text
+
+
+def test_deploy_saves_the_manifests_without_overwriting_an_edited_file(tmp_path: Path) -> None:
+    from screens.stages.deploy import save_manifests
+
+    first = save_manifests("kind: ConfigMap\n", tmp_path)
+    assert first == tmp_path / "switch2coredns.yaml" and first.read_text() == "kind: ConfigMap\n"
+    assert save_manifests("kind: ConfigMap\n", tmp_path) == first  # same content: same file
+    first.write_text("edited by hand\n")
+    second = save_manifests("kind: ConfigMap\n", tmp_path)
+    assert second != first and second.name.startswith("switch2coredns-")
+    assert first.read_text() == "edited by hand\n"

@@ -46,6 +46,9 @@ def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None,
             if steps is not None:
                 await steps(app, pilot)
             stop_cursor_blink(app)
+            # the footer fills in after the bindings refresh: under load it can lag the content
+            await wait_until(pilot, lambda: any(screen.query("FooterKey") for screen in app.screen_stack),
+                             "the footer keys")
             await pilot.pause(0.3)
             assert_snapshot(app, name)
 

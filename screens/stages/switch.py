@@ -382,8 +382,7 @@ class SwitchScreen(StageScreen):
                             "bold black on yellow")
         text.append(f" {label} ", style=style)
         if self.state in ("stopped", "rollback-stopped") and self.stop_reason:
-            text.append(" ")
-            text.append(self.stop_reason, style="red")
+            text.append("  why and what to do: the line above the keys", style="dim")  # said once, there
         return text
 
     # ---- events from threads ------------------------------------------------------------
