@@ -148,7 +148,7 @@ def test_q_and_ctrl_c_mid_switch_ask_and_quit_prints_the_state(lab: Any, tmp_pat
 
 # ---- pod logs -------------------------------------------------------------------------------
 def test_the_dns_container_is_the_default() -> None:
-    assert default_container(["kubedns", "dnsmasq", "sidecar"]) == "kubedns"
+    assert default_container(["dnsmasq", "kubedns", "sidecar"]) == "kubedns"
     assert default_container(["coredns"]) == "coredns"
     assert default_container(["app", "proxy"]) == "app"
     assert default_container([]) is None
