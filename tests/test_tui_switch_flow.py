@@ -134,6 +134,8 @@ async def pause_then_roll_back(lab: Any, tmp_path: Path) -> None:
         assert isinstance(done, DoneScreen)
         await wait_until(pilot, lambda: done.status is not None, 20, "the status read")
         assert done.title_text == "Rolled back"
+        assert app.check_action("rollback", ()) is False, "nothing left to roll back: r is not offered"
+        assert "r" not in {b.binding.key for b in app.active_bindings.values() if b.enabled}
         log_text = "\n".join(screen.log_pane.lines_written)
         assert "rollback.scale-kube-dns" in log_text and "rollback.scale-coredns" in log_text
         assert log_text.index("rollback.scale-kube-dns") < log_text.index("rollback.scale-coredns")
