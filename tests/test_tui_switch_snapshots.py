@@ -51,7 +51,8 @@ NOW = datetime(2026, 11, 27, 3, 0, 0, tzinfo=UTC)
 
 
 class SnapshotApp(App[None]):
-    """Just enough of the wizard's App for one screen: its stylesheet and its header."""
+    """Just enough of the wizard's App for one screen: its stylesheet, its header, and what stage
+    screens ask of the App (the change in flight, deployed, key labels, the server version)."""
 
     CSS_PATH = str(STYLESHEET)
 
@@ -59,6 +60,21 @@ class SnapshotApp(App[None]):
         super().__init__()
         self.context = context
         self.make_screen = make_screen
+        self.change_in_flight: str | None = None
+        self.deployed = False
+        self.k8s_version = "?"
+
+    def begin_change(self, what: str) -> None:
+        self.change_in_flight = what
+
+    def end_change(self) -> None:
+        self.change_in_flight = None
+
+    def advance(self) -> None:
+        """The Switch screen goes on to the Done stage; here the screen stays (snapshots only)."""
+
+    def key_label(self, binding_id: str, default: str) -> str:
+        return default
 
     def make_header(self, stage_title: str) -> WizardHeader:
         c = self.context.connection

@@ -167,9 +167,8 @@ class StageScreen(Screen[None]):
         self.app.refresh_bindings()
 
     def key_label(self, binding_id: str, default: str) -> str:
-        """The key(s) the keymap gave a binding (a host App without keymaps: the default)."""
-        label = getattr(self.app, "key_label", None)
-        return str(label(binding_id, default)) if callable(label) else default
+        """The key(s) the operator's keymap gave a binding."""
+        return self.wizard.key_label(binding_id, default)
 
     def on_stage_failed(self, message: StageFailed) -> None:
         self.set_status(Text.assemble(("✖ ", "bold red"), (message.error, "red")))

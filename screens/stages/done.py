@@ -253,7 +253,7 @@ class DoneScreen(StageScreen):
     def action_write_record(self) -> None:
         path = Path(self.context.report_path or default_record_path(self.context.connection.context))
         self.set_status(Text(f"… writing the change record to {path}", style="dim"))
-        self.write_record(path, self.title_text, str(getattr(self.app, "k8s_version", "?")))
+        self.write_record(path, self.title_text, self.wizard.k8s_version)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="done-record",
           description="write the change record")

@@ -821,14 +821,11 @@ class SwitchScreen(StageScreen):
         return text
 
     def _begin_change(self, what: str) -> None:
-        begin = getattr(self.app, "begin_change", None)
-        if callable(begin):
-            begin(what)
+        self.wizard.begin_change(what)
 
     def _end_change(self) -> None:
-        end = getattr(self.app, "end_change", None)
-        if callable(end) and getattr(self.app, "change_in_flight", None):
-            end()
+        if self.wizard.change_in_flight:
+            self.wizard.end_change()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
