@@ -382,6 +382,9 @@ class WizardApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
+        if not self.stage_stack:  # the start screen: a stage will open above, leaving help underneath
+            self.notify("Looking for a switch in progress; help opens on the first stage.", timeout=3)
+            return
         screen = self._stage_screen()
         stage = STAGES[self.stage_stack[-1]].title if self.stage_stack else "start"
         about = screen.help_text() if screen is not None else None

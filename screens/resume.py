@@ -87,7 +87,7 @@ class ResumeScreen(ModalScreen[ResumeChoice]):
     """
 
     def __init__(self, context: WizardContext, status: SwitchStatus) -> None:
-        super().__init__(id="resume")
+        super().__init__(classes="resume")
         self.context = context
         self.status = status
 

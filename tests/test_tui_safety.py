@@ -47,6 +47,26 @@ def test_two_confirmations_at_once_do_not_collide() -> None:
     assert ids[0] != ids[1] and all(i.startswith("confirm-") for i in ids)
 
 
+def test_help_twice_on_the_stack_does_not_collide() -> None:
+    """Found by tests/stress_tui_demo.py: `?` on the start screen left a help screen under the
+    first stage, and `?` there pushed a second one with the same id (DuplicateIds 'help')."""
+    from screens.widgets.help import HelpScreen
+
+    async def run() -> None:
+        context = fixed_context()
+        app = SnapshotApp(context, Screen)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            app.push_screen(HelpScreen([], "start"))
+            app.push_screen(SwitchScreen(context, live_feed=False))
+            app.push_screen(HelpScreen([], "Switch"))
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+        assert app._exception is None, app._exception
+
+    asyncio.run(run())
+
+
 @pytest.mark.parametrize("exit_first", [True, False])
 def test_a_stage_pushed_while_the_app_exits_does_not_crash(exit_first: bool) -> None:
     """The switch finishing while the operator quits pushed the Done stage into an exiting app;

@@ -22,6 +22,7 @@ from tui_shell_support import (
 )
 
 from screens.widgets.confirm import ConfirmationModal
+from screens.widgets.help import HelpScreen
 from wizard.lab.cluster import Lab
 
 SIZE = (120, 40)
@@ -73,7 +74,7 @@ def test_snapshot_preconditions(lab: Lab) -> None:
 def test_snapshot_help(lab: Lab) -> None:
     async def steps(app: Any, pilot: Any) -> None:
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: app.screen.id == "help", "the help screen")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
 
     _snapshot(lab, "shell_help", "preconditions", steps)
 
@@ -136,7 +137,7 @@ def test_snapshot_stage_at_small_and_large_sizes(lab: Lab, stage: str, size: tup
 
     async def help_screen(app: Any, pilot: Any) -> None:
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: app.screen.id == "help", "the help screen")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
 
     start, steps = {
         "preconditions": ("preconditions", None), "migration": ("migration", _checked),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from tui_shell_support import lab_context, screen_text, wait_until
 
+from screens.resume import ResumeScreen
 from screens.widgets.confirm import ConfirmationModal
 from wizard.lab.cluster import Lab
 
@@ -96,7 +97,7 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
 
     async def restart() -> None:
         async with again.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: again.screen.id == "resume", "the resume offer")
+            await wait_until(pilot, lambda: isinstance(again.screen, ResumeScreen), "the resume offer")
             assert "A switch from kube-dns to CoreDNS is in progress" in screen_text(again)
             await pilot.press("q")
             await wait_until(pilot, lambda: again.return_code is not None, "the app to quit")

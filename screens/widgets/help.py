@@ -32,7 +32,7 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def __init__(self, rows: list[tuple[str, str, str]], stage: str, about: Text | None = None) -> None:
-        super().__init__(id="help")
+        super().__init__(classes="help")  # no id: two help screens may be on the stack
         self.rows = rows
         self.stage = stage
         self.about = about

@@ -109,7 +109,7 @@ class PodLogsScreen(ModalScreen[None]):
         sections: list[tuple[str, list[str]]]
 
     def __init__(self, gateway: Gateway, namespace: str, pod: str, container: str | None = None) -> None:
-        super().__init__(id="pod-logs")
+        super().__init__(classes="pod-logs")  # no id: l twice must not collide
         self.gateway = gateway
         self.namespace = namespace
         self.pod = pod
