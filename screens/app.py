@@ -7,10 +7,9 @@ finding or an unchecked Corefile can never be skipped from the keyboard.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -20,10 +19,26 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from screens.messages import ConnectionChanged, EngineEvent, LinkState, RollbackFinished, ServerVersionRead
-from screens.widgets.confirm import ConfirmationModal
+from screens.messages import (
+    ConnectionChanged,
+    EngineEvent,
+    LinkState,
+    RollbackFinished,
+    RollbackPreviewRead,
+    ServerVersionRead,
+)
+from screens.resume import offer_resume
+from screens.stages.base import StageScreen
+from screens.stages.deploy import ApplyDeployScreen, DeployScreen
+from screens.stages.done import DoneScreen
+from screens.stages.ipvs import IpvsScreen, ipvs_risk
+from screens.stages.migration import MigrationScreen
+from screens.stages.preconditions import PreconditionsScreen
+from screens.stages.switch import SwitchScreen
 from screens.widgets.header import WizardHeader
 from screens.widgets.help import HelpScreen
+from screens.widgets.quit import QuitChoice, QuitScreen
+from screens.widgets.rollback_preview import read_rollback_preview, rollback_confirmation
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,21 +56,18 @@ log = logging.getLogger("coredns_wizard.tui")
 class StageInfo:
     id: str
     title: str
-    screen: str
-    """module:Class, imported when the stage is entered (the switch stages are tui-switch's)."""
-    live_screen: str = ""
-    """module:Class used instead outside read-only mode (it binds the keys that change things)."""
+    screen: type[StageScreen]
+    live_screen: type[StageScreen] | None = None
+    """Used instead outside read-only mode (it binds the keys that change things)."""
 
 
 STAGES: tuple[StageInfo, ...] = (
-    StageInfo("preconditions", "Preconditions", "screens.stages.preconditions:PreconditionsScreen"),
-    StageInfo("ipvs", "IPVS advice", "screens.stages.ipvs:IpvsScreen"),
-    StageInfo("migration", "Config migration", "screens.stages.migration:MigrationScreen"),
-    StageInfo(
-        "deploy", "Deploy", "screens.stages.deploy:DeployScreen", "screens.stages.deploy:ApplyDeployScreen"
-    ),
-    StageInfo("switch", "Switch", "screens.stages.switch:SwitchScreen"),
-    StageInfo("done", "Done", "screens.stages.done:DoneScreen"),
+    StageInfo("preconditions", "Preconditions", PreconditionsScreen),
+    StageInfo("ipvs", "IPVS advice", IpvsScreen),
+    StageInfo("migration", "Config migration", MigrationScreen),
+    StageInfo("deploy", "Deploy", DeployScreen, ApplyDeployScreen),
+    StageInfo("switch", "Switch", SwitchScreen),
+    StageInfo("done", "Done", DoneScreen),
 )
 STAGE_IDS = tuple(s.id for s in STAGES)
 BACK_ALLOWED_FROM = ("ipvs", "migration", "deploy")
@@ -86,6 +98,7 @@ class WizardApp(App[int]):
         Binding("b", "go_back", "Back", id="app.back"),
         Binding("q", "quit_safely", "Quit", id="app.quit"),
         Binding("ctrl+q", "quit_safely", "Quit", id="app.quit-ctrl", show=False, priority=True),
+        Binding("ctrl+c", "quit_safely", "Quit", id="app.quit-interrupt", show=False, priority=True),
     ]
 
     def __init__(
@@ -106,6 +119,8 @@ class WizardApp(App[int]):
         self.deployed = False
         """Set once the CoreDNS objects were applied (here, or found by the resume offer)."""
         self.exit_code = 0
+        self.quit_summary = ""
+        """Printed on the terminal after the wizard exits (quitting mid-switch: the mixed state)."""
 
     def notify(
         self,
@@ -132,11 +147,6 @@ class WizardApp(App[int]):
         if not self.offer_resume:
             self._enter(STAGE_IDS.index(self.start_stage))
             return
-        try:
-            from screens.resume import offer_resume
-        except ModuleNotFoundError:  # the resume offer is tui-switch's; without it, start fresh
-            self._enter(STAGE_IDS.index(self.start_stage))
-            return
         offer_resume(self, self.context, self._resume_chosen)
 
     def _resume_chosen(self, choice: str | None) -> None:
@@ -154,9 +164,9 @@ class WizardApp(App[int]):
             self.call_after_refresh(self._rollback_on_stage)
 
     def _rollback_on_stage(self) -> None:
-        rollback = getattr(self._stage_screen(), "action_rollback", None)
-        if callable(rollback):
-            rollback()
+        stage = self._stage_screen()
+        if stage is not None and stage.handles_rollback():
+            stage.start_rollback()
         else:
             self.request_rollback()
 
@@ -214,29 +224,19 @@ class WizardApp(App[int]):
     def stage_id(self) -> str | None:
         return STAGE_IDS[self.stage_stack[-1]] if self.stage_stack else None
 
-    def _stage_screen(self) -> Screen[Any] | None:
+    def _stage_screen(self) -> StageScreen | None:
         """The current stage's screen (not a modal above it)."""
-        stages: list[Screen[Any]] = [
-            screen for screen in self.screen_stack if screen.id is not None and screen.id.startswith("stage-")
-        ]
+        stages = [screen for screen in self.screen_stack if isinstance(screen, StageScreen)]
         return stages[-1] if stages else None
 
     def _enter(self, index: int) -> bool:
-        stage = STAGES[index]
-        path = stage.live_screen if stage.live_screen and not self.context.read_only else stage.screen
-        module_name, _, class_name = path.partition(":")
-        try:
-            screen_class = getattr(importlib.import_module(module_name), class_name)
-        except (ModuleNotFoundError, AttributeError) as err:
-            log.warning("stage %s unavailable: %s", stage.id, err)
-            self.notify(f"The {stage.title} stage is not available in this build ({err}).",
-                        title="Stage unavailable", severity="error")
+        """Open a stage; not while the app exits (a screen pushed then is never composed)."""
+        if self.return_code is not None:
             return False
-        screen = screen_class(self.context)
-        if screen.id is None or not screen.id.startswith("stage-"):
-            screen.id = f"stage-{stage.id}"
+        stage = STAGES[index]
+        screen_class = stage.live_screen if stage.live_screen and not self.context.read_only else stage.screen
         self.stage_stack.append(index)
-        self.push_screen(screen)
+        self.push_screen(screen_class(self.context))
         log.info("stage %s", stage.id)
         return True
 
@@ -246,23 +246,21 @@ class WizardApp(App[int]):
             return "no stage is open"
         if self.stage_stack and self.stage_stack[-1] == len(STAGES) - 1:
             return "this is the last stage"
-        ask = getattr(screen, "advance_blocked", None)
-        return ask() if callable(ask) else None
+        return screen.advance_blocked()
 
     def advance(self) -> None:
         """Go to the next stage if the current one allows it (else say why)."""
+        screen = self._stage_screen()
         # A stage whose next step is a change (Deploy: apply) lets `n` start it behind its
         # confirmation, so the whole wizard can be driven with `n` and `y` alone.
-        if self._advance_starts_change():
-            getattr(self._stage_screen(), "start_change_on_advance")()  # noqa: B009
+        if screen is not None and screen.change_ready_on_advance():
+            screen.start_change_on_advance()
             return
         reason = self.advance_blocked()
-        if reason:
-            self.notify(reason, title="Cannot go on yet", severity="warning")
+        if reason or screen is None:
+            self.notify(reason or "no stage is open", title="Cannot go on yet", severity="warning")
             return
-        commit = getattr(self._stage_screen(), "commit", None)
-        if callable(commit):
-            commit()
+        screen.commit()
         index = self.stage_stack[-1] + 1
         if STAGE_IDS[index] == "ipvs" and not self.ipvs_wait_needed():
             note = "IPVS advice skipped: no IPVS UDP-timeout risk per the pre-flight kube-proxy finding"
@@ -272,8 +270,6 @@ class WizardApp(App[int]):
         self._enter(index)
 
     def ipvs_wait_needed(self) -> bool:
-        from screens.stages.ipvs import ipvs_risk
-
         report = self.context.report
         return report is not None and ipvs_risk(report)
 
@@ -290,8 +286,7 @@ class WizardApp(App[int]):
         if self.deployed or self.change_in_flight:
             return False
         screen = self._stage_screen()
-        ask = getattr(screen, "can_go_back", None)
-        return bool(ask()) if callable(ask) else True
+        return screen is not None and screen.can_go_back()
 
     # ---- changes in flight, quitting ---------------------------------------------------------
     def begin_change(self, what: str) -> None:
@@ -305,6 +300,32 @@ class WizardApp(App[int]):
             self.exit(self.exit_code)
 
     def action_quit_safely(self) -> None:
+        """`q`, ctrl+q, ctrl+c. Before anything was deployed (or in read-only mode) the wizard
+        quits at once; afterwards the cluster may run half on CoreDNS, so a dialog shows how it
+        stands and offers stay / quit (resumable) / roll back."""
+        if isinstance(self.screen, QuitScreen):
+            return
+        stage = self._stage_screen()
+        mixed = stage.leaves_cluster_mixed() if stage is not None else self.deployed
+        if not mixed or self.context.read_only:
+            self._quit_after_change()
+            return
+        self.push_screen(QuitScreen(self.context, self.change_in_flight), self._quit_chosen)
+
+    def _quit_chosen(self, choice: QuitChoice | None) -> None:
+        if choice is None or choice.action == "stay":
+            return
+        if choice.action == "rollback":
+            self._rollback_on_stage()
+            return
+        self.quit_summary = choice.summary
+        stage = self._stage_screen()
+        if stage is not None:
+            stage.stop_for_quit()
+        self._quit_after_change()
+
+    def _quit_after_change(self) -> None:
+        """Quit now, or as soon as the change in flight has finished (never in the middle)."""
         if self.change_in_flight:
             self.quit_pending = True
             self.notify(
@@ -330,8 +351,8 @@ class WizardApp(App[int]):
         return True
 
     def _advance_starts_change(self) -> bool:
-        ready = getattr(self._stage_screen(), "change_ready_on_advance", None)
-        return bool(callable(ready) and ready())
+        screen = self._stage_screen()
+        return screen is not None and screen.change_ready_on_advance()
 
     def action_advance(self) -> None:
         self.advance()
@@ -368,8 +389,13 @@ class WizardApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
+        if not self.stage_stack:  # the start screen: a stage will open above, leaving help underneath
+            self.notify("Looking for a switch in progress; help opens on the first stage.", timeout=3)
+            return
+        screen = self._stage_screen()
         stage = STAGES[self.stage_stack[-1]].title if self.stage_stack else "start"
-        self.push_screen(HelpScreen(self.help_rows(), stage))
+        about = screen.help_text() if screen is not None else None
+        self.push_screen(HelpScreen(self.help_rows(), stage, about))
 
     def request_rollback(self) -> None:
         """Ask, then roll back with the engine (kube-dns back first, then CoreDNS to 0)."""
@@ -380,37 +406,32 @@ class WizardApp(App[int]):
             self.notify(f"{self.change_in_flight} is in flight: pause or let it finish, then roll back.",
                         severity="warning")
             return
-        options = self.context.options
-        ns = options.namespace
-        plan = self.context.plan
-        original = plan.original_kube_dns_replicas if plan is not None else None
-        facts = self.context.report.facts if self.context.report is not None else None
-        if original is None and facts is not None:
-            original = facts.original_kube_dns_replicas
-        count = f"{original} replica(s)" if original else "its recorded replica count"
-        body = Text()
-        body.append("This will change the cluster:\n\n")
-        body.append(
-            f"  1. scale Deployment {ns}/{options.kube_dns_deployment} back to {count} and wait "
-            "until kube-dns serves again\n"
-        )
-        body.append(f"  2. scale Deployment {ns}/{options.coredns_deployment} to 0\n")
-        body.append("  3. restore a paused kube-dns autoscaler exactly as it was\n\n")
-        body.append("in context ")
-        body.append(self.context.connection.context, style="bold cyan")
-        if self.context.dry_run:
-            body.append("\n\nDRY-RUN: every request is sent with dryRun=All; nothing is stored.",
-                        style="yellow")
+        self.notify("Reading what a rollback would change…", timeout=2)
+        self._prepare_rollback()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
+          description="read what a rollback would change")
+    def _prepare_rollback(self) -> None:
+        self.post_message(RollbackPreviewRead(read_rollback_preview(self.context)))
+
+    def on_rollback_preview_read(self, message: RollbackPreviewRead) -> None:
+        preview = message.preview
+        if preview.error:
+            advice = f" {preview.advice}" if preview.advice else ""
+            self.notify(f"Cannot roll back: {preview.error}.{advice}", severity="error", timeout=10)
+            return
+        if self.change_in_flight:
+            return  # a change began while the cluster was read; `r` again once it is done
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.begin_change("the rollback")
                 self._run_rollback()
 
-        self.push_screen(ConfirmationModal("Roll back to kube-dns?", body, "Yes, roll back (y)"), answered)
+        self.push_screen(rollback_confirmation(preview, self.context), answered)
 
     def action_rollback(self) -> None:
-        self.request_rollback()
+        self._rollback_on_stage()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback", description="roll back")
     def _run_rollback(self) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from wizard.k8s.connection import Connection
     from wizard.k8s.gateway import Gateway
     from wizard.lab.cluster import Lab
+    from wizard.migration.change_record import ObservationSample
     from wizard.migration.journal import Journal
     from wizard.migration.plan import Plan
     from wizard.migration.preflight.run import PreflightReport
@@ -37,6 +38,12 @@ class WizardContext:
     """The Corefile the operator reviewed/edited in the migration stage."""
     clock: Callable[[], float] = time.monotonic
     """Injectable so snapshots and countdowns are deterministic in tests."""
+    wait_note: str = ""
+    """Said on screen when the waits are not the guide's (the demo's short ones)."""
+    report_path: str | None = None
+    """--report FILE: where the Done stage writes the HTML change record (None: `w` picks a name)."""
+    observations: list[ObservationSample] = field(default_factory=list)
+    """The switch's observation ticks with wall-clock times, for the change record's charts."""
     notes: list[str] = field(default_factory=list)
     """Things the operator decided that the Done screen repeats (e.g. a skipped IPVS wait)."""
 

@@ -17,6 +17,12 @@ from typing import Any
 
 DEMO_SPEED = 20.0
 """Lab speed for --demo: CoreDNS's 30 s readiness delay passes in about 1.5 s."""
+REAL_WAITS = {"observe": "5m", "ipvs_wait": "5m"}
+"""The guide's waits (observation per round, IPVS session expiry), the defaults on a real cluster."""
+DEMO_WAITS = {"observe": "15s", "ipvs_wait": "10s"}
+"""--demo's defaults: the lab's DNS sees no real traffic, so a new user does not wait 20 minutes."""
+HEADLESS_HINT = ("use the headless commands instead: coredns-wizard plan | switch | status | rollback "
+                 "(coredns-wizard --help lists them)")
 LAB_FLAGS = ("nodes", "kube_dns_replicas", "k8s_version", "proxy_mode", "fault", "speed", "kernel",
              "guide_configmap", "cluster_domain", "preset")
 
@@ -60,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="never change the cluster; keys that would are not even bound")
     add_plan_arguments(wizard)
     add_switch_run_arguments(wizard)
-    wizard.add_argument("--ipvs-wait", metavar="DURATION", default="5m",
-                        help="wait after shortening the IPVS UDP timeout (default 5m, the guide's)")
+    wizard.add_argument("--ipvs-wait", metavar="DURATION", default=None,
+                        help="wait after shortening the IPVS UDP timeout (default 5m, the guide's; "
+                        f"{DEMO_WAITS['ipvs_wait']} with --demo)")
+    wizard.add_argument("--report", metavar="FILE",
+                        help="write the HTML change record (steps, times, kubectl, DNS charts) to FILE "
+                        "when the Done stage opens; w there writes it too")
     wizard.add_argument("--log-file", metavar="FILE",
                         help="where the wizard logs (default: $XDG_STATE_HOME/coredns-wizard/tui.log)")
     wizard.add_argument("--keymap", metavar="FILE",
@@ -82,7 +92,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fault", action="append", metavar="NAME", help="inject a lab fault (repeatable)")
     demo.add_argument("--speed", type=float, metavar="X",
                       help=f"lab speed (default {DEMO_SPEED:g}: pods become ready in a second or two)")
+    parser.set_defaults(observe=None)  # filled in by apply_wait_defaults: short for --demo
     return parser
+
+
+def apply_wait_defaults(args: argparse.Namespace) -> str:
+    """The guide's 5-minute waits on a real cluster; short ones for --demo (unless given). Returns
+    the line the wizard shows about it ("" on a real cluster)."""
+    waits = DEMO_WAITS if args.demo else REAL_WAITS
+    shortened = []
+    for name, value in waits.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+            if args.demo:
+                shortened.append(f"--{name.replace('_', '-')} {value}")
+    if not shortened:
+        return ""
+    return (f"Demo: short waits ({', '.join(shortened)}); on a real cluster the defaults are the guide's "
+            f"--observe {REAL_WAITS['observe']} and --ipvs-wait {REAL_WAITS['ipvs_wait']}.")
+
+
+def terminal_problem() -> str | None:
+    """Why the terminal wizard cannot run here (stdin or stdout is not a terminal), else None."""
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+        if stream is None or not stream.isatty():
+            return f"{name} is not a terminal"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +177,7 @@ def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
     from wizard.errors import InputError
     from wizard.options import Mode
 
+    apply_wait_defaults(args)  # idempotent: fills only what is still unset
     ipvs_wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
     if ipvs_wait < 0:
         raise InputError(f"--ipvs-wait {args.ipvs_wait!r}: must not be negative")
@@ -174,8 +210,10 @@ def _setup_logging(log_file: str | None) -> Path:
 
 def _run_wizard(args: argparse.Namespace) -> int:
     from wizard.commands._progress import parse_duration
+    from wizard.errors import InputError
     from wizard.k8s.connection import parse_request_timeout, resolve_connection
 
+    wait_note = apply_wait_defaults(args)
     for flag in ("observe", "ipvs_wait", "ready_timeout"):  # bad input fails before a lab starts
         parse_duration(getattr(args, flag), "--" + flag.replace("_", "-"))
     parse_request_timeout(args.request_timeout)
@@ -183,6 +221,19 @@ def _run_wizard(args: argparse.Namespace) -> int:
 
     keymap, _ = load_keymap(args.keymap)
     lab_opts = lab_options(args)
+    # a real cluster's kubeconfig is checked before the terminal (bad input is named first)
+    connection = None if lab_opts is not None else resolve_connection(
+        args.kubeconfig, args.context, args.request_timeout)
+    if args.report:
+        report_dir = Path(args.report).expanduser().resolve().parent
+        if not report_dir.is_dir():
+            raise InputError(f"--report {args.report}: directory {report_dir} does not exist; create it "
+                             "or pass another file")
+    problem = terminal_problem()
+    if problem is not None:  # Textual would wait forever for a terminal that is not there
+        print(f"coredns-wizard: the terminal wizard needs a terminal ({problem}); {HEADLESS_HINT}",
+              file=sys.stderr)
+        return 2
     log_path = _setup_logging(args.log_file)
     lab = None
     if lab_opts is not None:
@@ -196,8 +247,9 @@ def _run_wizard(args: argparse.Namespace) -> int:
             print(f"coredns-wizard: the demo lab could not start: {err}", file=sys.stderr)
             return 1
     try:
-        kubeconfig = str(lab.kubeconfig_path) if lab is not None else args.kubeconfig
-        connection = resolve_connection(kubeconfig, args.context, args.request_timeout)
+        if connection is None:
+            assert lab is not None
+            connection = resolve_connection(str(lab.kubeconfig_path), args.context, args.request_timeout)
         options = switch_options(args, connection.lab_dns_port)
         from wizard.k8s.gateway import Gateway
 
@@ -206,10 +258,13 @@ def _run_wizard(args: argparse.Namespace) -> int:
             from screens.app import build_app
             from screens.context import WizardContext
 
-            context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab)
+            context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab,
+                                    wait_note=wait_note, report_path=args.report)
             app = build_app(context, keymap=keymap)
             app.run()
             logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)
+            if app.quit_summary:  # quit mid-switch: how the cluster stands, and how to resume
+                print(app.quit_summary, flush=True)
             print(f"coredns-wizard: log in {log_path}", file=sys.stderr)
             return int(app.return_code or 0)
         finally:

@@ -46,6 +46,7 @@ DIALOGS: tuple[tuple[str, str], ...] = (
     ("the help screen", "screens.widgets.help:HelpScreen"),
     ("the pod logs screen", "screens.widgets.logs:PodLogsScreen"),
     ("the resume offer", "screens.resume:ResumeScreen"),
+    ("the quit dialog", "screens.widgets.quit:QuitScreen"),
 )
 """Modal screens: their keys are checked on their own (the App's keys do not reach them)."""
 
@@ -65,7 +66,8 @@ def binding_scopes() -> tuple[BindingScope, ...]:
 
     scopes = [BindingScope("every stage", (APP_CLASS,))]
     for stage in STAGES:
-        for path in dict.fromkeys(p for p in (stage.live_screen, stage.screen) if p):
+        classes = (stage.live_screen, stage.screen)
+        for path in dict.fromkeys(f"{c.__module__}:{c.__qualname__}" for c in classes if c is not None):
             scopes.append(BindingScope(f"the {stage.title} stage", (path, APP_CLASS)))
     scopes.extend(BindingScope(name, (path,)) for name, path in DIALOGS)
     return tuple(scopes)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from screens.widgets.rollback_preview import RollbackPreview
     from wizard.dns.checker import Finding as CorefileFinding
     from wizard.migration.manifests import RenderResult
     from wizard.migration.plan import Plan
@@ -87,3 +88,10 @@ class DeployFinished(Message):
 class RollbackFinished(Message):
     ok: bool
     summary: str
+
+
+@dataclass
+class RollbackPreviewRead(Message):
+    """The steps a rollback would run now (or why it cannot), for the confirmation."""
+
+    preview: RollbackPreview

@@ -35,7 +35,7 @@ def needs_resume_offer(status: SwitchStatus) -> bool:
     return status.phase in IN_PROGRESS_PHASES
 
 
-def resume_text(status: SwitchStatus, context_name: str) -> Text:
+def resume_text(status: SwitchStatus, context_name: str, read_only: bool = False) -> Text:
     """What the operator needs to choose: where the switch stands, in which context."""
     text = Text()
     text.append("A switch from kube-dns to CoreDNS is in progress in context ")
@@ -59,6 +59,10 @@ def resume_text(status: SwitchStatus, context_name: str) -> Text:
         text.append("Journal (last entries)\n", style="bold")
         for line in status.journal_tail[-3:]:
             text.append(f"  {line}\n", style="dim")
+    if read_only:
+        text.append("\nRead-only mode: c opens the Switch stage to watch it live (pods, endpoints and "
+                    "where the switch stands); nothing here can change the cluster.")
+        return text
     text.append("\nResume continues with the first unfinished step (each change still asks first). "
                 "Roll back restores kube-dns first, then scales CoreDNS to 0 (it asks first too).")
     return text
@@ -83,16 +87,18 @@ class ResumeScreen(ModalScreen[ResumeChoice]):
     """
 
     def __init__(self, context: WizardContext, status: SwitchStatus) -> None:
-        super().__init__(id="resume")
+        super().__init__(classes="resume")
         self.context = context
         self.status = status
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("Switch in progress", style="bold yellow"), id="resume-title")
-            yield Static(resume_text(self.status, self.context.connection.context), id="resume-body")
+            body = resume_text(self.status, self.context.connection.context, self.context.read_only)
+            yield Static(body, id="resume-body")
             with Horizontal(id="resume-buttons"):
-                yield Button("Resume (c)", id="resume-resume", variant="primary")
+                label = "Watch it (c)" if self.context.read_only else "Resume (c)"
+                yield Button(label, id="resume-resume", variant="primary")
                 if not self.context.read_only:
                     yield Button("Roll back… (r)", id="resume-rollback", variant="warning")
                 yield Button("Quit (q)", id="resume-quit")

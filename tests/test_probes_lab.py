@@ -81,7 +81,10 @@ def test_a_wrong_cluster_record_fails_the_probe_before_kube_dns_shrinks(
     assert WRONG_IP in wrong[0].reason and nginx_ip in wrong[0].reason
     assert WRONG_IP in outcome.reason
     assert_no_scale_down_after_coredns(recorder)
-    assert deployment_replicas(lab, "kube-dns") == (3 if order == "grow-first" else 2)
+    # contained: the wrongly answering pod is gone and the round is back where it started
+    # (shrink-first had taken kube-dns to 2 before CoreDNS came; containment scales it back up)
+    assert deployment_replicas(lab, "coredns") == 0
+    assert deployment_replicas(lab, "kube-dns") == 3
 
 
 @pytest.mark.lab_options(nodes=4, kernel="fixed", cluster_domain="corp.example")
@@ -93,7 +96,12 @@ def test_switch_on_corp_example_probes_names_under_that_domain(lab: Any, tmp_pat
     assert {"kubernetes.default.svc.corp.example", "nginx.default.svc.corp.example"} <= names
     assert not any(n.endswith("cluster.local") and "my.cluster.local" not in n for n in names)
     batches = recorder.of(ProbeBatch)
-    assert len(batches) == 3
+    # one batch per probe step, and one more right before each kube-dns scale-down (every serving
+    # CoreDNS pod answers again then; grow-first: CoreDNS serves before every scale-down)
+    probe_steps = [s for s in plan.steps if s.id.endswith(".probe")]
+    scale_downs = [s for s in plan.steps if s.id.endswith(".scale-kube-dns")]
+    assert len(probe_steps) == 3 and len(scale_downs) == 3
+    assert len(batches) == len(probe_steps) + len(scale_downs)
     for batch in batches:
         assert {v.query.name for v in batch.verdicts} == names  # exactly the plan's questions
         assert all(v.passed for v in batch.verdicts), [v.line for v in batch.verdicts if not v.passed]

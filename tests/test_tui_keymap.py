@@ -13,6 +13,7 @@ from tui_shell_support import lab_context, screen_text, wait_until
 
 from screens.entry import main
 from screens.keymap import default_keymap_path, known_binding_ids, load_keymap
+from screens.widgets.help import HelpScreen
 from wizard.errors import InputError
 from wizard.lab.cluster import Lab
 
@@ -143,7 +144,7 @@ def test_remapped_advance_drives_a_stage_and_shows_in_footer_and_help(lab: Lab, 
             assert app.screen.id == "stage-preconditions", "n is no longer bound to app.advance"
 
             await pilot.press("question_mark")
-            await wait_until(pilot, lambda: app.screen.id == "help", "the help screen")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
             rows = [line for line in screen_text(app).splitlines() if "app.advance" in line]
             assert len(rows) == 1 and re.search(r"\bspace\s+app\.advance\s+Next", rows[0]), rows
             await pilot.press("escape")

@@ -21,13 +21,16 @@ from tui_shell_support import (
     wait_until,
 )
 
+from screens.widgets.confirm import ConfirmationModal
+from screens.widgets.help import HelpScreen
 from wizard.lab.cluster import Lab
 
 SIZE = (120, 40)
 Steps = Callable[[Any, Any], Awaitable[None]]
 
 
-def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None, **options: Any) -> None:
+def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None, *,
+              size: tuple[int, int] = SIZE, **options: Any) -> None:
     from screens.app import build_app
     from wizard.migration.preflight.run import run_preflight
 
@@ -38,12 +41,15 @@ def _snapshot(lab: Lab, name: str, start_stage: str, steps: Steps | None = None,
     app = build_app(context, start_stage=start_stage)
 
     async def scenario() -> None:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await wait_until(pilot, lambda: app.link == "ok" and app.k8s_version != "?", "the header")
             await wait_until(pilot, lambda: app.screen.id == f"stage-{start_stage}", "the stage")
             if steps is not None:
                 await steps(app, pilot)
             stop_cursor_blink(app)
+            # the footer fills in after the bindings refresh: under load it can lag the content
+            await wait_until(pilot, lambda: any(screen.query("FooterKey") for screen in app.screen_stack),
+                             "the footer keys")
             await pilot.pause(0.3)
             assert_snapshot(app, name)
 
@@ -68,7 +74,7 @@ def test_snapshot_preconditions(lab: Lab) -> None:
 def test_snapshot_help(lab: Lab) -> None:
     async def steps(app: Any, pilot: Any) -> None:
         await pilot.press("question_mark")
-        await wait_until(pilot, lambda: app.screen.id == "help", "the help screen")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
 
     _snapshot(lab, "shell_help", "preconditions", steps)
 
@@ -107,10 +113,35 @@ def test_snapshot_deploy_confirmation(lab: Lab) -> None:
     async def steps(app: Any, pilot: Any) -> None:
         await _prepared(app, pilot)
         await pilot.press("a")
-        await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
 
     _snapshot(lab, "shell_deploy_confirm", "deploy", steps)
 
 
 def test_snapshot_read_only_deploy(lab: Lab) -> None:
     _snapshot(lab, "shell_deploy_read_only", "deploy", _prepared, mode="read-only")
+
+
+OTHER_SIZES = [(80, 24), (200, 60)]
+
+
+@pytest.mark.parametrize("size", OTHER_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("stage", ["preconditions", "migration", "deploy", "deploy_confirm", "help"])
+def test_snapshot_stage_at_small_and_large_sizes(lab: Lab, stage: str, size: tuple[int, int]) -> None:
+    """Every shell stage (and its dialog) at the smallest supported and a large terminal."""
+
+    async def confirm(app: Any, pilot: Any) -> None:
+        await _prepared(app, pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
+
+    async def help_screen(app: Any, pilot: Any) -> None:
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+
+    start, steps = {
+        "preconditions": ("preconditions", None), "migration": ("migration", _checked),
+        "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", confirm),
+        "help": ("preconditions", help_screen),
+    }[stage]
+    _snapshot(lab, f"shell_{stage}_{size[0]}x{size[1]}", start, steps, size=size)

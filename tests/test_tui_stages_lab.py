@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from tui_shell_support import lab_context, screen_text, wait_until
 
+from screens.resume import ResumeScreen
+from screens.widgets.confirm import ConfirmationModal
 from wizard.lab.cluster import Lab
 
 SIZE = (120, 40)
@@ -69,10 +71,12 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
             text = screen_text(app)
             assert "accepted with dryRun=All: Deployment kube-system/coredns" in text
             assert "kind: ClusterRole" in text
-            assert app.advance_blocked() == "apply the manifests first (n or a)"
+            assert app.advance_blocked() == "the manifests are not applied yet"
+            assert "n (or a) applies switch2coredns.yaml" in text, "n is not 'blocked': it applies"
+            assert "is blocked" not in text
 
             await pilot.press("n")  # `n` opens the same confirmation as `a`
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             assert app.focused is not None and app.focused.id == "confirm-cancel"
             text = screen_text(app)
             for name in ("ClusterRole system:coredns", "ServiceAccount kube-system/coredns",
@@ -84,8 +88,11 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
             assert app.advance_blocked() is None
             assert app.check_action("go_back", ()) is False, "no going back once the cluster changed"
             await pilot.press("r")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the rollback confirmation")
-            assert "scale Deployment kube-system/kube-dns back to 3 replica(s)" in screen_text(app)
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal),
+                             "the rollback confirmation")
+            body = app.screen.body.plain  # nothing scaled yet: kube-dns serving is the whole rollback
+            assert "1. Wait for 3 kube-dns pod(s) Ready and in the Service endpoints" in body
+            assert "2." not in body and "→" not in body, body
             await pilot.press("escape")
             await wait_until(pilot, lambda: app.screen.id == "stage-deploy", "the dialog to close")
             assert app.deployed and app.change_in_flight is None
@@ -96,7 +103,7 @@ def test_every_shell_stage_against_the_lab(lab: Lab) -> None:
 
     async def restart() -> None:
         async with again.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: again.screen.id == "resume", "the resume offer")
+            await wait_until(pilot, lambda: isinstance(again.screen, ResumeScreen), "the resume offer")
             await wait_until(pilot, lambda: "A switch from kube-dns to CoreDNS is in progress"
                              in screen_text(again), "the resume offer's text")
             await pilot.press("q")
@@ -135,7 +142,7 @@ def test_cancel_in_the_confirmation_applies_nothing(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             await pilot.press("enter")  # Enter lands on the focused Cancel
             await wait_until(pilot, lambda: app.screen.id == "stage-deploy", "the dialog to close")
             assert not app.deployed
@@ -248,7 +255,14 @@ def test_read_only_mode_binds_no_destructive_key(lab: Lab) -> None:
             await pilot.press("r")
             await pilot.pause(0.2)
             assert app.screen.id == "stage-deploy"
-            assert "read-only" in (app.advance_blocked() or "")
+            assert app.screen.next_key_text().startswith("n goes on to the Switch stage to watch")
+            # read-only watch mode: n opens the live Switch panes, with no key that changes anything
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.screen.id == "stage-switch", "the switch stage (watching)")
+            await wait_until(pilot, lambda: bool(app.screen.pods_pane.pods), "the live pods pane", 30)
+            actions = {b.binding.action for b in app.active_bindings.values() if b.enabled}
+            assert not actions & {"continue_switch", "rollback", "apply"}, actions
+            assert "Read-only mode" in screen_text(app)
 
     run(scenario())
     assert context.gateway.try_get("Deployment", "kube-system", "coredns") is None
@@ -303,11 +317,12 @@ def test_rollback_key_after_deploy(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             await pilot.press("y")
             await wait_until(pilot, lambda: app.deployed, "the apply", 60)
             await pilot.press("r")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the rollback confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal),
+                             "the rollback confirmation")
             await pilot.press("y")
             await wait_until(pilot, lambda: not app.deployed, "the rollback", 90)
             assert app.change_in_flight is None
@@ -360,7 +375,7 @@ def test_dry_run_deploy_stores_nothing(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             assert "DRY-RUN: sent with dryRun=All; nothing is stored." in screen_text(app)
             await pilot.press("y")
             await wait_until(pilot, lambda: app.screen.applied, "the dry-run apply", 60)
@@ -388,7 +403,7 @@ def test_deploy_pauses_the_autoscaler_it_names(lab: Lab) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
             await pilot.press("a")
-            await wait_until(pilot, lambda: app.screen.id == "confirm", "the confirmation")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
             named = "scale the kube-dns autoscaler Deployment kube-system/kube-dns-autoscaler"
             assert named in screen_text(app)
             await pilot.press("y")

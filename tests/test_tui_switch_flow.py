@@ -125,8 +125,10 @@ async def pause_then_roll_back(lab: Any, tmp_path: Path) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal)
                          and app.screen.title_text == "Roll back to kube-dns?", 20,
                          "the rollback confirmation")
-        body = app.screen.body.plain
-        assert "Deployment kube-system/kube-dns 1 → 2" in body and "kube-system/coredns 1 → 0" in body
+        body = app.screen.body.plain  # the engine's own plan: kube-dns back before CoreDNS goes
+        assert "Scale kube-dns kube-system/kube-dns 1 → 2" in body and "kube-system/coredns 1 → 0" in body
+        assert body.index("kube-dns 1 → 2") < body.index("coredns 1 → 0"), body
+        assert "kubectl scale deployment kube-dns -n kube-system --replicas=2" in body, body
         assert "context lab" in body
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, DoneScreen), 60, "the done screen")
@@ -134,6 +136,8 @@ async def pause_then_roll_back(lab: Any, tmp_path: Path) -> None:
         assert isinstance(done, DoneScreen)
         await wait_until(pilot, lambda: done.status is not None, 20, "the status read")
         assert done.title_text == "Rolled back"
+        assert app.check_action("rollback", ()) is False, "nothing left to roll back: r is not offered"
+        assert "r" not in {b.binding.key for b in app.active_bindings.values() if b.enabled}
         log_text = "\n".join(screen.log_pane.lines_written)
         assert "rollback.scale-kube-dns" in log_text and "rollback.scale-coredns" in log_text
         assert log_text.index("rollback.scale-kube-dns") < log_text.index("rollback.scale-coredns")

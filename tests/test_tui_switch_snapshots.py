@@ -52,7 +52,8 @@ NOW = datetime(2026, 11, 27, 3, 0, 0, tzinfo=UTC)
 
 
 class SnapshotApp(App[None]):
-    """Just enough of the wizard's App for one screen: its stylesheet and its header."""
+    """Just enough of the wizard's App for one screen: its stylesheet, its header, and what stage
+    screens ask of the App (the change in flight, deployed, key labels, the server version)."""
 
     CSS_PATH = str(STYLESHEET)
 
@@ -60,6 +61,21 @@ class SnapshotApp(App[None]):
         super().__init__()
         self.context = context
         self.make_screen = make_screen
+        self.change_in_flight: str | None = None
+        self.deployed = False
+        self.k8s_version = "?"
+
+    def begin_change(self, what: str) -> None:
+        self.change_in_flight = what
+
+    def end_change(self) -> None:
+        self.change_in_flight = None
+
+    def advance(self) -> None:
+        """The Switch screen goes on to the Done stage; here the screen stays (snapshots only)."""
+
+    def key_label(self, binding_id: str, default: str) -> str:
+        return default
 
     def make_header(self, stage_title: str) -> WizardHeader:
         c = self.context.connection
@@ -189,24 +205,112 @@ def feed_mid_round(screen: Any) -> None:
     screen.refresh_bindings()
 
 
-@pytest.mark.parametrize(("name", "size"), [("switch_120x40", (120, 40)), ("switch_80x24", (80, 24))])
-def test_switch_screen_mid_round(name: str, size: tuple[int, int]) -> None:
+SIZES = [(80, 24), (120, 40), (200, 60)]
+
+
+@pytest.fixture(autouse=True)
+def utc_zone(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Local times render in one zone whatever the machine's (the Done screen shows local time)."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_switch_screen_mid_round(size: tuple[int, int]) -> None:
     context = fixed_context()
     svg = asyncio.run(shoot(context, lambda: SwitchScreen(context, live_feed=False), size, feed_mid_round))
-    assert "Round 2 of 3" in svg_text(svg)
-    check_snapshot(name, svg)
+    text = svg_text(svg)
+    assert "Round 2 of 3" in text
+    for pane in ("DNS pods", "Endpoints of Service", "Observation"):
+        assert pane in text, pane
+    if size[1] < 32:  # probes and events share a slot: the swap key is named on it
+        assert "v: probes" in text
+    else:
+        assert "DNS probes" in text and "Events" in text
+    check_snapshot(f"switch_{size[0]}x{size[1]}", svg)
 
 
-def test_done_screen_after_a_completed_switch() -> None:
+def test_switch_screen_80x24_swaps_to_the_probes_pane() -> None:
+    context = fixed_context()
+
+    def swap(screen: Any) -> None:
+        feed_mid_round(screen)
+        screen.action_swap_pane()
+
+    svg = asyncio.run(shoot(context, lambda: SwitchScreen(context, live_feed=False), (80, 24), swap))
+    text = svg_text(svg)
+    assert "DNS probes" in text and "v: events" in text and "kube-dns-79dd595d95-5qqh6" in text
+    check_snapshot("switch_80x24_probes", svg)
+
+
+def test_below_80x24_the_stage_says_the_terminal_is_too_small() -> None:
+    context = fixed_context()
+    svg = asyncio.run(shoot(context, lambda: SwitchScreen(context, live_feed=False), (70, 20),
+                            feed_mid_round))
+    text = svg_text(svg)
+    assert "Terminal too small" in text and "70×20" in text and "at least 80×24" in text
+    assert "DNS pods" not in text
+    check_snapshot("switch_too_small_70x20", svg)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_quit_dialog_mid_switch(size: tuple[int, int]) -> None:
+    from screens.widgets.quit import QuitScreen
+
+    context = fixed_context()
+
+    def read(screen: Any) -> None:
+        assert isinstance(screen, QuitScreen)
+        screen.workers.cancel_all()
+        screen.on_quit_screen_status_read(QuitScreen.StatusRead(fixed_status()))
+
+    svg = asyncio.run(shoot(context, lambda: QuitScreen(context, None), size, read))
+    text = svg_text(svg)
+    assert "Quit in the middle of the switch?" in text and "Stay (esc)" in text and "Roll back" in text
+    assert "kube-dns  2/3 ready" in text
+    check_snapshot(f"quit_{size[0]}x{size[1]}", svg)
+
+
+def test_switch_help_at_80x24() -> None:
+    from screens.widgets.help import HelpScreen
+
+    context = fixed_context()
+    screen = SwitchScreen(context, live_feed=False)
+    rows = [("n", "switch.continue", "Start/continue"), ("p", "switch.pause", "Pause"),
+            ("l", "switch.logs", "Pod logs"), ("v", "switch.swap-pane", "Probes/events")]
+
+    async def run() -> str:
+        app = SnapshotApp(context, lambda: screen)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_screen(pilot, SwitchScreen)
+            app.push_screen(HelpScreen(rows, "Switch", screen.help_text()))
+            await wait_for_screen(pilot, HelpScreen)
+            await pilot.pause()
+            return app.export_screenshot()
+
+    svg = asyncio.run(run())
+    text = svg_text(svg)
+    assert "This stage: runs the engine" in text and "Next: n starts the switch at step deploy" in text
+    check_snapshot("help_80x24", svg)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_done_screen_after_a_completed_switch(size: tuple[int, int]) -> None:
     context = fixed_context()
     result = SwitchResult("completed",
                           "CoreDNS kube-system/coredns serves with 3/3 Ready replicas; kube-dns is at 0.",
                           duration_s=1234.0, probes=48, observed_queries=3600)
     svg = asyncio.run(shoot(context, lambda: DoneScreen(context, result, status=fixed_status("completed")),
-                            (120, 40)))
+                            size))
     text = svg_text(svg)
     assert "Switch complete" in text and "coredns-wizard cleanup" in text and "71 h 55 m" in text
-    check_snapshot("done_120x40", svg)
+    assert "+00:00 (" in text  # local time with its offset, and UTC
+    check_snapshot(f"done_{size[0]}x{size[1]}", svg)
 
 
 def test_resume_offer() -> None:

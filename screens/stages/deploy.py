@@ -7,6 +7,8 @@ is applied, so admission problems show up here and not halfway through the switc
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.syntax import Syntax
@@ -27,6 +29,16 @@ if TYPE_CHECKING:
     from wizard.migration.manifests import RenderResult
     from wizard.migration.plan import Plan
     from wizard.migration.progress import Event
+
+
+def save_manifests(yaml_text: str, directory: Path) -> Path:
+    """switch2coredns.yaml in `directory`; an existing different file is kept and the new one gets
+    a timestamped name (never overwrite what the operator may have edited)."""
+    path = directory / "switch2coredns.yaml"
+    if path.exists() and path.read_text(encoding="utf-8") != yaml_text:
+        path = directory / f"switch2coredns-{datetime.now().astimezone():%Y%m%dT%H%M%S}.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    return path
 
 
 def object_names(rendered: RenderResult) -> list[str]:
@@ -59,6 +71,15 @@ class DeployScreen(StageScreen):
 
     STAGE_ID = "deploy"
     STAGE_TITLE = "4 Deploy"
+    PURPOSE = (
+        "renders switch2coredns.yaml (CoreDNS Deployment at 0 replicas, ConfigMap, RBAC) with the "
+        "reviewed Corefile, validates it with a server-side dry-run, and applies it after you "
+        "confirm. Nothing serves DNS yet: the switch stage scales it up."
+    )
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "save_yaml", "Save YAML", id="deploy.save"),
+    ]
 
     def __init__(self, context: WizardContext) -> None:
         super().__init__(context)
@@ -121,7 +142,7 @@ class DeployScreen(StageScreen):
 
     def advance_blocked(self) -> str | None:
         if self.context.read_only:
-            return "read-only mode: nothing can be deployed, the wizard ends here"
+            return None  # read-only: n goes on to watch the Switch stage's live panes
         if self.prepared is None:
             return "the manifests are still being rendered and validated"
         if self.prepared.blocking or self.prepared.plan is None:
@@ -129,11 +150,33 @@ class DeployScreen(StageScreen):
         if self.applying:
             return "the manifests are being applied"
         if not self.applied:
-            return "apply the manifests first (n or a)"
+            return "the manifests are not applied yet"
         return None
+
+    def next_key_text(self) -> str:
+        if self.context.read_only:
+            return "n goes on to the Switch stage to watch the DNS pods and endpoints (read-only)"
+        if self.change_ready_on_advance():
+            return "n (or a) applies switch2coredns.yaml after a confirmation"
+        return super().next_key_text()
 
     def can_go_back(self) -> bool:
         return not self.applying and not self.applied
+
+    def action_save_yaml(self) -> None:
+        """Write the rendered manifests to a file (a local file: read-only mode allows it too)."""
+        rendered = self.prepared.rendered if self.prepared is not None else None
+        if rendered is None:
+            self.notify("The manifests are not rendered yet.", severity="warning", timeout=3)
+            return
+        try:
+            path = save_manifests(rendered.yaml_text, Path.cwd())
+        except OSError as err:
+            self.set_status(Text(f"could not save switch2coredns.yaml in {Path.cwd()}: "
+                                 f"{err.strerror or err}", style="bold red"))
+            return
+        self.set_status(Text.assemble(("✔ saved ", "bold green"), (str(path), "bold"),
+                                      (f"  (kubectl apply --server-side -f {path.name})", "dim")))
 
 
 class ApplyDeployScreen(DeployScreen):

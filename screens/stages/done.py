@@ -8,18 +8,22 @@ the switch screen only adds what the cluster cannot know (durations, probe count
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from screens.stages.base import StageScreen
+from wizard.migration.change_record import local_and_utc
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -29,10 +33,39 @@ if TYPE_CHECKING:
 CLEANUP_COMMAND = "coredns-wizard cleanup"
 
 
-@dataclass
-class StatusRead(Message):
-    status: SwitchStatus | None
-    error: str = ""
+def default_record_path(context_name: str) -> str:
+    """coredns-wizard-change-CONTEXT-YYYYmmddTHHMMSS.html in the working directory."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in context_name) or "cluster"
+    return f"coredns-wizard-change-{safe}-{datetime.now().astimezone():%Y%m%dT%H%M%S}.html"
+
+
+def write_change_record(context: WizardContext, outcome: str, path: Path, k8s_version: str = "?") -> None:
+    """Build the record from the engine's data (the journal read now) and write the HTML."""
+    from screens.stages.migration import existing_coredns_corefile, guide_default_corefile
+    from wizard.migration.change_record import build_change_record
+    from wizard.migration.change_record_html import render_change_record
+
+    report = context.report
+    plan = context.plan
+    version = plan.coredns_version if plan is not None else context.options.coredns_version or ""
+    existing = existing_coredns_corefile(report.facts.coredns_configmap) if report is not None else None
+    ns = context.options.namespace
+    if existing is not None:
+        before, before_title = existing, f"ConfigMap {ns}/coredns before the switch"
+    elif version:
+        before, before_title = guide_default_corefile(version), f"guide default (CoreDNS {version})"
+    else:
+        before, before_title = "", "nothing"
+    journal = context.journal
+    entries = journal.read().entries if journal is not None else []
+    record = build_change_record(
+        report=report, plan=plan, journal_entries=entries,
+        journal_path=str(journal.path) if journal is not None else "none",
+        observations=context.observations, outcome=outcome, context=context.connection.context,
+        server=context.connection.server, namespace=ns, corefile_before=before,
+        corefile_before_title=before_title, k8s_version=k8s_version,
+    )
+    path.write_text(render_change_record(record), encoding="utf-8")
 
 
 def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:
@@ -77,49 +110,53 @@ def cleanup_text(status: SwitchStatus | None, elapsed_since_read_s: float) -> Te
     else:
         text.append("Clean-up allowed in ", style="bold")
         text.append(format_duration(left), style="bold yellow")
-        text.append(f" (from {status.cleanup_allowed_at:%Y-%m-%d %H:%M:%SZ}, 72 h after the last kube-dns "
-                    "scale-down). Then run: ")
+        text.append(f" (from {local_and_utc(status.cleanup_allowed_at)}, 72 h after the last kube-dns "
+                    "scale-down).\nThen run: ")
     text.append(CLEANUP_COMMAND, style="bold cyan")
     text.append("\nIt backs up and deletes the kube-dns Deployment, ConfigMap and ServiceAccount; "
                 "the kube-dns Service stays (CoreDNS serves behind it).", style="dim")
     return text
 
 
-def summary_text(context: WizardContext, result: SwitchResult | None, status: SwitchStatus | None) -> Text:
-    text = Text()
+def summary_rows(context: WizardContext, result: SwitchResult | None,
+                 status: SwitchStatus | None) -> list[tuple[str, Text]]:
+    """(label, value) rows of the summary, in display order."""
+    rows: list[tuple[str, Text]] = []
     if status is not None:
         for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
-            text.append(f"{label:<9}", style="bold")
             if dep is None:
-                text.append("absent\n", style="dim")
+                rows.append((label, Text("absent", style="dim")))
             else:
                 where = f"{context.options.namespace}/{dep.name}"
-                text.append(f"{dep.ready}/{dep.replicas} ready (Deployment {where})\n")
+                rows.append((label, Text(f"{dep.ready}/{dep.replicas} ready (Deployment {where})")))
         ep = status.endpoints
-        text.append("Endpoints ", style="bold")
-        text.append(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}, "
-                    f"not ready {len(ep.not_ready)}\n")
+        rows.append(("Endpoints", Text(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}, "
+                                       f"not ready {len(ep.not_ready)}")))
     if result is not None:
         if result.duration_s is not None:
-            text.append("Duration ", style="bold")
-            text.append(f"{format_duration(result.duration_s)}\n")
-        text.append("Probes   ", style="bold")
-        text.append(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; observation "
-                    f"{result.observed_queries} queries, {result.observed_errors} errors\n")
+            rows.append(("Duration", Text(format_duration(result.duration_s))))
+        rows.append(("Probes", Text(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; "
+                                    f"observation {result.observed_queries} queries, "
+                                    f"{result.observed_errors} errors")))
         if result.summary:
-            text.append("Engine   ", style="bold")
-            text.append(result.summary + "\n")
+            rows.append(("Engine", Text(result.summary)))
         if result.advice:
-            text.append("Next     ", style="bold")
-            text.append(result.advice + "\n", style="yellow")
+            rows.append(("Next", Text(result.advice, style="yellow")))
     journal = context.journal
-    text.append("Journal  ", style="bold")
-    text.append(str(journal.path) if journal is not None else "none (this run kept no journal)")
-    text.append("\n")
-    for note in context.notes:
-        text.append("Note     ", style="bold")
-        text.append(note + "\n")
-    return text
+    kept = str(journal.path) if journal is not None else "none (this run kept no journal)"
+    rows.append(("Journal", Text(kept)))
+    rows.extend(("Note", Text(note)) for note in context.notes)
+    return rows
+
+
+def summary_table(context: WizardContext, result: SwitchResult | None, status: SwitchStatus | None) -> Table:
+    """The summary as label and value columns: a long value wraps under itself (hanging indent)."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1, overflow="fold")
+    for label, value in summary_rows(context, result, status):
+        table.add_row(label, value)
+    return table
 
 
 class DoneScreen(StageScreen):
@@ -127,11 +164,22 @@ class DoneScreen(StageScreen):
 
     STAGE_ID = "done"
     STAGE_TITLE = "6 Done"
+    PURPOSE = (
+        "says how the switch ended and what the cluster looks like now (read again from the "
+        "cluster), and when the kube-dns objects may be cleaned up (72 h after the last scale-down)."
+    )
     DEFAULT_CSS = """
-    DoneScreen #done-title { height: 3; padding: 1 2 0 2; text-style: bold; }
+    DoneScreen #done-title { height: 2; padding: 1 2 0 2; text-style: bold; }
     DoneScreen #done-body { height: 1fr; padding: 0 2; }
     DoneScreen #done-summary, DoneScreen #done-cleanup { margin: 1 0 0 0; }
     """
+
+    @dataclass
+    class StatusRead(Message):
+        """The cluster's status, read for this screen (or why it could not be)."""
+
+        status: SwitchStatus | None
+        error: str = ""
 
     def __init__(
         self,
@@ -147,6 +195,14 @@ class DoneScreen(StageScreen):
         self.status = status
         self._read_at = context.clock()
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "write_record", "Write change record", id="done.record"),
+    ]
+
+    def leaves_cluster_mixed(self) -> bool:
+        """The switch ended (completed, rolled back, or a dry run): quitting needs no question."""
+        return False
+
     @property
     def title_text(self) -> str:
         return done_title(self.result, self.status)
@@ -158,10 +214,15 @@ class DoneScreen(StageScreen):
             yield Static(id="done-cleanup")
 
     def on_mount(self) -> None:
+        if not self.live:
+            return  # pushed while the app exits: never composed, nothing to show
         if self.result is None:
             self.result = self._result_from_switch_screen()
-        self.set_status(Text("q quits; the switch state stays in the cluster and the journal", style="dim"))
+        self.set_status(Text("w writes the HTML change record · q quits (the journal keeps the record)",
+                             style="dim"))
         self.redraw()
+        if self.context.report_path:
+            self.action_write_record()
         self.set_interval(1.0, self.redraw_countdown)
         if self.status is None:
             self.read_status()
@@ -174,11 +235,13 @@ class DoneScreen(StageScreen):
 
         try:
             status = read_status(self.context.gateway, self.context.journal, self.context.options)
-            self.post_message(StatusRead(status))
+            self.post_message(self.StatusRead(status))
         except WizardError as err:
-            self.post_message(StatusRead(None, str(err)))
+            self.post_message(self.StatusRead(None, str(err)))
 
-    def on_status_read(self, message: StatusRead) -> None:
+    def on_done_screen_status_read(self, message: StatusRead) -> None:
+        if not self.live:
+            return  # read after the screen (or the app) went away
         self.status = message.status
         self._read_at = self.context.clock()
         self.redraw()
@@ -186,6 +249,28 @@ class DoneScreen(StageScreen):
             self.query_one("#done-cleanup", Static).update(
                 Text(f"could not read the cluster's status: {message.error}; run `coredns-wizard status`",
                      style="red"))
+
+    def action_write_record(self) -> None:
+        path = Path(self.context.report_path or default_record_path(self.context.connection.context))
+        self.set_status(Text(f"… writing the change record to {path}", style="dim"))
+        self.write_record(path, self.title_text, self.wizard.k8s_version)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="done-record",
+          description="write the change record")
+    def write_record(self, path: Path, outcome: str, k8s_version: str) -> None:
+        from wizard.errors import WizardError
+
+        try:
+            write_change_record(self.context, outcome, path, k8s_version)
+        except (WizardError, OSError) as err:
+            detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            self.app.call_from_thread(self.set_status, Text(
+                f"could not write the change record {path}: {detail}; pass --report with a writable file",
+                style="bold red"))
+            return
+        self.app.call_from_thread(self.set_status, Text.assemble(
+            ("✔ change record written: ", "bold green"), (str(path.resolve()), "bold"),
+            ("  (open it in a browser; q quits)", "dim")))
 
     def _result_from_switch_screen(self) -> SwitchResult | None:
         from screens.stages.switch import SwitchScreen
@@ -196,18 +281,22 @@ class DoneScreen(StageScreen):
         return None
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
+        if event.state == WorkerState.ERROR and self.live:
             self.query_one("#done-cleanup", Static).update(
                 Text(f"could not read the cluster's status: {event.worker.error}", style="red"))
 
     def redraw(self) -> None:
+        if not self.live:
+            return
         title = self.title_text
         style = "bold green" if title.startswith("Switch complete") else (
             "bold yellow" if title.startswith(("Rolled back", "Dry run")) else "bold red")
         self.query_one("#done-title", Static).update(Text(title, style=style))
-        self.query_one("#done-summary", Static).update(summary_text(self.context, self.result, self.status))
+        self.query_one("#done-summary", Static).update(summary_table(self.context, self.result, self.status))
         self.redraw_countdown()
 
     def redraw_countdown(self) -> None:
+        if not self.live:
+            return
         elapsed = self.context.clock() - self._read_at
         self.query_one("#done-cleanup", Static).update(cleanup_text(self.status, elapsed))

@@ -102,6 +102,10 @@ def gate_text(gate: IpvsGate | None, now: float, skip_reason: str | None) -> Tex
 class IpvsScreen(StageScreen):
     STAGE_ID = "ipvs"
     STAGE_TITLE = "2 IPVS advice"
+    PURPOSE = (
+        "kube-proxy in IPVS mode on an old kernel keeps UDP sessions to a removed DNS pod: the "
+        "guide waits for them to expire after shortening the timeout. Wait, or skip with a reason."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("s", "focus_reason", "Skip the wait…", id="ipvs.skip")]
 
     def __init__(self, context: WizardContext) -> None:

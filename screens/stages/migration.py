@@ -78,6 +78,10 @@ def verdicts_text(warnings: list[str], notes: list[str]) -> Text:
 class MigrationScreen(StageScreen):
     STAGE_ID = "migration"
     STAGE_TITLE = "3 Config migration"
+    PURPOSE = (
+        "shows the Corefile translated from kube-dns's ConfigMap next to the original, checks it "
+        "for this CoreDNS version, and lets you edit it; the checked Corefile is what gets deployed."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "tab('diff')", "Diff tab", id="migration.diff", show=False),
         Binding("k", "tab('kube-dns')", "kube-dns ConfigMap tab", id="migration.kube-dns", show=False),

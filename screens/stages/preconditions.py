@@ -42,6 +42,11 @@ def summary_text(report: PreflightReport) -> Text:
 class PreconditionsScreen(StageScreen):
     STAGE_ID = "preconditions"
     STAGE_TITLE = "1 Preconditions"
+    PURPOSE = (
+        "reads the cluster and checks everything the switch depends on before anything changes: "
+        "versions, the kube-dns objects, the Corefile translation, room for CoreDNS pods, "
+        "kube-proxy's mode, RBAC. Blocking findings (✖) must be fixed first; ctrl+r re-runs."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rerun", "Re-run checks", id="preconditions.rerun"),
     ]
@@ -52,7 +57,10 @@ class PreconditionsScreen(StageScreen):
         self.error: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(Text("Pre-flight checks", style="bold"), id="preflight-title")
+        title = Text("Pre-flight checks", style="bold")
+        if self.context.wait_note:
+            title.append(f"   {self.context.wait_note}", style="yellow")
+        yield Static(title, id="preflight-title")
         yield Static("", id="preflight-progress")
         with VerticalScroll(id="preflight-scroll"):
             yield FindingsView("", id="preflight-findings")

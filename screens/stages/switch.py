@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
@@ -29,6 +31,8 @@ from screens.widgets.confirm import ConfirmationModal
 from screens.widgets.header import WizardHeader
 from screens.widgets.logs import PodLogsScreen
 from screens.widgets.panes import EndpointsPane, EventLogPane, ObservationPane, PodsPane, ProbesPane
+from screens.widgets.rollback_preview import RollbackPreview, read_rollback_preview, rollback_confirmation
+from wizard.migration.change_record import ObservationSample
 from wizard.migration.live_view import ClusterEventSeen, LiveDnsFeed, LiveEvent
 from wizard.migration.progress import (
     EndpointsChanged,
@@ -50,54 +54,39 @@ if TYPE_CHECKING:
     from wizard.migration.journal import Journal
     from wizard.migration.plan import Plan, Step
     from wizard.migration.rollback import RollbackOutcome
+    from wizard.migration.status import SwitchStatus
     from wizard.migration.switch import SwitchOutcome
 
 log = logging.getLogger(__name__)
 COMPACT_BELOW_ROWS = 32
+ROOMY_FROM_ROWS = 48
 
 RunState = Literal[
     "idle", "running", "stopped", "completed", "rolling-back", "rolled-back", "rollback-stopped"
 ]
+WATCH_EVERY_S = 5.0
+"""Read-only watch mode: how often the switch state is read again (pods and endpoints are watched)."""
+
+
+def watch_line(status: SwitchStatus) -> Text:
+    """One line: phase, round, last step, replicas and ready endpoints of a switch in the cluster."""
+    text = Text()
+    text.append(status.phase, style="bold cyan")
+    if status.round and status.rounds:
+        text.append(f", round {status.round} of {status.rounds}")
+    if status.last_step:
+        text.append(f", last step {status.last_step}")
+    for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
+        text.append(f"  {label} ")
+        text.append("absent" if dep is None else f"{dep.ready}/{dep.replicas}")
+    ep = status.endpoints
+    text.append(f"  endpoints {len(ep.ready)} ready (CoreDNS {len(ep.coredns_ready)}, "
+                f"kube-dns {len(ep.kube_dns_ready)})")
+    return text
+
+
 OUTCOME_STYLE = {"done": "green", "already-done": "green", "skipped": "dim", "dry-run": "yellow",
                  "failed": "bold red", "declined": "yellow"}
-
-
-# ---- messages from the workers -----------------------------------------------------------------
-
-
-@dataclass
-class LiveEventArrived(Message):
-    """An engine or live-feed event, forwarded from a worker thread."""
-
-    event: LiveEvent
-
-
-@dataclass
-class PlanReady(Message):
-    plan: Plan
-    journal: Journal
-
-
-@dataclass
-class SwitchRunFinished(Message):
-    outcome: SwitchOutcome | None
-    error: str = ""
-
-
-@dataclass
-class RollbackPrepared(Message):
-    """What a rollback would change, read from the cluster, for the confirmation."""
-
-    original: int | None
-    kube_dns_now: int
-    coredns_now: int
-    error: str = ""
-
-
-@dataclass
-class RollbackRunFinished(Message):
-    outcome: RollbackOutcome | None
-    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,11 +109,19 @@ class SwitchScreen(StageScreen):
 
     STAGE_ID = "switch"
     STAGE_TITLE = "5 Switch"
+    PURPOSE = (
+        "runs the engine's switch round by round: scale CoreDNS up, wait until its new pod is "
+        "Ready and in the kube-dns Service's endpoints, check its DNS answers against kube-dns, "
+        "scale kube-dns down, observe DNS for a while. The panes follow the DNS pods, the "
+        "endpoints, probe answers and the observation live. p pauses between steps, l shows the "
+        "selected pod's logs, r rolls back."
+    )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "continue_switch", "Start/continue", id="switch.continue"),
         Binding("p", "pause", "Pause", id="switch.pause"),
         Binding("l", "logs", "Pod logs", id="switch.logs"),
         Binding("r", "rollback", "Roll back", id="switch.rollback"),
+        Binding("v", "swap_pane", "Probes/events", id="switch.swap-pane"),
     ]
     DEFAULT_CSS = """
     SwitchScreen #switch-status { height: 3; padding: 0 1; background: $boost; text-wrap: nowrap;
@@ -134,16 +131,57 @@ class SwitchScreen(StageScreen):
     SwitchScreen #endpoints { width: 3fr; height: 100%; border: round $primary; }
     SwitchScreen #observation { width: 2fr; height: 100%; border: round $primary; }
     SwitchScreen #probes { height: 7; border: round $primary; }
-    SwitchScreen #events { height: 1fr; min-height: 4; border: round $primary; }
-    SwitchScreen.compact #probes { display: none; }
+    SwitchScreen #events { height: 1fr; min-height: 4; border: round $primary; overflow-x: hidden; }
+    SwitchScreen.compact #probes { display: none; height: 1fr; min-height: 3; }
+    SwitchScreen.compact.show-probes #probes { display: block; }
+    SwitchScreen.compact.show-probes #events { display: none; }
     SwitchScreen.compact #switch-middle { height: 5; }
-    SwitchScreen.compact #pods { min-height: 4; }
-    SwitchScreen.compact #events { min-height: 3; }
+    SwitchScreen.compact #pods { height: 2fr; min-height: 4; }
+    SwitchScreen.compact #events { min-height: 5; }
+    SwitchScreen.roomy #probes { height: 2fr; }
+    SwitchScreen.roomy #pods { height: 1fr; max-height: 14; }
     """
+
+    # ---- this screen's messages from its workers ----------------------------------------
+    @dataclass
+    class LiveEventArrived(Message):
+        """An engine or live-feed event, forwarded from a worker thread."""
+
+        event: LiveEvent
+
+    @dataclass
+    class PlanReady(Message):
+        plan: Plan
+        journal: Journal
+
+    @dataclass
+    class SwitchRunFinished(Message):
+        outcome: SwitchOutcome | None
+        error: str = ""
+
+    @dataclass
+    class RollbackPrepared(Message):
+        """What a rollback would change, read from the cluster, for the confirmation."""
+
+        preview: RollbackPreview
+
+    @dataclass
+    class Watched(Message):
+        """Read-only watch mode: where a switch (run from elsewhere) stands now."""
+
+        status: SwitchStatus | None
+        error: str = ""
+
+    @dataclass
+    class RollbackRunFinished(Message):
+        outcome: RollbackOutcome | None
+        error: str = ""
+
+    state: reactive[RunState] = reactive[RunState]("idle", init=False, always_update=True)
+    """The run state; its watcher refreshes the footer's keys and the status lines."""
 
     def __init__(self, context: WizardContext, *, live_feed: bool = True) -> None:
         super().__init__(context)
-        self.state: RunState = "idle"
         self.cancel = threading.Event()
         self.gate = StepGate(self.cancel)
         self.use_live_feed = live_feed
@@ -155,12 +193,17 @@ class SwitchScreen(StageScreen):
         self.result: SwitchResult | None = None
         self._engine_idle = threading.Event()
         self._engine_idle.set()
-        self._pending_rollback: RollbackPrepared | None = None
+        self._pending_rollback: SwitchScreen.RollbackPrepared | None = None
         self._started: float | None = None
         self._probes = 0
         self._probe_failures = 0
         self._observed: dict[str, ObservationTick] = {}
         self._status_shown_top: Text | None = None
+        self.watched: SwitchStatus | None = None
+        """Read-only mode: the last status read of a switch someone else may be running."""
+        self.watch_error = ""
+        self.finished_steps: set[str] = set()
+        """Ids of the plan's steps this screen saw finish (the help lists the rest as upcoming)."""
 
     # ---- layout -------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -174,16 +217,40 @@ class SwitchScreen(StageScreen):
         yield EventLogPane(self.context.clock, id="events")
 
     def on_mount(self) -> None:
+        if not self.live:
+            return  # pushed while the app exits
         self.log_pane.add(self._intro(), style="bold")
+        if self.context.wait_note:
+            self.log_pane.add(self.context.wait_note, style="yellow")
         self.refresh_status()
         self.set_interval(1.0, self.refresh_status)
         if self.use_live_feed:
             self.feed = LiveDnsFeed(self.context.gateway, self.context.options, self._from_thread).start()
+            if self.context.read_only:  # watch mode: follow a switch someone else runs
+                self.watch_switch()
+                self.set_interval(WATCH_EVERY_S, self.watch_switch)
 
     def on_resize(self, event: events.Resize) -> None:
-        """Below 32 rows the probes pane goes (its verdicts are in the events pane too), so
-        the header, the status and every other pane stay visible at 80x24."""
-        self.set_class(event.size.height < COMPACT_BELOW_ROWS, "compact")
+        """Below 32 rows the probes and events panes share one slot (v swaps them), so every
+        pane stays reachable at 80x24; from 48 rows the probes pane takes the room its rows need
+        (the pods pane holds a few pods and stops growing)."""
+        compact = event.size.height < COMPACT_BELOW_ROWS
+        self.set_class(compact, "compact")
+        self.set_class(event.size.height >= ROOMY_FROM_ROWS, "roomy")
+        self._title_panes()
+        self.refresh_bindings()
+
+    def _title_panes(self) -> None:
+        compact = self.has_class("compact")
+        key = self.key_label("switch.swap-pane", "v")
+        self.query_one(ProbesPane).border_subtitle = f"{key}: events" if compact else ""
+        self.log_pane.border_subtitle = f"{key}: probes" if compact else ""
+
+    def action_swap_pane(self) -> None:
+        if not self.has_class("compact"):
+            self.notify("Both panes are shown at this terminal size.", timeout=3)
+            return
+        self.toggle_class("show-probes")
 
     def on_unmount(self) -> None:
         if self.feed is not None:
@@ -193,7 +260,8 @@ class SwitchScreen(StageScreen):
     def _intro(self) -> str:
         plan = self.context.plan
         if self.context.read_only:
-            return "Read-only mode: the switch cannot run here; the panes show the cluster live."
+            return ("Read-only mode: watching. The panes follow the DNS pods and endpoints live; the "
+                    "line above shows where a switch run from elsewhere stands.")
         steps = f"{len(plan.steps)} steps in {self.rounds} round(s)" if plan else "the plan from pre-flight"
         if self.context.dry_run:
             return f"Press n to run the switch as a dry run ({steps}): every change is sent with dryRun=All."
@@ -215,9 +283,17 @@ class SwitchScreen(StageScreen):
         return max((s.round for s in plan.steps), default=0) if plan else 0
 
     # ---- status line --------------------------------------------------------------------
+    def watch_state(self) -> None:
+        """Every change of the run state (set even to the same value: a new stop reason) changes
+        which keys apply and what the status lines say."""
+        self.refresh_bindings()
+        self.refresh_status()
+
     def refresh_status(self) -> None:
         """Runs every second and on every event: the status box is fixed-height, so a changed
         text is repainted without re-laying out the screen, and an unchanged one not at all."""
+        if not self.live:
+            return
         status = self.status_text()
         if status != self._status_shown_top:
             self._status_shown_top = status
@@ -228,6 +304,21 @@ class SwitchScreen(StageScreen):
         for header in self.query(WizardHeader):
             if header.stage != stage:
                 header.set_stage(stage)
+
+    def watch_text(self) -> Text:
+        """Read-only: where the cluster's switch stands (from the CoreDNS Deployment's record)."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("Watching (read-only)", style="bold")
+        text.append(f"  every {WATCH_EVERY_S:g} s; no key here changes the cluster\n", style="dim")
+        if self.watched is not None:
+            text.append_text(watch_line(self.watched))
+        elif self.watch_error:
+            text.append(f"cannot read the switch state: {self.watch_error}", style="red")
+        else:
+            text.append("reading the switch state…", style="dim")
+        text.append("\n")
+        text.append(" READ-ONLY ", style="bold black on yellow")
+        return text
 
     def hint_text(self) -> Text:
         """The line above the footer: what the keys do now, or why the switch stopped."""
@@ -248,6 +339,8 @@ class SwitchScreen(StageScreen):
         return Text(hints.get(self.state, ""), style="dim")
 
     def status_text(self) -> Text:
+        if self.context.read_only:
+            return self.watch_text()
         text = Text(no_wrap=True, overflow="ellipsis")
         step = self.current_step
         if self.state in ("rolling-back", "rolled-back", "rollback-stopped"):
@@ -257,7 +350,8 @@ class SwitchScreen(StageScreen):
         elif step is not None:
             text.append("Setup", style="bold")
         else:
-            text.append(f"Switch: {self.rounds or '?'} round(s)", style="bold")
+            text.append(f"Switch: {self.rounds} round(s)" if self.rounds
+                        else "Switch: the plan comes from pre-flight when it starts", style="bold")
         if step is not None:
             text.append("  step ")
             text.append(step.id, style="bold cyan")
@@ -286,16 +380,16 @@ class SwitchScreen(StageScreen):
                             "bold black on yellow")
         text.append(f" {label} ", style=style)
         if self.state in ("stopped", "rollback-stopped") and self.stop_reason:
-            text.append(" ")
-            text.append(self.stop_reason, style="red")
+            text.append("  why and what to do: the line above the keys", style="dim")  # said once, there
         return text
 
     # ---- events from threads ------------------------------------------------------------
     def _from_thread(self, event: LiveEvent) -> None:
-        self.post_message(LiveEventArrived(event))
+        self.post_message(self.LiveEventArrived(event))
 
-    def on_live_event_arrived(self, message: LiveEventArrived) -> None:
-        self.show_event(message.event)
+    def on_switch_screen_live_event_arrived(self, message: LiveEventArrived) -> None:
+        if self.live:  # events still in flight when the app exits are dropped
+            self.show_event(message.event)
 
     def show_event(self, event: LiveEvent) -> None:
         """Route one event to its pane (public so tests can feed fixed events)."""
@@ -315,6 +409,9 @@ class SwitchScreen(StageScreen):
         elif isinstance(event, ObservationTick):
             self.query_one(ObservationPane).update_tick(event)
             self._observed[self.current_step.id if self.current_step else "?"] = event
+            self.context.observations.append(ObservationSample(
+                self.current_step.id if self.current_step else "?", datetime.now(UTC), event.elapsed,
+                event.queries, event.errors, event.p50_ms, event.p95_ms))
         elif isinstance(event, StepStarted):
             self.current_step = event.step
             self.waiting = None
@@ -323,6 +420,10 @@ class SwitchScreen(StageScreen):
                 self._begin_change(f"step {event.step.id} ({event.step.description})")
             pane.add(Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", event.step.description))
         elif isinstance(event, StepFinished):
+            if event.outcome in ("done", "already-done", "skipped", "dry-run"):
+                self.finished_steps.add(event.step.id)
+            if event.step.changes_cluster and event.outcome in ("done", "already-done"):
+                self.wizard.deployed = True  # CoreDNS objects exist now: quitting asks, `r` applies
             style = OUTCOME_STYLE.get(event.outcome, "")
             pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail))
             self.waiting = None
@@ -350,6 +451,29 @@ class SwitchScreen(StageScreen):
             pane.add(f"k8s {event.type} {event.reason} {event.involved}{count}: {event.message}", style=style)
         self.refresh_status()
 
+    # ---- read-only watch ----------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="watch",
+          description="read the switch state")
+    def watch_switch(self) -> None:
+        from wizard.errors import WizardError
+        from wizard.migration.status import read_status
+
+        try:
+            self.post_message(self.Watched(read_status(self.context.gateway, None, self.context.options)))
+        except WizardError as err:
+            self.post_message(self.Watched(None, str(err)))
+
+    def on_switch_screen_watched(self, message: Watched) -> None:
+        if not self.live:
+            return
+        before = self.watched
+        self.watched, self.watch_error = message.status, message.error
+        now = message.status
+        if now is not None and (before is None or (before.phase, before.last_step)
+                                != (now.phase, now.last_step)):
+            self.log_pane.add(Text.assemble(("watch: ", "bold"), watch_line(now)))
+        self.refresh_status()
+
     # ---- keys ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Read-only mode does not even offer the keys that change the cluster."""
@@ -357,6 +481,8 @@ class SwitchScreen(StageScreen):
             return False
         if action == "pause":
             return self.state in ("running", "rolling-back")
+        if action == "swap_pane":
+            return self.has_class("compact")
         return True
 
     def action_continue_switch(self) -> None:
@@ -394,8 +520,6 @@ class SwitchScreen(StageScreen):
         self.stop_reason = self.stop_advice = ""
         self.state = "running"
         self._engine_idle.clear()
-        self.refresh_bindings()
-        self.refresh_status()
         self.run_switch()
 
     def action_pause(self) -> None:
@@ -432,9 +556,9 @@ class SwitchScreen(StageScreen):
                 self.context.gateway, plan, journal, self.context.options,
                 self.gate.wrap(self._from_thread), self._confirm_from_thread, self.cancel,
             ).run()
-            self.post_message(SwitchRunFinished(outcome))
+            self.post_message(self.SwitchRunFinished(outcome))
         except WizardError as err:
-            self.post_message(SwitchRunFinished(None, str(err)))
+            self.post_message(self.SwitchRunFinished(None, str(err)))
         finally:
             self._engine_idle.set()
 
@@ -454,10 +578,10 @@ class SwitchScreen(StageScreen):
                 raise CheckFailed("pre-flight blocks the switch: " + ("; ".join(blocking) or "no plan"))
             plan = report.plan
         journal = self.context.journal or journal_for(self.context.gateway)
-        self.post_message(PlanReady(plan, journal))
+        self.post_message(self.PlanReady(plan, journal))
         return plan, journal
 
-    def on_plan_ready(self, message: PlanReady) -> None:
+    def on_switch_screen_plan_ready(self, message: PlanReady) -> None:
         self.context.plan = message.plan
         self.context.journal = message.journal
         self.refresh_status()
@@ -503,73 +627,42 @@ class SwitchScreen(StageScreen):
             body.append("\nDRY-RUN: sent with dryRun=All, nothing is stored", style="bold yellow")
         return body
 
-    def on_switch_run_finished(self, message: SwitchRunFinished) -> None:
+    def on_switch_screen_switch_run_finished(self, message: SwitchRunFinished) -> None:
         outcome = message.outcome
-        if self.state == "rolling-back":
-            return  # the rollback took over; its own result decides the screen
+        if not self.live or self.state == "rolling-back":
+            return  # the app is exiting, or the rollback took over and its own result decides
         if outcome is None:
-            self.state = "stopped"
             self.stop_reason = message.error
             self.log_pane.add(Text.assemble(("■ could not run the switch: ", "bold red"), message.error))
+            self.state = "stopped"
         elif outcome.completed:
-            self.state = "completed"
             kind: Literal["completed", "dry-run"] = "dry-run" if outcome.dry_run else "completed"
             self.result = self.make_result(kind, outcome.reason, outcome.advice)
             self.log_pane.add("press n for the summary", style="bold")
+            self.state = "completed"
             self._show_done(self.result)
         else:
-            self.state = "stopped"
             self.stop_reason, self.stop_advice = outcome.reason, outcome.advice
             self.result = self.make_result("stopped", outcome.reason, outcome.advice)
             self.log_pane.add("n resumes from the step that stopped; r rolls back; l shows a pod's logs",
                               style="bold")
-        self.refresh_bindings()
-        self.refresh_status()
+            self.state = "stopped"
 
     # ---- rollback -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
           description="read what a rollback would change")
     def prepare_rollback(self) -> None:
-        from wizard.errors import WizardError
-        from wizard.migration.rollback import original_kube_dns_replicas
-        from wizard.migration.switch_state import read_cluster_record
+        self.post_message(self.RollbackPrepared(read_rollback_preview(self.context)))
 
-        try:
-            journal = self.context.journal
-            original = original_kube_dns_replicas(self.context.gateway, journal, self.context.options)
-            record = read_cluster_record(self.context.gateway, self.context.options)
-            self.post_message(RollbackPrepared(original, record.kube_dns_replicas, record.coredns_replicas))
-        except WizardError as err:
-            self.post_message(RollbackPrepared(None, 0, 0, str(err)))
-
-    def on_rollback_prepared(self, message: RollbackPrepared) -> None:
-        o = self.context.options
-        if message.error:
-            self.log_pane.add(f"cannot roll back: {message.error}", style="bold red")
+    def on_switch_screen_rollback_prepared(self, message: RollbackPrepared) -> None:
+        preview = message.preview
+        if preview.error:
+            advice = f"; {preview.advice}" if preview.advice else ""
+            self.log_pane.add(f"cannot roll back: {preview.error}{advice}", style="bold red")
             return
-        if message.original is None:
-            self.log_pane.add(
-                "cannot roll back: the original kube-dns replica count is unknown (no annotation on "
-                f"Deployment {o.namespace}/{o.coredns_deployment}, nothing in the journal); run "
-                "`coredns-wizard rollback --kube-dns-replicas N`", style="bold red")
-            return
-        c = self.context.connection
-        body = Text()
-        body.append(f"1. Scale Deployment {o.namespace}/{o.kube_dns_deployment} "
-                    f"{message.kube_dns_now} → {message.original} and wait until its pods are Ready and "
-                    f"in the endpoints of Service {o.namespace}/{o.dns_service}\n")
-        body.append(f"2. Then scale Deployment {o.namespace}/{o.coredns_deployment} "
-                    f"{message.coredns_now} → 0\n")
-        body.append("3. Put a paused kube-dns autoscaler back exactly as it was\n")
-        if self.state == "running":
-            body.append("The running switch first stops at its next safe point.\n", style="yellow")
-        body.append("\ncontext ", style="dim")
-        body.append(c.context, style="bold cyan")
-        body.append("  cluster ", style="dim")
-        body.append(c.cluster, style="cyan")
         self._pending_rollback = message
-        self.app.push_screen(ConfirmationModal("Roll back to kube-dns?", body, "Yes, roll back (y)"),
-                             callback=self._rollback_answered)
+        dialog = rollback_confirmation(preview, self.context, switch_running=self.state == "running")
+        self.app.push_screen(dialog, callback=self._rollback_answered)
 
     def _rollback_answered(self, yes: bool | None) -> None:
         if not yes:
@@ -577,10 +670,8 @@ class SwitchScreen(StageScreen):
             return
         self.cancel.set()
         self.gate.resume()
-        self.state = "rolling-back"
         self.current_step = None
-        self.refresh_bindings()
-        self.refresh_status()
+        self.state = "rolling-back"
         self.run_rollback()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback",
@@ -597,39 +688,35 @@ class SwitchScreen(StageScreen):
         try:
             journal = self.context.journal or journal_for(self.context.gateway)
             options = dataclasses.replace(self.context.options, assume_yes=True)  # confirmed as a whole
-            original = self._pending_rollback.original if self._pending_rollback else None
+            original = (self._pending_rollback.preview.original_kube_dns_replicas
+                        if self._pending_rollback else None)
             sink = self.gate.wrap(self._from_thread)
             outcome = rollback(self.context.gateway, journal, options, sink, None, original)
-            self.post_message(RollbackRunFinished(outcome))
+            self.post_message(self.RollbackRunFinished(outcome))
         except WizardError as err:
-            self.post_message(RollbackRunFinished(None, str(err)))
+            self.post_message(self.RollbackRunFinished(None, str(err)))
 
-    def on_rollback_run_finished(self, message: RollbackRunFinished) -> None:
+    def on_switch_screen_rollback_run_finished(self, message: RollbackRunFinished) -> None:
         outcome = message.outcome
+        if not self.live:
+            return  # finished after the app began exiting
         if outcome is not None and outcome.completed:
-            self.state = "rolled-back"
             self.result = self.make_result("rolled-back", outcome.reason)
+            self.wizard.deployed = False  # nothing left to roll back: `r` goes from the footer
+            self.state = "rolled-back"
             self._show_done(self.result)
         else:
-            self.state = "rollback-stopped"
             self.stop_reason = message.error or (outcome.reason if outcome else "")
             self.stop_advice = outcome.advice if outcome else "run `coredns-wizard rollback` again"
             self.log_pane.add(Text.assemble(("■ rollback stopped: ", "bold red"), self.stop_reason))
-        self.refresh_bindings()
-        self.refresh_status()
+            self.state = "rollback-stopped"
 
     # ---- the end ------------------------------------------------------------------------
     def _show_done(self, result: SwitchResult) -> None:
         """Go on to the Done stage (it finds `self.result` through the screen stack)."""
         self.result = result
         self.refresh_gate()
-        advance = getattr(self.app, "advance", None)
-        if callable(advance):
-            advance()
-        else:
-            from screens.stages.done import DoneScreen
-
-            self.app.push_screen(DoneScreen(self.context, result))
+        self.wizard.advance()
 
     def advance_blocked(self) -> str | None:
         if self.state in ("completed", "rolled-back"):
@@ -641,15 +728,61 @@ class SwitchScreen(StageScreen):
     def can_go_back(self) -> bool:
         return False
 
+    def handles_rollback(self) -> bool:
+        return True
+
+    def leaves_cluster_mixed(self) -> bool:
+        return self.wizard.deployed and self.state not in ("completed", "rolled-back")
+
+    def start_rollback(self) -> None:
+        self.action_rollback()
+
+    def stop_for_quit(self) -> None:
+        """The engine stops at its next safe point; the journal keeps the switch resumable."""
+        self.cancel.set()
+        self.gate.resume()
+
+    def upcoming_steps(self) -> list[Step]:
+        """The plan's steps this screen has not seen finish, in order (the engine skips the ones
+        its journal already records as done)."""
+        plan = self.context.plan
+        return [s for s in plan.steps if s.id not in self.finished_steps] if plan else []
+
+    def next_key_text(self) -> str:
+        if self.context.read_only:
+            return "read-only: n does nothing here; the panes follow the cluster live"
+        if self.state in ("completed", "rolled-back"):
+            return "n shows the summary (Done stage)"
+        if self.state in ("running", "rolling-back"):
+            return ("n continues after a pause; the engine goes on by itself otherwise"
+                    if self.gate.paused else "the engine is running; every change asks first")
+        upcoming = self.upcoming_steps()
+        if not upcoming:
+            return "n starts the switch with the plan pre-flight makes now"
+        verb = "resumes" if self.state == "stopped" else "starts"
+        return f"n {verb} the switch at step {upcoming[0].id}: {upcoming[0].description}"
+
+    def help_text(self) -> Text:
+        text = super().help_text()
+        upcoming = self.upcoming_steps()
+        total = len(self.context.plan.steps) if self.context.plan else 0
+        if upcoming:
+            text.append("\n\nUpcoming steps", style="bold")
+            text.append(f" ({len(upcoming)} of {total})\n")
+            for step in upcoming[:8]:
+                mark = "✎ " if step.changes_cluster else "· "
+                text.append(f"  {mark}{step.id}: {step.description}\n")
+            if len(upcoming) > 8:
+                text.append(f"  … and {len(upcoming) - 8} more\n", style="dim")
+            text.append("  ✎ changes the cluster (asks first unless --yes)", style="dim")
+        return text
+
     def _begin_change(self, what: str) -> None:
-        begin = getattr(self.app, "begin_change", None)
-        if callable(begin):
-            begin(what)
+        self.wizard.begin_change(what)
 
     def _end_change(self) -> None:
-        end = getattr(self.app, "end_change", None)
-        if callable(end) and getattr(self.app, "change_in_flight", None):
-            end()
+        if self.wizard.change_in_flight:
+            self.wizard.end_change()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
@@ -658,6 +791,8 @@ class SwitchScreen(StageScreen):
         log.error("worker %s failed", event.worker.description, exc_info=err)
         self._engine_idle.set()
         self._end_change()
+        if not self.live:
+            return  # a worker that failed because the app was exiting has nobody to tell
         self.log_pane.add(f"internal error in {event.worker.description}: {type(err).__name__}: {err} "
                           "(details in the log file); the journal keeps the switch resumable",
                           style="bold red")
@@ -665,5 +800,3 @@ class SwitchScreen(StageScreen):
             self.state = "stopped"
         elif self.state == "rolling-back":
             self.state = "rollback-stopped"
-        self.refresh_bindings()
-        self.refresh_status()

@@ -6,6 +6,7 @@ answer. The message names what changes, on which object, in which context.
 
 from __future__ import annotations
 
+from itertools import count
 from typing import ClassVar
 
 from rich.text import Text
@@ -15,9 +16,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+_serial = count(1)
+
 
 class ConfirmationModal(ModalScreen[bool]):
-    """Ask yes/no; dismisses with True only on `y` or the Confirm button."""
+    """Ask yes/no; dismisses with True only on `y` or the Confirm button.
+
+    Each dialog gets its own id (`confirm-N`): the engine's worker may open the next question
+    while the previous dialog is still being removed, and two screens with one id crash Textual
+    (DuplicateIds). Find a dialog by its class, not by id."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "confirm", "Yes, do it", id="confirm.yes"),
@@ -25,7 +32,7 @@ class ConfirmationModal(ModalScreen[bool]):
     ]
 
     def __init__(self, title: str, body: Text | str, confirm_label: str = "Yes, apply (y)") -> None:
-        super().__init__(id="confirm")
+        super().__init__(id=f"confirm-{next(_serial)}", classes="confirm")
         self.title_text = title
         self.body = body if isinstance(body, Text) else Text(body)
         self.confirm_label = confirm_label

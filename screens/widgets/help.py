@@ -1,4 +1,5 @@
-"""`?`: every key that works here, with its binding id (what a keymap file remaps)."""
+"""`?`: what this stage is for and what `n` does next, then every key that works here with its
+binding id (what a keymap file remaps)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,18 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "Close help", id="help.close"),
     ]
 
-    def __init__(self, rows: list[tuple[str, str, str]], stage: str) -> None:
-        super().__init__(id="help")
+    def __init__(self, rows: list[tuple[str, str, str]], stage: str, about: Text | None = None) -> None:
+        super().__init__(classes="help")  # no id: two help screens may be on the stack
         self.rows = rows
         self.stage = stage
+        self.about = about
+        """What the stage is for, what `n` does next, how to move and select (from the stage)."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog"):
+            if self.about is not None:
+                yield Static(Text(f"The {self.stage} stage", style="bold"), id="help-about-title")
+                yield Static(self.about, id="help-about")
             yield Static(Text(f"Keys on the {self.stage} stage", style="bold"), id="help-title")
             yield Static(bindings_table(self.rows), id="help-table")
             yield Static(

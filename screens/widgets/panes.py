@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.table import Table
 from rich.text import Text
 from textual.widgets import DataTable, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
@@ -274,4 +275,9 @@ class EventLogPane(RichLog):
         self.lines_written.append(body.plain)
         if self.max_lines and len(self.lines_written) > self.max_lines:
             del self.lines_written[: -self.max_lines]
-        self.write(stamp + body, width=self.scrollable_content_region.width or None, scroll_end=follow)
+        # two columns: a wrapped message hangs under its own first character, not under the stamp
+        line = Table.grid()  # not expanded: short lines stay short (no horizontal scrollbar)
+        line.add_column(width=len(stamp.plain), no_wrap=True)
+        line.add_column(overflow="fold")
+        line.add_row(stamp, body)
+        self.write(line, width=self.scrollable_content_region.width or None, scroll_end=follow)

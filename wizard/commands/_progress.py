@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from wizard.textsafety import escape_control
 
@@ -60,20 +60,43 @@ def open_journal(args: argparse.Namespace, gateway: Gateway) -> Journal:
     return journal_for(gateway, state_dir)
 
 
-def terminal_confirm(
-    context: str, stream_in: IO[str] | None = None, stream_out: IO[str] | None = None
-) -> Any:
-    """A confirm(step, what) callback asking y/N on the terminal."""
+class TerminalConfirm:
+    """A confirm(step, what) callback asking y/N on the terminal. Ctrl-C at the prompt answers
+    no at once, with a line saying so (the step was not run); `asking` tells a SIGINT handler
+    that a prompt is open, so it interrupts the read instead of waiting for Enter."""
 
-    def confirm(step: Step, what: str) -> bool:
-        out = stream_out or sys.stderr
-        inp = stream_in or sys.stdin
-        out.write(f"\n{what}\nProceed in context {context!r}? [y/N] ")
+    def __init__(
+        self, context: str, stream_in: IO[str] | None = None, stream_out: IO[str] | None = None
+    ) -> None:
+        self.context = context
+        self.stream_in = stream_in
+        self.stream_out = stream_out
+        self.asking = False
+        self.interrupted = False
+
+    def __call__(self, step: Step, what: str) -> bool:
+        out = self.stream_out or sys.stderr
+        inp = self.stream_in or sys.stdin
+        out.write(f"\n{what}\nProceed in context {self.context!r}? [y/N] ")
         out.flush()
-        answer = inp.readline()
+        self.asking = True
+        try:
+            answer = inp.readline()
+        except KeyboardInterrupt:
+            self.interrupted = True
+            out.write(f"\nCtrl-C at the prompt: step {step.id} not run, nothing changed by it.\n")
+            out.flush()
+            return False
+        finally:
+            self.asking = False
         return answer.strip().lower() in ("y", "yes")
 
-    return confirm
+
+def terminal_confirm(
+    context: str, stream_in: IO[str] | None = None, stream_out: IO[str] | None = None
+) -> TerminalConfirm:
+    """A confirm(step, what) callback asking y/N on the terminal."""
+    return TerminalConfirm(context, stream_in, stream_out)
 
 
 def require_terminal_or_yes(yes: bool, dry_run: bool, command: str) -> None:

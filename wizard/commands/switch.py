@@ -112,14 +112,15 @@ def run(args: argparse.Namespace) -> int:
         journal = open_journal(args, gateway)
         cancel = threading.Event()
 
+        confirm = None if args.yes else terminal_confirm(connection.context)
+
         def on_sigint(signum: int, frame: Any) -> None:
-            if cancel.is_set():
-                raise KeyboardInterrupt
+            if cancel.is_set() or (confirm is not None and confirm.asking):
+                raise KeyboardInterrupt  # at the y/N prompt: answer no now, not after Enter
             cancel.set()
             print("\nstopping at the next safe point (Ctrl-C again to interrupt at once)…", file=sys.stderr)
 
         previous = signal.signal(signal.SIGINT, on_sigint)
-        confirm = None if args.yes else terminal_confirm(connection.context)
         try:
             switcher = Switcher(gateway, report.plan, journal, options, progress, confirm, cancel)
             switcher.ipvs_gate = ipvs_gate
@@ -147,10 +148,18 @@ def run(args: argparse.Namespace) -> int:
                 "preflight": report_json(report),
             }
         )
+    else:  # the outcome on stdout too (progress, stopped lines included, went to stderr)
+        print(outcome_text(outcome, str(journal.path)), flush=True)
+    return 0 if outcome.completed else 1
+
+
+def outcome_text(outcome: Any, journal: str) -> str:
+    """The final outcome of `switch` for stdout: what happened, and what to do when it stopped."""
     if outcome.completed:
-        return 0
-    print(f"coredns-wizard switch: stopped: {outcome.reason}. {outcome.advice}", file=sys.stderr)
-    return 1
+        head = "dry run complete: nothing was changed" if outcome.dry_run else "switch complete"
+        return f"coredns-wizard switch: {head}: {outcome.reason}\njournal: {journal}"
+    return (f"coredns-wizard switch: stopped: {outcome.reason}\nwhat to do: {outcome.advice}\n"
+            f"journal: {journal}")
 
 
 def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:

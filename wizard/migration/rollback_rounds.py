@@ -352,8 +352,8 @@ class KubeDnsRestorer:
         return Planned(
             Step(
                 "rollback.wait-terminating", "check-endpoints", 0,
-                f"Wait until the terminating DNS pod(s) {', '.join(names)} are gone (an interrupted run "
-                "removed them; they still hold their nodes)",
+                f"Wait until the terminating DNS pod(s) {', '.join(names)} are gone (a scale-down "
+                "before the rollback removed them; they still hold their nodes)",
                 (f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",),
                 f"pods {self.ns} -l k8s-app=kube-dns",
             ),

@@ -1,0 +1,203 @@
+"""The data of a change record: what an operator hands in after a production DNS change.
+
+Why a module of its own: the record is built from what the engine already knows (the pre-flight
+report, the plan, the journal, the observation samples the switch emitted), never from what a
+screen shows, so the TUI's `--report` and any other face write the same facts. Pure: no I/O
+besides what the caller passes in; the HTML is `change_record_html`'s job.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wizard.migration.journal import JournalEntry
+    from wizard.migration.plan import Plan
+    from wizard.migration.preflight.run import PreflightReport
+
+ROLLBACK_COMMAND = "coredns-wizard rollback"
+CLEANUP_COMMAND = "coredns-wizard cleanup"
+
+
+def local_and_utc(moment: datetime) -> str:
+    """A moment in the operator's local zone with its offset, and in UTC: "2026-12-03 23:46:03
+    +01:00 (22:46:03 UTC)"."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    local = aware.astimezone()
+    offset = local.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}" if len(offset) == 5 else offset
+    return f"{local:%Y-%m-%d %H:%M:%S} {offset} ({aware.astimezone(UTC):%H:%M:%S} UTC)"
+
+
+def parse_time(text: str) -> datetime | None:
+    """A journal timestamp (RFC 3339, "Z" or an offset) as an aware datetime; None if unreadable."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ObservationSample:
+    """One observation tick of a round: cumulative queries and errors since the round's
+    observation began, and the latency percentiles so far."""
+
+    step_id: str
+    at: datetime
+    elapsed_s: float
+    queries: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Answered share of the queries, 0..1 (None before the first query)."""
+        return None if self.queries == 0 else (self.queries - self.errors) / self.queries
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    id: str
+    description: str
+    target: str
+    kubectl: tuple[str, ...]
+    changes_cluster: bool
+    result: str
+    """done, failed, in flight, or not run."""
+    started: datetime | None
+    finished: datetime | None
+    detail: str
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str
+    title: str
+    evidence: tuple[str, ...]
+    advice: str
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    generated_at: datetime
+    context: str
+    cluster_server: str
+    k8s_version: str
+    namespace: str
+    coredns_version: str
+    image: str
+    kube_dns_replicas: int | None
+    order: str
+    order_reason: str
+    outcome: str
+    findings: tuple[Finding, ...]
+    corefile_before_title: str
+    corefile_diff: tuple[str, ...]
+    """A unified diff, line by line (no trailing newlines)."""
+    steps: tuple[StepRecord, ...]
+    observations: tuple[ObservationSample, ...]
+    journal_path: str
+    operator: str
+    rollback_command: str = ROLLBACK_COMMAND
+    cleanup_command: str = CLEANUP_COMMAND
+
+    def rounds(self) -> list[tuple[str, list[ObservationSample]]]:
+        """The observation samples grouped by step (one group per observed round), in order."""
+        groups: dict[str, list[ObservationSample]] = {}
+        for sample in self.observations:
+            groups.setdefault(sample.step_id, []).append(sample)
+        return list(groups.items())
+
+
+def _step_records(plan: Plan | None, entries: Sequence[JournalEntry]) -> tuple[StepRecord, ...]:
+    """Every planned step with what the journal says about it (a journal step the plan does not
+    know, e.g. a rollback's, is added after the plan's)."""
+    by_step: dict[str, list[JournalEntry]] = {}
+    for entry in entries:
+        by_step.setdefault(entry.step, []).append(entry)
+    records: list[StepRecord] = []
+    planned = list(plan.steps) if plan is not None else []
+    known = {s.id for s in planned}
+    for step in planned:
+        records.append(_record(step.id, step.description, step.target, step.kubectl, step.changes_cluster,
+                               by_step.get(step.id, [])))
+    for step_id, seen in by_step.items():
+        if step_id not in known:
+            first = seen[0]
+            records.append(_record(step_id, first.action, first.object, (), True, seen))
+    return tuple(records)
+
+
+def _record(step_id: str, description: str, target: str, kubectl: tuple[str, ...], changes: bool,
+            seen: Sequence[JournalEntry]) -> StepRecord:
+    started = next((parse_time(e.time) for e in seen if e.status == "intent"), None)
+    last = seen[-1] if seen else None
+    if last is None:
+        result, finished, detail = "not run", None, ""
+    elif last.status == "intent":
+        result, finished, detail = "in flight", None, last.detail or ""
+    else:
+        result, finished, detail = last.status, parse_time(last.time), last.detail or ""
+    if started is None and finished is not None:
+        started = finished
+    return StepRecord(step_id, description, target, kubectl, changes, result, started, finished, detail,
+                      bool(last and last.dry_run))
+
+
+def corefile_diff(before: str, after: str, before_title: str, after_title: str) -> tuple[str, ...]:
+    return tuple(difflib.unified_diff(before.splitlines(), after.splitlines(), before_title, after_title,
+                                      lineterm="", n=3))
+
+
+def build_change_record(
+    *,
+    report: PreflightReport | None,
+    plan: Plan | None,
+    journal_entries: Sequence[JournalEntry],
+    journal_path: str,
+    observations: Sequence[ObservationSample],
+    outcome: str,
+    context: str,
+    server: str,
+    namespace: str,
+    corefile_before: str,
+    corefile_before_title: str,
+    k8s_version: str = "?",
+    now: datetime | None = None,
+) -> ChangeRecord:
+    """The record of one run. `corefile_before` is what the deployed Corefile is compared with
+    (the guide's default for the version, or the CoreDNS ConfigMap that was there); `k8s_version`
+    is used when there is no pre-flight report (a resumed switch)."""
+    manifests = plan.manifests if plan is not None else None
+    after = manifests.corefile_text if manifests is not None else ""
+    found = report.findings if report is not None else ()
+    findings = tuple(Finding(f.status, f.title, f.evidence, f.advice) for f in found)
+    operator = next((e.operator for e in journal_entries if e.operator), "")
+    return ChangeRecord(
+        generated_at=now or datetime.now(UTC),
+        context=context,
+        cluster_server=server,
+        k8s_version=report.facts.k8s_version if report is not None else k8s_version,
+        namespace=namespace,
+        coredns_version=plan.coredns_version if plan is not None else "?",
+        image=manifests.image if manifests is not None else "",
+        kube_dns_replicas=plan.original_kube_dns_replicas if plan is not None else None,
+        order=plan.order if plan is not None else "",
+        order_reason=plan.order_reason if plan is not None else "",
+        outcome=outcome,
+        findings=findings,
+        corefile_before_title=corefile_before_title,
+        corefile_diff=corefile_diff(corefile_before, after, corefile_before_title, "deployed Corefile")
+        if after else (),
+        steps=_step_records(plan, journal_entries),
+        observations=tuple(observations),
+        journal_path=journal_path,
+        operator=operator,
+    )
