@@ -12,6 +12,12 @@ with it runs on its defaults). So by default this module returns what was live: 
 warning saying why (`KubeDNSConfig.ignored_by_kube_dns`). Asked to read the configuration as written
 (`written=True`), it accepts the JSON federations the guide and kubeadm write, and a value that no
 one could translate is an InputError naming the object, the key and the value.
+
+What was live also depends on the Deployment's shape (kubernetes/dns): only dnsmasq-nanny reads
+stubDomains (kubedns reads upstreamNameservers and federations), so without a dnsmasq container they
+were never served and are left out with a warning (kept with `written=True`); and a dnsmasq
+`--server` that sends a zone to the kubedns container itself (kops's `/in6.arpa/127.0.0.1#10053`)
+is kube-dns's own wiring, which the Corefile's main block replaces, not a loopback forward.
 """
 
 from __future__ import annotations
