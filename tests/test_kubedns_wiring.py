@@ -115,9 +115,19 @@ def test_any_zone_sent_to_the_kubedns_listener_is_wiring(server: str, kubedns_ar
 
 def test_kubedns_own_zones_to_any_loopback_port_stay_dropped_as_before() -> None:
     dep = preset_deployment("upstream")
-    container(dep, "dnsmasq")["args"].append("--server=/svc.cluster.local/in-addr.arpa/127.0.0.1#5353")
+    container(dep, "dnsmasq")["args"].append("--server=/cluster.local/in-addr.arpa/127.0.0.1#5353")
     cfg = read_kube_dns_config(None, dep)
     assert cfg.dnsmasq_servers == [] and cfg.notes == []
+
+
+def test_names_under_kubedns_zones_sent_to_kubedns_need_no_note_but_elsewhere_block() -> None:
+    dep = preset_deployment("upstream")
+    container(dep, "dnsmasq")["args"].append("--server=/svc.cluster.local/10.in-addr.arpa/127.0.0.1#10053")
+    cfg = read_kube_dns_config(None, dep)
+    assert cfg.dnsmasq_servers == [] and cfg.notes == []
+    container(dep, "dnsmasq")["args"].append("--server=/svc.cluster.local/127.0.0.1#5353")
+    with pytest.raises(InputError, match=r"forwards to a loopback address \(127.0.0.1#5353\)"):
+        read_kube_dns_config(None, dep)
 
 
 def test_a_bad_dns_port_is_named() -> None:

@@ -622,9 +622,10 @@ def parse_dnsmasq_server(
     notes: list[str] | None = None,
 ) -> DnsmasqServer | None:
     """`/zone[/zone...]/ip[#port]`; None for kube-dns's own wiring, which the Corefile's main block
-    replaces: kubedns's own zones sent to a loopback address, and any other zone sent to the kubedns
-    container itself (a loopback address on its `--dns-port`, per `kubedns`; kops sends `in6.arpa`).
-    Any other loopback address reaches nothing in a CoreDNS pod: InputError."""
+    replaces: kubedns's own zones (its domain, the reverse zones) sent to any loopback address, and
+    any zone sent to the kubedns container itself (a loopback address on its `--dns-port`, per
+    `kubedns`; kops sends `in6.arpa`). Any other loopback address reaches nothing in a CoreDNS pod:
+    InputError."""
     where = f"{source}: dnsmasq --server={arg}"
     if not arg.startswith("/"):
         raise InputError(
@@ -657,11 +658,13 @@ def parse_dnsmasq_server(
     port = _port(port_text, where) if port_text else None
     nameserver = Nameserver(host, port, address)
     if ipaddress.ip_address(host).is_loopback:
-        others = [z for z in zones if not _kubedns_zone(z, cluster_domain)]
-        if not others:
+        own = {cluster_domain, *KUBE_DNS_OWN_ZONES}
+        if all(z in own for z in zones):
             return None  # kubedns's own zones: the kubernetes plugin serves them, whatever the port
         if kubedns.reaches(host, port or 53):
-            _note_kubedns_wiring(others, where, kubedns, notes)
+            others = [z for z in zones if not _under(z, own)]
+            if others:
+                _note_kubedns_wiring(others, where, kubedns, notes)
             return None
         raise InputError(
             f"{where} forwards to a loopback address ({host}#{port or 53}) where the kubedns container "
@@ -671,9 +674,8 @@ def parse_dnsmasq_server(
     return DnsmasqServer(tuple(zones), nameserver, arg)
 
 
-def _kubedns_zone(zone: str, cluster_domain: str) -> bool:
-    """A zone kubedns answers itself: its domain, the reverse zones, or a name under them."""
-    return any(zone == own or zone.endswith(f".{own}") for own in (cluster_domain, *KUBE_DNS_OWN_ZONES))
+def _under(zone: str, parents: set[str]) -> bool:
+    return any(zone == parent or zone.endswith(f".{parent}") for parent in parents)
 
 
 def _note_kubedns_wiring(
