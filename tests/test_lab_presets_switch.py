@@ -30,21 +30,8 @@ def wizard(lab: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[
     )
 
 
-ENGINE_DEFECTS = {
-    # Found by these presets; the wizard stops safely on both, but should get through.
-    "kops": "pre-flight blocks on kops's stock `--server=/in6.arpa/127.0.0.1#10053` (kube-dns's own "
-            "wiring with kops's in6.arpa typo), calling it a loopback forward",
-    "minimal": "the wizard carries stubDomains into the Corefile although kube-dns without dnsmasq never "
-               "served them (only dnsmasq-nanny reads stubDomains): the r1 probe then stops on abc.com",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=ENGINE_DEFECTS[name], strict=True))
-    if name in ENGINE_DEFECTS else name
-    for name in sorted(PRESETS)
-])
+@pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_switch_and_rollback_on_every_preset(preset: str, tmp_path: Path) -> None:
     options = LabOptions(preset=preset, nodes=4, kube_dns_replicas=2, kernel="fixed", speed=20.0, dns_port=0,
                          start_timeout=60.0)

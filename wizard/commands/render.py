@@ -39,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--translate-written-config",
         action="store_true",
-        help="when kube-dns ignores the ConfigMap (e.g. JSON federations), carry over what it says "
-        "instead of what was live (kube-dns's defaults)",
+        help="carry over what the ConfigMap says instead of what kube-dns served: when kube-dns ignores "
+        "it (e.g. JSON federations), or stubDomains on a kube-dns without dnsmasq (which never served them)",
     )
 
 

@@ -6,7 +6,9 @@ ignores) go to stderr so the Corefile can be redirected to a file as it is.
 
 The ConfigMap is read as kube-dns reads it: when kube-dns ignores it as a whole (JSON federations,
 any invalid key), the Corefile keeps what was live (kube-dns's defaults) and one warning says so;
---translate-written-config carries the written configuration over instead. Stub nameservers that
+--translate-written-config carries the written configuration over instead. Likewise stubDomains
+on a kube-dns without a dnsmasq container (only dnsmasq-nanny reads them) are left out, with a
+warning, unless --translate-written-config asks for them. Stub nameservers that
 are cluster Service names stay names (with a warning) unless --resolve-service-names looks their
 ClusterIPs up through the API server (read-only; the --kubeconfig/--context flags apply).
 """
@@ -43,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--translate-written-config",
         action="store_true",
-        help="when kube-dns ignores the ConfigMap (e.g. JSON federations), translate what it says "
-        "instead of what was live (kube-dns's defaults); DNS answers then change at the switch",
+        help="translate what the ConfigMap says instead of what kube-dns served: when kube-dns ignores "
+        "it (e.g. JSON federations), or stubDomains on a kube-dns without dnsmasq (which never served "
+        "them); DNS answers then change at the switch",
     )
     parser.add_argument(
         "--resolve-service-names",

@@ -12,6 +12,12 @@ with it runs on its defaults). So by default this module returns what was live: 
 warning saying why (`KubeDNSConfig.ignored_by_kube_dns`). Asked to read the configuration as written
 (`written=True`), it accepts the JSON federations the guide and kubeadm write, and a value that no
 one could translate is an InputError naming the object, the key and the value.
+
+What was live also depends on the Deployment's shape (kubernetes/dns): only dnsmasq-nanny reads
+stubDomains (kubedns reads upstreamNameservers and federations), so without a dnsmasq container they
+were never served and are left out with a warning (kept with `written=True`); and a dnsmasq
+`--server` that sends a zone to the kubedns container itself (kops's `/in6.arpa/127.0.0.1#10053`)
+is kube-dns's own wiring, which the Corefile's main block replaces, not a loopback forward.
 """
 
 from __future__ import annotations
@@ -115,6 +121,9 @@ class KubeDNSConfig:
     dnsmasq_servers: list[DnsmasqServer] = field(default_factory=list)
     image: str | None = None
     """The kubedns container's image, whose registry host the CoreDNS image may reuse."""
+    has_dnsmasq: bool | None = None
+    """Whether the Deployment runs a dnsmasq container (None: no Deployment was read). Without one,
+    kubedns alone serves port 53 and nothing reads the ConfigMap's stubDomains."""
     configmap_source: str = CONFIGMAP_NAME
     deployment_source: str = DEPLOYMENT_NAME
     notes: list[str] = field(default_factory=list)
@@ -184,13 +193,13 @@ def read_kube_dns_config(
     is read as kube-dns reads it (see the module docstring); `written=True` reads what it says.
     """
     notes: list[str] = []
-    image: str | None = None
-    dnsmasq: list[DnsmasqServer] = []
+    shape = KubeDNSDeployment()
     domain = DEFAULT_CLUSTER_DOMAIN
     if deployment is not None:
-        dep_domain, image, dnsmasq = parse_deployment(deployment, deployment_source, require_kind)
-        if dep_domain is not None:
-            domain = dep_domain
+        shape = parse_deployment(deployment, deployment_source, require_kind)
+        notes += shape.notes
+        if shape.domain is not None:
+            domain = shape.domain
     if cluster_domain is not None:
         override = normalize_cluster_domain(cluster_domain, "--cluster-domain")
         if deployment is not None and override != domain:
@@ -218,13 +227,17 @@ def read_kube_dns_config(
             federations = parse_federations(data.get("federations", ""), configmap_source)
         if ignored is not None:
             notes.append(_ignored_warning(configmap_source, ignored, written))
+        if stubs:
+            stubs = _served_stub_domains(stubs, shape.has_dnsmasq, configmap_source, deployment_source,
+                                         written, notes)
     return KubeDNSConfig(
         cluster_domain=domain,
         stub_domains=stubs,
         upstreams=upstreams,
         federations=federations,
-        dnsmasq_servers=dnsmasq,
-        image=image,
+        dnsmasq_servers=shape.dnsmasq_servers,
+        image=shape.image,
+        has_dnsmasq=shape.has_dnsmasq,
         configmap_source=configmap_source,
         deployment_source=deployment_source,
         notes=notes,
@@ -245,6 +258,47 @@ def kube_dns_refusal(data: Mapping[str, str], source: str) -> str | None:
     except InputError as err:
         return str(err).removeprefix(f"{source}: ")
     return None
+
+
+def _served_stub_domains(
+    stubs: dict[str, list[Nameserver]],
+    has_dnsmasq: bool | None,
+    configmap_source: str,
+    deployment_source: str,
+    written: bool,
+    notes: list[str],
+) -> dict[str, list[Nameserver]]:
+    """The stub domains kube-dns really forwarded. Only dnsmasq-nanny turns stubDomains into dnsmasq
+    `--server=/domain/ns` lines (kubernetes/dns pkg/dnsmasq/nanny.go); kubedns reads only
+    upstreamNameservers and federations (pkg/dns/dns.go) and its SkyDNS never fills its stub table,
+    so a kube-dns without a dnsmasq container sent those domains to its upstreams like any other
+    name. Carrying them over would change their answers at the switch."""
+    listed = ", ".join(sorted(stubs))
+    key = f"{configmap_source}: key stubDomains ({listed})"
+    if has_dnsmasq is None:
+        notes.append(
+            f"{key}: carried over on the assumption that kube-dns runs a dnsmasq container (only "
+            "dnsmasq-nanny reads stubDomains); give the kube-dns Deployment to check it"
+        )
+        return stubs
+    if has_dnsmasq:
+        return stubs
+    why = (
+        f"{deployment_source} has no dnsmasq container, and only dnsmasq-nanny reads stubDomains: kubedns "
+        "alone sent these domains to its upstreams like any other name"
+    )
+    if written:
+        notes.append(
+            f"{key}: carried over as written, as asked, although kube-dns never served them ({why}); "
+            "DNS answers for these domains change at the switch"
+        )
+        return stubs
+    notes.append(
+        f"{key}: left out of the Corefile, because kube-dns never served them ({why}); CoreDNS sends them "
+        "to the same upstreams, so answers do not change. To forward them as written instead (answers then "
+        "change at the switch), use --translate-written-config"
+    )
+    return {}
 
 
 def _ignored_warning(source: str, reason: str, written: bool) -> str:
@@ -456,22 +510,62 @@ def normalize_cluster_domain(value: str, where: str) -> str:
     return domain
 
 
+@dataclass(frozen=True)
+class KubeDNSDeployment:
+    """What the kube-dns Deployment tells the translation (all empty when none was read)."""
+
+    domain: str | None = None
+    """The kubedns container's `--domain`, without the trailing dot; None when the flag is absent."""
+    image: str | None = None
+    dnsmasq_servers: list[DnsmasqServer] = field(default_factory=list)
+    """dnsmasq's `--server` extras, without kube-dns's own wiring to kubedns."""
+    has_dnsmasq: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KubeDNSListener:
+    """Where the kubedns container serves DNS inside the pod: `--dns-bind-address` (kube-dns's
+    default 0.0.0.0, every address) and `--dns-port` (default 53; 10053 next to dnsmasq)."""
+
+    bind: str = "0.0.0.0"
+    port: int = 53
+
+    def reaches(self, host: str, port: int) -> bool:
+        """True when a query to host:port from inside the pod lands on kubedns itself."""
+        if port != self.port or not is_ip(self.bind):
+            return False
+        bind = ipaddress.ip_address(self.bind)
+        return bind.is_unspecified or bind == ipaddress.ip_address(host)
+
+
 def parse_deployment(
     deployment: Mapping[str, Any], source: str, require_kind: bool = False
-) -> tuple[str | None, str | None, list[DnsmasqServer]]:
-    """(cluster domain or None, kubedns image or None, dnsmasq --server extras)."""
+) -> KubeDNSDeployment:
+    """The cluster domain, the kubedns image and dnsmasq's `--server` extras of the Deployment."""
     kubedns, dnsmasq = _kube_dns_containers(deployment, source, require_kind)
     domain = _kubedns_domain(kubedns, source)
     image = kubedns.get("image")
     if image is not None and not isinstance(image, str):
         raise InputError(f"{source}: kubedns container image is a {_yaml_type(image)}, not a string")
     servers: list[DnsmasqServer] = []
+    notes: list[str] = []
     if dnsmasq is not None:
+        listener = _kubedns_listener(kubedns, source)
         for arg in _flag_values(_container_args(dnsmasq, source), "server"):
-            parsed = parse_dnsmasq_server(arg, source, domain or DEFAULT_CLUSTER_DOMAIN)
-            if parsed is not None:  # None: kube-dns's own wiring, which the kubernetes plugin replaces
+            parsed = parse_dnsmasq_server(arg, source, domain or DEFAULT_CLUSTER_DOMAIN, listener, notes)
+            if parsed is not None:  # None: kube-dns's own wiring, which the main server block replaces
                 servers.append(parsed)
-    return domain, image, servers
+    return KubeDNSDeployment(domain, image, servers, dnsmasq is not None, notes)
+
+
+def _kubedns_listener(kubedns: Mapping[str, Any], source: str) -> KubeDNSListener:
+    args = _container_args(kubedns, source)
+    listener = KubeDNSListener()
+    port_text = _flag_value(args, "dns-port")
+    bind = _flag_value(args, "dns-bind-address")
+    port = listener.port if port_text is None else _port(port_text, f"{source}: kubedns container --dns-port")
+    return KubeDNSListener(bind.strip() if bind is not None else listener.bind, port)
 
 
 def deployment_domain(deployment: Mapping[str, Any], source: str) -> str | None:
@@ -516,12 +610,22 @@ def _kube_dns_containers(
     return kubedns, dnsmasq
 
 
-_KUBE_DNS_OWN_ZONES = ("in-addr.arpa", "ip6.arpa")
+KUBE_DNS_OWN_ZONES = ("in-addr.arpa", "ip6.arpa")
+"""The reverse zones kubedns answers itself (SkyDNS's ServeDNSReverse), besides its --domain."""
 
 
-def parse_dnsmasq_server(arg: str, source: str, cluster_domain: str) -> DnsmasqServer | None:
-    """`/zone[/zone...]/ip[#port]`; None for the entries that wire dnsmasq to kube-dns itself
-    (its own zones sent to a loopback address), which CoreDNS's kubernetes plugin replaces."""
+def parse_dnsmasq_server(
+    arg: str,
+    source: str,
+    cluster_domain: str,
+    kubedns: KubeDNSListener,
+    notes: list[str] | None = None,
+) -> DnsmasqServer | None:
+    """`/zone[/zone...]/ip[#port]`; None for kube-dns's own wiring, which the Corefile's main block
+    replaces: kubedns's own zones (its domain, the reverse zones) sent to any loopback address, and
+    any zone sent to the kubedns container itself (a loopback address on its `--dns-port`, per
+    `kubedns`; kops sends `in6.arpa`). Any other loopback address reaches nothing in a CoreDNS pod:
+    InputError."""
     where = f"{source}: dnsmasq --server={arg}"
     if not arg.startswith("/"):
         raise InputError(
@@ -554,14 +658,42 @@ def parse_dnsmasq_server(arg: str, source: str, cluster_domain: str) -> DnsmasqS
     port = _port(port_text, where) if port_text else None
     nameserver = Nameserver(host, port, address)
     if ipaddress.ip_address(host).is_loopback:
-        internal = {cluster_domain, *_KUBE_DNS_OWN_ZONES}
-        if all(z in internal for z in zones):
+        own = {cluster_domain, *KUBE_DNS_OWN_ZONES}
+        if all(z in own for z in zones):
+            return None  # kubedns's own zones: the kubernetes plugin serves them, whatever the port
+        if kubedns.reaches(host, port or 53):
+            others = [z for z in zones if not _under(z, own)]
+            if others:
+                _note_kubedns_wiring(others, where, kubedns, notes)
             return None
         raise InputError(
-            f"{where} forwards to a loopback address, which inside a CoreDNS pod reaches nothing "
-            "(or CoreDNS itself); point it at the real server's IP or remove it"
+            f"{where} forwards to a loopback address ({host}#{port or 53}) where the kubedns container "
+            f"does not listen (it serves DNS on port {kubedns.port}); inside a CoreDNS pod it reaches "
+            "nothing (or CoreDNS itself): point it at the real server's IP or remove it"
         )
     return DnsmasqServer(tuple(zones), nameserver, arg)
+
+
+def _under(zone: str, parents: set[str]) -> bool:
+    return any(zone == parent or zone.endswith(f".{parent}") for parent in parents)
+
+
+def _note_kubedns_wiring(
+    others: list[str], where: str, kubedns: KubeDNSListener, notes: list[str] | None
+) -> None:
+    """Say why zones dnsmasq sends to kubedns, other than kubedns's own, are not carried over:
+    SkyDNS answers only its domain and the reverse zones and forwards every other name to its
+    upstreams (upstreamNameservers, else the pod's resolv.conf), as the Corefile's `forward .` does."""
+    if notes is None:
+        return
+    typo = ""
+    if "in6.arpa" in others:
+        typo = " (the IPv6 reverse zone is ip6.arpa, which the kubernetes plugin serves)"
+    notes.append(
+        f"{where} sends {', '.join(others)} to the kubedns container itself (port {kubedns.port}), which "
+        f"does not serve it{typo} and forwards it to its upstreams; the Corefile's main block forwards it "
+        "to the same upstreams, so this line is kube-dns's own wiring and is not carried over"
+    )
 
 
 def _looks_like_kubedns(image: str) -> bool:

@@ -188,15 +188,18 @@ def _rolled_back(facts: ClusterFacts) -> bool:
 
 def plan_probes(facts: ClusterFacts, options: SwitchOptions, domain: str) -> tuple[ProbeQuery, ...]:
     """The probe questions for this cluster: its `kubernetes` Service, the operator's business
-    names (or a few application Services), the outside name, each stub domain of kube-dns's
-    ConfigMap and the PTR of the kubernetes Service IP, all under the cluster's own domain."""
+    names (or a few application Services), the outside name, each stub domain kube-dns served
+    (read with its Deployment: without dnsmasq nothing served them) and the PTR of the kubernetes
+    Service IP, all under the cluster's own domain."""
     from wizard.dns.kubedns_config import read_kube_dns_config
 
     stubs: list[str] = []
     if facts.kube_dns_configmap is not None:
         config = read_kube_dns_config(
             facts.kube_dns_configmap,
+            facts.kube_dns_deployment,
             configmap_source=f"ConfigMap {options.namespace}/{options.kube_dns_configmap}",
+            deployment_source=f"Deployment {options.namespace}/{options.kube_dns_deployment}",
             cluster_domain=domain,
         )
         stubs = sorted(config.stub_domains)
