@@ -12,7 +12,7 @@ from switch_support import deployment_replicas
 from tui_switch_support import lab_context, wait_until
 
 from screens.app import build_app
-from screens.stages.done import DoneScreen
+from screens.stages.done import DoneScreen, summary_rows
 from screens.stages.switch import SwitchScreen
 from screens.widgets.confirm import ConfirmationModal
 
@@ -65,6 +65,13 @@ async def full_switch(lab: Any, tmp_path: Path) -> None:
         assert all(p.ready for p in screen.pods_pane.pods) and len(screen.pods_pane.pods) == 2
         assert screen.query_one("#probes").row_count > 0
         assert screen.result is not None and screen.result.kind == "completed"
+        # the long-lived sockets are counted apart, and the Done summary says what they saw
+        result = screen.result
+        assert result.pinned_queries > 0
+        rows = dict((label, value.plain) for label, value in summary_rows(context, result, done.status))
+        assert rows["Pinned"].startswith(f"{result.pinned_queries} queries through long-lived sockets, "
+                                         f"{result.pinned_errors} failed")
+        assert ("lost answers" in rows["Pinned"]) == (result.pinned_errors > 0)
 
 
 async def start_and_confirm(pilot: Any, step_ids: list[str], timeout: float = 30) -> None:

@@ -138,6 +138,15 @@ def summary_rows(context: WizardContext, result: SwitchResult | None,
         rows.append(("Probes", Text(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; "
                                     f"observation {result.observed_queries} queries, "
                                     f"{result.observed_errors} errors")))
+        if result.pinned_queries:
+            # clients that keep their socket see what fresh sockets cannot (stale IPVS flows)
+            pinned = Text(f"{result.pinned_queries} queries through long-lived sockets, "
+                          f"{result.pinned_errors} failed",
+                          style="bold red" if result.pinned_errors else "")
+            if result.pinned_errors:
+                pinned.append(": clients that keep their socket lost answers after kube-dns "
+                              "scale-downs (stale IPVS flows until the UDP timeout)", style="red")
+            rows.append(("Pinned", pinned))
         if result.summary:
             rows.append(("Engine", Text(result.summary)))
         if result.advice:

@@ -101,6 +101,9 @@ class SwitchResult:
     probe_failures: int = 0
     observed_queries: int = 0
     observed_errors: int = 0
+    pinned_queries: int = 0
+    """Through the long-lived sockets (clients that keep theirs), counted apart."""
+    pinned_errors: int = 0
 
 
 class SwitchScreen(StageScreen):
@@ -510,6 +513,8 @@ class SwitchScreen(StageScreen):
             duration_s=None if self._started is None else self.context.clock() - self._started,
             probes=self._probes, probe_failures=self._probe_failures,
             observed_queries=sum(t.queries for t in ticks), observed_errors=sum(t.errors for t in ticks),
+            pinned_queries=sum(t.pinned_queries for t in ticks),
+            pinned_errors=sum(t.pinned_errors for t in ticks),
         )
 
     def start_switch(self) -> None:
