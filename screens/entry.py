@@ -42,16 +42,25 @@ def _commands_epilog() -> str:
     return "\n".join(lines)
 
 
+class _WizardParser(argparse.ArgumentParser):
+    """Lists the subcommands in its help only when help is printed: listing them imports every
+    command module, which opening the wizard does not need."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = _commands_epilog()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from wizard.commands._options import add_plan_arguments, add_switch_run_arguments
     from wizard.k8s.connection import add_connection_arguments
 
-    parser = argparse.ArgumentParser(
+    parser = _WizardParser(
         prog="coredns-wizard",
         usage="coredns-wizard [COMMAND ...] | coredns-wizard [wizard options]",
         description="Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
         "verifying every step, with rollback. With no COMMAND, opens the terminal wizard.",
-        epilog=_commands_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from wizard import __version__
@@ -145,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
 def lab_options(args: argparse.Namespace) -> Any:
     """LabOptions from the demo flags; InputError when they are given without --demo."""
     from wizard.errors import InputError
-    from wizard.lab.cluster import LabOptions
 
     given = [name for name in LAB_FLAGS if getattr(args, name, None) not in (None, [])]
     if not args.demo:
@@ -153,6 +161,8 @@ def lab_options(args: argparse.Namespace) -> Any:
             flag = "--" + given[0].replace("_", "-")
             raise InputError(f"{flag} configures the demo lab: add --demo, or drop {flag}")
         return None
+    from wizard.lab.cluster import LabOptions  # the lab (~0.1 s of imports) only for --demo
+
     if args.kubeconfig or args.context:
         raise InputError("--demo opens the wizard on its own lab: drop --kubeconfig/--context")
     values: dict[str, Any] = {"speed": DEMO_SPEED, "dns_port": 0}

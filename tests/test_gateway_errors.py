@@ -36,7 +36,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         script.requests.append({
             "method": self.command, "path": url.path, "query": parse_qs(url.query),
-            "headers": {k.lower(): v for k, v in self.headers.items()}, "body": json.loads(body) if body else None,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": json.loads(body) if body else None,
         })
         status, headers, payload = script.replies.pop(0) if script.replies else (200, {}, {})
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -32,6 +32,8 @@ from wizard.safe_load import load_json
 if TYPE_CHECKING:
     import urllib3
 
+    from wizard.k8s.transport import Transport
+
 Obj = dict[str, Any]
 Mode = Literal["live", "dry-run", "read-only"]
 MODES: tuple[Mode, ...] = ("live", "dry-run", "read-only")
@@ -266,19 +268,31 @@ class Gateway:
         self.on_request = on_request
         self._reached = False
         """Whether the API server has answered at least once (any HTTP status)."""
-        from wizard.k8s.transport import Transport, uses_credential_helper
-
-        users = connection.kubeconfig.get("users") or [{}]
-        user = users[0].get("user") or {}
-        helper = _HelperCredentials(connection) if uses_credential_helper(user) else None
-        self._transport = Transport(connection, helper)
+        self._transport_lock = threading.Lock()
+        self._transport_built: Transport | None = None
         self._pf_lock = threading.Lock()
         self._pf_api: Any = None
 
     def close(self) -> None:
-        self._transport.close()
+        with self._transport_lock:
+            if self._transport_built is not None:
+                self._transport_built.close()
         if self._pf_api is not None:
             self._pf_api.close()
+
+    def _transport(self) -> Transport:
+        """The HTTP pool and credentials, built by the first request: urllib3 (and, for exec /
+        auth-provider users, the kubernetes client and the plugin run) cost nothing until the
+        cluster is really asked something, so the wizard paints its first frame before."""
+        with self._transport_lock:
+            if self._transport_built is None:
+                from wizard.k8s.transport import Transport, uses_credential_helper
+
+                users = self.connection.kubeconfig.get("users") or [{}]
+                user = users[0].get("user") or {}
+                helper = _HelperCredentials(self.connection) if uses_credential_helper(user) else None
+                self._transport_built = Transport(self.connection, helper)
+            return self._transport_built
 
     def __enter__(self) -> Gateway:
         return self
@@ -747,7 +761,7 @@ class Gateway:
         if read_timeout is not None:
             connect = self.request_timeout or 30.0
             timeout = (connect, read_timeout)
-        return self._transport.request(op.method, op.path, op.query, headers, body, timeout)
+        return self._transport().request(op.method, op.path, op.query, headers, body, timeout)
 
     def _report(
         self, op: _Op, attempt: int, status: int | None, error: str | None, started: float, will_retry: bool
