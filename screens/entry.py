@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -198,6 +197,8 @@ def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
 
 def _setup_logging(log_file: str | None) -> Path:
     """Log to a file only: the terminal belongs to the UI."""
+    import logging
+
     from wizard.errors import InputError
     from wizard.migration.journal import open_private, state_root
 
@@ -219,6 +220,8 @@ def _setup_logging(log_file: str | None) -> Path:
 
 
 def _run_wizard(args: argparse.Namespace) -> int:
+    import logging
+
     from wizard.commands._progress import parse_duration
     from wizard.errors import InputError
     from wizard.k8s.connection import parse_request_timeout, resolve_connection

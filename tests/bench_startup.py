@@ -9,11 +9,16 @@ Not collected by default (the name does not match `test_*.py`). Run it explicitl
     BENCH_STARTUP_CHECKOUT=/tmp/old python3 tests/bench_startup.py   # time another checkout
 
 Every command runs in a fresh process, the runs of all commands interleaved so load on the
-machine falls on each alike. "first frame" is the moment the frame's text reaches the terminal:
-the app runs on a pseudo-terminal of its own and the text is searched in what it writes, so it
-is what an operator would see, not a hook inside the process. The wizard opens read-only on a
-lab started by this benchmark. `python3 -c pass` is the interpreter's own floor on this machine
-(site-packages' .pth files included). Only figures are printed; nothing is asserted on time.
+machine falls on each alike. `python3 -c pass` is the interpreter's own floor. The Python
+commands are timed twice: as installed, and with `python3 -S` (site-packages on PYTHONPATH
+instead), which skips the `.pth` start-up hooks of site-packages: on the machines this project
+is built on, one of them imports certifi at every interpreter start (~40 ms, the same for every
+Python program), which kubectl does not pay.
+
+"first frame" is the moment the frame's text reaches the terminal: the app runs on a
+pseudo-terminal of its own and the text is searched in what it writes, so it is what an operator
+would see, not a hook inside the process. The wizard opens read-only on a lab started by this
+benchmark. Only figures are printed; nothing is asserted on time.
 """
 
 from __future__ import annotations
@@ -74,6 +79,14 @@ def environment(state: Path) -> dict[str, str]:
     env["TERM"] = "xterm-256color"
     env.pop("TEXTUAL", None)
     return env
+
+
+def without_pth_hooks(env: dict[str, str]) -> dict[str, str]:
+    """For `python3 -S`: the same packages, found through PYTHONPATH, no .pth file executed."""
+    import site
+
+    paths = [str(ROOT), *site.getsitepackages(), site.getusersitepackages()]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def time_exit(argv: Sequence[str], env: dict[str, str]) -> float:
@@ -155,6 +168,14 @@ def measure() -> list[tuple[str, str]]:
             "coredns-wizard versions --k8s-version 1.20": lambda: [time_exit(
                 [python, "-c", CONSOLE_SCRIPT, "versions", "--k8s-version", "1.20"], env)],
         }
+        bare = without_pth_hooks(env)
+        cli.update({
+            "python3 -S -c pass": lambda: [time_exit([python, "-S", "-c", "pass"], bare)],
+            "python3 -S: coredns-wizard --help": lambda: [time_exit(
+                [python, "-S", "-c", CONSOLE_SCRIPT, "--help"], bare)],
+            "python3 -S: coredns-wizard versions --k8s-version 1.20": lambda: [time_exit(
+                [python, "-S", "-c", CONSOLE_SCRIPT, "versions", "--k8s-version", "1.20"], bare)],
+        })
         binary = kubectl()
         if binary is not None:
             cli["kubectl version --client"] = lambda: [time_exit([binary, "version", "--client"], env)]
