@@ -6,7 +6,7 @@ Not collected by default (the name does not match `test_*.py`). Run it explicitl
 
     python3 -m pytest tests/bench_startup.py -p no:cacheprovider -s
     python3 tests/bench_startup.py            # the same, without pytest
-    BENCH_STARTUP_CHECKOUT=/tmp/old python3 tests/bench_startup.py   # time another checkout
+    BENCH_STARTUP_BASELINE=/tmp/old python3 tests/bench_startup.py   # and an older checkout beside it
 
 Every command runs in a fresh process, the runs of all commands interleaved so load on the
 machine falls on each alike. `python3 -c pass` is the interpreter's own floor. The Python
@@ -40,9 +40,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-ROOT = Path(os.environ.get("BENCH_STARTUP_CHECKOUT") or Path(__file__).resolve().parent.parent)
-"""The checkout whose commands are timed (BENCH_STARTUP_CHECKOUT=DIR compares another, e.g. an
-older commit unpacked with `git archive`)."""
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout whose commands are timed."""
+BASELINE = Path(os.environ["BENCH_STARTUP_BASELINE"]) if os.environ.get("BENCH_STARTUP_BASELINE") else None
+"""Another checkout timed in the same run, interleaved (e.g. an older commit unpacked with
+`git archive`), for before/after figures under the same load."""
 RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "15"))
 TUI_RUNS = int(os.environ.get("BENCH_STARTUP_TUI_RUNS", "7"))
 SIZE = (40, 120)  # rows, columns
@@ -71,28 +73,31 @@ def kubectl() -> str | None:
     return shutil.which("kubectl")
 
 
-def environment(state: Path) -> dict[str, str]:
+def environment(state: Path, root: Path) -> dict[str, str]:
+    """The checkout comes first on PYTHONPATH; processes run in the empty `state` directory, so
+    `-c`'s current-directory entry finds nothing."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["XDG_STATE_HOME"] = str(state / "state")  # the wizard's log
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["XDG_STATE_HOME"] = str(state)  # the wizard's log
     env["XDG_CONFIG_HOME"] = str(state / "config")  # no operator keymap
     env["TERM"] = "xterm-256color"
     env.pop("TEXTUAL", None)
     return env
 
 
-def without_pth_hooks(env: dict[str, str]) -> dict[str, str]:
+def without_pth_hooks(env: dict[str, str], root: Path) -> dict[str, str]:
     """For `python3 -S`: the same packages, found through PYTHONPATH, no .pth file executed."""
     import site
 
-    paths = [str(ROOT), *site.getsitepackages(), site.getusersitepackages()]
+    paths = [str(root), *site.getsitepackages(), site.getusersitepackages()]
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def time_exit(argv: Sequence[str], env: dict[str, str]) -> float:
     """Seconds from starting the process to its exit (output discarded)."""
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(argv, env=env, cwd=env["XDG_STATE_HOME"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-400:]}")
@@ -106,7 +111,7 @@ def time_first_text(argv: Sequence[str], env: dict[str, str], marks: Sequence[by
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[0], SIZE[1], 0, 0))
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen(argv, env=env, cwd=env["XDG_STATE_HOME"], stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True)
     os.close(slave)
     seen: list[float] = []
@@ -159,23 +164,16 @@ def measure() -> list[tuple[str, str]]:
     from wizard.lab.cluster import Lab, LabOptions
 
     rows: list[tuple[str, str]] = []
+    python = sys.executable
+    checkouts = [("", ROOT)] + ([(" [baseline]", BASELINE)] if BASELINE is not None else [])
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
-        env = environment(Path(tmp))
-        python = sys.executable
+        env = environment(Path(tmp), ROOT)
         cli: dict[str, Callable[[], list[float]]] = {
             "python3 -c pass (interpreter floor)": lambda: [time_exit([python, "-c", "pass"], env)],
-            "coredns-wizard --help": lambda: [time_exit([python, "-c", CONSOLE_SCRIPT, "--help"], env)],
-            "coredns-wizard versions --k8s-version 1.20": lambda: [time_exit(
-                [python, "-c", CONSOLE_SCRIPT, "versions", "--k8s-version", "1.20"], env)],
+            "python3 -S -c pass": lambda: [time_exit([python, "-S", "-c", "pass"], env)],
         }
-        bare = without_pth_hooks(env)
-        cli.update({
-            "python3 -S -c pass": lambda: [time_exit([python, "-S", "-c", "pass"], bare)],
-            "python3 -S: coredns-wizard --help": lambda: [time_exit(
-                [python, "-S", "-c", CONSOLE_SCRIPT, "--help"], bare)],
-            "python3 -S: coredns-wizard versions --k8s-version 1.20": lambda: [time_exit(
-                [python, "-S", "-c", CONSOLE_SCRIPT, "versions", "--k8s-version", "1.20"], bare)],
-        })
+        for suffix, root in checkouts:
+            cli.update(_cli_jobs(suffix, environment(Path(tmp), root), root))
         binary = kubectl()
         if binary is not None:
             cli["kubectl version --client"] = lambda: [time_exit([binary, "version", "--client"], env)]
@@ -183,23 +181,40 @@ def measure() -> list[tuple[str, str]]:
             rows.append((name, describe([s[0] for s in samples])))
 
         with Lab(LabOptions(speed=20.0, dns_port=0, start_timeout=60.0)) as lab:
-            wizard_argv = [python, "-c", CONSOLE_SCRIPT, "--kubeconfig", str(lab.kubeconfig_path),
-                           "--read-only"]
             tui: dict[str, Callable[[], list[float]]] = {
                 "minimal": lambda: time_first_text([python, "-c", MINIMAL_APP], env, [b"minimal app ready"]),
-                "wizard": lambda: time_first_text(
-                    wizard_argv, env, [b"Looking for a switch already in progress", b"Preconditions"]),
             }
+            for suffix, root in checkouts:
+                tui[suffix] = _wizard_job(environment(Path(tmp), root), lab.kubeconfig_path)
             results = interleaved(TUI_RUNS, tui)
-        minimal = [s[0] for s in results["minimal"]]
-        first = [s[0] for s in results["wizard"]]
-        stage = [s[1] for s in results["wizard"]]
+        minimal = [s[0] for s in results.pop("minimal")]
         rows.append(("minimal Textual app: first frame", describe(minimal)))
-        rows.append(("coredns-wizard (lab, read-only): first frame", describe(first)))
-        rows.append(("  ratio to the minimal app (medians)",
-                     f"{statistics.median(first) / statistics.median(minimal):5.2f}x   (goal ≤ 1.50x)"))
-        rows.append(("coredns-wizard: first stage (Preconditions) shown", describe(stage)))
+        for suffix, samples in results.items():
+            first = [s[0] for s in samples]
+            rows.append((f"coredns-wizard{suffix} (lab, read-only): first frame", describe(first)))
+            rows.append((f"  ratio to the minimal app (medians){suffix}",
+                         f"{statistics.median(first) / statistics.median(minimal):5.2f}x   (goal ≤ 1.50x)"))
+            rows.append((f"coredns-wizard{suffix}: first stage (Preconditions) shown",
+                         describe([s[1] for s in samples])))
     return rows
+
+
+def _cli_jobs(suffix: str, env: dict[str, str], root: Path) -> dict[str, Callable[[], list[float]]]:
+    python = sys.executable
+    bare = without_pth_hooks(env, root)
+    jobs: dict[str, Callable[[], list[float]]] = {}
+    for label, argv in (("--help", ["--help"]),
+                        ("versions --k8s-version 1.20", ["versions", "--k8s-version", "1.20"])):
+        jobs[f"coredns-wizard {label}{suffix}"] = (
+            lambda argv=argv: [time_exit([python, "-c", CONSOLE_SCRIPT, *argv], env)])
+        jobs[f"python3 -S: coredns-wizard {label}{suffix}"] = (
+            lambda argv=argv: [time_exit([python, "-S", "-c", CONSOLE_SCRIPT, *argv], bare)])
+    return jobs
+
+
+def _wizard_job(env: dict[str, str], kubeconfig: Path) -> Callable[[], list[float]]:
+    argv = [sys.executable, "-c", CONSOLE_SCRIPT, "--kubeconfig", str(kubeconfig), "--read-only"]
+    return lambda: time_first_text(argv, env, [b"Looking for a switch already in progress", b"Preconditions"])
 
 
 def report(rows: list[tuple[str, str]]) -> None:
