@@ -53,7 +53,7 @@ class _WizardParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from wizard.commands._options import add_plan_arguments, add_switch_run_arguments
-    from wizard.k8s.connection import add_connection_arguments
+    from wizard.k8s.flags import add_connection_arguments
 
     parser = _WizardParser(
         prog="coredns-wizard",
