@@ -98,15 +98,18 @@ def without_pth_hooks(env: dict[str, str], root: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
-def time_exit(argv: Sequence[str], env: dict[str, str]) -> float:
-    """Seconds from starting the process to its exit (output discarded)."""
+def time_exit(argv: Sequence[str], env: dict[str, str]) -> list[float]:
+    """Seconds from starting the process to its exit (output discarded), and the CPU seconds
+    (user + system) it used: less sensitive than wall time to other work on the machine."""
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=env["XDG_STATE_HOME"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, env=env, cwd=env["XDG_STATE_HOME"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-400:]}")
-    return elapsed
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}")
+    return [elapsed, usage.ru_utime + usage.ru_stime]
 
 
 def time_first_text(argv: Sequence[str], env: dict[str, str], marks: Sequence[bytes],
@@ -177,16 +180,17 @@ def measure() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         env = environment(Path(tmp), ROOT)
         cli: dict[str, Callable[[], list[float]]] = {
-            "python3 -c pass (interpreter floor)": lambda: [time_exit([python, "-c", "pass"], env)],
-            "python3 -S -c pass": lambda: [time_exit([python, "-S", "-c", "pass"], env)],
+            "python3 -c pass (interpreter floor)": lambda: time_exit([python, "-c", "pass"], env),
+            "python3 -S -c pass": lambda: time_exit([python, "-S", "-c", "pass"], env),
         }
         for suffix, root in checkouts:
             cli.update(_cli_jobs(suffix, environment(Path(tmp), root), root))
         binary = kubectl()
         if binary is not None:
-            cli["kubectl version --client"] = lambda: [time_exit([binary, "version", "--client"], env)]
+            cli["kubectl version --client"] = lambda: time_exit([binary, "version", "--client"], env)
         for name, samples in interleaved(RUNS, cli).items():
-            rows.append((name, describe([s[0] for s in samples])))
+            cpu = statistics.median(s[1] for s in samples) * 1000
+            rows.append((name, f"{describe([s[0] for s in samples])}   cpu {cpu:5.1f} ms"))
 
         with Lab(LabOptions(speed=20.0, dns_port=0, start_timeout=60.0)) as lab:
             tui: dict[str, Callable[[], list[float]]] = {
@@ -214,9 +218,9 @@ def _cli_jobs(suffix: str, env: dict[str, str], root: Path) -> dict[str, Callabl
     for label, argv in (("--help", ["--help"]),
                         ("versions --k8s-version 1.20", ["versions", "--k8s-version", "1.20"])):
         jobs[f"coredns-wizard {label}{suffix}"] = (
-            lambda argv=argv: [time_exit([python, "-c", CONSOLE_SCRIPT, *argv], env)])
+            lambda argv=argv: time_exit([python, "-c", CONSOLE_SCRIPT, *argv], env))
         jobs[f"python3 -S: coredns-wizard {label}{suffix}"] = (
-            lambda argv=argv: [time_exit([python, "-S", "-c", CONSOLE_SCRIPT, *argv], bare)])
+            lambda argv=argv: time_exit([python, "-S", "-c", CONSOLE_SCRIPT, *argv], bare))
     return jobs
 
 
