@@ -7,6 +7,7 @@ finding or an unchecked Corefile can never be skipped from the keyboard.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -29,16 +30,7 @@ from screens.messages import (
 )
 from screens.resume import offer_resume
 from screens.stages.base import StageScreen
-from screens.stages.deploy import ApplyDeployScreen, DeployScreen
-from screens.stages.done import DoneScreen
-from screens.stages.ipvs import IpvsScreen, ipvs_risk
-from screens.stages.migration import MigrationScreen
-from screens.stages.preconditions import PreconditionsScreen
-from screens.stages.switch import SwitchScreen
 from screens.widgets.header import WizardHeader
-from screens.widgets.help import HelpScreen
-from screens.widgets.quit import QuitChoice, QuitScreen
-from screens.widgets.rollback_preview import read_rollback_preview, rollback_confirmation
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +38,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from screens.context import WizardContext
+    from screens.widgets.quit import QuitChoice
     from wizard.k8s.gateway import RequestEvent
     from wizard.migration.progress import Event
 
@@ -54,20 +47,39 @@ log = logging.getLogger("coredns_wizard.tui")
 
 @dataclass(frozen=True)
 class StageInfo:
+    """One stage; its screen classes are named, not imported: the stages pull in most of the
+    engine (~0.25 s of imports), which is loaded after the first frame, not before it."""
+
     id: str
     title: str
-    screen: type[StageScreen]
-    live_screen: type[StageScreen] | None = None
+    screen_path: str
+    """`module:Class` of the stage's screen."""
+    live_screen_path: str | None = None
     """Used instead outside read-only mode (it binds the keys that change things)."""
+
+    @property
+    def screen(self) -> type[StageScreen]:
+        return _screen_class(self.screen_path)
+
+    @property
+    def live_screen(self) -> type[StageScreen] | None:
+        return _screen_class(self.live_screen_path) if self.live_screen_path else None
+
+
+def _screen_class(path: str) -> type[StageScreen]:
+    module_name, _, class_name = path.partition(":")
+    screen: type[StageScreen] = getattr(importlib.import_module(module_name), class_name)
+    return screen
 
 
 STAGES: tuple[StageInfo, ...] = (
-    StageInfo("preconditions", "Preconditions", PreconditionsScreen),
-    StageInfo("ipvs", "IPVS advice", IpvsScreen),
-    StageInfo("migration", "Config migration", MigrationScreen),
-    StageInfo("deploy", "Deploy", DeployScreen, ApplyDeployScreen),
-    StageInfo("switch", "Switch", SwitchScreen),
-    StageInfo("done", "Done", DoneScreen),
+    StageInfo("preconditions", "Preconditions", "screens.stages.preconditions:PreconditionsScreen"),
+    StageInfo("ipvs", "IPVS advice", "screens.stages.ipvs:IpvsScreen"),
+    StageInfo("migration", "Config migration", "screens.stages.migration:MigrationScreen"),
+    StageInfo("deploy", "Deploy", "screens.stages.deploy:DeployScreen",
+              "screens.stages.deploy:ApplyDeployScreen"),
+    StageInfo("switch", "Switch", "screens.stages.switch:SwitchScreen"),
+    StageInfo("done", "Done", "screens.stages.done:DoneScreen"),
 )
 STAGE_IDS = tuple(s.id for s in STAGES)
 BACK_ALLOWED_FROM = ("ipvs", "migration", "deploy")
@@ -143,11 +155,24 @@ class WizardApp(App[int]):
 
     def on_mount(self) -> None:
         self._hook_gateway()
-        self._read_server_version()
         if not self.offer_resume:
+            self._read_server_version()
             self._enter(STAGE_IDS.index(self.start_stage))
             return
+        # the first frame first: reading the cluster and loading the stages start once it is painted
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        self._read_server_version()
+        self._load_stage_screens()
         offer_resume(self, self.context, self._resume_chosen)
+
+    @work(thread=True, exit_on_error=False, group="load-stages", description="load the stages")
+    def _load_stage_screens(self) -> None:
+        """Import the stage screens while the resume check reads the cluster, so the first stage
+        opens without waiting for them."""
+        for stage in STAGES:
+            _ = stage.live_screen, stage.screen
 
     def _resume_chosen(self, choice: str | None) -> None:
         """A switch in progress: resume or roll back on the Switch stage; nothing: start fresh."""
@@ -271,6 +296,8 @@ class WizardApp(App[int]):
 
     def ipvs_wait_needed(self) -> bool:
         report = self.context.report
+        from screens.stages.ipvs import ipvs_risk
+
         return report is not None and ipvs_risk(report)
 
     def go_back(self) -> None:
@@ -303,6 +330,8 @@ class WizardApp(App[int]):
         """`q`, ctrl+q, ctrl+c. Before anything was deployed (or in read-only mode) the wizard
         quits at once; afterwards the cluster may run half on CoreDNS, so a dialog shows how it
         stands and offers stay / quit (resumable) / roll back."""
+        from screens.widgets.quit import QuitScreen
+
         if isinstance(self.screen, QuitScreen):
             return
         stage = self._stage_screen()
@@ -387,6 +416,8 @@ class WizardApp(App[int]):
         return "/".join(format_key(k) for k in keys.split(",")) if keys else default
 
     def action_help(self) -> None:
+        from screens.widgets.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         if not self.stage_stack:  # the start screen: a stage will open above, leaving help underneath
@@ -412,6 +443,8 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
           description="read what a rollback would change")
     def _prepare_rollback(self) -> None:
+        from screens.widgets.rollback_preview import read_rollback_preview
+
         self.post_message(RollbackPreviewRead(read_rollback_preview(self.context)))
 
     def on_rollback_preview_read(self, message: RollbackPreviewRead) -> None:
@@ -427,6 +460,8 @@ class WizardApp(App[int]):
             if yes:
                 self.begin_change("the rollback")
                 self._run_rollback()
+
+        from screens.widgets.rollback_preview import rollback_confirmation
 
         self.push_screen(rollback_confirmation(preview, self.context), answered)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -42,16 +41,25 @@ def _commands_epilog() -> str:
     return "\n".join(lines)
 
 
+class _WizardParser(argparse.ArgumentParser):
+    """Lists the subcommands in its help only when help is printed: listing them imports every
+    command module, which opening the wizard does not need."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = _commands_epilog()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from wizard.commands._options import add_plan_arguments, add_switch_run_arguments
-    from wizard.k8s.connection import add_connection_arguments
+    from wizard.k8s.flags import add_connection_arguments
 
-    parser = argparse.ArgumentParser(
+    parser = _WizardParser(
         prog="coredns-wizard",
         usage="coredns-wizard [COMMAND ...] | coredns-wizard [wizard options]",
         description="Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
         "verifying every step, with rollback. With no COMMAND, opens the terminal wizard.",
-        epilog=_commands_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from wizard import __version__
@@ -145,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
 def lab_options(args: argparse.Namespace) -> Any:
     """LabOptions from the demo flags; InputError when they are given without --demo."""
     from wizard.errors import InputError
-    from wizard.lab.cluster import LabOptions
 
     given = [name for name in LAB_FLAGS if getattr(args, name, None) not in (None, [])]
     if not args.demo:
@@ -153,6 +160,8 @@ def lab_options(args: argparse.Namespace) -> Any:
             flag = "--" + given[0].replace("_", "-")
             raise InputError(f"{flag} configures the demo lab: add --demo, or drop {flag}")
         return None
+    from wizard.lab.cluster import LabOptions  # the lab (~0.1 s of imports) only for --demo
+
     if args.kubeconfig or args.context:
         raise InputError("--demo opens the wizard on its own lab: drop --kubeconfig/--context")
     values: dict[str, Any] = {"speed": DEMO_SPEED, "dns_port": 0}
@@ -188,6 +197,8 @@ def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
 
 def _setup_logging(log_file: str | None) -> Path:
     """Log to a file only: the terminal belongs to the UI."""
+    import logging
+
     from wizard.errors import InputError
     from wizard.migration.journal import open_private, state_root
 
@@ -209,6 +220,8 @@ def _setup_logging(log_file: str | None) -> Path:
 
 
 def _run_wizard(args: argparse.Namespace) -> int:
+    import logging
+
     from wizard.commands._progress import parse_duration
     from wizard.errors import InputError
     from wizard.k8s.connection import parse_request_timeout, resolve_connection

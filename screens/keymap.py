@@ -17,10 +17,8 @@ and dialog keys are remapped as well as the App's.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +103,8 @@ def load_keymap(explicit: str | None) -> tuple[dict[str, str], Path | None]:
         path = default_keymap_path()
         if not path.is_file():
             return {}, None
+    import tomllib  # only with a keymap file: the wizard starts without it
+
     try:
         document = tomllib.loads(read_text(path, "keymap", max_bytes=KEYMAP_MAX_BYTES))
     except tomllib.TOMLDecodeError as err:
@@ -183,6 +183,8 @@ def check_keymap(
     known = known_binding_ids(scopes)
     for binding_id in keymap:
         if binding_id not in known:
+            import difflib
+
             close = difflib.get_close_matches(binding_id, sorted(known), n=1)
             hint = f"did you mean {close[0]}?" if close else "the ? help screen lists every id"
             raise InputError(f"{path}: [keys] {binding_id}: no binding has this id; {hint}")

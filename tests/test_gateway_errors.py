@@ -36,7 +36,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         script.requests.append({
             "method": self.command, "path": url.path, "query": parse_qs(url.query),
-            "headers": dict(self.headers), "body": json.loads(body) if body else None,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": json.loads(body) if body else None,
         })
         status, headers, payload = script.replies.pop(0) if script.replies else (200, {}, {})
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -163,7 +164,7 @@ def test_dry_run_apply_request_shape(scripted: tuple[Script, Path]) -> None:
     assert sent["method"] == "PATCH"
     assert sent["path"] == "/api/v1/namespaces/kube-system/serviceaccounts/coredns"
     assert sent["query"] == {"fieldManager": ["coredns-wizard"], "dryRun": ["All"]}
-    assert sent["headers"]["Content-Type"] == "application/apply-patch+yaml"
+    assert sent["headers"]["content-type"] == "application/apply-patch+yaml"
     assert sent["body"] == manifest
 
 

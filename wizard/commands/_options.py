@@ -20,7 +20,7 @@ ArgumentContainer = argparse._ActionsContainer
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """--kubeconfig/--context/--request-timeout, -o, --state-dir: every command that opens the journal."""
-    from wizard.k8s.connection import add_connection_arguments
+    from wizard.k8s.flags import add_connection_arguments
 
     add_connection_arguments(parser)
     parser.add_argument(

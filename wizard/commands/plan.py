@@ -25,7 +25,7 @@ MARKS = {"ok": "✔", "warn": "!", "block": "✖"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_plan_arguments
-    from wizard.k8s.connection import add_connection_arguments
+    from wizard.k8s.flags import add_connection_arguments
 
     add_connection_arguments(parser)
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 HELP = "Render switch2coredns.yaml: CoreDNS RBAC, ConfigMap and a 0-replica Deployment (never a Service)."
@@ -89,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write beside the target, then rename over it: readers see the old file or the whole new one."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
     try:
         os.fchmod(fd, _mode_for(path))

@@ -23,7 +23,7 @@ HELP = "Translate the kube-dns ConfigMap (and Deployment) into a CoreDNS Corefil
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_cluster_domain_argument, add_drop_federations_argument
-    from wizard.k8s.connection import add_connection_arguments
+    from wizard.k8s.flags import add_connection_arguments
 
     parser.add_argument(
         "--kube-dns-configmap",

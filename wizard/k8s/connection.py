@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
+from wizard.k8s.flags import add_connection_arguments as add_connection_arguments
 from wizard.textsafety import short_quote
 
 LAB_EXTENSION_NAME = "coredns-wizard.lab"
@@ -70,18 +71,6 @@ class Connection:
     def dns_port(self) -> int:
         """The port DNS pods listen on: the lab's, or 53 on a real cluster."""
         return self.lab_dns_port if self.lab_dns_port is not None else 53
-
-
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """The kubectl-compatible flags every command that talks to a cluster accepts."""
-    parser.add_argument(
-        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
-    )
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current-context)")
-    parser.add_argument(
-        "--request-timeout", metavar="DURATION", default=None,
-        help="timeout of one API request, e.g. 30s, 1m, 0 for none (default: 30s)",
-    )
 
 
 def connection_from_args(args: argparse.Namespace) -> Connection:

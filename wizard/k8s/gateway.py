@@ -4,15 +4,17 @@ Why one module: every write the wizard can make to a production cluster exists o
 here, so the read-only and dry-run modes cannot be bypassed, retries follow one policy, and every
 failure becomes one GatewayError that names the verb, the object, the context and what to do.
 
-Responses are plain JSON dicts exactly as the API server sent them (the official client is used
-with raw responses and json-decoded here), so the client's strict pydantic models never reject
-an odd cluster's objects.
+Responses are plain JSON dicts exactly as the API server sent them (requests go out through
+urllib3 in `wizard.k8s.transport`, json-decoded here), so no client model ever rejects an odd
+cluster's objects. The official `kubernetes` client is imported only when needed: port-forward's
+WebSocket, and users whose credentials come from an exec plugin or an auth-provider.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import random
 import re
 import socket
@@ -29,6 +31,8 @@ from wizard.safe_load import load_json
 
 if TYPE_CHECKING:
     import urllib3
+
+    from wizard.k8s.transport import Transport
 
 Obj = dict[str, Any]
 Mode = Literal["live", "dry-run", "read-only"]
@@ -264,14 +268,31 @@ class Gateway:
         self.on_request = on_request
         self._reached = False
         """Whether the API server has answered at least once (any HTTP status)."""
-        self._api = _make_api_client(connection)
+        self._transport_lock = threading.Lock()
+        self._transport_built: Transport | None = None
         self._pf_lock = threading.Lock()
         self._pf_api: Any = None
 
     def close(self) -> None:
-        self._api.close()
+        with self._transport_lock:
+            if self._transport_built is not None:
+                self._transport_built.close()
         if self._pf_api is not None:
             self._pf_api.close()
+
+    def _transport(self) -> Transport:
+        """The HTTP pool and credentials, built by the first request: urllib3 (and, for exec /
+        auth-provider users, the kubernetes client and the plugin run) cost nothing until the
+        cluster is really asked something, so the wizard paints its first frame before."""
+        with self._transport_lock:
+            if self._transport_built is None:
+                from wizard.k8s.transport import Transport, uses_credential_helper
+
+                users = self.connection.kubeconfig.get("users") or [{}]
+                user = users[0].get("user") or {}
+                helper = _HelperCredentials(self.connection) if uses_credential_helper(user) else None
+                self._transport_built = Transport(self.connection, helper)
+            return self._transport_built
 
     def __enter__(self) -> Gateway:
         return self
@@ -679,7 +700,6 @@ class Gateway:
     def _execute(self, op: _Op, *, stream: bool = False, read_timeout: float | None = None) -> Any:
         """Send with retries; return the body bytes (or the open response when streaming)."""
         import urllib3
-        from kubernetes.client.exceptions import ApiException
 
         budget = _Budget(self.retries, self.retry_budget_s, self.backoff_base_s, self.backoff_max_s)
         attempt = 0
@@ -695,9 +715,10 @@ class Gateway:
                     return response
                 body: bytes = response.data
                 response.release_conn()
-            except ApiException as err:  # the client reports TLS failures this way
-                self._report(op, attempt, None, str(err.reason), started, False)
-                raise self._tls_failure(op, str(err.reason)) from None
+            except urllib3.exceptions.SSLError as err:
+                text = f"{type(err).__name__}\n{err}"
+                self._report(op, attempt, None, text, started, False)
+                raise self._tls_failure(op, text) from None
             except (urllib3.exceptions.HTTPError, OSError) as err:
                 never_sent = isinstance(
                     err, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
@@ -730,24 +751,17 @@ class Gateway:
                 raise GatewayError("already deleted", status=404, reason="retried-gone")
             raise self._failure(op, status, text, attempts=attempt)
 
-    def _send(self, op: _Op, read_timeout: float | None) -> urllib3.HTTPResponse:
+    def _send(self, op: _Op, read_timeout: float | None) -> urllib3.BaseHTTPResponse:
         headers: dict[str, str] = {"Accept": op.accept}
-        if op.content_type:
-            headers["Content-Type"] = op.content_type
-        method, url, header_params, body, post_params = self._api.param_serialize(
-            method=op.method,
-            resource_path=op.path,
-            query_params=list(op.query),
-            header_params=headers,
-            body=op.body,
-            auth_settings=["BearerToken"],
-        )
-        timeout: Any = self.request_timeout
+        body: bytes | None = None
+        if op.body is not None:
+            headers["Content-Type"] = op.content_type or "application/json"
+            body = json.dumps(op.body).encode("utf-8")  # JSON is YAML too (apply-patch+yaml)
+        timeout: float | tuple[float, float] | None = self.request_timeout
         if read_timeout is not None:
             connect = self.request_timeout or 30.0
             timeout = (connect, read_timeout)
-        result = self._api.call_api(method, url, header_params, body, post_params, _request_timeout=timeout)
-        return result.response  # type: ignore[no-any-return]
+        return self._transport().request(op.method, op.path, op.query, headers, body, timeout)
 
     def _report(
         self, op: _Op, attempt: int, status: int | None, error: str | None, started: float, will_retry: bool
@@ -847,7 +861,7 @@ class Gateway:
 class WatchStream:
     """One open watch response: iterate for event dicts; `close()` from any thread ends it."""
 
-    def __init__(self, response: urllib3.HTTPResponse, target: str) -> None:
+    def __init__(self, response: urllib3.BaseHTTPResponse, target: str) -> None:
         self._response = response
         self.target = target
         self._closed = threading.Event()
@@ -915,8 +929,17 @@ class PortForwardSocket:
 
 
 def _make_api_client(connection: Connection) -> Any:
-    """The official client's ApiClient for one connection; the only place one is built."""
-    from kubernetes.client import ApiClient, Configuration
+    """The official client's ApiClient for one connection (port-forward's WebSocket needs it)."""
+    from kubernetes.client import ApiClient
+
+    return ApiClient(_client_configuration(connection))
+
+
+def _client_configuration(connection: Connection) -> Any:
+    """The official client's Configuration for one connection, its kubeconfig loader run (exec
+    plugins, auth-providers); the only place that loader runs. Imports `kubernetes` (~0.4 s):
+    only port-forward and users with credential helpers get here."""
+    from kubernetes.client import Configuration
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import KubeConfigLoader
 
@@ -936,7 +959,29 @@ def _make_api_client(connection: Connection) -> Any:
             "fix the kubeconfig"
         ) from None
     config.retries = False  # the gateway retries, with its own policy and reporting
-    return ApiClient(config)
+    return config
+
+
+class _HelperCredentials:
+    """Credentials of an exec plugin or auth-provider user, through the official client's
+    helpers (it runs the plugin, caches the token and re-runs it once the token expires)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._config = _client_configuration(connection)
+        self._lock = threading.Lock()
+
+    def authorization(self) -> str | None:
+        with self._lock:  # the refresh hook may run the plugin: once at a time
+            value = self._config.get_api_key_with_prefix("BearerToken")
+        return str(value) if value else None
+
+    @property
+    def cert_file(self) -> str | None:
+        return self._config.cert_file  # type: ignore[no-any-return]
+
+    @property
+    def key_file(self) -> str | None:
+        return self._config.key_file  # type: ignore[no-any-return]
 
 
 def _selectors(label_selector: str | None, field_selector: str | None) -> tuple[tuple[str, str], ...]:
