@@ -606,6 +606,7 @@ class Gateway:
             if self._pf_api is None:
                 self._pf_api = _make_api_client(self.connection)
             api = CoreV1Api(self._pf_api)
+            before = set(threading.enumerate())
             try:
                 forward = portforward(
                     api.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port),
@@ -617,8 +618,14 @@ class Gateway:
             except (OSError, ValueError) as err:
                 self._report(op, 1, None, str(err), started, False)
                 raise self._unreachable(op, err) from None
+            # the client starts one proxy thread per tunnel and keeps no handle on it: find it
+            # (port_forward runs one at a time under this lock) so close() can wait for its end
+            proxies = [
+                t for t in threading.enumerate()
+                if t not in before and t.name.startswith(_PORT_FORWARD_THREAD)
+            ]
         self._report(op, 1, 101, None, started, False)
-        return PortForwardSocket(forward, port)
+        return PortForwardSocket(forward, port, proxies[0] if len(proxies) == 1 else None)
 
     # ---- machinery ----------------------------------------------------------------------
     def _locate(self, manifest: Mapping[str, Any], index: int) -> tuple[Kind, str | None, str]:
@@ -887,11 +894,17 @@ class WatchDropped(Exception):
     """The stream broke mid-way (network or server); the watcher reconnects."""
 
 
+_PORT_FORWARD_THREAD = "Kubernetes port forward proxy"
+"""The name kubernetes.stream gives the thread that pumps a tunnel's bytes."""
+_PORT_FORWARD_CLOSE_S = 2.0
+
+
 class PortForwardSocket:
     """A connected, non-blocking stream socket to a pod port through the API server."""
 
-    def __init__(self, forward: Any, port: int) -> None:
+    def __init__(self, forward: Any, port: int, proxy: threading.Thread | None = None) -> None:
         self._forward = forward
+        self._proxy = proxy
         self.port = port
         self.socket: socket.socket = forward.socket(port)
         self.socket.setblocking(False)
@@ -902,7 +915,11 @@ class PortForwardSocket:
         return str(err) if err else None
 
     def close(self) -> None:
+        """Close the local end; the proxy thread then closes the WebSocket and ends (waited for,
+        briefly, so a run leaves no thread or socket behind)."""
         self._forward.close()
+        if self._proxy is not None and self._proxy is not threading.current_thread():
+            self._proxy.join(_PORT_FORWARD_CLOSE_S)
 
     def __enter__(self) -> PortForwardSocket:
         return self
