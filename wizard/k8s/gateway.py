@@ -470,6 +470,31 @@ class Gateway:
             verb, group, resource, subresource, namespace, name, bool(status.get("allowed")), reason
         )
 
+    def rules_review(self, namespace: str) -> Obj | None:
+        """What the operator may do in `namespace` (SelfSubjectRulesReview): the `status` with
+        resourceRules and `incomplete`, or None when the server does not serve the API (404).
+
+        One request instead of one access review per verb. A create that changes nothing, like
+        can_i. Kubernetes documents it as a listing for UIs, not an authorization decision: the
+        caller trusts only what it allows, and asks access reviews for the rest."""
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace},
+        }
+        op = _Op(
+            "create", "SelfSubjectRulesReview", None, None, "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            group="authorization.k8s.io", resource="selfsubjectrulesreviews", body=body,
+        )
+        try:
+            status = self._json(op).get("status")
+        except GatewayError as err:
+            if err.status == 404:
+                return None
+            raise
+        return status if isinstance(status, dict) else {}
+
     # ---- writes (gated by mode) ---------------------------------------------------------
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> WriteResult:
         """Set a Deployment's replicas through the scale subresource (an absolute value: safe
