@@ -555,22 +555,30 @@ class Gateway:
             results.append(self._write(op))
         return results
 
-    def validate_apply(self, manifests: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+    def validate_apply(self, manifests: Sequence[Mapping[str, Any]], workers: int = 1) -> list[WriteResult]:
         """Server-side apply with dryRun=All in EVERY mode, read-only included: the API server
         validates and runs admission, stores nothing. The only request a read-only gateway sends
-        that is not a read (besides access reviews); the flag on _Op cannot be set by callers."""
-        results: list[WriteResult] = []
+        that is not a read (besides access reviews); the flag on _Op cannot be set by callers.
+
+        With `workers` > 1 the objects are sent that many at once (a dry-run stores nothing, so
+        no object depends on another's); results and the first error come in manifest order."""
+        ops: list[_Op] = []
         for i, manifest in enumerate(manifests):
             k, namespace, name = self._locate(manifest, i)
-            op = _Op(
+            ops.append(_Op(
                 "patch", k.kind, namespace, name, "PATCH", k.path(namespace, name),
                 group=k.group, resource=k.plural, query=(("fieldManager", FIELD_MANAGER),),
                 body=copy.deepcopy(dict(manifest)), content_type="application/apply-patch+yaml",
                 write=True, validate_only=True,
                 action=f"validate (server-side dry-run) {describe(k.kind, namespace, name)}",
-            )
-            results.append(self._write(op))
-        return results
+            ))
+        if workers <= 1 or len(ops) <= 1:
+            return [self._write(op) for op in ops]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(ops)), thread_name_prefix="dry-run") as pool:
+            futures = [pool.submit(self._write, op) for op in ops]
+            return [future.result() for future in futures]
 
     def delete(self, kind: str, namespace: str | None, name: str) -> WriteResult:
         """Delete one object (background propagation, like kubectl). A retry that finds it gone

@@ -44,10 +44,10 @@ class LatencyRelay:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # the connect itself is a round trip (SYN, SYN-ACK) before the client's first byte goes
-        await asyncio.sleep(self.one_way_s * 2)
         try:
+            await asyncio.sleep(self.one_way_s * 2)
             up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
+        except (OSError, asyncio.CancelledError):
             writer.close()
             return
         pumps = [
@@ -61,6 +61,8 @@ class LatencyRelay:
             done, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
             if pending and all(t.result() for t in done):  # a clean half-close: let the other end
                 await asyncio.wait(pending)
+        except asyncio.CancelledError:  # the lab stopping: end quietly (asyncio logs a cancelled
+            pass  # connection handler as an error)
         finally:
             for task in pumps:
                 task.cancel()
