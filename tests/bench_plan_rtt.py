@@ -107,7 +107,7 @@ RATIOS: list[float] = []  # plan / sequential kubectl, per round
 
 
 def _print_table() -> None:
-    print(f"\n\nplan vs kubectl reads, {RTT_MS:g} ms round trip to the lab API server, best of {ROUNDS} rounds")
+    print(f"\n\nplan vs kubectl reads, {RTT_MS:g} ms round trip to the lab API server, best of {ROUNDS}")
     for label, seconds in RESULTS.items():
         print(f"  {label:<56} {seconds:6.2f} s")
     for note in NOTES:

@@ -19,8 +19,8 @@ from switch_support import NS, Recorder, deployment_replicas, fast_options, jour
 
 from wizard.k8s.connection import resolve_connection
 from wizard.k8s.gateway import Gateway, RequestEvent
-from wizard.migration.progress import Note
 from wizard.migration.probes import ProbeTarget, TunnelPool, probe
+from wizard.migration.progress import Note
 from wizard.migration.switch import Switcher
 
 K8S_NAME = "kubernetes.default.svc.cluster.local"
@@ -32,7 +32,8 @@ class Counted:
 
     def __init__(self, lab: Any) -> None:
         self.events: list[RequestEvent] = []
-        connection = resolve_connection(kubeconfig=str(lab.kubeconfig_path), environ={}, request_timeout="10s")
+        kubeconfig = str(lab.kubeconfig_path)
+        connection = resolve_connection(kubeconfig=kubeconfig, environ={}, request_timeout="10s")
         self.gateway = Gateway(connection, "live", retry_budget_s=30.0, on_request=self.events.append)
 
     @property
