@@ -8,6 +8,7 @@ never answers for another pod than the one asked, and that closing leaves no thr
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -51,8 +52,28 @@ def proxy_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(PROXY_THREAD) and t.is_alive()]
 
 
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
+def open_sockets() -> set[str]:
+    """`socket:[inode]` of every socket this process holds (inodes are not reused like fd numbers,
+    so sockets the in-process lab opens and closes meanwhile do not blur the picture)."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:"):
+                found.add(target)
+    return found
+
+
+def tunnel_sockets(pool: TunnelPool) -> set[str]:
+    """The sockets behind the pool's tunnels: our end, the proxy's end, the WebSocket's TCP."""
+    fds = []
+    for slot in pool._slots.values():
+        assert slot.forward is not None
+        forward = slot.forward._forward
+        fds.append(slot.forward.socket.fileno())
+        fds += [port.python.fileno() for port in forward.local_ports.values()]
+        fds.append(forward.websocket.sock.fileno())
+    return {os.readlink(f"/proc/self/fd/{fd}") for fd in fds}
 
 
 def pods_named(lab: Any, prefix: str) -> list[dict[str, Any]]:
@@ -69,17 +90,19 @@ def test_one_tunnel_per_pod_reused_then_closed_without_leaks(lab: Any) -> None:
     with counted.gateway as gw:
         targets = [tunnel_target(p, gw.connection.dns_port) for p in gw.list_pods(NS, "k8s-app=kube-dns")]
         assert len(targets) == 3
-        threads_before, fds_before = proxy_threads(), open_fds()
+        threads_before = proxy_threads()
         pool = TunnelPool(gw)
         results = [
             probe(t, K8S_NAME, "A", "port-forward", timeout=5, tunnels=pool)
             for _ in range(5) for t in targets
         ]
         assert pool.open_count == 3 and len(proxy_threads()) == 3
+        ours = tunnel_sockets(pool)
+        assert len(ours) == 9 and ours <= open_sockets()
         pool.close()
         assert not proxy_threads() and not threads_before
-        leaked = open_fds() - fds_before
-        assert not leaked, f"file descriptors left open: {sorted(leaked)}"
+        leaked = ours & open_sockets()
+        assert not leaked, f"sockets left open: {sorted(leaked)}"
     assert all(r.error is None and r.rcode == "NOERROR" and r.transport == "port-forward" for r in results), [
         r.summary() for r in results if r.error or r.rcode != "NOERROR"
     ]
