@@ -287,7 +287,7 @@ class TunnelPool:
         key = (target.namespace, target.pod, target.port)
         while True:
             with self._lock:
-                slot = self._slots.setdefault(key, _TunnelSlot())
+                slot = self._slots.get(key) or self._slots.setdefault(key, _TunnelSlot())
             with slot.lock:
                 if slot.retired:  # closed by `close()` meanwhile: take the pool's new slot
                     continue
