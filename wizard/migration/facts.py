@@ -416,18 +416,25 @@ def check_access(
     RoleBindings, which grant nothing at the cluster scope), what the rules do not grant (another
     authorizer may allow it; only an access review says no with authority), and every permission
     when the rules review is missing or fails. The reviews run in `pool` when given."""
-    rules = _namespace_rules(gateway, namespace)
+    def review(entry: tuple[str, str, str, str, bool, bool]) -> AccessCheck:
+        verb, group, resource, sub, cluster, required = entry
+        return _access_review(gateway, verb, group, resource, sub, "" if cluster else namespace, required)
 
     def one(entry: tuple[str, str, str, str, bool, bool]) -> AccessCheck:
-        verb, group, resource, sub, cluster, required = entry
-        ns = "" if cluster else namespace
-        if rules is not None and not cluster and rules_allow(rules, verb, group, resource, sub):
-            return AccessCheck(verb, group, resource, sub, ns, True, required, "", "rules")
-        return _access_review(gateway, verb, group, resource, sub, ns, required)
+        verb, group, resource, sub, _cluster, required = entry
+        if rules is not None and rules_allow(rules, verb, group, resource, sub):
+            return AccessCheck(verb, group, resource, sub, namespace, True, required, "", "rules")
+        return review(entry)
 
     if pool is None:
-        return tuple(one(entry) for entry in _NEEDED)
-    return tuple(pool.map(one, _NEEDED))
+        rules = _namespace_rules(gateway, namespace)
+        return tuple(review(entry) if entry[4] else one(entry) for entry in _NEEDED)
+    # the cluster-scoped reviews do not wait for the rules: they go out at once
+    early = {i: pool.submit(review, entry) for i, entry in enumerate(_NEEDED) if entry[4]}
+    rules = _namespace_rules(gateway, namespace)
+    later = {i: pool.submit(one, entry) for i, entry in enumerate(_NEEDED) if not entry[4]}
+    futures = {**early, **later}
+    return tuple(futures[i].result() for i in range(len(_NEEDED)))
 
 
 def _access_review(
