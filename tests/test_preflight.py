@@ -255,7 +255,9 @@ def test_preflight_sends_no_write_but_the_dry_run(lab: Any) -> None:
     writes = [e for e in seen if e.method != "GET"]
     assert writes, "expected the access reviews and the dry-run"
     for event in writes:
-        review = event.method == "POST" and event.path.endswith("/selfsubjectaccessreviews")
+        review = event.method == "POST" and event.path.endswith(
+            ("/selfsubjectaccessreviews", "/selfsubjectrulesreviews")
+        )
         assert review or event.method == "PATCH", event
     patches = [e for e in seen if e.method == "PATCH"]
     assert len(patches) == 5  # the five objects of switch2coredns.yaml, each validated once

@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "see --list-presets")
     parser.add_argument("--list-presets", action="store_true",
                         help="list the presets and what each is modelled on, and exit")
+    parser.add_argument("--api-rtt-ms", type=float, default=0.0, metavar="MS",
+                        help="add a round trip of MS milliseconds between clients and the API server, "
+                             "as over a WAN (default 0)")
     parser.add_argument("--kernel", default="old", metavar="old|fixed",
                         help="node kernel: TencentOS 3.1 0009.11 (old) or 0009.28 (fixed IPVS flows)")
 
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         dns_port=args.dns_port, kernel=args.kernel, cluster_domain=args.cluster_domain, preset=args.preset,
         kubeconfig_path=args.kubeconfig_out,
         extra_pods=args.extra_pods, extra_services=args.extra_services, start_timeout=600.0,
+        api_rtt_ms=args.api_rtt_ms,
     )
     stop = threading.Event()
     started = threading.Event()

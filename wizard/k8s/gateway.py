@@ -491,6 +491,31 @@ class Gateway:
             verb, group, resource, subresource, namespace, name, bool(status.get("allowed")), reason
         )
 
+    def rules_review(self, namespace: str) -> Obj | None:
+        """What the operator may do in `namespace` (SelfSubjectRulesReview): the `status` with
+        resourceRules and `incomplete`, or None when the server does not serve the API (404).
+
+        One request instead of one access review per verb. A create that changes nothing, like
+        can_i. Kubernetes documents it as a listing for UIs, not an authorization decision: the
+        caller trusts only what it allows, and asks access reviews for the rest."""
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace},
+        }
+        op = _Op(
+            "create", "SelfSubjectRulesReview", None, None, "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            group="authorization.k8s.io", resource="selfsubjectrulesreviews", body=body,
+        )
+        try:
+            status = self._json(op).get("status")
+        except GatewayError as err:
+            if err.status == 404:
+                return None
+            raise
+        return status if isinstance(status, dict) else {}
+
     # ---- writes (gated by mode) ---------------------------------------------------------
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> WriteResult:
         """Set a Deployment's replicas through the scale subresource (an absolute value: safe
@@ -551,22 +576,30 @@ class Gateway:
             results.append(self._write(op))
         return results
 
-    def validate_apply(self, manifests: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+    def validate_apply(self, manifests: Sequence[Mapping[str, Any]], workers: int = 1) -> list[WriteResult]:
         """Server-side apply with dryRun=All in EVERY mode, read-only included: the API server
         validates and runs admission, stores nothing. The only request a read-only gateway sends
-        that is not a read (besides access reviews); the flag on _Op cannot be set by callers."""
-        results: list[WriteResult] = []
+        that is not a read (besides access reviews); the flag on _Op cannot be set by callers.
+
+        With `workers` > 1 the objects are sent that many at once (a dry-run stores nothing, so
+        no object depends on another's); results and the first error come in manifest order."""
+        ops: list[_Op] = []
         for i, manifest in enumerate(manifests):
             k, namespace, name = self._locate(manifest, i)
-            op = _Op(
+            ops.append(_Op(
                 "patch", k.kind, namespace, name, "PATCH", k.path(namespace, name),
                 group=k.group, resource=k.plural, query=(("fieldManager", FIELD_MANAGER),),
                 body=copy.deepcopy(dict(manifest)), content_type="application/apply-patch+yaml",
                 write=True, validate_only=True,
                 action=f"validate (server-side dry-run) {describe(k.kind, namespace, name)}",
-            )
-            results.append(self._write(op))
-        return results
+            ))
+        if workers <= 1 or len(ops) <= 1:
+            return [self._write(op) for op in ops]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(ops)), thread_name_prefix="dry-run") as pool:
+            futures = [pool.submit(self._write, op) for op in ops]
+            return [future.result() for future in futures]
 
     def delete(self, kind: str, namespace: str | None, name: str) -> WriteResult:
         """Delete one object (background propagation, like kubectl). A retry that finds it gone
@@ -627,6 +660,7 @@ class Gateway:
             if self._pf_api is None:
                 self._pf_api = _make_api_client(self.connection)
             api = CoreV1Api(self._pf_api)
+            before = set(threading.enumerate())
             try:
                 forward = portforward(
                     api.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port),
@@ -638,8 +672,14 @@ class Gateway:
             except (OSError, ValueError) as err:
                 self._report(op, 1, None, str(err), started, False)
                 raise self._unreachable(op, err) from None
+            # the client starts one proxy thread per tunnel and keeps no handle on it: find it
+            # (port_forward runs one at a time under this lock) so close() can wait for its end
+            proxies = [
+                t for t in threading.enumerate()
+                if t not in before and t.name.startswith(_PORT_FORWARD_THREAD)
+            ]
         self._report(op, 1, 101, None, started, False)
-        return PortForwardSocket(forward, port)
+        return PortForwardSocket(forward, port, proxies[0] if len(proxies) == 1 else None)
 
     # ---- machinery ----------------------------------------------------------------------
     def _locate(self, manifest: Mapping[str, Any], index: int) -> tuple[Kind, str | None, str]:
@@ -901,11 +941,17 @@ class WatchDropped(Exception):
     """The stream broke mid-way (network or server); the watcher reconnects."""
 
 
+_PORT_FORWARD_THREAD = "Kubernetes port forward proxy"
+"""The name kubernetes.stream gives the thread that pumps a tunnel's bytes."""
+_PORT_FORWARD_CLOSE_S = 2.0
+
+
 class PortForwardSocket:
     """A connected, non-blocking stream socket to a pod port through the API server."""
 
-    def __init__(self, forward: Any, port: int) -> None:
+    def __init__(self, forward: Any, port: int, proxy: threading.Thread | None = None) -> None:
         self._forward = forward
+        self._proxy = proxy
         self.port = port
         self.socket: socket.socket = forward.socket(port)
         self.socket.setblocking(False)
@@ -916,7 +962,11 @@ class PortForwardSocket:
         return str(err) if err else None
 
     def close(self) -> None:
+        """Close the local end; the proxy thread then closes the WebSocket and ends (waited for,
+        briefly, so a run leaves no thread or socket behind)."""
         self._forward.close()
+        if self._proxy is not None and self._proxy is not threading.current_thread():
+            self._proxy.join(_PORT_FORWARD_CLOSE_S)
 
     def __enter__(self) -> PortForwardSocket:
         return self

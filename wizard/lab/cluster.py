@@ -71,12 +71,17 @@ class LabOptions:
     wait_ready: bool = True  # start() returns once every kube-dns replica is Ready
     start_timeout: float = 120.0
     kubeconfig_path: Path | None = None  # default: a file in the lab's temporary directory
+    api_rtt_ms: float = 0.0
+    """A round trip added between clients and the API server (wizard.lab.api.latency), as over a
+    WAN: the kubeconfig then points at a relay that delays each direction by half of it."""
 
     def validate(self) -> None:
         """Raise InputError naming the option and its value for anything the lab cannot build."""
         if not _version_ok(self.k8s_version):
             raise InputError(
                 f"--k8s-version {self.k8s_version!r}: expected MAJOR.MINOR[.PATCH], e.g. 1.20.15")
+        if not 0 <= self.api_rtt_ms <= 10_000:
+            raise InputError(f"--api-rtt-ms {self.api_rtt_ms:g}: must be 0..10000 (milliseconds)")
         if not 1 <= self.nodes <= 5000:
             raise InputError(f"--nodes {self.nodes}: must be 1..5000")
         if not 0 <= self.kube_dns_replicas <= 100:
@@ -270,6 +275,13 @@ class Lab:
         self._components.append(api)
         self.api_url = str(api.url)
         seed_options.api_port = int(api.port)
+        if options.api_rtt_ms > 0:
+            from wizard.lab.api.latency import LatencyRelay
+
+            relay = LatencyRelay(api.config.host, api.config.host, int(api.port), options.api_rtt_ms / 1000.0)
+            await relay.start()
+            self._components.append(relay)
+            self.api_url = f"https://{api.config.host}:{relay.port}"
         seed(store, addresses, seed_options)
         await net.start(store)
         self._components.append(net)

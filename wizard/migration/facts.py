@@ -9,6 +9,7 @@ cluster, and a finding can always show the evidence it was based on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,11 @@ Obj = dict[str, Any]
 DNS_LABEL = "k8s-app=kube-dns"
 WIZARD_ANNOTATION_PREFIX = "coredns-wizard.io/"
 ADDON_MANAGER_NAMES = ("kube-addon-manager",)
+ADDON_MANAGER_SELECTOR = f"component in ({','.join(ADDON_MANAGER_NAMES)})"
+"""The label its manifest (cluster/addons' kube-addon-manager.yaml) gives the static pod: the
+pods are listed by it, never all of kube-system (megabytes on a big cluster)."""
+READ_WORKERS = 8
+"""Pre-flight reads in flight at once: enough to hide round trips, few enough for any server."""
 NODE_LOCAL_DNS_NAMES = ("node-local-dns", "nodelocaldns")
 
 
@@ -84,6 +90,8 @@ class AccessCheck:
     required: bool
     """False for clean-up only permissions (a missing one warns instead of blocking)."""
     error: str = ""
+    source: str = "access-review"
+    """What decided: "access-review" (SelfSubjectAccessReview) or "rules" (SelfSubjectRulesReview)."""
 
     @property
     def label(self) -> str:
@@ -396,20 +404,88 @@ _NEEDED: tuple[tuple[str, str, str, str, bool, bool], ...] = (
 )
 
 
-def check_access(gateway: Gateway, namespace: str) -> tuple[AccessCheck, ...]:
-    """Ask the API server about every verb the switch, rollback and clean-up use."""
+def check_access(
+    gateway: Gateway, namespace: str, pool: Executor | None = None
+) -> tuple[AccessCheck, ...]:
+    """Ask the API server about every verb the switch, rollback and clean-up use, in `_NEEDED`'s
+    order.
+
+    One SelfSubjectRulesReview for `namespace` first, where the server serves it: a namespaced
+    permission its rules grant is taken as allowed. Everything else gets its own
+    SelfSubjectAccessReview: cluster-scoped resources (a rules review mixes in the namespace's
+    RoleBindings, which grant nothing at the cluster scope), what the rules do not grant (another
+    authorizer may allow it; only an access review says no with authority), and every permission
+    when the rules review is missing or fails. The reviews run in `pool` when given."""
+    def review(entry: tuple[str, str, str, str, bool, bool]) -> AccessCheck:
+        verb, group, resource, sub, cluster, required = entry
+        return _access_review(gateway, verb, group, resource, sub, "" if cluster else namespace, required)
+
+    def one(entry: tuple[str, str, str, str, bool, bool]) -> AccessCheck:
+        verb, group, resource, sub, _cluster, required = entry
+        if rules is not None and rules_allow(rules, verb, group, resource, sub):
+            return AccessCheck(verb, group, resource, sub, namespace, True, required, "", "rules")
+        return review(entry)
+
+    if pool is None:
+        rules = _namespace_rules(gateway, namespace)
+        return tuple(review(entry) if entry[4] else one(entry) for entry in _NEEDED)
+    # the cluster-scoped reviews do not wait for the rules: they go out at once
+    early = {i: pool.submit(review, entry) for i, entry in enumerate(_NEEDED) if entry[4]}
+    rules = _namespace_rules(gateway, namespace)
+    later = {i: pool.submit(one, entry) for i, entry in enumerate(_NEEDED) if not entry[4]}
+    futures = {**early, **later}
+    return tuple(futures[i].result() for i in range(len(_NEEDED)))
+
+
+def _access_review(
+    gateway: Gateway, verb: str, group: str, resource: str, sub: str, ns: str, required: bool
+) -> AccessCheck:
     from wizard.k8s.gateway import GatewayError
 
-    checks: list[AccessCheck] = []
-    for verb, group, resource, sub, cluster, required in _NEEDED:
-        ns = "" if cluster else namespace
-        try:
-            review: AccessReview = gateway.can_i(verb, group, resource, sub, ns)
-        except GatewayError as err:
-            checks.append(AccessCheck(verb, group, resource, sub, ns, False, required, str(err)))
+    try:
+        review: AccessReview = gateway.can_i(verb, group, resource, sub, ns)
+    except GatewayError as err:
+        return AccessCheck(verb, group, resource, sub, ns, False, required, str(err))
+    return AccessCheck(verb, group, resource, sub, ns, review.allowed, required, review.reason)
+
+
+def _namespace_rules(gateway: Gateway, namespace: str) -> list[Mapping[str, Any]] | None:
+    """The resource rules of a SelfSubjectRulesReview, or None to fall back to access reviews
+    (not served, refused, unreadable)."""
+    from wizard.k8s.gateway import GatewayError
+
+    try:
+        status = gateway.rules_review(namespace)
+    except GatewayError:
+        return None
+    if status is None:
+        return None
+    rules = status.get("resourceRules")
+    if not isinstance(rules, list):
+        return None
+    return [r for r in rules if isinstance(r, Mapping)]
+
+
+def rules_allow(
+    rules: Sequence[Mapping[str, Any]], verb: str, group: str, resource: str, subresource: str = ""
+) -> bool:
+    """Whether an RBAC rule of a rules review grants `verb` on every object of the resource, as
+    Kubernetes' RBAC matches them: `*` for any verb, group or resource, `*/SUB` for a subresource
+    of any resource; a rule limited to resourceNames grants no request without a name."""
+    wanted = f"{resource}/{subresource}" if subresource else resource
+    for rule in rules:
+        if rule.get("resourceNames"):
             continue
-        checks.append(AccessCheck(verb, group, resource, sub, ns, review.allowed, required, review.reason))
-    return tuple(checks)
+        verbs = rule.get("verbs") or []
+        groups = rule.get("apiGroups") or []
+        resources = rule.get("resources") or []
+        if not ("*" in verbs or verb in verbs):
+            continue
+        if not ("*" in groups or group in groups):
+            continue
+        if "*" in resources or wanted in resources or (subresource and f"*/{subresource}" in resources):
+            return True
+    return False
 
 
 def collect_facts(
@@ -417,7 +493,7 @@ def collect_facts(
     options: SwitchOptions,
     on_progress: Callable[[str], None] | None = None,
 ) -> ClusterFacts:
-    """Read the cluster with a handful of list calls.
+    """Read the cluster with a handful of list calls, at most READ_WORKERS at once.
 
     GatewayError when the cluster cannot be reached; CheckFailed naming the missing permissions
     when a read the switch itself needs is forbidden. Reads only pre-flight needs (HPAs, PDBs,
@@ -430,54 +506,76 @@ def collect_facts(
     ns = options.namespace
     unreadable: list[str] = []
 
-    def optional(what: str, read: Callable[[], Any], default: Any) -> Any:
-        try:
-            return read()
-        except GatewayError as err:
-            if err.status not in (403, 404):
-                raise
-            why = "forbidden" if err.status == 403 else "this API version is not served here"
-            unreadable.append(f"{what}: {why} (HTTP {err.status})")
-            return default
-
     say("reading the server version")
-    version = gateway.server_version()
-    say("checking permissions")
-    access = check_access(gateway, ns)
-    say(f"listing Deployments, ConfigMaps, Services and pods in {ns}")
+    version = gateway.server_version()  # alone: an unreachable server is reported once, clearly
+    # Everything else in parallel, on a few connections: each read is a round trip to the API
+    # server, and one after another they add up over a VPN. Results are taken in the order the
+    # reads were written, so errors, unreadable notes and every fact come out as before.
+    pool = ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="preflight-read")
     try:
-        deployments = _by_name(gateway.list_deployments(ns))
-        configmaps = _by_name(gateway.list_configmaps(ns))
-        services_here = _by_name(gateway.list_services(ns))
-        system_pods = gateway.list_pods(ns)
-        nodes = gateway.list_nodes()
-    except GatewayError as err:
-        if err.status != 403:
-            raise
-        missing = [a.label for a in access if a.required and not a.allowed]
-        raise CheckFailed(
-            f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
-        ) from None
-    replicasets = optional(f"ReplicaSets in {ns}", lambda: gateway.list_replicasets(ns, DNS_LABEL), [])
-    say("listing DaemonSets, HPAs and PodDisruptionBudgets")
-    daemonsets = optional("DaemonSets (all namespaces)", lambda: gateway.list_daemonsets(None), [])
-    hpas = optional(f"HorizontalPodAutoscalers in {ns}", lambda: gateway.list_hpas(ns), None)
-    pdbs = optional(f"PodDisruptionBudgets in {ns}", lambda: gateway.list_pdbs(ns), None)
-    say("counting pods and Services (for the memory sizing)")
-    pod_count = optional("pods (all namespaces)", lambda: gateway.count("Pod"), 0)
-    service_count = optional("Services (all namespaces)", lambda: gateway.count("Service"), 0)
-    some_services = optional(
-        "Services (all namespaces)", lambda: gateway.get_list("Service", limit=50).get("items") or [], []
-    )
-    kubernetes_service = optional(
-        "Service default/kubernetes", lambda: gateway.try_get("Service", "default", "kubernetes"), None
-    )
+        say("checking permissions")
+        access_future = pool.submit(check_access, gateway, ns, pool)
+        say(f"listing Deployments, ConfigMaps, Services and the DNS and addon-manager pods in {ns}")
+        required = [
+            pool.submit(gateway.list_deployments, ns),
+            pool.submit(gateway.list_configmaps, ns),
+            pool.submit(gateway.list_services, ns),
+            pool.submit(gateway.list_pods, ns, DNS_LABEL),
+            pool.submit(gateway.list_pods, ns, ADDON_MANAGER_SELECTOR),
+            pool.submit(gateway.list_nodes),
+        ]
+        later: dict[str, Future[Any]] = {
+            "replicasets": pool.submit(gateway.list_replicasets, ns, DNS_LABEL),
+            "daemonsets": pool.submit(gateway.list_daemonsets, None),
+            "hpas": pool.submit(gateway.list_hpas, ns),
+            "pdbs": pool.submit(gateway.list_pdbs, ns),
+            "pod_count": pool.submit(gateway.count, "Pod"),
+            "service_count": pool.submit(gateway.count, "Service"),
+            "some_services": pool.submit(lambda: gateway.get_list("Service", limit=50).get("items") or []),
+            "kubernetes": pool.submit(gateway.try_get, "Service", "default", "kubernetes"),
+        }
+        try:
+            lists = [future.result() for future in required]
+        except GatewayError as err:
+            if err.status != 403:
+                raise
+            access = access_future.result()
+            missing = [a.label for a in access if a.required and not a.allowed]
+            raise CheckFailed(
+                f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
+            ) from None
+        access = access_future.result()
+        deployments, configmaps, services_here = (_by_name(items) for items in lists[:3])
+        dns_pod_objs, addon_pod_objs, nodes = lists[3], lists[4], lists[5]
+
+        def optional(what: str, key: str, default: Any) -> Any:
+            try:
+                return later[key].result()
+            except GatewayError as err:
+                if err.status not in (403, 404):
+                    raise
+                why = "forbidden" if err.status == 403 else "this API version is not served here"
+                unreadable.append(f"{what}: {why} (HTTP {err.status})")
+                return default
+
+        replicasets = optional(f"ReplicaSets in {ns}", "replicasets", [])
+        say("listing DaemonSets, HPAs and PodDisruptionBudgets")
+        daemonsets = optional("DaemonSets (all namespaces)", "daemonsets", [])
+        hpas = optional(f"HorizontalPodAutoscalers in {ns}", "hpas", None)
+        pdbs = optional(f"PodDisruptionBudgets in {ns}", "pdbs", None)
+        say("counting pods and Services (for the memory sizing)")
+        pod_count = optional("pods (all namespaces)", "pod_count", 0)
+        service_count = optional("Services (all namespaces)", "service_count", 0)
+        some_services = optional("Services (all namespaces)", "some_services", [])
+        kubernetes_service = optional("Service default/kubernetes", "kubernetes", None)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     kubernetes_ip = str(((kubernetes_service or {}).get("spec") or {}).get("clusterIP") or "")
 
     rs_owner = _replicaset_owners(replicasets)
     dns_pods = tuple(
         _dns_pod(p, rs_owner)
-        for p in system_pods
+        for p in dns_pod_objs
         if ((p.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "kube-dns"
     )
     autoscalers = tuple(
@@ -488,7 +586,7 @@ def collect_facts(
     )
     addon_pods = tuple(
         str((p.get("metadata") or {}).get("name"))
-        for p in system_pods
+        for p in addon_pod_objs
         if any(str((p.get("metadata") or {}).get("name", "")).startswith(n) for n in ADDON_MANAGER_NAMES)
         or ((p.get("metadata") or {}).get("labels") or {}).get("component") in ADDON_MANAGER_NAMES
     )

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Literal
 from wizard.errors import CheckFailed, InputError, WizardError
 
 if TYPE_CHECKING:
-    from wizard.k8s.gateway import Gateway
+    import dns.message
+
+    from wizard.k8s.gateway import Gateway, PortForwardSocket
 
 Transport = Literal["udp", "tcp", "port-forward"]
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "port-forward")
@@ -117,8 +119,12 @@ def probe(
     *,
     timeout: float = 2.0,
     gateway: Gateway | None = None,
+    tunnels: TunnelPool | None = None,
 ) -> ProbeResult:
-    """Ask `target` one question; never raises for network trouble (it is in `error`)."""
+    """Ask `target` one question; never raises for network trouble (it is in `error`).
+
+    Over port-forward the question goes through `tunnels` (kept open across probes) when given,
+    else through a tunnel of `gateway` opened for this one question."""
     import dns.exception
     import dns.message
     import dns.query
@@ -147,13 +153,16 @@ def probe(
         elif transport == "tcp":
             response = dns.query.tcp(query, _require_ip(target), timeout=timeout, port=target.port)
         else:
-            if gateway is None or not target.pod:
+            if (gateway is None and tunnels is None) or not target.pod:
                 raise InputError(
                     f"probe of {target.label} over port-forward needs the pod name and a gateway"
                 )
-            with gateway.port_forward(target.namespace, target.pod, target.port) as forward:
-                where = target.ip or "127.0.0.1"  # unused by dnspython once it has a socket
-                response = dns.query.tcp(query, where, timeout=timeout, sock=forward.socket)
+            if tunnels is not None:
+                response = tunnels.exchange(target, query, timeout)
+            else:
+                assert gateway is not None
+                with TunnelPool(gateway) as once:
+                    response = once.exchange(target, query, timeout)
     except dns.exception.Timeout:
         return result("", (), f"no answer within {timeout:g}s")
     except (OSError, EOFError, dns.exception.DNSException) as err:
@@ -205,6 +214,7 @@ def choose_transport(
     *,
     name: str,
     direct_timeout: float = 1.0,
+    tunnels: TunnelPool | None = None,
 ) -> TransportChoice:
     """Direct UDP first (quick to fail when the host is outside the pod network), then DNS over
     TCP through a port-forward. Any answer, even NXDOMAIN, proves the path works."""
@@ -216,9 +226,10 @@ def choose_transport(
         reasons.append(f"direct UDP to {target.ip}:{target.port}: {direct.error}")
     else:
         reasons.append("no IP to reach directly")
-    if gateway is not None and target.pod:
+    if (gateway is not None or tunnels is not None) and target.pod:
         tunnelled = probe(
-            target, name, "A", "port-forward", timeout=max(direct_timeout, 5.0), gateway=gateway
+            target, name, "A", "port-forward", timeout=max(direct_timeout, 5.0), gateway=gateway,
+            tunnels=tunnels,
         )
         if tunnelled.error is None:
             return TransportChoice(
@@ -231,6 +242,105 @@ def choose_transport(
         f"DNS server {target.label} cannot be reached: {'; '.join(reasons)}. Run the wizard from a "
         "host inside the pod network, or check that port-forward is allowed (pods/portforward)"
     )
+
+
+class TunnelPool:
+    """One API server port-forward per pod and port, kept open and shared by every probe and the
+    observation of a run, then closed with `close()`.
+
+    Why: opening a tunnel costs a WebSocket handshake through the API server and a proxy thread
+    (several round trips over a WAN); DNS over TCP carries many questions on one connection
+    (RFC 7766). Safety: a tunnel is keyed by namespace, pod and port and remembers the pod IP it
+    was opened for (a pod recreated under the same name gets a new one); it carries one question
+    at a time; any failure closes it, so a late answer to an earlier question is never read as a
+    later one's; a kept tunnel found closed (the server's idle timeout, a restart) is opened afresh
+    once for the same question."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.opened = 0
+        """Tunnels opened so far (what reuse saves is visible in tests and benchmarks)."""
+        self._lock = threading.Lock()
+        self._slots: dict[tuple[str, str, int], _TunnelSlot] = {}
+
+    def __enter__(self) -> TunnelPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def open_count(self) -> int:
+        with self._lock:
+            return sum(1 for slot in self._slots.values() if slot.forward is not None)
+
+    def exchange(
+        self, target: ProbeTarget, query: dns.message.Message, timeout: float
+    ) -> dns.message.Message:
+        """Send `query` to the target pod's port and return its answer; raises what dnspython
+        raises (Timeout, EOFError, OSError, BadResponse) or the gateway's error opening the tunnel."""
+        import dns.exception
+        import dns.query
+
+        if not target.pod:
+            raise InputError(f"probe of {target.label} over port-forward needs the pod name")
+        key = (target.namespace, target.pod, target.port)
+        while True:
+            with self._lock:
+                slot = self._slots.get(key) or self._slots.setdefault(key, _TunnelSlot())
+            with slot.lock:
+                if slot.retired:  # closed by `close()` meanwhile: take the pool's new slot
+                    continue
+                fresh = slot.forward is None or slot.ip != target.ip
+                if fresh:
+                    slot.drop()
+                    slot.forward = self.gateway.port_forward(target.namespace, target.pod, target.port)
+                    slot.ip = target.ip
+                    with self._lock:
+                        self.opened += 1
+                forward = slot.forward
+                assert forward is not None
+                where = target.ip or "127.0.0.1"  # unused by dnspython once it has a socket
+                try:
+                    return dns.query.tcp(query, where, timeout=timeout, sock=forward.socket)
+                except (OSError, EOFError) as err:
+                    said = forward.error()
+                    slot.drop()
+                    if fresh:
+                        if said:
+                            where = f"{target.namespace}/{target.pod}"
+                            raise OSError(f"port-forward to pod {where}: {said}") from err
+                        raise
+                    # a kept tunnel the other end had closed: the question never got an answer,
+                    # ask it once more on a new tunnel
+                except (dns.exception.DNSException, ValueError):
+                    slot.drop()
+                    raise
+
+    def close(self) -> None:
+        """Close every tunnel and wait for their proxy threads; the pool may be used again."""
+        with self._lock:
+            slots = list(self._slots.values())
+            self._slots.clear()
+        for slot in slots:
+            with slot.lock:
+                slot.retired = True
+                slot.drop()
+
+
+class _TunnelSlot:
+    """One pod port's tunnel (or none yet), used by one question at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.forward: PortForwardSocket | None = None
+        self.ip: str | None = None
+        self.retired = False
+
+    def drop(self) -> None:
+        if self.forward is not None:
+            self.forward.close()
+        self.forward = None
 
 
 # ---- the default probe set --------------------------------------------------------------------

@@ -48,6 +48,7 @@ from wizard.migration.probes import (
     ProbeResult,
     ProbeTarget,
     Transport,
+    TunnelPool,
     choose_transport,
     probe,
 )
@@ -153,6 +154,8 @@ class Switcher:
         self._transports: dict[str, Transport] = {}
         self._ran: list[str] = []
         self._pinned: list[PinnedSocket] = []
+        self.tunnels = TunnelPool(gateway)
+        """Port-forwards to the pods this host cannot reach directly, one per pod, kept for the run."""
         self.ipvs_gate: IpvsGateTracker | None = None
         """The IPVS gate checked before every kube-dns scale-down (the TUI may hand its own)."""
         self._ipvs_acknowledged = False
@@ -194,6 +197,7 @@ class Switcher:
             return self._stopped(current, SwitchStop(str(err)))
         finally:
             self._close_pinned()
+            self.tunnels.close()
 
     # ---- resume -------------------------------------------------------------------------
     def _done_steps(self) -> set[str]:
@@ -669,11 +673,16 @@ class Switcher:
     def _ask(self, target: ProbeTarget, name: str, rdtype: str) -> ProbeResult:
         transport = self._transports.get(target.label)
         if transport is None:
-            choice = choose_transport(target, self.gateway, name=self._cluster_question().name)
+            choice = choose_transport(
+                target, self.gateway, name=self._cluster_question().name, tunnels=self.tunnels
+            )
             transport = choice.transport
             self._transports[target.label] = transport
             self._emit(Note(f"probing {target.label} over {transport}: {choice.reason}"))
-        return probe(target, name, rdtype, transport, timeout=PROBE_TIMEOUT_S, gateway=self.gateway)
+        return probe(
+            target, name, rdtype, transport, timeout=PROBE_TIMEOUT_S, gateway=self.gateway,
+            tunnels=self.tunnels,
+        )
 
     def _check_endpoints(self, step: Step) -> tuple[Outcome, str]:
         if self.dry_run:

@@ -39,7 +39,7 @@ from wizard.lab.api.patching import (
     field_set,
     remove_dropped_fields,
 )
-from wizard.lab.api.protobuf import PROTOBUF, access_review_from_protobuf
+from wizard.lab.api.protobuf import PROTOBUF, access_review_from_protobuf, rules_review_from_protobuf
 from wizard.lab.api.selectors import (
     object_filter,
     parse_field_selector,
@@ -91,6 +91,10 @@ class APIServerConfig:
     flaky_watch_events: int = 3
     bookmark_interval: float = 60.0
     log_poll_interval: float = 0.2
+
+
+RBAC_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+"""The verbs an RBAC rule names for resources (a rules review lists those still allowed)."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +296,10 @@ class APIServer:
             if request.method != "POST":
                 raise _method_not_allowed()
             return await self._access_review(request)
+        if group == discovery.AUTHORIZATION_GROUP and rest == [discovery.SSRR_PLURAL]:
+            if request.method != "POST":
+                raise _method_not_allowed()
+            return await self._rules_review(request)
         watch_prefix = rest[0] == "watch"
         if watch_prefix:
             rest = rest[1:]
@@ -451,6 +459,44 @@ class APIServer:
         review.setdefault("metadata", {})
         review["status"] = {"allowed": allowed}  # RBAC gives no reason for a plain "no"
         return _json_response(201, review)
+
+    async def _rules_review(self, request: web.Request) -> web.Response:
+        """SelfSubjectRulesReview: the rules the operator holds in one namespace, as RBAC lists
+        them. The lab's authorizer allows all but `deny`; with nothing denied that is
+        cluster-admin's `*` rule, otherwise one rule per resource with the verbs still allowed
+        (RBAC rules only add, so a denial is the verb left out)."""
+        if request.headers.get("Content-Type", "").startswith(PROTOBUF):
+            review = rules_review_from_protobuf(await request.read())
+        else:
+            review = await _read_body(request)
+        spec = review.get("spec") if isinstance(review, dict) else None
+        namespace = str((spec or {}).get("namespace") or "") if isinstance(spec, dict) else ""
+        if not namespace:
+            raise _bad_request("no namespace on request")
+        review = copy.deepcopy(review)
+        review.setdefault("apiVersion", "authorization.k8s.io/v1")
+        review.setdefault("kind", "SelfSubjectRulesReview")
+        review.setdefault("metadata", {})
+        review["status"] = {
+            "resourceRules": self._resource_rules(),
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": False,
+        }
+        return _json_response(201, review)
+
+    def _resource_rules(self) -> list[Obj]:
+        everything = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        rules: list[Obj] = []
+        for res in RESOURCES:
+            for name in (res.plural, *(f"{res.plural}/{sub}" for sub in res.subresources)):
+                verbs = [v for v in RBAC_VERBS if not self._denied(v, name)]
+                if len(verbs) < len(RBAC_VERBS):
+                    rules.append({"verbs": verbs, "apiGroups": [res.group], "resources": [name]})
+                else:
+                    rules.append({"verbs": ["*"], "apiGroups": [res.group], "resources": [name]})
+        if all(rule["verbs"] == ["*"] for rule in rules):
+            return everything
+        return [rule for rule in rules if rule["verbs"]]
 
     # ---- reads -------------------------------------------------------------------------
     async def _get(self, request: web.Request, target: Target) -> web.Response:

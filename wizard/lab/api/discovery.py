@@ -37,6 +37,7 @@ _CATEGORY_ALL = frozenset(
 
 AUTHORIZATION_GROUP = "authorization.k8s.io"
 SSAR_PLURAL = "selfsubjectaccessreviews"
+SSRR_PLURAL = "selfsubjectrulesreviews"
 
 
 def version_document(k8s_version: str) -> Obj:
@@ -103,10 +104,16 @@ def resource_list(group: str, version: str) -> Obj | None:
     if group == AUTHORIZATION_GROUP and version == "v1":
         return {
             "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": [{
-                "name": SSAR_PLURAL, "singularName": "selfsubjectaccessreview", "namespaced": False,
-                "kind": "SelfSubjectAccessReview", "verbs": ["create"],
-            }],
+            "resources": [
+                {
+                    "name": SSAR_PLURAL, "singularName": "selfsubjectaccessreview", "namespaced": False,
+                    "kind": "SelfSubjectAccessReview", "verbs": ["create"],
+                },
+                {
+                    "name": SSRR_PLURAL, "singularName": "selfsubjectrulesreview", "namespaced": False,
+                    "kind": "SelfSubjectRulesReview", "verbs": ["create"],
+                },
+            ],
         }
     resources = group_versions().get(group, {}).get(version)
     if resources is None:

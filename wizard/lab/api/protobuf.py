@@ -1,4 +1,5 @@
-"""Just enough of the Kubernetes protobuf encoding to read a SelfSubjectAccessReview.
+"""Just enough of the Kubernetes protobuf encoding to read a SelfSubjectAccessReview (and a
+SelfSubjectRulesReview).
 
 kubectl's typed clients (e.g. `kubectl auth can-i`) send built-in kinds as
 `application/vnd.kubernetes.protobuf`: the bytes "k8s\\0" then a runtime.Unknown message whose
@@ -86,5 +87,20 @@ def access_review_from_protobuf(body: bytes) -> dict[str, Any]:
             non_resource = _first_bytes(spec, 2)
             result["spec"]["nonResourceAttributes"] = _strings(non_resource, _NON_RESOURCE_ATTRIBUTES)
         return result
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, "BadRequest", f"unable to decode the protobuf request body: {error}") from None
+
+
+def rules_review_from_protobuf(body: bytes) -> dict[str, Any]:
+    """A SelfSubjectRulesReview sent as protobuf (`kubectl auth can-i --list`): its spec has one
+    field, 1 = namespace."""
+    try:
+        if not body.startswith(_MAGIC):
+            raise ValueError("missing the k8s protobuf magic prefix")
+        envelope = fields(body[len(_MAGIC):])
+        review = fields(_first_bytes(envelope, 2))
+        spec = _strings(_first_bytes(review, 2), {1: "namespace"})
+        return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                "metadata": {}, "spec": spec}
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, "BadRequest", f"unable to decode the protobuf request body: {error}") from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wizard.errors import WizardError
-from wizard.migration.facts import ClusterFacts, cluster_domain, collect_facts
+from wizard.migration.facts import READ_WORKERS, ClusterFacts, cluster_domain, collect_facts
 from wizard.migration.plan import Plan, choose_order, make_plan, render_for_cluster
 from wizard.migration.preflight.checks import (
     Finding,
@@ -96,7 +96,7 @@ def server_dry_run(gateway: Gateway, rendered: RenderResult | None) -> Finding:
             "fix the blocking kube-dns configuration finding first",
         )
     try:
-        results = gateway.validate_apply(rendered.objects)
+        results = gateway.validate_apply(rendered.objects, workers=READ_WORKERS)
     except GatewayError as err:
         reason = err.api_message or str(err)
         evidence = [f"the API server refused: {reason}", *err.causes]
