@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from wizard.k8s.connection import resolve_connection
 from wizard.k8s.gateway import Gateway, RequestEvent
 from wizard.lab.cluster import Lab, LabOptions
 from wizard.migration.facts import READ_WORKERS, AccessCheck, collect_facts, rules_allow
+from wizard.migration.preflight.checks import check_access
 from wizard.migration.preflight.run import run_preflight
 from wizard.options import SwitchOptions
 
@@ -94,7 +96,8 @@ def test_permissions_from_the_rules_review_match_one_access_review_each(lab: Any
             seen.append(event)
 
     with gateway(lab, on_request=record) as gw:
-        access = collect_facts(gw, SwitchOptions()).access
+        facts = collect_facts(gw, SwitchOptions())
+    access = facts.access
     reference = access_reviews_only(lab)
     assert decided(access) == decided(reference)  # same answers, same order
     denied = {(a.verb, a.resource, a.subresource) for a in access if not a.allowed}
@@ -109,6 +112,13 @@ def test_permissions_from_the_rules_review_match_one_access_review_each(lab: Any
     assert len(rules_reviews) == 1 and len(reviews) == cluster_scoped + 2, (len(reviews), cluster_scoped)
     assert {a.source for a in access if a.namespace and a.allowed} == {"rules"}
     assert all(a.source == "access-review" for a in access if not a.allowed or not a.namespace)
+    # the report says which review decided how many, never "all with access reviews"
+    by_rules = sum(1 for a in access if a.source == "rules")
+    finding = check_access(facts)
+    assert finding.evidence[0] == (f"41 permissions checked: {by_rules} from a SelfSubjectRulesReview, "
+                                   f"{41 - by_rules} with SelfSubjectAccessReview")
+    reference_finding = check_access(replace(facts, access=reference))
+    assert reference_finding.evidence[0] == "41 permissions checked: each with SelfSubjectAccessReview"
 
 
 def test_without_a_rules_review_every_permission_gets_an_access_review(lab: Any) -> None:
