@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
@@ -63,6 +63,7 @@ LAB = {"nodes": 6, "speed": 20.0, "dns_port": 0, "start_timeout": 120.0}
 PHASES = ("before", "during", "after")
 ROWS: list[str] = []
 OVERHEAD: list[str] = []
+LOSSES: list[str] = []
 
 
 # ---- the load ------------------------------------------------------------------------------------
@@ -141,12 +142,75 @@ class Load:
         return stats
 
 
+class EndpointClock:
+    """When the kube-dns Service's ready endpoints changed (from the lab's store), to place each
+    lost answer beside the backend change that came before it."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.changes: list[tuple[float, set[str], set[str]]] = []  # (wall time, added, removed)
+        self._last: set[str] = self._ips(lab.store.get("endpoints", NS, "kube-dns"))
+        self._unwatch = lab.store.watch("endpoints", self._changed, namespace=NS)
+
+    @staticmethod
+    def _ips(obj: dict[str, Any]) -> set[str]:
+        return {a["ip"] for s in obj.get("subsets") or [] for a in s.get("addresses") or []}
+
+    def _changed(self, kind: str, obj: dict[str, Any]) -> None:
+        if obj["metadata"]["name"] != "kube-dns":
+            return
+        now = self._ips(obj) if kind != "DELETED" else set()
+        if now != self._last:
+            self.changes.append((time.time(), now - self._last, self._last - now))
+            self._last = now
+
+    def close(self) -> None:
+        self._unwatch()
+
+
+def loss_lines(load: Load, endpoints: EndpointClock, scenario: str, kernel: str) -> list[str]:
+    """Each lookup that lost a try, with the endpoint change just before it (at most 12 lines)."""
+    lines: list[str] = []
+    lossy = sorted((lk for lk in load.lookups if lk["lost_tries"] and load.marks["start"] <= lk["started"]),
+                   key=lambda lk: lk["started"])
+    for lookup in lossy[:12]:
+        before = [c for c in endpoints.changes if c[0] <= lookup["started"] + 0.05]
+        change = "no endpoint change before it"
+        if before:
+            at, added, removed = before[-1]
+            change = (f"last endpoint change {lookup['started'] - at:+.3f} s before it: "
+                      f"+{sorted(added)} -{sorted(removed)}")
+        at_op = lookup["started"] - load.marks["op"]
+        lines.append(f"    {scenario}/{kernel}/{lookup['kind']}: lookup at op{at_op:+.3f} s "
+                     f"lost {lookup['lost_tries']} tr{'y' if lookup['lost_tries'] == 1 else 'ies'}"
+                     f" ({lookup['outcome']}); {change}")
+    if len(lossy) > 12:
+        lines.append(f"    ... and {len(lossy) - 12} more lookups with lost tries")
+    return lines
+
+
+def proxy_counts(lab: Lab) -> tuple[int, int, int]:
+    """(forwarded, answered, dropped) of the lab's kube-proxy for the kube-dns Service."""
+    from wizard.lab.dns.service_proxy import ServiceProxy
+
+    proxy = next(part for part in lab._components if isinstance(part, ServiceProxy))
+    c = proxy.counters_for(NS, "kube-dns")
+    return c.forwarded, c.answered, c.dropped
+
+
 def under_load(lab: Lab, scenario: str, kernel: str, operation: Callable[[], Any]) -> Any:
     """Run `operation` between the before and after windows of the load; record its table rows."""
     expected = lab.store.get("services", "default", "kubernetes")["spec"]["clusterIP"]
+    endpoints = EndpointClock(lab)
     with Load(lab, expected, lab.options.cluster_domain) as load:
+        counted = proxy_counts(lab)
         result = operation()
         load.operation_done()
+        after = proxy_counts(lab)
+    endpoints.close()
+    forwarded, answered, dropped = (b - a for a, b in zip(counted, after, strict=True))
+    LOSSES.append(f"  {scenario}/{kernel}: kube-proxy during+after: {forwarded} forwarded, "
+                  f"{answered} replies relayed, {dropped} dropped (no endpoint or stale session)")
+    LOSSES.extend(loss_lines(load, endpoints, scenario, kernel))
     for kind in ("fresh", "glibc"):
         stats = load.phases(kind)
         during = load.marks["done"] - load.marks["op"]
@@ -154,7 +218,8 @@ def under_load(lab: Lab, scenario: str, kernel: str, operation: Callable[[], Any
         ROWS.append(f"{scenario:<8} {kernel:<5} {kind:<5} {during:6.1f}s | {cells}")
         for phase in PHASES:
             if stats[phase].wrong_examples:
-                ROWS.append(f"    wrong answers {scenario}/{kernel}/{kind}/{phase}: {stats[phase].wrong_examples}")
+                examples = stats[phase].wrong_examples
+                ROWS.append(f"    wrong answers {scenario}/{kernel}/{kind}/{phase}: {examples}")
     return result
 
 
@@ -163,7 +228,8 @@ def print_table() -> None:
     head = f"{'scenario':<8} {'kern':<5} {'client':<5} {'took':>7} | " + " | ".join([cell] * 3)
     phases = f"{'':<29} | " + " | ".join(f"{p:^{len(cell)}}" for p in PHASES)
     print("\n\nsmoothness benchmark: lost = tries timed out (1 s), fail = lookups with every try lost (2),")
-    print(f"wrng = answered but not NOERROR with the expected address; ~{RATE_PER_KIND:.0f} lookups/s per client kind")
+    print("wrng = answered but not NOERROR with the expected address; "
+          f"~{RATE_PER_KIND:.0f} lookups/s per client kind")
     print("-" * len(head))
     print(phases)
     print(head)
@@ -171,6 +237,9 @@ def print_table() -> None:
     for row in ROWS:
         print(row)
     print("-" * len(head))
+    print("\nwhere answers were lost")
+    for line in LOSSES:
+        print(line)
     if OVERHEAD:
         print("\nswitch overhead (issue 15 item 4): wall time against the unavoidable waits")
         for line in OVERHEAD:
@@ -263,7 +332,8 @@ def overhead_report(kernel: str, rounds: int, recorder: TimedRecorder, clock: Re
     wall = last - first
     pod_waits = [clock.ready_count_at[k] - clock.scaled_to[k] for k in range(1, rounds + 1)]
     unavoidable = sum(pod_waits) + OBSERVE_S * rounds
-    lines = [f"  kernel {kernel}: first step to last {wall:.2f} s (run() began {first - load_began - WARMUP_S - BEFORE_S:.2f} s"
+    lag = first - load_began - WARMUP_S - BEFORE_S
+    lines = [f"  kernel {kernel}: first step to last {wall:.2f} s (run() began {lag:.2f} s"
              f" after the call); unavoidable {unavoidable:.2f} s = pod start+ready "
              f"{' + '.join(f'{w:.2f}' for w in pod_waits)} + observe {rounds} × {OBSERVE_S:g}; "
              f"ratio {wall / unavoidable:.3f}"]
@@ -282,7 +352,7 @@ def overhead_report(kernel: str, rounds: int, recorder: TimedRecorder, clock: Re
 class PlainApi:
     """The lab's API server through `requests` and the kubeconfig's token and CA, nothing else."""
 
-    PATHS = {  # kind → collection path (namespaced ones get the namespace)
+    PATHS: ClassVar[dict[str, str]] = {  # kind → collection path (namespaced ones get the namespace)
         "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
         "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
         "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
@@ -307,13 +377,15 @@ class PlainApi:
         assert response.status_code == 201, f"POST {path}: {response.status_code} {response.text[:200]}"
 
     def deployment(self, name: str) -> dict[str, Any]:
-        response = self.session.get(f"{self.server}/apis/apps/v1/namespaces/{NS}/deployments/{name}", timeout=10)
+        response = self.session.get(f"{self.server}/apis/apps/v1/namespaces/{NS}/deployments/{name}",
+                                    timeout=10)
         response.raise_for_status()
         return dict(response.json())
 
     def scale(self, name: str, replicas: int) -> None:
         response = self.session.patch(
-            f"{self.server}/apis/apps/v1/namespaces/{NS}/deployments/{name}", json={"spec": {"replicas": replicas}},
+            f"{self.server}/apis/apps/v1/namespaces/{NS}/deployments/{name}",
+            json={"spec": {"replicas": replicas}},
             headers={"Content-Type": "application/merge-patch+json"}, timeout=10)
         response.raise_for_status()
 

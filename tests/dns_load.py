@@ -79,7 +79,7 @@ def _await_answer(sock: socket.socket, query: dns.message.Message, target: Targe
         sock.settimeout(left)
         try:
             wire, _ = sock.recvfrom(4096)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return None
         except OSError as err:  # ICMP unreachable surfaces here on a connected socket
             return f"socket error {err!r}"
