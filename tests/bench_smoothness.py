@@ -144,7 +144,7 @@ class Load:
 
 class EndpointClock:
     """When the kube-dns Service's ready endpoints changed (from the lab's store), to place each
-    lost answer beside the backend change that came before it."""
+    lost answer beside the backend change nearest to it."""
 
     def __init__(self, lab: Lab) -> None:
         self.changes: list[tuple[float, set[str], set[str]]] = []  # (wall time, added, removed)
@@ -168,16 +168,15 @@ class EndpointClock:
 
 
 def loss_lines(load: Load, endpoints: EndpointClock, scenario: str, kernel: str) -> list[str]:
-    """Each lookup that lost a try, with the endpoint change just before it (at most 12 lines)."""
+    """Each lookup that lost a try, with the endpoint change nearest to it (at most 12 lines)."""
     lines: list[str] = []
     lossy = sorted((lk for lk in load.lookups if lk["lost_tries"] and load.marks["start"] <= lk["started"]),
                    key=lambda lk: lk["started"])
     for lookup in lossy[:12]:
-        before = [c for c in endpoints.changes if c[0] <= lookup["started"] + 0.05]
-        change = "no endpoint change before it"
-        if before:
-            at, added, removed = before[-1]
-            change = (f"last endpoint change {lookup['started'] - at:+.3f} s before it: "
+        change = "no endpoint change"
+        if endpoints.changes:
+            at, added, removed = min(endpoints.changes, key=lambda c: abs(c[0] - lookup["started"]))
+            change = (f"nearest endpoint change {at - lookup['started']:+.3f} s from its first send: "
                       f"+{sorted(added)} -{sorted(removed)}")
         at_op = lookup["started"] - load.marks["op"]
         lines.append(f"    {scenario}/{kernel}/{lookup['kind']}: lookup at op{at_op:+.3f} s "
