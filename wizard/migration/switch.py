@@ -831,7 +831,8 @@ class Switcher:
                 if elapsed - last_tick >= 1.0:
                     last_tick = elapsed
                     tick(elapsed)
-                if self.cancel.wait(OBSERVE_QUERY_INTERVAL_S):
+                left = total - (time.monotonic() - started)  # the window ends on time, not a pause later
+                if self.cancel.wait(min(OBSERVE_QUERY_INTERVAL_S, max(left, 0.0))):
                     raise Cancelled()
         tick(total)
         again = f"; {retried} unanswered first tries answered on retry" if retried else ""
