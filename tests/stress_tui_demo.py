@@ -46,6 +46,12 @@ def next_key(screen: str, rng: random.Random) -> str | None:
     return "n"
 
 
+def _overlay(screen: str) -> bool:
+    """A dialog, the help or the logs is open: `q` would close it instead of quitting the wizard
+    (a run once 'hung' on the Done stage because its last random `?` opened the help first)."""
+    return "Keys on the" in screen or "Logs and events of pod" in screen or "Cancel (esc)" in screen
+
+
 def one_run(index: int, rng: random.Random) -> str:
     """'' when the run completed cleanly, else what went wrong (with the last screen)."""
     tmux = Tmux(f"coredns-wizard-stress-{os.getpid()}-{index}")
@@ -61,7 +67,7 @@ def one_run(index: int, rng: random.Random) -> str:
                 screen = tmux.capture()
                 if "Traceback" in screen or "WIZARD-EXITED" in screen:
                     return f"run {index}: exited or crashed early:\n{screen}"
-                if "Switch complete" in screen and "stage: 6 Done" in screen:
+                if "Switch complete" in screen and "stage: 6 Done" in screen and not _overlay(screen):
                     break
                 key = next_key(screen, rng)
                 if key is not None:
