@@ -28,7 +28,7 @@ from wizard.dns.corefile import (
     parse_key,
 )
 from wizard.dns.corefile.keys import DEFAULT_PORTS, port_number
-from wizard.dns.grammar import go_duration, grammar_for, is_domain_name, match
+from wizard.dns.grammar import Grammar, go_duration, grammar_for, is_domain_name, match
 from wizard.dns.listeners import clashes, split_transport
 from wizard.dns.plugins import (
     ARGUMENT_LIMITS,
@@ -362,47 +362,62 @@ def _check_grammar(directive: Directive, version: Version) -> Iterator[Finding]:
         pattern = f"{pattern} || {grammar.block_args}" if pattern is not None else grammar.block_args
     if pattern is not None:
         yield from _mismatch(name, name, directive.name, directive.args, pattern, directive.line)
-    spec = PLUGINS[name]
     seen: dict[str, int] = {}
     for option in directive.block or []:
-        pattern = grammar.options.get(option.name)
-        is_data = spec.inline_data and (spec.options is None or option.name not in spec.options)
-        if is_data and grammar.data_until is not None and grammar.data_until in seen:
+        yield from _check_option(name, option, grammar, version, seen)
+    yield from _check_option_set(directive, grammar, version, seen)
+
+
+def _check_option(
+    name: str, option: Directive, grammar: Grammar, version: Version, seen: dict[str, int]
+) -> Iterator[Finding]:
+    """One line inside a plugin's block; `seen` collects the first line of each option so far."""
+    spec = PLUGINS[name]
+    pattern = grammar.options.get(option.name)
+    is_data = spec.inline_data and (spec.options is None or option.name not in spec.options)
+    if is_data and grammar.data_until is not None and grammar.data_until in seen:
+        yield Finding(
+            "error",
+            option.line,
+            f"{name}: unknown property '{option.name}': CoreDNS reads {name} entries only before "
+            f"'{grammar.data_until}' (line {seen[grammar.data_until]}); move the entry above it",
+            name,
+        )
+        return
+    if pattern is None:
+        if grammar.data is not None and (spec.options is None or option.name not in spec.options):
+            yield from _mismatch(name, f"{name} entry", None, [option.name, *option.args], grammar.data,
+                                 option.line)
+        elif grammar.closed and spec.options is None:
+            known = ", ".join(sorted(grammar.options)) or "none"
             yield Finding(
                 "error",
                 option.line,
-                f"{name}: unknown property '{option.name}': CoreDNS reads {name} entries only before "
-                f"'{grammar.data_until}' (line {seen[grammar.data_until]}); move the entry above it",
+                f"{name}: unknown property '{option.name}': "
+                f"CoreDNS {version}'s {name} has no such option "
+                f"(it has: {known}); fix or delete the line",
                 name,
             )
-            continue
-        if pattern is None:
-            if grammar.data is not None and (spec.options is None or option.name not in spec.options):
-                yield from _mismatch(name, f"{name} entry", None, [option.name, *option.args], grammar.data,
-                                     option.line)
-            elif grammar.closed and spec.options is None:
-                known = ", ".join(sorted(grammar.options)) or "none"
-                yield Finding(
-                    "error",
-                    option.line,
-                    f"{name}: unknown property '{option.name}': "
-                    f"CoreDNS {version}'s {name} has no such option "
-                    f"(it has: {known}); fix or delete the line",
-                    name,
-                )
-            continue
-        if option.name in grammar.once and option.name in seen:
-            yield Finding(
-                "error",
-                option.line,
-                f"{name}: '{option.name}' can only be specified once (it is already at line "
-                f"{seen[option.name]}); keep one",
-                name,
-            )
-        seen.setdefault(option.name, option.line)
-        if option_status(name, option.name, version) in (Status.ABSENT, Status.REMOVED):
-            continue  # already refused as an unknown property
-        yield from _mismatch(name, f"option '{option.name}'", option.name, option.args, pattern, option.line)
+        return
+    if option.name in grammar.once and option.name in seen:
+        yield Finding(
+            "error",
+            option.line,
+            f"{name}: '{option.name}' can only be specified once (it is already at line "
+            f"{seen[option.name]}); keep one",
+            name,
+        )
+    seen.setdefault(option.name, option.line)
+    if option_status(name, option.name, version) in (Status.ABSENT, Status.REMOVED):
+        return  # already refused as an unknown property
+    yield from _mismatch(name, f"option '{option.name}'", option.name, option.args, pattern, option.line)
+
+
+def _check_option_set(
+    directive: Directive, grammar: Grammar, version: Version, seen: dict[str, int]
+) -> Iterator[Finding]:
+    """Rules about the block's options together: conflicts, options that need another, required ones."""
+    name = directive.name
     for first, second in grammar.conflicts:
         if first in seen and second in seen:
             yield Finding(

@@ -333,21 +333,9 @@ class APIServer:
 
     async def _handle(self, request: web.Request, target: Target, watch_prefix: bool) -> web.StreamResponse:
         method = request.method
-        res = target.res
+        watching = method == "GET" and (watch_prefix or _is_true(request.query.get("watch")))
         if target.name is None:
-            if method == "GET":
-                verb = "watch" if watch_prefix or _is_true(request.query.get("watch")) else "list"
-                self._authorize(verb, target)
-                if verb == "watch":
-                    return await self._track(self._watch(request, target))
-                return self._list(request, target)
-            if method == "POST":
-                self._authorize("create", target)
-                return await self._create(request, target)
-            if method == "DELETE":
-                self._authorize("deletecollection", target)
-                return await self._delete_collection(request, target)
-            raise _method_not_allowed()
+            return await self._handle_collection(request, target, watching)
         sub = target.subresource
         if sub is None:
             handlers: dict[str, tuple[str, TargetHandler]] = {
@@ -356,7 +344,7 @@ class APIServer:
                 "PATCH": ("patch", self._patch),
                 "DELETE": ("delete", self._delete),
             }
-            if method == "GET" and (watch_prefix or _is_true(request.query.get("watch"))):
+            if watching:
                 self._authorize("watch", target)
                 return await self._track(self._watch(request, target))
             if method not in handlers:
@@ -365,28 +353,59 @@ class APIServer:
             self._authorize(verb, target)
             return await handler(request, target)
         if sub in ("status", "scale"):
-            sub_verb = {"GET": "get", "PUT": "update", "PATCH": "patch"}.get(method)
-            if sub_verb is None:
-                raise _method_not_allowed()
-            verb = sub_verb
+            return await self._handle_status_or_scale(request, target, sub)
+        return await self._handle_pod_subresource(request, target, sub, target.name)
+
+    async def _handle_collection(
+        self, request: web.Request, target: Target, watching: bool
+    ) -> web.StreamResponse:
+        """list, watch, create and deletecollection on a resource (no object name)."""
+        method = request.method
+        if method == "GET":
+            verb = "watch" if watching else "list"
             self._authorize(verb, target)
-            if sub == "scale" and res.kind in ("Deployment", "ReplicaSet"):
-                return await self._scale(request, target, verb)
-            if verb == "get":
-                return await self._get(request, target)
-            if verb == "update":
-                return await self._replace(request, target)
-            return await self._patch(request, target)
+            if verb == "watch":
+                return await self._track(self._watch(request, target))
+            return self._list(request, target)
+        if method == "POST":
+            self._authorize("create", target)
+            return await self._create(request, target)
+        if method == "DELETE":
+            self._authorize("deletecollection", target)
+            return await self._delete_collection(request, target)
+        raise _method_not_allowed()
+
+    async def _handle_status_or_scale(
+        self, request: web.Request, target: Target, sub: str
+    ) -> web.StreamResponse:
+        """The status and scale subresources: get, update and patch."""
+        verb = {"GET": "get", "PUT": "update", "PATCH": "patch"}.get(request.method)
+        if verb is None:
+            raise _method_not_allowed()
+        self._authorize(verb, target)
+        if sub == "scale" and target.res.kind in ("Deployment", "ReplicaSet"):
+            return await self._scale(request, target, verb)
+        if verb == "get":
+            return await self._get(request, target)
+        if verb == "update":
+            return await self._replace(request, target)
+        return await self._patch(request, target)
+
+    async def _handle_pod_subresource(
+        self, request: web.Request, target: Target, sub: str, name: str
+    ) -> web.StreamResponse:
+        """A pod's log, exec, portforward, proxy and eviction, with the verbs RBAC checks for each."""
+        method = request.method
         allowed_methods = {"log": ("GET",), "exec": ("GET", "POST"), "portforward": ("GET", "POST"),
                            "eviction": ("POST",), "proxy": tuple(_PROXY_VERBS)}
-        if res.kind != "Pod" or method not in allowed_methods.get(sub, ()):
+        if target.res.kind != "Pod" or method not in allowed_methods.get(sub, ()):
             raise _method_not_allowed()
         verb = _PROXY_VERBS[method] if sub in ("proxy", "log") else "create"
         self._authorize(verb, target)
-        pod = self.store.get(res.key, target.store_namespace, target.name)
+        pod = self.store.get(target.res.key, target.store_namespace, name)
         if sub == "log":
             uid = pod["metadata"].get("uid")
-            namespace, name = target.store_namespace, target.name
+            namespace = target.store_namespace
 
             def still_there() -> bool:
                 current = self.store.try_get("pods", namespace, name)

@@ -38,61 +38,11 @@ def generate_server_certificates(
     """Create a CA and a server certificate valid for localhost, 127.0.0.1 and `hosts`."""
     cert_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
-    not_before = now - datetime.timedelta(minutes=5)
-    not_after = now + datetime.timedelta(days=30)
-
+    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("coredns-wizard-lab-ca"))
-        .issuer_name(_name("coredns-wizard-lab-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    alt_names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName("kubernetes")]
-    seen: set[str] = set()
-    for host in ("127.0.0.1", *hosts):
-        if host in seen:
-            continue
-        seen.add(host)
-        try:
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            alt_names.append(x509.DNSName(host))
-
+    ca_cert = _ca_certificate(ca_key, validity)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kube-apiserver"))
-        .issuer_name(ca_cert.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    server_cert = _server_certificate(server_key, ca_key, ca_cert, hosts, validity)
 
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
     ca_path = cert_dir / "ca.crt"
@@ -109,3 +59,67 @@ def generate_server_certificates(
     with os.fdopen(fd, "wb") as out:
         out.write(key_bytes)
     return ServerCertificates(ca_pem, ca_path, cert_path, key_path)
+
+
+def _ca_certificate(
+    ca_key: ec.EllipticCurvePrivateKey, validity: tuple[datetime.datetime, datetime.datetime]
+) -> x509.Certificate:
+    """The lab's self-signed CA, allowed to sign certificates only."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name("coredns-wizard-lab-ca"))
+        .issuer_name(_name("coredns-wizard-lab-ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+
+def _server_certificate(
+    server_key: ec.EllipticCurvePrivateKey,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    hosts: tuple[str, ...],
+    validity: tuple[datetime.datetime, datetime.datetime],
+) -> x509.Certificate:
+    """The API server's certificate: names localhost, kubernetes, 127.0.0.1 and `hosts`."""
+    alt_names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName("kubernetes")]
+    seen: set[str] = set()
+    for host in ("127.0.0.1", *hosts):
+        if host in seen:
+            continue
+        seen.add(host)
+        try:
+            alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            alt_names.append(x509.DNSName(host))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name("kube-apiserver"))
+        .issuer_name(ca_cert.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
