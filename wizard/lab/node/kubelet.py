@@ -360,43 +360,16 @@ class Kubelet:
             starting = [c for c in run.containers.values() if c.state != "running"]
             for container in starting:
                 container.container_id = _new_container_id()
-            dns: DNSProcess | None = None
-            try:
-                if self.dns_pod_factory is not None:
-                    dns = self.dns_pod_factory(self._with_ip(run))
-                run.dns = dns  # known before it binds, so a cancelled start is still stopped
-                if dns is not None:
-                    self._processes[id(dns)] = dns
-                    await dns.start()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                if dns is not None:  # a failed start leaves nothing bound
-                    self._processes.pop(id(dns), None)
-                run.dns = None
-                lines = list(getattr(err, "log_lines", None) or [str(err)])
+            dns, failure = await self._start_process(run)
+            if failure is not None:
                 delay = min(BACKOFF_START * 2**crashes, BACKOFF_CAP)
                 crashes += 1
-                self._crash(run, lines, delay)
+                self._crash(run, failure, delay)
                 self._write_status(run)
                 self._event(run, "Warning", "BackOff", "Back-off restarting failed container")
                 await asyncio.sleep(delay / self.speed)
                 continue
-            run.phase = "Running"
-            started = now_rfc3339()
-            for container in starting:
-                container.state, container.reason, container.message = "running", "", ""
-                container.started_at = started
-                container.ever_started = True
-                container.ready = False
-                if not container.logs:
-                    container.logs = _startup_log(container, run)
-            self._write_status(run)
-            for container in starting:
-                image = container.spec.get("image", "")
-                self._event(run, "Normal", "Pulled", f'Container image "{image}" already present on machine')
-                self._event(run, "Normal", "Created", f"Created container {container.name}")
-                self._event(run, "Normal", "Started", f"Started container {container.name}")
+            self._mark_started(run, starting)
             run.restart.clear()
             run.probe_tasks = [
                 asyncio.create_task(coro)
@@ -406,23 +379,64 @@ class Kubelet:
             await run.restart.wait()
             if run.terminating:
                 return
-            await self._cancel_probes(run)
+            await self._stop_for_restart(run, dns)
+
+    async def _start_process(self, run: _PodRun) -> tuple[DNSProcess | None, list[str] | None]:
+        """The pod's DNS process, started; or the log lines of a start that failed (a crash)."""
+        dns: DNSProcess | None = None
+        try:
+            if self.dns_pod_factory is not None:
+                dns = self.dns_pod_factory(self._with_ip(run))
+            run.dns = dns  # known before it binds, so a cancelled start is still stopped
             if dns is not None:
-                await self._shut_down(dns, self._grace(run))
+                self._processes[id(dns)] = dns
+                await dns.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            if dns is not None:  # a failed start leaves nothing bound
+                self._processes.pop(id(dns), None)
             run.dns = None
-            killed = [c for c in run.containers.values() if c.name in run.unhealthy] or list(
-                run.containers.values())
-            run.unhealthy.clear()
-            for container in killed:  # killed for failing its liveness probe: SIGKILL's exit code
-                container.last_terminated = {
-                    "exitCode": 137, "reason": "Error", "startedAt": container.started_at,
-                    "finishedAt": now_rfc3339(), "containerID": container.container_id,
-                }
-                container.restart_count += 1
-                container.state, container.reason = "waiting", "ContainerCreating"
-            for container in run.containers.values():
-                container.ready = False
-            self._write_status(run)
+            return None, list(getattr(err, "log_lines", None) or [str(err)])
+        return dns, None
+
+    def _mark_started(self, run: _PodRun, starting: list[_Container]) -> None:
+        """The containers that (re)started are running, not yet ready; the Events say so."""
+        run.phase = "Running"
+        started = now_rfc3339()
+        for container in starting:
+            container.state, container.reason, container.message = "running", "", ""
+            container.started_at = started
+            container.ever_started = True
+            container.ready = False
+            if not container.logs:
+                container.logs = _startup_log(container, run)
+        self._write_status(run)
+        for container in starting:
+            image = container.spec.get("image", "")
+            self._event(run, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+            self._event(run, "Normal", "Created", f"Created container {container.name}")
+            self._event(run, "Normal", "Started", f"Started container {container.name}")
+
+    async def _stop_for_restart(self, run: _PodRun, dns: DNSProcess | None) -> None:
+        """A liveness failure or a crash: stop the process, count the restart as the kubelet does."""
+        await self._cancel_probes(run)
+        if dns is not None:
+            await self._shut_down(dns, self._grace(run))
+        run.dns = None
+        killed = [c for c in run.containers.values() if c.name in run.unhealthy] or list(
+            run.containers.values())
+        run.unhealthy.clear()
+        for container in killed:  # killed for failing its liveness probe: SIGKILL's exit code
+            container.last_terminated = {
+                "exitCode": 137, "reason": "Error", "startedAt": container.started_at,
+                "finishedAt": now_rfc3339(), "containerID": container.container_id,
+            }
+            container.restart_count += 1
+            container.state, container.reason = "waiting", "ContainerCreating"
+        for container in run.containers.values():
+            container.ready = False
+        self._write_status(run)
 
     def _crash(self, run: _PodRun, lines: list[str], delay: float) -> None:
         now = now_rfc3339()
