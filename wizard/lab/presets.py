@@ -57,57 +57,11 @@ class KubeDNSShape:
 
     def deployment(self, replicas: int, cluster_domain: str) -> Obj:
         domain = cluster_domain.rstrip(".")
-        dns_port = 10053 if self.dnsmasq_image else 53
-        kubedns: Obj = {
-            "name": "kubedns",
-            "image": self.kubedns_image,
-            "resources": {"limits": {"memory": "170Mi"}, "requests": {"cpu": "100m", "memory": "70Mi"}},
-            "livenessProbe": (
-                http_probe("/healthcheck/kubedns", 10054, **LIVENESS) if self.sidecar_image
-                else http_probe("/readiness", 8081, **LIVENESS)),
-            "readinessProbe": http_probe("/readiness", 8081, initialDelaySeconds=3, timeoutSeconds=5),
-            "args": [f"--domain={domain}.", f"--dns-port={dns_port}", "--config-dir=/kube-dns-config",
-                     "--v=2"],
-            "env": [{"name": "PROMETHEUS_PORT", "value": "10055"}],
-            "ports": [
-                {"containerPort": dns_port, "name": "dns-local" if self.dnsmasq_image else "dns",
-                 "protocol": "UDP"},
-                {"containerPort": dns_port, "name": "dns-tcp-local" if self.dnsmasq_image else "dns-tcp",
-                 "protocol": "TCP"},
-                {"containerPort": 10055, "name": "metrics", "protocol": "TCP"},
-            ],
-            "volumeMounts": [{"name": "kube-dns-config", "mountPath": "/kube-dns-config"}],
-        }
-        if self.run_as_user is not None:
-            kubedns["securityContext"] = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                          "runAsUser": self.run_as_user, "runAsGroup": self.run_as_user}
-        containers = [kubedns]
+        containers = [self._kubedns_container(domain)]
         if self.dnsmasq_image:
-            servers = [f"--server=/{zone}/127.0.0.1#10053" for zone in (domain, *self.reverse_zones)]
-            containers.append({
-                "name": "dnsmasq",
-                "image": self.dnsmasq_image,
-                "livenessProbe": http_probe("/healthcheck/dnsmasq", 10054, **LIVENESS),
-                "args": ["-v=2", "-logtostderr", "-configDir=/etc/k8s/dns/dnsmasq-nanny",
-                         "-restartDnsmasq=true", "--", "-k", "--cache-size=1000", *self.dnsmasq_extra,
-                         "--no-negcache",
-                         "--log-facility=-", *servers],
-                "ports": [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
-                          {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"}],
-                "resources": {"requests": {"cpu": "150m", "memory": "20Mi"}},
-                "volumeMounts": [{"name": "kube-dns-config", "mountPath": "/etc/k8s/dns/dnsmasq-nanny"}],
-            })
+            containers.append(self._dnsmasq_container(domain))
         if self.sidecar_image:
-            probe = f"kubernetes.default.svc.{domain},5,{self.probe_type}"
-            containers.append({
-                "name": "sidecar",
-                "image": self.sidecar_image,
-                "livenessProbe": http_probe("/metrics", 10054, **LIVENESS),
-                "args": ["--v=2", "--logtostderr", f"--probe=kubedns,127.0.0.1:10053,{probe}",
-                         f"--probe=dnsmasq,127.0.0.1:53,{probe}"],
-                "ports": [{"containerPort": 10054, "name": "metrics", "protocol": "TCP"}],
-                "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
-            })
+            containers.append(self._sidecar_container(domain))
         containers.extend(json.loads(json.dumps(list(self.extra_containers))))
         labels = {"k8s-app": "kube-dns"}
         pod_spec: Obj = {
@@ -133,6 +87,64 @@ class KubeDNSShape:
                 "selector": {"matchLabels": labels},
                 "template": {"metadata": {"labels": labels}, "spec": pod_spec},
             },
+        }
+
+    def _kubedns_container(self, domain: str) -> Obj:
+        """kubedns: on 10053 behind dnsmasq, on 53 when it is alone."""
+        dns_port = 10053 if self.dnsmasq_image else 53
+        kubedns: Obj = {
+            "name": "kubedns",
+            "image": self.kubedns_image,
+            "resources": {"limits": {"memory": "170Mi"}, "requests": {"cpu": "100m", "memory": "70Mi"}},
+            "livenessProbe": (
+                http_probe("/healthcheck/kubedns", 10054, **LIVENESS) if self.sidecar_image
+                else http_probe("/readiness", 8081, **LIVENESS)),
+            "readinessProbe": http_probe("/readiness", 8081, initialDelaySeconds=3, timeoutSeconds=5),
+            "args": [f"--domain={domain}.", f"--dns-port={dns_port}", "--config-dir=/kube-dns-config",
+                     "--v=2"],
+            "env": [{"name": "PROMETHEUS_PORT", "value": "10055"}],
+            "ports": [
+                {"containerPort": dns_port, "name": "dns-local" if self.dnsmasq_image else "dns",
+                 "protocol": "UDP"},
+                {"containerPort": dns_port, "name": "dns-tcp-local" if self.dnsmasq_image else "dns-tcp",
+                 "protocol": "TCP"},
+                {"containerPort": 10055, "name": "metrics", "protocol": "TCP"},
+            ],
+            "volumeMounts": [{"name": "kube-dns-config", "mountPath": "/kube-dns-config"}],
+        }
+        if self.run_as_user is not None:
+            kubedns["securityContext"] = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                          "runAsUser": self.run_as_user, "runAsGroup": self.run_as_user}
+        return kubedns
+
+    def _dnsmasq_container(self, domain: str) -> Obj:
+        """dnsmasq-nanny: the cluster and reverse zones sent to kubedns on 10053."""
+        servers = [f"--server=/{zone}/127.0.0.1#10053" for zone in (domain, *self.reverse_zones)]
+        return {
+            "name": "dnsmasq",
+            "image": self.dnsmasq_image,
+            "livenessProbe": http_probe("/healthcheck/dnsmasq", 10054, **LIVENESS),
+            "args": ["-v=2", "-logtostderr", "-configDir=/etc/k8s/dns/dnsmasq-nanny",
+                     "-restartDnsmasq=true", "--", "-k", "--cache-size=1000", *self.dnsmasq_extra,
+                     "--no-negcache",
+                     "--log-facility=-", *servers],
+            "ports": [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
+                      {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "150m", "memory": "20Mi"}},
+            "volumeMounts": [{"name": "kube-dns-config", "mountPath": "/etc/k8s/dns/dnsmasq-nanny"}],
+        }
+
+    def _sidecar_container(self, domain: str) -> Obj:
+        """The sidecar probing kubedns and dnsmasq with a cluster name."""
+        probe = f"kubernetes.default.svc.{domain},5,{self.probe_type}"
+        return {
+            "name": "sidecar",
+            "image": self.sidecar_image,
+            "livenessProbe": http_probe("/metrics", 10054, **LIVENESS),
+            "args": ["--v=2", "--logtostderr", f"--probe=kubedns,127.0.0.1:10053,{probe}",
+                     f"--probe=dnsmasq,127.0.0.1:53,{probe}"],
+            "ports": [{"containerPort": 10054, "name": "metrics", "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "10m", "memory": "20Mi"}},
         }
 
 
