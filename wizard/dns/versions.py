@@ -257,33 +257,7 @@ def recommend(k8s_version: str, kube_dns_image: str | None = None) -> Recommenda
                 f"kube-dns comes from the TKE registry {host}, so the TKE table applies: {how}",
             )
         )
-    kubeadm_pick = KUBEADM_TABLE.lookup(k8s)
-    if kubeadm_pick is not None:
-        version, how = kubeadm_pick
-        why = f"kubeadm's table: {how}"
-        if vendor and vendor_pick is None:
-            why += f" (the TKE table starts at Kubernetes {_minor_text(TKE_TABLE.rows[0][0])})"
-        candidates.append((version, KUBEADM_TABLE.source, why))
-    else:
-        newest = newest_supporting(k8s)
-        needs = _minor_text(min_kubernetes_for(newest).minor_line)
-        newest_row = KUBEADM_TABLE.rows[-1][1]
-        candidates.append(
-            (
-                newest,
-                "the newest CoreDNS release the wizard knows",
-                f"Kubernetes {_minor_text(k8s.minor_line)} is newer than kubeadm's table (which ends at "
-                f"{_minor_text(KUBEADM_TABLE.newest_kubernetes)}); {newest} is the newest known CoreDNS "
-                f"release that supports it (it needs Kubernetes {needs} or newer)",
-            )
-        )
-        candidates.append(
-            (
-                newest_row,
-                KUBEADM_TABLE.source,
-                f"its newest row (Kubernetes {_minor_text(KUBEADM_TABLE.newest_kubernetes)}) → {newest_row}",
-            )
-        )
+    candidates.extend(_kubeadm_candidates(k8s, vendor and vendor_pick is None))
     if not vendor and vendor_pick is not None:
         candidates.append((vendor_pick[0], TKE_TABLE.source, vendor_pick[1]))
     ack_pick = ACK_TABLE.lookup(k8s)
@@ -298,3 +272,32 @@ def recommend(k8s_version: str, kube_dns_image: str | None = None) -> Recommenda
             seen.add(alt_version)
             alternatives.append((alt_version, alt_source))
     return Recommendation(version=version, source=source, reason=reason, alternatives=alternatives)
+
+
+def _kubeadm_candidates(k8s: Version, vendor_table_silent: bool) -> list[tuple[str, str, str]]:
+    """kubeadm's pick for `k8s`; beyond its table, the newest known release that supports `k8s`
+    first and the table's newest row after it."""
+    kubeadm_pick = KUBEADM_TABLE.lookup(k8s)
+    if kubeadm_pick is not None:
+        version, how = kubeadm_pick
+        why = f"kubeadm's table: {how}"
+        if vendor_table_silent:
+            why += f" (the TKE table starts at Kubernetes {_minor_text(TKE_TABLE.rows[0][0])})"
+        return [(version, KUBEADM_TABLE.source, why)]
+    newest = newest_supporting(k8s)
+    needs = _minor_text(min_kubernetes_for(newest).minor_line)
+    newest_row = KUBEADM_TABLE.rows[-1][1]
+    return [
+        (
+            newest,
+            "the newest CoreDNS release the wizard knows",
+            f"Kubernetes {_minor_text(k8s.minor_line)} is newer than kubeadm's table (which ends at "
+            f"{_minor_text(KUBEADM_TABLE.newest_kubernetes)}); {newest} is the newest known CoreDNS "
+            f"release that supports it (it needs Kubernetes {needs} or newer)",
+        ),
+        (
+            newest_row,
+            KUBEADM_TABLE.source,
+            f"its newest row (Kubernetes {_minor_text(KUBEADM_TABLE.newest_kubernetes)}) → {newest_row}",
+        ),
+    ]
