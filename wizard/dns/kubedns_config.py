@@ -194,19 +194,10 @@ def read_kube_dns_config(
     """
     notes: list[str] = []
     shape = KubeDNSDeployment()
-    domain = DEFAULT_CLUSTER_DOMAIN
     if deployment is not None:
         shape = parse_deployment(deployment, deployment_source, require_kind)
         notes += shape.notes
-        if shape.domain is not None:
-            domain = shape.domain
-    if cluster_domain is not None:
-        override = normalize_cluster_domain(cluster_domain, "--cluster-domain")
-        if deployment is not None and override != domain:
-            notes.append(
-                f"--cluster-domain {override} overrides the domain {domain} that {deployment_source} uses"
-            )
-        domain = override
+    domain = _cluster_domain(shape, deployment is not None, cluster_domain, deployment_source, notes)
 
     stubs: dict[str, list[Nameserver]] = {}
     upstreams: list[Nameserver] = []
@@ -243,6 +234,23 @@ def read_kube_dns_config(
         notes=notes,
         ignored_by_kube_dns=ignored,
     )
+
+
+def _cluster_domain(
+    shape: KubeDNSDeployment, has_deployment: bool, cluster_domain: str | None, deployment_source: str,
+    notes: list[str],
+) -> str:
+    """The Deployment's `--domain=` (kube-dns's built-in default without one), or `--cluster-domain`
+    when given (with a note when it differs from the Deployment's)."""
+    domain = shape.domain if shape.domain is not None else DEFAULT_CLUSTER_DOMAIN
+    if cluster_domain is None:
+        return domain
+    override = normalize_cluster_domain(cluster_domain, "--cluster-domain")
+    if has_deployment and override != domain:
+        notes.append(
+            f"--cluster-domain {override} overrides the domain {domain} that {deployment_source} uses"
+        )
+    return override
 
 
 def kube_dns_refusal(data: Mapping[str, str], source: str) -> str | None:
