@@ -331,3 +331,19 @@ def test_deploy_saves_the_manifests_without_overwriting_an_edited_file(tmp_path:
     second = save_manifests("kind: ConfigMap\n", tmp_path)
     assert second != first and second.name.startswith("switch2coredns-")
     assert first.read_text() == "edited by hand\n"
+
+
+def test_the_deploy_confirmation_in_dry_run_does_not_say_it_changes_the_cluster() -> None:
+    """A dry run stores nothing: its confirmation must not open with "This will change the cluster"."""
+    from plan_facts import make_facts
+
+    from screens.stages.deploy import confirmation_body
+    from wizard.migration.plan import make_plan
+    from wizard.options import SwitchOptions
+
+    plan = make_plan(make_facts(nodes=4, replicas=3), SwitchOptions())
+    live = confirmation_body(plan, "prod", dry_run=False).plain
+    dry = confirmation_body(plan, "prod", dry_run=True).plain
+    assert live.startswith("This will change the cluster")
+    assert "will change the cluster" not in dry
+    assert dry.startswith("Dry run") and "dryRun=All" in dry and "prod" in dry

@@ -51,7 +51,10 @@ def object_names(rendered: RenderResult) -> list[str]:
 
 
 def confirmation_body(plan: Plan, context_name: str, dry_run: bool) -> Text:
-    body = Text("This will change the cluster:\n\n")
+    body = Text(
+        "Dry run: the API server checks these changes and stores none of them:\n\n" if dry_run
+        else "This will change the cluster:\n\n"
+    )
     if plan.autoscaler is not None:
         a = plan.autoscaler
         body.append(f"  • scale the kube-dns autoscaler Deployment {a.namespace}/{a.name} {a.replicas} → 0\n")
