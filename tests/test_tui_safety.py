@@ -212,7 +212,9 @@ def test_demo_waits_are_short_and_real_clusters_keep_the_guides() -> None:
     demo = build_parser().parse_args(["--demo"])
     note = apply_wait_defaults(demo)
     assert (demo.observe, demo.ipvs_wait) == ("15s", "10s")
-    assert "--observe 5m" in note and "--ipvs-wait 5m" in note and note.startswith("Demo: short waits")
+    assert note.startswith("Demo: short waits (--observe 15s") and "5m" in note
+    # the gate waits the old timeout it reads from kube-proxy: the note never promises a 10 s IPVS wait
+    assert "--ipvs-wait" not in note and "IPVS gate still waits the old UDP timeout" in note
     real = build_parser().parse_args([])
     assert apply_wait_defaults(real) == ""
     options = switch_options(real, None)
