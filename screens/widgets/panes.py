@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.widgets import DataTable, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
 
+from screens.widgets.hanging import Hanging
 from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, PodView, ProbeBatch
 
@@ -268,7 +269,9 @@ class EventLogPane(RichLog):
         self.border_title = "Events"
         self.lines_written: list[str] = []
 
-    def add(self, message: str | Text, style: str = "") -> None:
+    def add(self, message: str | Text, style: str = "", hang: int | None = None) -> None:
+        """One line; when it wraps, it hangs under its text after the bullet (or after the first
+        `hang` characters: a label such as "probe: ")."""
         stamp = Text(f"+{self.clock() - self.started:6.1f}s ", style="dim")
         body = message if isinstance(message, Text) else Text(message, style=style)
         follow = self.max_scroll_y == 0 or self.scroll_y >= self.max_scroll_y - 1
@@ -279,5 +282,5 @@ class EventLogPane(RichLog):
         line = Table.grid()  # not expanded: short lines stay short (no horizontal scrollbar)
         line.add_column(width=len(stamp.plain), no_wrap=True)
         line.add_column(overflow="fold")
-        line.add_row(stamp, body)
+        line.add_row(stamp, Hanging(body, [hang]))
         self.write(line, width=self.scrollable_content_region.width or None, scroll_end=follow)
