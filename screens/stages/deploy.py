@@ -78,6 +78,10 @@ class DeployScreen(StageScreen):
         "confirm. Nothing serves DNS yet: the switch stage scales it up."
     )
 
+    DEFAULT_CSS = """
+    DeployScreen #deploy-scroll { height: 1fr; padding: 0 1; }
+    DeployScreen #deploy-dry-run { height: auto; margin-bottom: 1; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "save_yaml", "Save YAML", id="deploy.save"),
     ]

@@ -108,6 +108,13 @@ class IpvsScreen(StageScreen):
         "kube-proxy in IPVS mode on an old kernel keeps UDP sessions to a removed DNS pod: the "
         "guide waits for them to expire after shortening the timeout. Wait, or skip with a reason."
     )
+    DEFAULT_CSS = """
+    IpvsScreen #ipvs-scroll { height: 1fr; padding: 0 1; }
+    IpvsScreen #ipvs-countdown { margin: 1 0; height: auto; }
+    IpvsScreen #ipvs-skip-row { height: 3; }
+    IpvsScreen #ipvs-reason { width: 1fr; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("s", "focus_reason", "Skip the wait…", id="ipvs.skip")]
 
     def __init__(self, context: WizardContext) -> None:

@@ -68,6 +68,12 @@ class MigrationScreen(StageScreen):
         "shows the Corefile translated from kube-dns's ConfigMap next to the original, checks it "
         "for this CoreDNS version, and lets you edit it; the checked Corefile is what gets deployed."
     )
+    DEFAULT_CSS = """
+    MigrationScreen #migration-tabs { height: 1fr; }
+    MigrationScreen #migration-tabs TabPane { padding: 0; }
+    MigrationScreen #migration-verdicts { height: auto; max-height: 6; padding: 0 1; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "tab('diff')", "Diff tab", id="migration.diff", show=False),
         Binding("k", "tab('kube-dns')", "kube-dns ConfigMap tab", id="migration.kube-dns", show=False),
