@@ -7,7 +7,6 @@ finding or an unchecked Corefile can never be skipped from the keyboard.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -33,7 +32,7 @@ from screens.stages.base import StageScreen
 from screens.widgets.header import WizardHeader
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from textual.notifications import SeverityLevel
 
@@ -47,39 +46,75 @@ log = logging.getLogger("coredns_wizard.tui")
 
 @dataclass(frozen=True)
 class StageInfo:
-    """One stage; its screen classes are named, not imported: the stages pull in most of the
-    engine (~0.25 s of imports), which is loaded after the first frame, not before it."""
+    """One stage. Its screen classes come from loader functions that import them (statically, but
+    when first asked): the stages pull in most of the engine (~0.15 s of imports on top of the
+    App's), which is loaded after the first frame, not before it."""
 
     id: str
     title: str
-    screen_path: str
-    """`module:Class` of the stage's screen."""
-    live_screen_path: str | None = None
-    """Used instead outside read-only mode (it binds the keys that change things)."""
+    load: Callable[[], type[StageScreen]]
+    """Returns the stage's screen class."""
+    load_live: Callable[[], type[StageScreen]] | None = None
+    """Returns the class used instead outside read-only mode (it binds the keys that change things)."""
 
     @property
     def screen(self) -> type[StageScreen]:
-        return _screen_class(self.screen_path)
+        return self.load()
 
     @property
     def live_screen(self) -> type[StageScreen] | None:
-        return _screen_class(self.live_screen_path) if self.live_screen_path else None
+        return self.load_live() if self.load_live is not None else None
 
 
-def _screen_class(path: str) -> type[StageScreen]:
-    module_name, _, class_name = path.partition(":")
-    screen: type[StageScreen] = getattr(importlib.import_module(module_name), class_name)
-    return screen
+def _preconditions() -> type[StageScreen]:
+    from screens.stages.preconditions import PreconditionsScreen
+
+    return PreconditionsScreen
+
+
+def _ipvs() -> type[StageScreen]:
+    from screens.stages.ipvs import IpvsScreen
+
+    return IpvsScreen
+
+
+def _migration() -> type[StageScreen]:
+    from screens.stages.migration import MigrationScreen
+
+    return MigrationScreen
+
+
+def _deploy() -> type[StageScreen]:
+    from screens.stages.deploy import DeployScreen
+
+    return DeployScreen
+
+
+def _apply_deploy() -> type[StageScreen]:
+    from screens.stages.deploy import ApplyDeployScreen
+
+    return ApplyDeployScreen
+
+
+def _switch() -> type[StageScreen]:
+    from screens.stages.switch import SwitchScreen
+
+    return SwitchScreen
+
+
+def _done() -> type[StageScreen]:
+    from screens.stages.done import DoneScreen
+
+    return DoneScreen
 
 
 STAGES: tuple[StageInfo, ...] = (
-    StageInfo("preconditions", "Preconditions", "screens.stages.preconditions:PreconditionsScreen"),
-    StageInfo("ipvs", "IPVS advice", "screens.stages.ipvs:IpvsScreen"),
-    StageInfo("migration", "Config migration", "screens.stages.migration:MigrationScreen"),
-    StageInfo("deploy", "Deploy", "screens.stages.deploy:DeployScreen",
-              "screens.stages.deploy:ApplyDeployScreen"),
-    StageInfo("switch", "Switch", "screens.stages.switch:SwitchScreen"),
-    StageInfo("done", "Done", "screens.stages.done:DoneScreen"),
+    StageInfo("preconditions", "Preconditions", _preconditions),
+    StageInfo("ipvs", "IPVS advice", _ipvs),
+    StageInfo("migration", "Config migration", _migration),
+    StageInfo("deploy", "Deploy", _deploy, _apply_deploy),
+    StageInfo("switch", "Switch", _switch),
+    StageInfo("done", "Done", _done),
 )
 STAGE_IDS = tuple(s.id for s in STAGES)
 BACK_ALLOWED_FROM = ("ipvs", "migration", "deploy")

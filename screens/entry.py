@@ -244,10 +244,11 @@ def _run_wizard(args: argparse.Namespace) -> int:
     connection = None if lab_opts is not None else resolve_connection(
         args.kubeconfig, args.context, args.request_timeout)
     if args.report:
-        report_dir = Path(args.report).expanduser().resolve().parent
-        if not report_dir.is_dir():
-            raise InputError(f"--report {args.report}: directory {report_dir} does not exist; create it "
-                             "or pass another file")
+        from wizard.migration.change_record import record_path_problem
+
+        problem = record_path_problem(args.report)
+        if problem is not None:
+            raise InputError(f"--report {args.report}: {problem}")
     problem = terminal_problem()
     if problem is not None:  # Textual would wait forever for a terminal that is not there
         print(f"coredns-wizard: the terminal wizard needs a terminal ({problem}); {HEADLESS_HINT}",

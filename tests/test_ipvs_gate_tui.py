@@ -97,3 +97,35 @@ def test_stated_ipvsadm_set_starts_the_wait_from_that_moment(lab: Lab) -> None:
         asyncio.run(scenario())
     finally:
         context.gateway.close()
+
+
+def test_after_the_skip_nothing_offers_to_skip_again(lab: Lab) -> None:
+    from screens.app import build_app
+    from wizard.migration.preflight.run import run_preflight
+
+    context = lab_context(lab)
+    context.report = run_preflight(context.gateway, context.options)
+    app = build_app(context, start_stage="ipvs")
+
+    async def scenario() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: "The IPVS UDP timeout is long" in screen_text(app), "the gate")
+            text = screen_text(app)
+            assert "s Skip the wait" in text and "skip with a reason (s)" in text
+            await pilot.press("s")
+            await pilot.press(*"rehearsal on the lab, no clients")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: "Wait skipped" in screen_text(app), "the skip")
+            await pilot.pause(1.5)  # a tick and a poll later, still so
+            text = screen_text(app)
+            assert "! Wait skipped: rehearsal on the lab, no clients" in text
+            assert "The reason is recorded" in text
+            for offer in ("Skip the wait", "reason (s)", "give the reason", "I ran ipvsadm"):
+                assert offer not in text, offer
+            assert "n: go on to the next stage" in text and app.advance_blocked() is None
+            assert app.context.options.ipvs_ack == "rehearsal on the lab, no clients"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        context.gateway.close()

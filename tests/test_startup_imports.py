@@ -150,3 +150,23 @@ def test_the_wizard_paints_before_it_asks_the_cluster_anything(lab: Any) -> None
     asyncio.run(run())
     assert order[:3] == ["frame", "pool built: False", "workers: []"], order[:5]
     assert any(entry.startswith("request ") for entry in order)
+
+
+def test_the_app_module_leaves_the_stages_for_after_the_first_frame() -> None:
+    """screens.app names its stages through loader functions: importing it (all the first frame
+    needs) loads no stage screen; asking a stage for its screen class does."""
+    code = (
+        "import sys\n"
+        "import screens.app as app\n"
+        "before = sorted(m for m in sys.modules\n"
+        "                if m.startswith('screens.stages.') and m != 'screens.stages.base')\n"
+        "classes = [(s.screen.__name__, s.live_screen.__name__ if s.live_screen else '')\n"
+        "           for s in app.STAGES]\n"
+        "print(before, classes)\n"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == (
+        "[] [('PreconditionsScreen', ''), ('IpvsScreen', ''), ('MigrationScreen', ''), "
+        "('DeployScreen', 'ApplyDeployScreen'), ('SwitchScreen', ''), ('DoneScreen', '')]"
+    )

@@ -163,6 +163,22 @@ def svg_text(svg: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", svg.split("</style>")[-1])).replace("\xa0", " ")
 
 
+def svg_rows(svg: str) -> list[str]:
+    """The screen's rows as text (each SVG <text> placed at its column)."""
+    rows: dict[int, list[tuple[float, str]]] = {}
+    pattern = (r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" '
+               r'clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>')
+    for m in re.finditer(pattern, svg):
+        rows.setdefault(int(m.group(2)), []).append((float(m.group(1)), html.unescape(m.group(3))))
+    out = []
+    for line in sorted(rows):
+        text = ""
+        for x, part in sorted(rows[line]):
+            text = text.ljust(round(x / 12.2)) + part
+        out.append(text.replace("\xa0", " "))
+    return out
+
+
 def normalised(svg: str) -> str:
     """Textual names the SVG's CSS classes after a hash of the content; the content is what counts."""
     return re.sub(r"terminal-\d+", "terminal", svg)
@@ -228,6 +244,13 @@ def test_switch_screen_mid_round(size: tuple[int, int]) -> None:
     assert "Round 2 of 3" in text
     for pane in ("DNS pods", "Endpoints of Service", "Observation"):
         assert pane in text, pane
+    # at every width, even 80 columns, a pod's name, readiness, node and status show whole
+    rows = svg_rows(svg)
+    for name, ready, node, status in (("coredns-78b8ff9fb7-k2l9p", "no", "node-4", "ContainerCreating"),
+                                      ("kube-dns-79dd595d95-5qqh6", "yes", "node-1", "Running")):
+        row = next(r for r in rows if name in r)
+        cells = {cell.strip("│ ▆▇") for cell in row.split("  ") if cell.strip()}
+        assert {name, ready, node, status} <= cells, row
     if size[1] < 32:  # probes and events share a slot: the swap key is named on it
         assert "v: probes" in text
     else:

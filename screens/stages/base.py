@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from screens.messages import StageFailed
+from screens.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from screens.app import WizardApp
@@ -150,7 +151,8 @@ class StageScreen(Screen[None]):
         if body == self._status_shown or not self.live:
             return
         self._status_shown = body
-        self.query_one("#stage-status", Static).update(body)
+        # a wrapped reason or advice hangs under its text, not under its mark
+        self.query_one("#stage-status", Static).update(body if body.no_wrap else Hanging(body))
 
     def refresh_gate(self) -> None:
         """Re-evaluate `n` (footer) and say why it is blocked."""

@@ -23,6 +23,7 @@ from screens.messages import DeployFinished, DeployPrepared, EngineEvent, StageF
 from screens.stages.base import StageScreen
 from screens.widgets.confirm import ConfirmationModal
 from screens.widgets.findings import finding_text, findings_text
+from screens.widgets.hanging import Hanging
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -80,6 +81,10 @@ class DeployScreen(StageScreen):
         "confirm. Nothing serves DNS yet: the switch stage scales it up."
     )
 
+    DEFAULT_CSS = """
+    DeployScreen #deploy-scroll { height: 1fr; padding: 0 1; }
+    DeployScreen #deploy-dry-run { height: auto; margin-bottom: 1; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "save_yaml", "Save YAML", id="deploy.save"),
     ]
@@ -131,7 +136,7 @@ class DeployScreen(StageScreen):
         if others:
             status.append("\n\nStill blocking:\n", style="bold red")
             status.append_text(findings_text(others))
-        self.query_one("#deploy-dry-run", Static).update(status)
+        self.query_one("#deploy-dry-run", Static).update(Hanging(status))
         if message.rendered is not None:
             self.query_one("#deploy-yaml", Static).update(
                 Syntax(message.rendered.yaml_text, "yaml", theme="monokai", line_numbers=True)

@@ -41,31 +41,16 @@ def default_record_path(context_name: str) -> str:
 
 def write_change_record(context: WizardContext, outcome: str, path: Path, k8s_version: str = "?") -> None:
     """Build the record from the engine's data (the journal read now) and write the HTML."""
-    from screens.stages.migration import existing_coredns_corefile, guide_default_corefile
-    from wizard.migration.change_record import build_change_record
-    from wizard.migration.change_record_html import render_change_record
+    from wizard.migration.change_record import record_of_run
+    from wizard.migration.change_record import write_change_record as write_record
 
-    report = context.report
-    plan = context.plan
-    version = plan.coredns_version if plan is not None else context.options.coredns_version or ""
-    existing = existing_coredns_corefile(report.facts.coredns_configmap) if report is not None else None
-    ns = context.options.namespace
-    if existing is not None:
-        before, before_title = existing, f"ConfigMap {ns}/coredns before the switch"
-    elif version:
-        before, before_title = guide_default_corefile(version), f"guide default (CoreDNS {version})"
-    else:
-        before, before_title = "", "nothing"
-    journal = context.journal
-    entries = journal.read().entries if journal is not None else []
-    record = build_change_record(
-        report=report, plan=plan, journal_entries=entries,
-        journal_path=str(journal.path) if journal is not None else "none",
+    record = record_of_run(
+        report=context.report, plan=context.plan, journal=context.journal,
         observations=context.observations, outcome=outcome, context=context.connection.context,
-        server=context.connection.server, namespace=ns, corefile_before=before,
-        corefile_before_title=before_title, k8s_version=k8s_version,
+        server=context.connection.server, namespace=context.options.namespace,
+        coredns_version=context.options.coredns_version or "", k8s_version=k8s_version,
     )
-    path.write_text(render_change_record(record), encoding="utf-8")
+    write_record(record, path)
 
 
 def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:

@@ -82,8 +82,10 @@ def gate_text(gate: IpvsGate | None, now: float, skip_reason: str | None) -> Tex
     headline, style = _HEADLINES[gate.status]
     text = Text()
     if skip_reason is not None:
-        text.append("Wait skipped: ", style="bold yellow")
+        text.append("! Wait skipped: ", style="bold yellow")
         text.append(skip_reason + "\n", style="yellow")
+        text.append("   The reason is recorded; the switch will not wait for old IPVS sessions to expire. "
+                    "The gate as read now:\n", style="dim")
     text.append(headline, style=style)
     if gate.status == "waiting":
         text.append(": ")
@@ -106,6 +108,13 @@ class IpvsScreen(StageScreen):
         "kube-proxy in IPVS mode on an old kernel keeps UDP sessions to a removed DNS pod: the "
         "guide waits for them to expire after shortening the timeout. Wait, or skip with a reason."
     )
+    DEFAULT_CSS = """
+    IpvsScreen #ipvs-scroll { height: 1fr; padding: 0 1; }
+    IpvsScreen #ipvs-countdown { margin: 1 0; height: auto; }
+    IpvsScreen #ipvs-skip-row { height: 3; }
+    IpvsScreen #ipvs-reason { width: 1fr; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("s", "focus_reason", "Skip the wait…", id="ipvs.skip")]
 
     def __init__(self, context: WizardContext) -> None:
@@ -125,15 +134,17 @@ class IpvsScreen(StageScreen):
             yield Static("", id="ipvs-countdown")
             yield Static(
                 Text(f"To go on before the gate opens, give the reason (at least {MIN_REASON_CHARS} "
-                     "characters); it is written to the journal.", style="dim")
+                     "characters); it is written to the journal.", style="dim"),
+                id="ipvs-skip-prompt", classes="ipvs-skip-control",
             )
-            with Horizontal(id="ipvs-skip-row"):
+            with Horizontal(id="ipvs-skip-row", classes="ipvs-skip-control"):
                 yield Input(placeholder="why the wait is not needed", id="ipvs-reason")
                 yield Button("Skip the wait", id="ipvs-skip", variant="warning")
             yield Static(Text("Instead of restarting kube-proxy you may run `ipvsadm --set 900 120 5` on "
                               "every node; say so when done and the wait starts from that moment.",
-                              style="dim"))
-            yield Button("I ran ipvsadm --set on every node just now", id="ipvs-ipvsadm")
+                              style="dim"), classes="ipvs-skip-control")
+            yield Button("I ran ipvsadm --set on every node just now", id="ipvs-ipvsadm",
+                         classes="ipvs-skip-control")
 
     def on_mount(self) -> None:
         from wizard.migration.ipvs_gate import IpvsGateTracker
@@ -182,6 +193,12 @@ class IpvsScreen(StageScreen):
         body = gate_text(self.gate, self.wall_clock(), self.skip_reason)
         self.query_one("#ipvs-countdown", Static).update(body)
         self.refresh_gate()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`s` is offered only while there is a wait to skip (not once skipped, nor when open)."""
+        if action == "focus_reason":
+            return self.skip_reason is None and (self.gate is None or self.gate.blocks)
+        return True
 
     def advance_blocked(self) -> str | None:
         gate = self.gate
@@ -248,5 +265,7 @@ class IpvsScreen(StageScreen):
         self.skip_reason = reason
         self.context.notes.append(note)
         self.context.options = dataclasses.replace(self.context.options, ipvs_ack=reason)
-        self.focus_next()
+        for control in self.query(".ipvs-skip-control"):  # the wait is skipped: nothing left to skip
+            control.display = False
+        self.set_focus(None)
         self._tick()

@@ -21,24 +21,10 @@ from screens.messages import CorefileChecked
 from screens.stages.base import StageScreen
 from screens.widgets.corefile_editor import CorefileEditor
 from screens.widgets.diff_view import DiffView
+from wizard.migration.change_record import existing_coredns_corefile, guide_default_corefile
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
-
-
-def guide_default_corefile(coredns_version: str, cluster_domain: str | None = None) -> str:
-    """The guide's template Corefile for this CoreDNS version, without any kube-dns customisation."""
-    from wizard.dns.kubedns_config import KubeDNSConfig
-    from wizard.dns.translate import translate
-
-    config = KubeDNSConfig(cluster_domain=cluster_domain) if cluster_domain else KubeDNSConfig()
-    return translate(config, coredns_version).text
-
-
-def existing_coredns_corefile(configmap: dict[str, Any] | None) -> str | None:
-    data = (configmap or {}).get("data") or {}
-    text = data.get("Corefile")
-    return text if isinstance(text, str) else None
 
 
 def configmap_text(configmap: dict[str, Any] | None, where: str) -> Text:
@@ -82,6 +68,12 @@ class MigrationScreen(StageScreen):
         "shows the Corefile translated from kube-dns's ConfigMap next to the original, checks it "
         "for this CoreDNS version, and lets you edit it; the checked Corefile is what gets deployed."
     )
+    DEFAULT_CSS = """
+    MigrationScreen #migration-tabs { height: 1fr; }
+    MigrationScreen #migration-tabs TabPane { padding: 0; }
+    MigrationScreen #migration-verdicts { height: auto; max-height: 6; padding: 0 1; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("d", "tab('diff')", "Diff tab", id="migration.diff", show=False),
         Binding("k", "tab('kube-dns')", "kube-dns ConfigMap tab", id="migration.kube-dns", show=False),

@@ -47,6 +47,12 @@ class PreconditionsScreen(StageScreen):
         "versions, the kube-dns objects, the Corefile translation, room for CoreDNS pods, "
         "kube-proxy's mode, RBAC. Blocking findings (✖) must be fixed first; ctrl+r re-runs."
     )
+    DEFAULT_CSS = """
+    PreconditionsScreen #preflight-title { padding: 0 1; height: auto; }
+    PreconditionsScreen #preflight-progress { padding: 0 1; height: auto; }
+    PreconditionsScreen #preflight-scroll { height: 1fr; padding: 0 1; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "rerun", "Re-run checks", id="preconditions.rerun"),
     ]

@@ -408,7 +408,7 @@ class SwitchScreen(StageScreen):
             self._probes += len(event.verdicts)
             self._probe_failures += event.failed
             for line in event.agreement:
-                pane.add(f"probe: {line}")
+                pane.add(f"probe: {line}", hang=len("probe: "))
         elif isinstance(event, ObservationTick):
             self.query_one(ObservationPane).update_tick(event)
             self._observed[self.current_step.id if self.current_step else "?"] = event
@@ -428,7 +428,9 @@ class SwitchScreen(StageScreen):
             if event.step.changes_cluster and event.outcome in ("done", "already-done"):
                 self.wizard.deployed = True  # CoreDNS objects exist now: quitting asks, `r` applies
             style = OUTCOME_STYLE.get(event.outcome, "")
-            pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail))
+            label = f"  {event.outcome} {event.step.id}: "
+            pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail),
+                     hang=len(label))
             self.waiting = None
             self._end_change()
         elif isinstance(event, Waiting):
@@ -443,7 +445,7 @@ class SwitchScreen(StageScreen):
                 pane.add(f"  → {event.advice}", style="yellow")
         elif isinstance(event, SwitchStopped):
             self.stop_reason, self.stop_advice = event.reason, event.advice
-            pane.add(Text.assemble(("■ stopped: ", "bold red"), event.reason))
+            pane.add(Text.assemble(("■ stopped: ", "bold red"), event.reason), hang=len("■ stopped: "))
             if event.advice:
                 pane.add(f"  → {event.advice}", style="yellow")
         elif isinstance(event, SwitchCompleted):
@@ -474,7 +476,7 @@ class SwitchScreen(StageScreen):
         now = message.status
         if now is not None and (before is None or (before.phase, before.last_step)
                                 != (now.phase, now.last_step)):
-            self.log_pane.add(Text.assemble(("watch: ", "bold"), watch_line(now)))
+            self.log_pane.add(Text.assemble(("watch: ", "bold"), watch_line(now)), hang=len("watch: "))
         self.refresh_status()
 
     # ---- keys ---------------------------------------------------------------------------

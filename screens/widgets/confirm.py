@@ -26,6 +26,35 @@ class ConfirmationModal(ModalScreen[bool]):
     while the previous dialog is still being removed, and two screens with one id crash Textual
     (DuplicateIds). Find a dialog by its class, not by id."""
 
+    DEFAULT_CSS = """
+    ConfirmationModal {
+        align: center middle;
+    }
+    ConfirmationModal #confirm-dialog {
+        width: 90%;
+        max-width: 100;
+        height: auto;
+        max-height: 90%;
+        border: thick $error;
+        background: $surface;
+        padding: 1 2;
+    }
+    ConfirmationModal #confirm-title {
+        margin-bottom: 1;
+    }
+    ConfirmationModal #confirm-body {
+        height: auto;
+    }
+    ConfirmationModal #confirm-buttons {
+        height: 3;
+        margin-top: 1;
+        align: right middle;
+    }
+    ConfirmationModal #confirm-buttons Button {
+        margin-left: 2;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "confirm", "Yes, do it", id="confirm.yes"),
         Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),

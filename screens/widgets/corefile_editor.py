@@ -42,6 +42,20 @@ def check_text(findings: list[Finding], error: str) -> Text:
 
 
 class CorefileEditor(Vertical):
+    DEFAULT_CSS = """
+    CorefileEditor {
+        height: 1fr;
+    }
+    CorefileEditor #corefile-text {
+        height: 1fr;
+    }
+    CorefileEditor #corefile-check {
+        height: auto;
+        max-height: 6;
+        padding: 0 1;
+    }
+    """
+
     def __init__(self, text: str, coredns_version: str, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="corefile-editor")
         self.initial_text = text

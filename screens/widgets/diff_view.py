@@ -98,6 +98,41 @@ class DiffView(VerticalScroll):
     """Both sides in one scroll area, so aligned rows stay side by side while scrolling. The
     `stacked` class (set from the width) shows the left side above the right in one column."""
 
+    DEFAULT_CSS = """
+    DiffView {
+        height: 1fr;
+    }
+    DiffView .diff-titles {
+        height: 1;
+    }
+    DiffView .diff-title {
+        width: 1fr;
+        background: $panel;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    DiffView .diff-summary {
+        height: 1;
+    }
+    DiffView .diff-bodies {
+        height: auto;
+    }
+    DiffView .diff-body {
+        width: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    DiffView .diff-left-body {
+        border-right: vkey $panel;
+    }
+    DiffView.stacked .diff-right-title, DiffView.stacked .diff-right-body {
+        display: none;
+    }
+    DiffView.stacked .diff-left-body {
+        border-right: none;
+    }
+    """
+
     def __init__(self, left_title: str, right_title: str, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="diff-view")
         self.left_title = left_title

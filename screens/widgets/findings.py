@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
+from screens.widgets.hanging import Hanging
+
 if TYPE_CHECKING:
     from wizard.migration.preflight.run import Finding
 
@@ -55,5 +57,7 @@ def findings_text(findings: Sequence[Finding], groups: Iterable[tuple[str, Seque
 
 
 class FindingsView(Static):
+    """The findings; a wrapped title, evidence or advice line hangs under its own text."""
+
     def show(self, findings: Sequence[Finding], groups: Iterable[tuple[str, Sequence[str]]] = ()) -> None:
-        self.update(findings_text(findings, groups))
+        self.update(Hanging(findings_text(findings, groups)))

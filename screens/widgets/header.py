@@ -28,6 +28,14 @@ class WizardHeader(Static):
     """Context, cluster, Kubernetes version, mode and connection state; the API server last, so
     its varying length never shifts the rest."""
 
+    DEFAULT_CSS = """
+    WizardHeader {
+        height: 2;
+        background: $panel;
+        color: $text;
+    }
+    """
+
     def __init__(self, context: str, cluster: str, server: str, mode: str, stage: str = "") -> None:
         super().__init__(id="wizard-header")
         self.context_name = context

@@ -27,6 +27,23 @@ def bindings_table(rows: list[tuple[str, str, str]]) -> Table:
 class HelpScreen(ModalScreen[None]):
     """Lists the bindings active on the screen below it; esc or ? closes."""
 
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen #help-dialog {
+        width: 90%;
+        max-width: 100;
+        height: 90%;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen #help-about {
+        margin-bottom: 1;
+    }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "close", "Close help", id="help.close"),
     ]

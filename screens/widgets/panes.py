@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.widgets import DataTable, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
 
+from screens.widgets.hanging import Hanging
 from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, PodView, ProbeBatch
 
@@ -57,19 +58,47 @@ class _Seen:
     changed_at: float
 
 
+POD_COLUMNS = {  # key: (header, header when narrow)
+    "deployment": ("Deployment", "Owner"), "pod": ("Pod", "Pod"), "node": ("Node", "Node"),
+    "ip": ("IP", "IP"), "status": ("Status", "Status"), "ready": ("Ready", "Rdy"),
+    "restarts": ("Restarts", "Rst"), "age": ("Age", "Age"),
+}
+WIDE_ORDER = ("deployment", "pod", "node", "ip", "status", "ready", "restarts", "age")
+NARROW_ORDER = ("pod", "ready", "node", "status", "restarts", "deployment", "age", "ip")
+"""Below NARROW_BELOW columns (80x24) what tells a pod's health comes first: name, readiness,
+node and status stay in view; the rest is one horizontal scroll away."""
+NARROW_BELOW = 104
+
+
 class PodsPane(DataTable[Text]):
-    """Pods of both Deployments, owner by ownerReferences, coloured by status, changes highlighted."""
+    """Pods of both Deployments, owner by ownerReferences, coloured by status, changes highlighted.
+    A narrow pane (an 80-column terminal) puts name, ready, node and status first, with short
+    headers."""
 
     def __init__(self, clock: Clock, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
         self.border_title = "DNS pods"
+        self.order: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
-        for label in ("Deployment", "Pod", "Node", "IP", "Status", "Ready", "Restarts", "Age"):
-            self.add_column(label, key=label.lower())
+        self._set_columns(WIDE_ORDER)
         self.set_interval(1.0, self.redraw)
+
+    def on_resize(self) -> None:
+        order = NARROW_ORDER if self.size.width < NARROW_BELOW else WIDE_ORDER
+        if order != self.order:
+            selected = self.selected_pod()
+            self._set_columns(order)
+            self.redraw(selected)
+
+    def _set_columns(self, order: tuple[str, ...]) -> None:
+        self.clear(columns=True)
+        self.order = order
+        narrow = order == NARROW_ORDER
+        for key in order:
+            self.add_column(POD_COLUMNS[key][1 if narrow else 0], key=key)
 
     @property
     def pods(self) -> list[PodView]:
@@ -101,8 +130,8 @@ class PodsPane(DataTable[Text]):
         self._seen = fresh
         self.redraw()
 
-    def redraw(self) -> None:
-        selected = self.selected_pod()
+    def redraw(self, selected: PodView | None = None) -> None:
+        selected = selected or self.selected_pod()
         now = self.clock()
         self.clear()
         order = sorted(self._seen.values(), key=lambda s: (s.view.owner, s.view.name))
@@ -112,17 +141,17 @@ class PodsPane(DataTable[Text]):
             if now - seen.changed_at < CHANGE_HIGHLIGHT_S:
                 style += " reverse"
             age = pod.age_s + max(0.0, now - seen.received_at)
-            cells = [
-                Text(pod.owner, style=OWNER_STYLE.get(pod.owner, "")),
-                Text(pod.name, style=style),
-                Text(pod.node or "-", style=style),
-                Text(pod.ip or "-", style=style),
-                Text(pod.phase, style=style),
-                Text("yes" if pod.ready else "no", style=style),
-                Text(str(pod.restarts), style="bold red" if pod.restarts else style),
-                Text(format_age(age), style=style),
-            ]
-            self.add_row(*cells, key=pod.name)
+            cells = {
+                "deployment": Text(pod.owner, style=OWNER_STYLE.get(pod.owner, "")),
+                "pod": Text(pod.name, style=style),
+                "node": Text(pod.node or "-", style=style),
+                "ip": Text(pod.ip or "-", style=style),
+                "status": Text(pod.phase, style=style),
+                "ready": Text("yes" if pod.ready else "no", style=style),
+                "restarts": Text(str(pod.restarts), style="bold red" if pod.restarts else style),
+                "age": Text(format_age(age), style=style),
+            }
+            self.add_row(*(cells[key] for key in self.order), key=pod.name)
         if selected is not None and selected.name in self._seen:
             self.move_cursor(row=self.get_row_index(selected.name))
 
@@ -268,7 +297,9 @@ class EventLogPane(RichLog):
         self.border_title = "Events"
         self.lines_written: list[str] = []
 
-    def add(self, message: str | Text, style: str = "") -> None:
+    def add(self, message: str | Text, style: str = "", hang: int | None = None) -> None:
+        """One line; when it wraps, it hangs under its text after the bullet (or after the first
+        `hang` characters: a label such as "probe: ")."""
         stamp = Text(f"+{self.clock() - self.started:6.1f}s ", style="dim")
         body = message if isinstance(message, Text) else Text(message, style=style)
         follow = self.max_scroll_y == 0 or self.scroll_y >= self.max_scroll_y - 1
@@ -279,5 +310,5 @@ class EventLogPane(RichLog):
         line = Table.grid()  # not expanded: short lines stay short (no horizontal scrollbar)
         line.add_column(width=len(stamp.plain), no_wrap=True)
         line.add_column(overflow="fold")
-        line.add_row(stamp, body)
+        line.add_row(stamp, Hanging(body, [hang]))
         self.write(line, width=self.scrollable_content_region.width or None, scroll_end=follow)

@@ -1,9 +1,11 @@
 """`coredns-wizard switch`: pre-flight, the plan, then the switch itself (or its resumption).
 
 Exit 0 when CoreDNS has the original replica count and kube-dns 0; 1 when pre-flight blocks or
-the switch stopped (the reason and what to do are printed); 2 on bad input. The first Ctrl-C
-stops cleanly at the next safe point (the journal makes the switch resumable); a second one
-interrupts at once.
+the switch stopped (the reason and what to do are printed); 2 on bad input (an unwritable
+--report file among it, refused before anything connects). The first Ctrl-C stops cleanly at the
+next safe point (the journal makes the switch resumable); a second one interrupts at once.
+With --report FILE the run's change record (the same HTML the terminal wizard's Done stage
+writes, built by `wizard.migration.change_record`) is written once the run ends, however it ends.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wizard.k8s.connection import Connection
+    from wizard.migration.change_record import ObservationSample
     from wizard.migration.ipvs_gate import IpvsGate
+    from wizard.migration.journal import Journal
+    from wizard.migration.preflight.run import PreflightReport
     from wizard.options import SwitchOptions
 
 HELP = (
@@ -34,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_change_arguments(parser, "send every change with dryRun=All and skip the waits: nothing changes")
     add_plan_arguments(parser)
     add_switch_run_arguments(parser)
+    parser.add_argument(
+        "--report", metavar="FILE", default=None,
+        help="write the run's change record to FILE (self-contained HTML: cluster, versions, pre-flight "
+             "findings, Corefile diff, every step, DNS charts, rollback and clean-up commands)",
+    )
     ipvs = parser.add_argument_group("IPVS gate (kube-proxy in IPVS mode on kernels that keep stale flows)")
     ipvs.add_argument(
         "--ipvs-ack", metavar="REASON", default=None,
@@ -66,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.commands.plan import report_json, report_text
+    from wizard.migration.change_record import ObservationRecorder
     from wizard.migration.ipvs_gate import IpvsGateTracker
     from wizard.migration.preflight.run import run_preflight
     from wizard.migration.switch import Switcher
@@ -73,10 +85,18 @@ def run(args: argparse.Namespace) -> int:
     mode = change_mode(args)
     options = with_switch_run_options(plan_options(args, mode), args)  # bad durations: exit 2 first
     options = _with_ipvs_options(options, args)
+    _check_report_path(args.report)
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard switch")
     connection, gateway = open_gateway(args, mode)
     options = dataclasses.replace(options, assume_yes=args.yes, dns_port=connection.lab_dns_port)
     progress = TextProgress()
+    recorder = ObservationRecorder(progress)  # keeps the observation ticks for --report
+    journal: Journal | None = None
+
+    def record(outcome: str) -> None:
+        if args.report:
+            _write_report(args.report, connection, options, report, journal, recorder.samples, outcome)
+
     with gateway:
         report = run_preflight(gateway, options, progress.say)
         progress.end_line()
@@ -97,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
                     "coredns-wizard switch: pre-flight blocks the switch; fix the findings marked ✖ above",
                     file=sys.stderr,
                 )
+            record("Stopped: pre-flight blocks the switch")
             return 1
         if not options.probe_names:  # probe the business names the plan shows the operator
             options = dataclasses.replace(options, probe_names=report.facts.sample_services)
@@ -108,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             if args.output == "json":
                 _dump({"completed": False, "reason": refusal, "preflight": report_json(report)})
             print(f"coredns-wizard switch: {refusal}", file=sys.stderr)
+            record(f"Stopped: {refusal}")
             return 1
         journal = open_journal(args, gateway)
         cancel = threading.Event()
@@ -122,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:
-            switcher = Switcher(gateway, report.plan, journal, options, progress, confirm, cancel)
+            switcher = Switcher(gateway, report.plan, journal, options, recorder, confirm, cancel)
             switcher.ipvs_gate = ipvs_gate
             outcome = switcher.run()
         except KeyboardInterrupt:
@@ -132,9 +154,11 @@ def run(args: argparse.Namespace) -> int:
                 "or roll back with `coredns-wizard rollback`",
                 file=sys.stderr,
             )
+            record("Stopped: interrupted (Ctrl-C); the journal records the step in flight")
             return 130
         finally:
             signal.signal(signal.SIGINT, previous)
+        record(outcome_title(outcome))
     if args.output == "json":
         _dump(
             {
@@ -160,6 +184,46 @@ def outcome_text(outcome: Any, journal: str) -> str:
         return f"coredns-wizard switch: {head}: {outcome.reason}\njournal: {journal}"
     return (f"coredns-wizard switch: stopped: {outcome.reason}\nwhat to do: {outcome.advice}\n"
             f"journal: {journal}")
+
+
+def outcome_title(outcome: Any) -> str:
+    """The record's outcome, worded as the terminal wizard's Done stage titles it."""
+    if outcome.completed:
+        return "Dry run complete: nothing was changed" if outcome.dry_run else "Switch complete"
+    return f"Stopped: {outcome.reason}"
+
+
+def _check_report_path(path: str | None) -> None:
+    """An unwritable --report file is bad input, named before anything connects or changes."""
+    from wizard.errors import InputError
+    from wizard.migration.change_record import record_path_problem
+
+    problem = record_path_problem(path) if path else None
+    if problem is not None:
+        raise InputError(f"--report {path}: {problem}")
+
+
+def _write_report(path: str, connection: Connection, options: SwitchOptions, report: PreflightReport,
+                  journal: Journal | None, observations: list[ObservationSample], outcome: str) -> None:
+    """Write the change record; a failure is said on stderr and does not change the exit code
+    (the cluster is as the outcome says; the journal keeps every step)."""
+    from pathlib import Path
+
+    from wizard.errors import WizardError
+    from wizard.migration.change_record import record_of_run, write_change_record
+
+    try:
+        record = record_of_run(
+            report=report, plan=report.plan, journal=journal, observations=observations, outcome=outcome,
+            context=connection.context, server=connection.server, namespace=options.namespace,
+            coredns_version=options.coredns_version or "", k8s_version=report.facts.k8s_version,
+        )
+        write_change_record(record, Path(path).expanduser())
+    except (WizardError, OSError) as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        print(f"coredns-wizard switch: could not write the change record {path}: {detail}", file=sys.stderr)
+        return
+    print(f"change record: {Path(path).expanduser().resolve()}", file=sys.stderr)
 
 
 def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:

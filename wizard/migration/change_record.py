@@ -9,15 +9,18 @@ besides what the caller passes in; the HTML is `change_record_html`'s job.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wizard.migration.journal import JournalEntry
+    from wizard.migration.journal import Journal, JournalEntry
     from wizard.migration.plan import Plan
     from wizard.migration.preflight.run import PreflightReport
+    from wizard.migration.progress import Event, EventSink
 
 ROLLBACK_COMMAND = "coredns-wizard rollback"
 CLEANUP_COMMAND = "coredns-wizard cleanup"
@@ -201,3 +204,103 @@ def build_change_record(
         journal_path=journal_path,
         operator=operator,
     )
+
+
+def guide_default_corefile(coredns_version: str, cluster_domain: str | None = None) -> str:
+    """The guide's template Corefile for this CoreDNS version, without any kube-dns customisation."""
+    from wizard.dns.kubedns_config import KubeDNSConfig
+    from wizard.dns.translate import translate
+
+    config = KubeDNSConfig(cluster_domain=cluster_domain) if cluster_domain else KubeDNSConfig()
+    return translate(config, coredns_version).text
+
+
+def existing_coredns_corefile(configmap: dict[str, Any] | None) -> str | None:
+    """The Corefile of a CoreDNS ConfigMap that was already there (None: none, or no Corefile)."""
+    data = (configmap or {}).get("data") or {}
+    text = data.get("Corefile")
+    return text if isinstance(text, str) else None
+
+
+def corefile_baseline(report: PreflightReport | None, plan: Plan | None, namespace: str,
+                      coredns_version: str = "") -> tuple[str, str]:
+    """(text, title) the deployed Corefile is compared with: the CoreDNS ConfigMap that was there
+    before the switch, else the guide's default for the version, else nothing."""
+    existing = existing_coredns_corefile(report.facts.coredns_configmap) if report is not None else None
+    version = plan.coredns_version if plan is not None else coredns_version
+    if existing is not None:
+        return existing, f"ConfigMap {namespace}/coredns before the switch"
+    if version:
+        domain = plan.cluster_domain if plan is not None else ""
+        return guide_default_corefile(version, domain or None), f"guide default (CoreDNS {version})"
+    return "", "nothing"
+
+
+class ObservationRecorder:
+    """An event sink that keeps each observation tick as an `ObservationSample` of the step that
+    runs it, then hands every event on to `forward` (the face's own sink)."""
+
+    def __init__(self, forward: EventSink | None = None) -> None:
+        self.forward = forward
+        self.samples: list[ObservationSample] = []
+        self._step = "?"
+
+    def __call__(self, event: Event) -> None:
+        from wizard.migration.progress import ObservationTick, StepStarted
+
+        if isinstance(event, StepStarted):
+            self._step = event.step.id
+        elif isinstance(event, ObservationTick):
+            self.samples.append(ObservationSample(self._step, datetime.now(UTC), event.elapsed,
+                                                  event.queries, event.errors, event.p50_ms, event.p95_ms))
+        if self.forward is not None:
+            self.forward(event)
+
+
+def record_of_run(
+    *,
+    report: PreflightReport | None,
+    plan: Plan | None,
+    journal: Journal | None,
+    observations: Sequence[ObservationSample],
+    outcome: str,
+    context: str,
+    server: str,
+    namespace: str,
+    coredns_version: str = "",
+    k8s_version: str = "?",
+) -> ChangeRecord:
+    """The record of a run as both faces write it: the journal read now, the Corefile compared
+    with what was there before (`corefile_baseline`)."""
+    before, before_title = corefile_baseline(report, plan, namespace, coredns_version)
+    entries = journal.read().entries if journal is not None else []
+    return build_change_record(
+        report=report, plan=plan, journal_entries=entries,
+        journal_path=str(journal.path) if journal is not None else "none",
+        observations=observations, outcome=outcome, context=context, server=server,
+        namespace=namespace, corefile_before=before, corefile_before_title=before_title,
+        k8s_version=k8s_version,
+    )
+
+
+def write_change_record(record: ChangeRecord, path: Path) -> None:
+    """The record as one self-contained HTML file at `path` (OSError when it cannot be written)."""
+    from wizard.migration.change_record_html import render_change_record
+
+    path.write_text(render_change_record(record), encoding="utf-8")
+
+
+def record_path_problem(path: str) -> str | None:
+    """Why the change record cannot be written to `path`, checked before anything changes (None:
+    it looks writable). It neither creates nor truncates the file."""
+    target = Path(path).expanduser()
+    parent = target.resolve().parent
+    if target.is_dir():
+        return f"{path} is a directory; pass a file name"
+    if not parent.is_dir():
+        return f"directory {parent} does not exist; create it or pass another file"
+    if target.exists() and not os.access(target, os.W_OK):
+        return f"{path} is not writable"
+    if not target.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"directory {parent} is not writable"
+    return None
