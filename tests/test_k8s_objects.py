@@ -157,6 +157,8 @@ def test_small_readers() -> None:
     assert objects.condition_status({"status": {"conditions": [{"type": "Ready", "status": "False"}]}},
                                     "Ready") == "False"
     assert objects.label_selector({}) is None
+    assert objects.resource_version_of({"metadata": {"resourceVersion": "42"}}) == "42"
+    assert objects.resource_version_of({"items": []}) == ""
 
 
 def test_views_of_the_labs_real_objects(lab: Any) -> None:

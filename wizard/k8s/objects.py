@@ -75,6 +75,11 @@ def uid_of(obj: Mapping[str, Any] | None) -> str:
     return _text(meta(obj).get("uid"))
 
 
+def resource_version_of(obj: Mapping[str, Any] | None) -> str:
+    """metadata.resourceVersion (of an object or a list), "" when absent."""
+    return _text(meta(obj).get("resourceVersion"))
+
+
 def labels_of(obj: Mapping[str, Any] | None) -> dict[str, str]:
     return _strings(meta(obj).get("labels"))
 

@@ -20,7 +20,15 @@ from typing import TypeVar
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed
 from wizard.k8s.gateway import Gateway, GatewayError, WatchDropped, WatchStream
-from wizard.k8s.objects import DeploymentView, Obj, PodView, name_of, namespace_of, uid_of
+from wizard.k8s.objects import (
+    DeploymentView,
+    Obj,
+    PodView,
+    name_of,
+    namespace_of,
+    resource_version_of,
+    uid_of,
+)
 from wizard.k8s.objects import endpoint_ips as endpoint_ips  # re-exported: the switch's modules import
 from wizard.k8s.objects import owner_uids as owner_uids  # these three from here
 from wizard.k8s.objects import pod_is_ready as pod_is_ready
@@ -130,9 +138,9 @@ class Watcher:
                             expired = True
                             break
                         raise WatchDropped(f"watch error: {obj.get('message')}")
-                    rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    rv = resource_version_of(obj)
                     if rv:
-                        self.resource_version = str(rv)
+                        self.resource_version = rv
                     if kind == "BOOKMARK":
                         continue
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
@@ -160,12 +168,12 @@ class Watcher:
         with self._lock:
             old = self._cache
             self._cache = dict(fresh)
-        self.resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        self.resource_version = resource_version_of(listing)
         for key, obj in fresh.items():
             before = old.get(key)
             if before is None:
                 yield "ADDED", obj
-            elif _rv(before) != _rv(obj):
+            elif resource_version_of(before) != resource_version_of(obj):
                 yield "MODIFIED", obj
         for key, obj in old.items():
             if key not in fresh:
@@ -185,10 +193,6 @@ class Watcher:
     def _state(self, text: str) -> None:
         if self.on_state is not None:
             self.on_state(text)
-
-
-def _rv(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 # ---- waiting on conditions ---------------------------------------------------------------------
