@@ -15,19 +15,30 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed
-from wizard.k8s.gateway import Gateway, GatewayError, Obj, WatchDropped, WatchStream
+from wizard.k8s.gateway import Gateway, GatewayError, WatchDropped, WatchStream
+from wizard.k8s.objects import (
+    DeploymentView,
+    Obj,
+    PodView,
+    name_of,
+    namespace_of,
+    resource_version_of,
+    uid_of,
+)
+from wizard.k8s.objects import endpoint_ips as endpoint_ips  # re-exported: the switch's modules import
+from wizard.k8s.objects import owner_uids as owner_uids  # these three from here
+from wizard.k8s.objects import pod_is_ready as pod_is_ready
 
 T = TypeVar("T")
 Key = tuple[str, str]
 
 
 def object_key(obj: Obj) -> Key:
-    meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    return (namespace_of(obj), name_of(obj))
 
 
 class Watcher:
@@ -127,9 +138,9 @@ class Watcher:
                             expired = True
                             break
                         raise WatchDropped(f"watch error: {obj.get('message')}")
-                    rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    rv = resource_version_of(obj)
                     if rv:
-                        self.resource_version = str(rv)
+                        self.resource_version = rv
                     if kind == "BOOKMARK":
                         continue
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
@@ -157,12 +168,12 @@ class Watcher:
         with self._lock:
             old = self._cache
             self._cache = dict(fresh)
-        self.resource_version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        self.resource_version = resource_version_of(listing)
         for key, obj in fresh.items():
             before = old.get(key)
             if before is None:
                 yield "ADDED", obj
-            elif _rv(before) != _rv(obj):
+            elif resource_version_of(before) != resource_version_of(obj):
                 yield "MODIFIED", obj
         for key, obj in old.items():
             if key not in fresh:
@@ -182,10 +193,6 @@ class Watcher:
     def _state(self, text: str) -> None:
         if self.on_state is not None:
             self.on_state(text)
-
-
-def _rv(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 # ---- waiting on conditions ---------------------------------------------------------------------
@@ -270,30 +277,12 @@ def wait_for(
 # ---- predicates the switch needs --------------------------------------------------------------
 
 
-def pod_is_ready(pod: Obj) -> bool:
-    """Ready condition True and not terminating."""
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
-def owner_uids(obj: Obj, kind: str) -> set[str]:
-    return {
-        str(ref.get("uid"))
-        for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
-        if ref.get("kind") == kind
-    }
-
-
 def replicaset_uids_of(gateway: Gateway, namespace: str, deployment: Obj) -> set[str]:
     """The ReplicaSets a Deployment owns (ownership by ownerReferences, never by labels: the
     kube-dns and CoreDNS Deployments select each other's pods)."""
-    uid = str((deployment.get("metadata") or {}).get("uid"))
+    uid = uid_of(deployment)
     return {
-        str((rs.get("metadata") or {}).get("uid"))
+        uid_of(rs)
         for rs in gateway.items("ReplicaSet", namespace)
         if uid in owner_uids(rs, "Deployment")
     }
@@ -311,7 +300,7 @@ def wait_for_ready_pod(
     """Wait until a pod owned (via a ReplicaSet) by Deployment `deployment_name` is Ready and
     not in `ignore_pods` (the pods that existed before a scale-up); return that pod."""
     deployment = gateway.get_deployment(namespace, deployment_name)
-    selector = _match_labels_selector(deployment)
+    selector = DeploymentView.from_obj(deployment).selector_text
     rs_uids = replicaset_uids_of(gateway, namespace, deployment)
 
     def mine(pods: list[Obj]) -> list[Obj]:
@@ -321,7 +310,7 @@ def wait_for_ready_pod(
             owners = owner_uids(pod, "ReplicaSet")
             if owners and not owners & rs_uids:
                 rs_uids = replicaset_uids_of(gateway, namespace, deployment)  # a new rollout
-            if owners & rs_uids and (pod.get("metadata") or {}).get("name") not in ignore_pods:
+            if owners & rs_uids and name_of(pod) not in ignore_pods:
                 owned.append(pod)
         return owned
 
@@ -329,7 +318,7 @@ def wait_for_ready_pod(
         return next((p for p in mine(pods) if pod_is_ready(p)), None)
 
     def describe(pods: list[Obj]) -> str:
-        parts = [f"{p['metadata']['name']} {_pod_phase(p)}" for p in mine(pods)]
+        parts = [f"{name_of(p)} {_pod_phase(p)}" for p in mine(pods)]
         return ", ".join(parts) or "no new pod yet"
 
     return wait_for(
@@ -337,16 +326,6 @@ def wait_for_ready_pod(
         f"a new Ready pod of Deployment {namespace}/{deployment_name}",
         label_selector=selector, on_progress=on_progress, describe_state=describe,
     )
-
-
-def endpoint_ips(endpoints: Obj, ready: bool = True) -> set[str]:
-    """IPs of an Endpoints object: `addresses` (ready) or `notReadyAddresses`."""
-    key = "addresses" if ready else "notReadyAddresses"
-    return {
-        str(addr.get("ip"))
-        for subset in endpoints.get("subsets") or []
-        for addr in subset.get(key) or []
-    }
 
 
 def wait_for_endpoint_ip(
@@ -363,13 +342,13 @@ def wait_for_endpoint_ip(
     the Endpoints of `service`; return that Endpoints object."""
 
     def check(objs: list[Obj]) -> Obj | None:
-        ep = next((o for o in objs if o["metadata"].get("name") == service), None)
+        ep = next((o for o in objs if name_of(o) == service), None)
         if ep is None:
             return None
         return ep if (ip in endpoint_ips(ep)) == present else None
 
     def describe(objs: list[Obj]) -> str:
-        ep = next((o for o in objs if o["metadata"].get("name") == service), None)
+        ep = next((o for o in objs if name_of(o) == service), None)
         if ep is None:
             return f"no Endpoints {namespace}/{service}"
         return "ready addresses: " + (", ".join(sorted(endpoint_ips(ep))) or "none")
@@ -382,16 +361,6 @@ def wait_for_endpoint_ip(
     )
 
 
-def _match_labels_selector(deployment: Obj) -> str | None:
-    labels: dict[str, Any] = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
-
-
 def _pod_phase(pod: Obj) -> str:
-    status = pod.get("status") or {}
-    for cs in status.get("containerStatuses") or []:
-        waiting = (cs.get("state") or {}).get("waiting")
-        if waiting and waiting.get("reason"):
-            return str(waiting["reason"])
-    phase = str(status.get("phase") or "Pending")
-    return "Ready" if pod_is_ready(pod) else phase
+    view = PodView.from_obj(pod)
+    return view.waiting_reason or ("Ready" if view.ready else view.phase)

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
-Obj = dict[str, Any]
+from wizard.lab.api.store import Obj
 
 LIVENESS = {"initialDelaySeconds": 60, "timeoutSeconds": 5, "successThreshold": 1, "failureThreshold": 5}
 UPSTREAM_PARAMS = {"coresPerReplica": 256, "nodesPerReplica": 16, "preventSinglePointFailure": True}

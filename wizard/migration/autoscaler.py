@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import CheckFailed, InputError
+from wizard.k8s.objects import (
+    annotations_of,
+    containers_of,
+    name_of,
+    named,
+    namespace_of,
+    ready_replicas,
+    spec_replicas,
+)
 from wizard.migration.journal import ANNOTATION_AUTOSCALER
 from wizard.safe_load import load_json
 
@@ -54,14 +63,13 @@ def find_target_flag(words: Sequence[str]) -> tuple[int, bool, str] | None:
 
 def target_flag_of(deployment: Mapping[str, Any]) -> TargetFlag | None:
     """The first --target flag among the Deployment's containers' command and args."""
-    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-    for container in spec.get("containers") or []:
+    for container in containers_of(deployment):
         for field_name in ("command", "args"):
-            words = tuple(str(w) for w in container.get(field_name) or [])
+            words = container.words(field_name)
             found = find_target_flag(words)
             if found is not None:
                 index, inline, value = found
-                return TargetFlag(str(container.get("name") or ""), field_name, words, index, inline, value)
+                return TargetFlag(container.name, field_name, words, index, inline, value)
     return None
 
 
@@ -147,32 +155,23 @@ class AutoscalerRecord:
 
 def record_of(deployment: Mapping[str, Any]) -> AutoscalerRecord:
     """The autoscaler Deployment as it is now (before the wizard pauses it)."""
-    meta = deployment.get("metadata") or {}
-    replicas = int((deployment.get("spec") or {}).get("replicas") or 0)
+    name, namespace, replicas = name_of(deployment), namespace_of(deployment), replicas_of(deployment)
     flag = target_flag_of(deployment)
     if flag is not None:
-        return AutoscalerRecord(
-            str(meta.get("name")), str(meta.get("namespace")), replicas, flag.value, flag.container,
-            flag.field, flag.words,
-        )
-    name, namespace = str(meta.get("name")), str(meta.get("namespace"))
+        return AutoscalerRecord(name, namespace, replicas, flag.value, flag.container, flag.field, flag.words)
     return AutoscalerRecord(name, namespace, replicas, "", "", "command", ())
 
 
 def recorded_on(deployment: Mapping[str, Any] | None) -> AutoscalerRecord | None:
     """The wizard's record in ANNOTATION_AUTOSCALER of this Deployment (the autoscaler's own or
     the CoreDNS Deployment's), None when absent or unreadable."""
-    if deployment is None:
-        return None
-    notes = (deployment.get("metadata") or {}).get("annotations") or {}
-    text = notes.get(ANNOTATION_AUTOSCALER)
-    return AutoscalerRecord.from_json(str(text)) if text else None
+    text = annotations_of(deployment).get(ANNOTATION_AUTOSCALER)
+    return AutoscalerRecord.from_json(text) if text else None
 
 
 def replicas_of(deployment: Mapping[str, Any] | None) -> int:
-    if deployment is None:
-        return 0
-    return int((deployment.get("spec") or {}).get("replicas") or 0)
+    """spec.replicas, 0 when the Deployment is missing."""
+    return spec_replicas(deployment)
 
 
 def describe_now(deployment: Mapping[str, Any] | None) -> str:
@@ -271,14 +270,9 @@ def verify_retargeted(
 
         return report
 
-    def named(objs: list[Any], wanted: str) -> Mapping[str, Any] | None:
-        return next((o for o in objs if (o.get("metadata") or {}).get("name") == wanted), None)
-
     if record.replicas > 0:
         def running(objs: list[Any]) -> bool | None:
-            dep = named(objs, name)
-            ready = int(((dep or {}).get("status") or {}).get("readyReplicas") or 0)
-            return True if ready >= 1 else None
+            return True if ready_replicas(named(objs, name)) >= 1 else None
 
         try:
             wait_for(

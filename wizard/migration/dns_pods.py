@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from wizard.k8s.gateway import Gateway, Obj
-from wizard.k8s.watch import endpoint_ips, owner_uids, pod_is_ready
+from wizard.k8s import objects
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import Obj, endpoint_ips, name_of, owner_uids, owners_of, pod_is_ready, uid_of
 from wizard.migration.progress import Owner, PodView
 from wizard.options import SwitchOptions
 
@@ -19,10 +20,8 @@ def deployment_of_replicasets(gateway: Gateway, namespace: str) -> dict[str, str
     """ReplicaSet uid -> the name of the Deployment that owns it."""
     owners: dict[str, str] = {}
     for rs in gateway.list_replicasets(namespace):
-        meta = rs.get("metadata") or {}
-        for ref in meta.get("ownerReferences") or []:
-            if ref.get("kind") == "Deployment":
-                owners[str(meta.get("uid"))] = str(ref.get("name"))
+        for ref in owners_of(rs, "Deployment"):
+            owners[uid_of(rs)] = ref.name
     return owners
 
 
@@ -37,25 +36,17 @@ def pod_owner(pod: Obj, rs_owners: dict[str, str], options: SwitchOptions) -> Ow
 
 
 def pod_view(pod: Obj, owner: Owner, now: datetime | None = None) -> PodView:
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    restarts = sum(int(cs.get("restartCount") or 0) for cs in status.get("containerStatuses") or [])
-    phase = str(status.get("phase") or "Pending")
-    for cs in status.get("containerStatuses") or []:
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason"):
-            phase = str(waiting["reason"])
-    if meta.get("deletionTimestamp"):
-        phase = "Terminating"
+    seen = objects.PodView.from_obj(pod)
+    phase = "Terminating" if seen.terminating else seen.waiting_reason or seen.phase
     return PodView(
-        name=str(meta.get("name") or ""),
+        name=seen.name,
         owner=owner,
-        node=str((pod.get("spec") or {}).get("nodeName") or ""),
-        ip=str(status.get("podIP") or ""),
+        node=seen.node,
+        ip=seen.ip,
         phase=phase,
-        ready=pod_is_ready(pod),
-        restarts=restarts,
-        age_s=_age(str(meta.get("creationTimestamp") or ""), now),
+        ready=seen.ready,
+        restarts=seen.restarts,
+        age_s=_age(seen.created, now),
     )
 
 
@@ -85,9 +76,7 @@ class DnsPods:
         pods = (
             self.ready(owner) if ready_only else list(self.coredns if owner == "coredns" else self.kube_dns)
         )
-        return {
-            str((p.get("status") or {}).get("podIP")) for p in pods if (p.get("status") or {}).get("podIP")
-        }
+        return {ip for p in pods if (ip := objects.PodView.from_obj(p).ip)}
 
 
 def list_dns_pods(gateway: Gateway, options: SwitchOptions, pods: list[Obj] | None = None) -> DnsPods:
@@ -98,7 +87,7 @@ def list_dns_pods(gateway: Gateway, options: SwitchOptions, pods: list[Obj] | No
     coredns: list[Obj] = []
     kube_dns: list[Obj] = []
     views: list[PodView] = []
-    for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name"))):
+    for pod in sorted(pods, key=name_of):
         owner = pod_owner(pod, rs_owners, options)
         if owner == "coredns":
             coredns.append(pod)
@@ -136,10 +125,4 @@ def endpoint_membership(gateway: Gateway, options: SwitchOptions, pods: DnsPods)
 
 def slice_ready_ips(gateway: Gateway, options: SwitchOptions) -> set[str]:
     """Ready addresses across the Service's EndpointSlices (what kube-proxy 1.19+ routes to)."""
-    ips: set[str] = set()
-    for eps in gateway.list_endpointslices(options.namespace, options.dns_service):
-        for endpoint in eps.get("endpoints") or []:
-            ready = (endpoint.get("conditions") or {}).get("ready")
-            if ready is None or ready:
-                ips.update(str(a) for a in endpoint.get("addresses") or [])
-    return ips
+    return objects.slice_ready_ips(gateway.list_endpointslices(options.namespace, options.dns_service))

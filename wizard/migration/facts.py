@@ -14,6 +14,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import InputError
+from wizard.k8s.objects import (
+    DeploymentView,
+    Obj,
+    PodView,
+    ServiceView,
+    annotations_of,
+    by_name,
+    condition_status,
+    labels_of,
+    mapping_at,
+    name_of,
+    namespace_of,
+    owners_of,
+)
 from wizard.migration.autoscaler import recorded_on, target_flag_of, targets
 from wizard.migration.journal import ANNOTATION_AUTOSCALER, ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS
 from wizard.safe_load import load_json
@@ -22,7 +36,6 @@ if TYPE_CHECKING:
     from wizard.k8s.gateway import AccessReview, Gateway
     from wizard.options import SwitchOptions
 
-Obj = dict[str, Any]
 DNS_LABEL = "k8s-app=kube-dns"
 WIZARD_ANNOTATION_PREFIX = "coredns-wizard.io/"
 ADDON_MANAGER_NAMES = ("kube-addon-manager",)
@@ -205,7 +218,7 @@ def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterD
             f"the kube-dns Deployment in {ns} is not there to read its --domain from; "
             "give the cluster domain with --cluster-domain",
         )
-    source = f"Deployment {ns}/{(deployment.get('metadata') or {}).get('name', 'kube-dns')}"
+    source = f"Deployment {ns}/{name_of(deployment) or 'kube-dns'}"
     try:
         domain = deployment_domain(deployment, source)
     except InputError as err:
@@ -221,10 +234,7 @@ def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterD
 
 def wizard_annotations(obj: Mapping[str, Any] | None) -> dict[str, str]:
     """The coredns-wizard.io/ annotations of an object (empty for None)."""
-    if obj is None:
-        return {}
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return {str(k): str(v) for k, v in annotations.items() if str(k).startswith(WIZARD_ANNOTATION_PREFIX)}
+    return {k: v for k, v in annotations_of(obj).items() if k.startswith(WIZARD_ANNOTATION_PREFIX)}
 
 
 def _paused_autoscaler(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -241,22 +251,23 @@ def _paused_autoscaler(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _replicas(deployment: Mapping[str, Any] | None) -> int | None:
+    """spec.replicas, 1 (the API server's default) when absent, None when there is no Deployment
+    or the field is not a number."""
     if deployment is None:
         return None
-    value = (deployment.get("spec") or {}).get("replicas", 1)
-    return value if isinstance(value, int) else None
+    if "replicas" not in mapping_at(deployment, "spec"):
+        return 1
+    return DeploymentView.from_obj(deployment).replicas
 
 
 def container_commands(deployment: Mapping[str, Any]) -> list[tuple[str, str, list[str]]]:
     """(container name, field, words) for the command and the args of each container."""
-    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-    result: list[tuple[str, str, list[str]]] = []
-    for container in spec.get("containers") or []:
-        for field_name in ("command", "args"):
-            words = [str(w) for w in container.get(field_name) or []]
-            if words:
-                result.append((str(container.get("name", "")), field_name, words))
-    return result
+    return [
+        (container.name, field_name, list(words))
+        for container in DeploymentView.from_obj(deployment).containers
+        for field_name in ("command", "args")
+        if (words := container.words(field_name))
+    ]
 
 
 def flag_value(words: Sequence[str], flag: str) -> str | None:
@@ -280,8 +291,7 @@ def find_autoscaler(
     flag = target_flag_of(deployment)
     if flag is None:
         return None
-    meta = deployment.get("metadata") or {}
-    name = str(meta.get("name", ""))
+    name = name_of(deployment)
     words, field_name, container, target = flag.words, flag.field, flag.container, flag.value
     if not targets(target, kube_dns):
         record = recorded_on(deployment)
@@ -296,7 +306,7 @@ def find_autoscaler(
         words, field_name, container, target = record.values, record.field, record.container, record.target
     return AutoscalerInfo(
         name=name,
-        namespace=str(meta.get("namespace", namespace)),
+        namespace=namespace_of(deployment) or namespace,
         replicas=_replicas_before_pause(deployment),
         target=target,
         configmap=flag_value(words, "configmap"),
@@ -316,55 +326,39 @@ def _replicas_before_pause(deployment: Mapping[str, Any]) -> int:
 
 def node_info(node: Mapping[str, Any]) -> NodeInfo:
     """A Node object as the scheduling decisions read it."""
-    meta = node.get("metadata") or {}
-    spec = node.get("spec") or {}
-    status = node.get("status") or {}
-    info = status.get("nodeInfo") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
-    )
+    spec = mapping_at(node, "spec")
+    info = mapping_at(node, "status", "nodeInfo")
     return NodeInfo(
-        name=str(meta.get("name", "")),
-        ready=ready,
+        name=name_of(node),
+        ready=condition_status(node, "Ready") == "True",
         unschedulable=bool(spec.get("unschedulable")),
         taints=tuple(spec.get("taints") or ()),
-        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
+        labels=labels_of(node),
         kernel_version=str(info.get("kernelVersion", "")),
         os_image=str(info.get("osImage", "")),
     )
 
 
 def _dns_pod(pod: Mapping[str, Any], rs_owner: Mapping[str, str]) -> DnsPodInfo:
-    meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
+    view = PodView.from_obj(pod)
     owner: str | None = None
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("kind") == "ReplicaSet":
-            owner = rs_owner.get(str(ref.get("name")))
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
-    )
+    for ref in owners_of(pod, "ReplicaSet"):
+        owner = rs_owner.get(ref.name)
     return DnsPodInfo(
-        name=str(meta.get("name", "")),
-        node=(pod.get("spec") or {}).get("nodeName"),
+        name=view.name,
+        node=view.node or None,
         owner_deployment=owner,
-        ready=ready,
-        terminating=bool(meta.get("deletionTimestamp")),
+        ready=condition_status(pod, "Ready") == "True",
+        terminating=view.terminating,
     )
 
 
 def _replicaset_owners(replicasets: list[Obj]) -> dict[str, str]:
     owners: dict[str, str] = {}
     for rs in replicasets:
-        meta = rs.get("metadata") or {}
-        for ref in meta.get("ownerReferences") or []:
-            if ref.get("kind") == "Deployment":
-                owners[str(meta.get("name"))] = str(ref.get("name"))
+        for ref in owners_of(rs, "Deployment"):
+            owners[name_of(rs)] = ref.name
     return owners
-
-
-def _by_name(objects: list[Obj]) -> dict[str, Obj]:
-    return {str((o.get("metadata") or {}).get("name")): o for o in objects}
 
 
 # (verb, group, resource, subresource, cluster-scoped, required)
@@ -545,7 +539,7 @@ def collect_facts(
                 f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
             ) from None
         access = access_future.result()
-        deployments, configmaps, services_here = (_by_name(items) for items in lists[:3])
+        deployments, configmaps, services_here = (by_name(items) for items in lists[:3])
         dns_pod_objs, addon_pod_objs, nodes = lists[3], lists[4], lists[5]
 
         def optional(what: str, key: str, default: Any) -> Any:
@@ -570,13 +564,13 @@ def collect_facts(
         kubernetes_service = optional("Service default/kubernetes", "kubernetes", None)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    kubernetes_ip = str(((kubernetes_service or {}).get("spec") or {}).get("clusterIP") or "")
+    kubernetes_ip = ServiceView.from_obj(kubernetes_service).cluster_ip
 
     rs_owner = _replicaset_owners(replicasets)
     dns_pods = tuple(
         _dns_pod(p, rs_owner)
         for p in dns_pod_objs
-        if ((p.get("metadata") or {}).get("labels") or {}).get("k8s-app") == "kube-dns"
+        if labels_of(p).get("k8s-app") == "kube-dns"
     )
     autoscalers = tuple(
         found
@@ -585,24 +579,18 @@ def collect_facts(
         is not None
     )
     addon_pods = tuple(
-        str((p.get("metadata") or {}).get("name"))
+        name_of(p)
         for p in addon_pod_objs
-        if any(str((p.get("metadata") or {}).get("name", "")).startswith(n) for n in ADDON_MANAGER_NAMES)
-        or ((p.get("metadata") or {}).get("labels") or {}).get("component") in ADDON_MANAGER_NAMES
+        if any(name_of(p).startswith(n) for n in ADDON_MANAGER_NAMES)
+        or labels_of(p).get("component") in ADDON_MANAGER_NAMES
     )
     node_local = tuple(
-        f"{(d.get('metadata') or {}).get('namespace')}/{(d.get('metadata') or {}).get('name')}"
+        f"{namespace_of(d)}/{name_of(d)}"
         for d in daemonsets
-        if str((d.get("metadata") or {}).get("name", "")) in NODE_LOCAL_DNS_NAMES
-        or ((d.get("metadata") or {}).get("labels") or {}).get("k8s-app") in NODE_LOCAL_DNS_NAMES
+        if name_of(d) in NODE_LOCAL_DNS_NAMES or labels_of(d).get("k8s-app") in NODE_LOCAL_DNS_NAMES
     )
     kube_proxy_ds = next(
-        (
-            d
-            for d in daemonsets
-            if (d.get("metadata") or {}).get("namespace") == ns
-            and (d.get("metadata") or {}).get("name") == "kube-proxy"
-        ),
+        (d for d in daemonsets if namespace_of(d) == ns and name_of(d) == "kube-proxy"),
         None,
     )
     return ClusterFacts(
@@ -638,15 +626,12 @@ def _sample_services(services: list[Obj], limit: int = 2) -> tuple[str, ...]:
     """Application Services with a selector and a ClusterIP (the probes compare the answer with
     it), outside the system namespaces."""
     picked: list[str] = []
-    for svc in services:
-        meta = svc.get("metadata") or {}
-        namespace = str(meta.get("namespace", ""))
-        if namespace.startswith("kube-") or (namespace == "default" and meta.get("name") == "kubernetes"):
+    for svc in map(ServiceView.from_obj, services):
+        if svc.namespace.startswith("kube-") or (svc.namespace == "default" and svc.name == "kubernetes"):
             continue
-        spec = svc.get("spec") or {}
-        if not spec.get("selector") or str(spec.get("clusterIP") or "None") == "None":
+        if not svc.selector or not svc.has_cluster_ip:
             continue
-        picked.append(f"{meta.get('name')}.{namespace}")
+        picked.append(f"{svc.name}.{svc.namespace}")
         if len(picked) >= limit:
             break
     return tuple(picked)

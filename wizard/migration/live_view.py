@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
-from wizard.k8s.gateway import Gateway, Obj
-from wizard.k8s.watch import Watcher, endpoint_ips, owner_uids
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import EndpointsView, Obj, name_of, owner_uids
+from wizard.k8s.watch import Watcher
 from wizard.migration.dns_pods import deployment_of_replicasets, pod_owner, pod_view
 from wizard.migration.progress import EndpointsChanged, Event, Note, PodsChanged
 from wizard.options import SwitchOptions
@@ -196,7 +197,7 @@ class LiveDnsFeed:
         pods = self._pods.snapshot()
         if self._unknown_replicaset(pods):
             self._rs_owners = deployment_of_replicasets(self.gateway, self.options.namespace)
-        ordered = sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name")))
+        ordered = sorted(pods, key=name_of)
         owners = self._rs_owners
         self._emit(PodsChanged(tuple(pod_view(p, pod_owner(p, owners, self.options)) for p in ordered)))
 
@@ -204,8 +205,8 @@ class LiveDnsFeed:
         return any(uid not in self._rs_owners for pod in pods for uid in owner_uids(pod, "ReplicaSet"))
 
     def _publish_endpoints(self) -> None:
-        ep = self._endpoints.get(self.options.namespace, self.options.dns_service) or {}
-        current = (tuple(sorted(endpoint_ips(ep))), tuple(sorted(endpoint_ips(ep, False))))
+        ep = EndpointsView.from_obj(self._endpoints.get(self.options.namespace, self.options.dns_service))
+        current = (tuple(sorted(ep.ready)), tuple(sorted(ep.not_ready)))
         if current != self._last_endpoints:
             self._last_endpoints = current
             self._emit(EndpointsChanged(*current))

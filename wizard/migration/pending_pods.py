@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+
+from wizard.k8s.objects import Obj, PodView, is_terminating, list_at
 
 UNSCHEDULABLE_GRACE_S = 20.0
 """How long a refusal must stand with no DNS pod terminating; the real scheduler retries an
 unschedulable pod within its back-off (at most 10 s) after a pod it conflicted with leaves."""
 
-Obj = dict[str, Any]
-
 
 def scheduler_refusal(pod: Obj) -> str | None:
     """The scheduler's message when it could not place this pod (PodScheduled=False,
     Unschedulable) and the pod is neither bound to a node nor being deleted; else None."""
-    meta = pod.get("metadata") or {}
-    if meta.get("deletionTimestamp") or (pod.get("spec") or {}).get("nodeName"):
+    view = PodView.from_obj(pod)
+    if view.terminating or view.node:
         return None
-    for cond in (pod.get("status") or {}).get("conditions") or []:
+    for cond in list_at(pod, "status", "conditions"):
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             if cond.get("reason") not in (None, "", "Unschedulable"):
                 return None
@@ -37,7 +36,7 @@ def scheduler_refusal(pod: Obj) -> str | None:
 
 
 def _terminating(pods: Sequence[Obj]) -> bool:
-    return any((p.get("metadata") or {}).get("deletionTimestamp") for p in pods)
+    return any(is_terminating(p) for p in pods)
 
 
 class StuckScheduling:
@@ -62,5 +61,5 @@ class StuckScheduling:
         if now - self._since < self.grace_s:
             return None
         pod, message = refused[0]
-        meta = pod.get("metadata") or {}
-        return f"pod {meta.get('namespace')}/{meta.get('name')} cannot be scheduled: {message}"
+        view = PodView.from_obj(pod)
+        return f"pod {view.namespace}/{view.name} cannot be scheduled: {message}"

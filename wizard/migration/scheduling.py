@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from wizard.k8s.objects import name_of, pod_template_spec
 from wizard.migration.facts import ClusterFacts, NodeInfo
 from wizard.migration.journal import ANNOTATION_ORDER
 
@@ -159,8 +160,7 @@ def coredns_pod_spec(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The pod spec of the rendered CoreDNS Deployment."""
     for obj in objects:
         if obj.get("kind") == "Deployment":
-            spec: Mapping[str, Any] = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-            return spec
+            return pod_template_spec(obj)
     return {}
 
 
@@ -326,8 +326,7 @@ def _stuck(outcome: RoundsOutcome, label: str) -> str | None:
 
 
 def _coredns_owner(facts: ClusterFacts) -> str:
-    meta = (facts.coredns_deployment or {}).get("metadata") or {}
-    return str(meta.get("name") or "coredns")
+    return name_of(facts.coredns_deployment) or "coredns"
 
 
 def keep_recorded_order(

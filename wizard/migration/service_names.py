@@ -8,11 +8,10 @@ to put the Service's ClusterIP in the Corefile instead.
 
 from __future__ import annotations
 
-from typing import Any
-
 from wizard.dns.translate import ServiceResolver
 from wizard.errors import InputError
 from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import ServiceView
 
 
 def cluster_ip_resolver(gateway: Gateway) -> ServiceResolver:
@@ -21,18 +20,18 @@ def cluster_ip_resolver(gateway: Gateway) -> ServiceResolver:
 
     def resolve(name: str) -> str:
         service, namespace = name.lower().rstrip(".").split(".")[:2]
-        obj: Any = gateway.try_get("Service", namespace, service)
+        obj = gateway.try_get("Service", namespace, service)
         if obj is None:
             raise InputError(
                 f"stub nameserver {name}: Service {namespace}/{service} does not exist; "
                 "fix the name in the kube-dns ConfigMap or give the nameserver's IP"
             )
-        cluster_ip = str((obj.get("spec") or {}).get("clusterIP") or "")
-        if cluster_ip in ("", "None"):
+        view = ServiceView.from_obj(obj)
+        if not view.has_cluster_ip:
             raise InputError(
                 f"stub nameserver {name}: Service {namespace}/{service} is headless (no ClusterIP); "
                 "give one of its pod IPs or a Service with a ClusterIP"
             )
-        return cluster_ip
+        return view.cluster_ip
 
     return resolve

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import ready_replicas
 from wizard.migration.autoscaler import AutoscalerRecord, describe_now
 from wizard.migration.dns_pods import EndpointMembership, endpoint_membership, list_dns_pods
 from wizard.migration.journal import Journal
@@ -21,7 +22,6 @@ from wizard.migration.switch_state import (
     UnfinishedRollback,
     parse_time,
     read_cluster_record,
-    ready_replicas,
     unfinished_rollback,
 )
 from wizard.options import CLEANUP_AFTER_HOURS, SwitchOptions

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from wizard.errors import WizardError
+from wizard.k8s.objects import EndpointsView, ServiceView
 from wizard.migration.probes import ProbeQuery, ProbeResult
 
 if TYPE_CHECKING:
@@ -222,27 +223,20 @@ def expected_records(gateway: Gateway, query: ProbeQuery, cluster_domain: str) -
             where,
             f"{where} does not exist, so {query.name} has no right answer; probe a Service that exists",
         )
-    spec = service.get("spec") or {}
+    svc = ServiceView.from_obj(service)
     domain = cluster_domain.strip(".")
     if query.purpose == "reverse":
         return Expected(
-            frozenset({f"{name}.{namespace}.svc.{domain}."}), f"{where} (ClusterIP {spec.get('clusterIP')})"
+            frozenset({f"{name}.{namespace}.svc.{domain}."}), f"{where} (ClusterIP {svc.cluster_ip or None})"
         )
-    if spec.get("type") == "ExternalName":
-        target = str(spec.get("externalName") or "").rstrip(".").lower() + "."
+    if svc.type == "ExternalName":
+        target = svc.external_name.rstrip(".").lower() + "."
         return Expected(
             None, where, f"{where} is an ExternalName ({target}): probe a Service with a ClusterIP"
         )
-    cluster_ip = str(spec.get("clusterIP") or "")
-    if cluster_ip and cluster_ip != "None":
-        return Expected(frozenset({cluster_ip}), f"{where} ClusterIP {cluster_ip}")
-    endpoints = gateway.try_get("Endpoints", namespace, name) or {}
-    ips = frozenset(
-        str(address.get("ip"))
-        for subset in endpoints.get("subsets") or []
-        for address in subset.get("addresses") or []
-        if address.get("ip")
-    )
+    if svc.has_cluster_ip:
+        return Expected(frozenset({svc.cluster_ip}), f"{where} ClusterIP {svc.cluster_ip}")
+    ips = EndpointsView.from_obj(gateway.try_get("Endpoints", namespace, name)).ready
     if not ips:
         return Expected(
             None, where, f"{where} is headless with no ready endpoint: probe a Service that has one"

@@ -46,7 +46,7 @@ from wizard.lab.api.selectors import (
     parse_label_selector,
     selector_to_string,
 )
-from wizard.lab.api.store import RESOURCES, ApiError, Resource, Store, not_found, now_rfc3339
+from wizard.lab.api.store import RESOURCES, ApiError, Obj, Resource, Store, not_found, now_rfc3339
 from wizard.lab.api.tables import to_table, wants_table
 from wizard.lab.api.validation import (
     apply_defaults,
@@ -57,7 +57,6 @@ from wizard.lab.api.validation import (
 from wizard.lab.faults import Faults
 from wizard.lab.node.runtime import PodRuntime
 
-Obj = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TargetHandler = Callable[[web.Request, "Target"], Awaitable[web.StreamResponse]]
 log = logging.getLogger(__name__)

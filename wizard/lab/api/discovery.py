@@ -6,11 +6,7 @@ it sends a request, so they must list verbs, kinds, short names and subresources
 
 from __future__ import annotations
 
-from typing import Any
-
-from wizard.lab.api.store import RESOURCES, Resource
-
-Obj = dict[str, Any]
+from wizard.lab.api.store import RESOURCES, Obj, Resource
 
 _SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "status": ("get", "patch", "update"),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-Obj = dict[str, Any]
+from wizard.lab.api.store import Obj
 
 # The alphabet Kubernetes uses for generated name suffixes and pod-template-hash values: no
 # vowels (no accidental words) and no look-alike characters.

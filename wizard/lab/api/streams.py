@@ -19,15 +19,12 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.node.runtime import PodRuntime
-
-Obj = dict[str, Any]
 
 CHANNEL_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
 V5 = "v5.channel.k8s.io"

@@ -12,9 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from wizard.lab.api.store import Resource
+from wizard.lab.api.store import Obj, Resource
 
-Obj = dict[str, Any]
 Column = tuple[str, str, Callable[[Obj], Any], int]  # name, type, cell, priority
 
 

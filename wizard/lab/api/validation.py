@@ -12,9 +12,7 @@ import re
 from typing import Any
 
 from wizard.lab.api.selectors import selector_object_matches
-from wizard.lab.api.store import ApiError, Resource
-
-Obj = dict[str, Any]
+from wizard.lab.api.store import ApiError, Obj, Resource
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

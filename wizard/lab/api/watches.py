@@ -12,15 +12,12 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
 from wizard.lab.api.selectors import object_filter, parse_field_selector, parse_label_selector
-from wizard.lab.api.store import ApiError, Resource, Store
+from wizard.lab.api.store import ApiError, Obj, Resource, Store
 from wizard.lab.api.tables import to_table, wants_table
-
-Obj = dict[str, Any]
 
 DEFAULT_TIMEOUT = 1800.0  # the real server's --min-request-timeout
 _INITIAL_EVENTS_END = "initial-events-end"  # a queue-only marker, sent as a BOOKMARK

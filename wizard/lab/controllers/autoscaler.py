@@ -16,10 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.controllers.informers import ClusterCache
 
-Obj = dict[str, Any]
 AUTOSCALER_NAMESPACE = "kube-system"
 AUTOSCALER_NAME = "kube-dns-autoscaler"
 POLL_SECONDS = 10.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
 
 from wizard.lab.api.objects import (
     controller_ref,
@@ -28,6 +27,7 @@ from wizard.lab.api.objects import (
     template_hash,
     uid_of,
 )
+from wizard.lab.api.store import Obj
 from wizard.lab.controllers.events import EventRecorder
 from wizard.lab.controllers.informers import (
     BY_CONTROLLER,
@@ -40,7 +40,6 @@ from wizard.lab.controllers.scheduler import matches_node_affinity, untolerated_
 from wizard.lab.controllers.workqueue import WorkQueue
 from wizard.lab.node.pods import create_pod, delete_pod, pod_from_template
 
-Obj = dict[str, Any]
 REVISION_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
 _DAEMON_TOLERATIONS = [

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
 
 from wizard.lab.api.objects import (
     controller_ref,
@@ -28,7 +27,7 @@ from wizard.lab.api.objects import (
     template_hash,
     uid_of,
 )
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.controllers.events import EventRecorder
 from wizard.lab.controllers.informers import (
     BY_CONTROLLER,
@@ -40,7 +39,6 @@ from wizard.lab.controllers.informers import (
 )
 from wizard.lab.controllers.workqueue import WorkQueue
 
-Obj = dict[str, Any]
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"

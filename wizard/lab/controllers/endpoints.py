@@ -27,7 +27,7 @@ from wizard.lab.api.objects import (
     random_suffix,
     uid_of,
 )
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.controllers.informers import (
     ClusterCache,
     Informer,
@@ -37,7 +37,6 @@ from wizard.lab.controllers.informers import (
 )
 from wizard.lab.controllers.workqueue import WorkQueue
 
-Obj = dict[str, Any]
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"

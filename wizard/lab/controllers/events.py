@@ -8,12 +8,10 @@ fails scheduling on every retry does not flood the Store.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from wizard.lab.api.objects import meta, name_of, namespace_of, rfc3339, uid_of
-from wizard.lab.api.store import ApiError, Store
+from wizard.lab.api.store import ApiError, Obj, Store
 
-Obj = dict[str, Any]
 _MAX_REMEMBERED = 20000
 
 

@@ -13,12 +13,11 @@ import time
 from typing import Any
 
 from wizard.lab.api.objects import is_deleting, meta, rfc3339, uid_of
-from wizard.lab.api.store import RESOURCES_BY_KIND, ApiError
+from wizard.lab.api.store import RESOURCES_BY_KIND, ApiError, Obj
 from wizard.lab.controllers.informers import ClusterCache, Key
 from wizard.lab.controllers.workqueue import WorkQueue
 from wizard.lab.node.pods import delete_pod
 
-Obj = dict[str, Any]
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 Item = tuple[str, str, Key]  # ("dependent" | "owner", resource key, (namespace, name))

@@ -19,12 +19,10 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Set
-from typing import Any
 
 from wizard.lab.api.objects import meta, uid_of
-from wizard.lab.api.store import ApiError, Store
+from wizard.lab.api.store import ApiError, Obj, Store
 
-Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 Handler = Callable[[Obj | None, Obj | None], None]
 """Called with (old, new) on every change: (None, obj) added, (obj, None) deleted. Must only

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
 
 from wizard.lab.api.objects import (
     controller_ref,
@@ -34,7 +33,7 @@ from wizard.lab.api.objects import (
     set_condition,
     uid_of,
 )
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.controllers.events import EventRecorder
 from wizard.lab.controllers.informers import (
     BY_CONTROLLER,
@@ -48,7 +47,6 @@ from wizard.lab.controllers.informers import (
 from wizard.lab.controllers.workqueue import WorkQueue
 from wizard.lab.node.pods import create_pod, delete_pod, pod_from_template
 
-Obj = dict[str, Any]
 BURST = 500  # the real controller's cap on creations/deletions per sync
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 

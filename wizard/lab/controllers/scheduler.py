@@ -14,7 +14,6 @@ import heapq
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 from wizard.lab.api.objects import (
     is_deleting,
@@ -29,7 +28,7 @@ from wizard.lab.api.objects import (
     selector_matches,
     set_condition,
 )
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.controllers.events import EventRecorder
 from wizard.lab.controllers.informers import (
     BY_CONTROLLER,
@@ -44,7 +43,6 @@ from wizard.lab.controllers.informers import (
 from wizard.lab.controllers.workqueue import WorkQueue
 from wizard.lab.faults import Faults
 
-Obj = dict[str, Any]
 SCHEDULER_NAME = "default-scheduler"
 
 REASON_UNSCHEDULABLE = "node(s) were unschedulable"

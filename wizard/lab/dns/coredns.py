@@ -24,6 +24,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from wizard.lab.api.store import Obj
 from wizard.lab.dns import coredns_plugins as p
 from wizard.lab.dns.coredns_config import (
     Block,
@@ -37,9 +38,6 @@ from wizard.lab.dns.coredns_metrics import BUILDS, Metrics, version_text
 from wizard.lab.dns.http import HTTPEndpoints, Route
 from wizard.lab.dns.pods import DNSPod, DNSPodStartError, is_coredns_image
 from wizard.lab.dns.transport import Client, DNSListener, WireHandler
-
-Obj = dict[str, Any]
-
 
 # ---- RBAC, as the kubernetes plugin meets it ---------------------------------------------------------
 ASSUMED_KUBERNETES = (1, 20)

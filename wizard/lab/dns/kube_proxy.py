@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any
 
 import yaml
 
-Obj = dict[str, Any]
+from wizard.lab.api.store import Obj
+
 KUBE_PROXY_LABEL = ("k8s-app", "kube-proxy")
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -30,7 +30,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from wizard.lab.api.store import Store
+from wizard.lab.api.store import Obj, Store
 from wizard.lab.dns.forward import UpstreamError, UpstreamPool
 from wizard.lab.dns.http import HTTPEndpoints
 from wizard.lab.dns.kubedns_configmap import (
@@ -47,7 +47,6 @@ from wizard.lab.dns.kubedns_records import Reply as KubeDNSReply
 from wizard.lab.dns.pods import DNSPod, DNSPodStartError
 from wizard.lab.dns.transport import Client, DNSListener
 
-Obj = dict[str, Any]
 CONFIGMAP = ("kube-system", "kube-dns")
 SOURCE = "ConfigMap kube-system/kube-dns"
 

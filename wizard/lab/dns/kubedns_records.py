@@ -32,7 +32,7 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
-from wizard.lab.api.store import Store
+from wizard.lab.api.store import Obj, Store
 
 TTL = 30
 SRV_PRIORITY = 10
@@ -41,7 +41,6 @@ ZONE_LABEL = "failure-domain.beta.kubernetes.io/zone"
 REGION_LABEL = "failure-domain.beta.kubernetes.io/region"
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

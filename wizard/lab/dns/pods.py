@@ -25,13 +25,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from abc import ABC, abstractmethod
-from typing import Any
 
-from wizard.lab.api.store import Store
+from wizard.lab.api.store import Obj, Store
 from wizard.lab.dns.world import VirtualNetwork
 from wizard.lab.faults import Faults
 
-Obj = dict[str, Any]
 MAX_LOG_LINES = 5000
 
 

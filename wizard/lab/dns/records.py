@@ -26,7 +26,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import dns.name
 import dns.rcode
@@ -35,12 +35,11 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
-from wizard.lab.api.store import Store
+from wizard.lab.api.store import Obj, Store
 
 COREDNS_TTL = 5
 SCHEMA_VERSION = "1.1.0"
 
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wizard.lab.addresses import AddressPlan
-from wizard.lab.api.store import Store
+from wizard.lab.api.store import Obj, Store
 from wizard.lab.dns.kube_proxy import (
     UnreadableConfig,
     configmap_source,
@@ -38,7 +38,6 @@ from wizard.lab.dns.kube_proxy import (
     udp_timeout_at_start,
 )
 
-Obj = dict[str, Any]
 Client = tuple[str, int]
 DNS_PORT_NAMES = ("dns", "dns-tcp")
 logger = logging.getLogger("wizard.lab.dns")

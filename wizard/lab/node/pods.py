@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
 
 from wizard.lab.api.objects import meta, node_name_of, random_suffix, rfc3339
-from wizard.lab.api.store import ApiError
+from wizard.lab.api.store import ApiError, Obj
 from wizard.lab.controllers.informers import ClusterCache
-
-Obj = dict[str, Any]
 
 _DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",

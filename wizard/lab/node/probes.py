@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-Obj = dict[str, Any]
+from wizard.lab.api.store import Obj
+
 ExecRunner = Callable[[list[str]], Awaitable[int]]
 """Runs an exec probe's command in the container and returns its exit code."""
 

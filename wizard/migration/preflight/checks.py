@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from wizard.k8s.objects import ConfigMapView, DeploymentView, ServiceView, labels_of, mapping_at, name_of
 from wizard.migration.facts import ClusterDomain, ClusterFacts, wizard_annotations
 from wizard.migration.journal import ANNOTATION_PHASE, ANNOTATION_ROUND
 
@@ -38,14 +39,6 @@ class Finding:
 
 def finding(id: str, title: str, status: Status, evidence: Sequence[str], advice: str = "") -> Finding:
     return Finding(id, title, status, tuple(evidence), advice)
-
-
-def _meta(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return (obj or {}).get("metadata") or {}
-
-
-def _pod_spec(deployment: Mapping[str, Any]) -> Mapping[str, Any]:
-    return ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
 
 
 def check_kubernetes_version(facts: ClusterFacts) -> Finding:
@@ -91,9 +84,9 @@ def check_kube_dns_deployment(facts: ClusterFacts, options: SwitchOptions, domai
             "nothing to switch here: check --context and that kube-dns runs in this namespace",
         )
     replicas = facts.kube_dns_replicas
-    containers = [c for c in _pod_spec(deployment).get("containers") or []]
-    images = [str(c.get("image", "")) for c in containers]
-    evidence = [f"replicas: {replicas}", "containers: " + ", ".join(str(c.get("name")) for c in containers)]
+    containers = DeploymentView.from_obj(deployment).containers
+    images = [c.image for c in containers]
+    evidence = [f"replicas: {replicas}", "containers: " + ", ".join(c.name for c in containers)]
     for image in images:
         try:
             host = registry_host(image)
@@ -129,11 +122,11 @@ def check_translation(
 ) -> Finding:
     title = f"kube-dns ConfigMap {options.namespace}/{options.kube_dns_configmap} carried into the Corefile"
     evidence: list[str] = []
-    data = (facts.kube_dns_configmap or {}).get("data") or {}
+    data = ConfigMapView.from_obj(facts.kube_dns_configmap).data
     if facts.kube_dns_configmap is None:
         evidence.append("no kube-dns ConfigMap: kube-dns runs with its defaults, nothing to carry over")
     else:
-        evidence += [f"{key}: {str(value).strip()}" for key, value in sorted(data.items())]
+        evidence += [f"{key}: {value.strip()}" for key, value in sorted(data.items())]
     if render_error is not None:
         return finding(
             "kube-dns-config",
@@ -168,11 +161,10 @@ def check_service(facts: ClusterFacts, options: SwitchOptions) -> Finding:
             "every pod's resolv.conf points at this Service's ClusterIP; without it there is "
             "nothing to switch behind (check the namespace and --context)",
         )
-    spec = service.get("spec") or {}
-    selector = dict(spec.get("selector") or {})
-    cluster_ip = str(spec.get("clusterIP") or "")
-    ports = ", ".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
-    evidence = [f"selector {selector}", f"ClusterIP {cluster_ip or '(none)'}", f"ports {ports}"]
+    svc = ServiceView.from_obj(service)
+    selector = dict(svc.selector)
+    ports = ", ".join(f"{p.port}/{p.protocol}" for p in svc.ports)
+    evidence = [f"selector {selector}", f"ClusterIP {svc.cluster_ip or '(none)'}", f"ports {ports}"]
     if selector != DNS_SELECTOR:
         return finding(
             "dns-service",
@@ -183,7 +175,7 @@ def check_service(facts: ClusterFacts, options: SwitchOptions) -> Finding:
             f"selects {selector}. Set its spec.selector back to exactly {{k8s-app: kube-dns}} "
             "(patch, never re-create the Service: its ClusterIP must stay)",
         )
-    if not cluster_ip or cluster_ip == "None":
+    if not svc.has_cluster_ip:
         return finding(
             "dns-service",
             title,
@@ -195,9 +187,8 @@ def check_service(facts: ClusterFacts, options: SwitchOptions) -> Finding:
     return finding("dns-service", title, "ok", evidence)
 
 
-def _coredns_image(deployment: Mapping[str, Any]) -> str:
-    containers = _pod_spec(deployment).get("containers") or []
-    return str(containers[0].get("image", "")) if containers else ""
+def _coredns_image(deployment: DeploymentView) -> str:
+    return deployment.containers[0].image if deployment.containers else ""
 
 
 def check_existing_coredns(
@@ -212,7 +203,7 @@ def check_existing_coredns(
     if deployment is None and configmap is None:
         return finding("coredns-objects", title, "ok", [f"no {dep_name} and no {cm_name} yet"])
     evidence: list[str] = []
-    corefile = str(((configmap or {}).get("data") or {}).get("Corefile", ""))
+    corefile = ConfigMapView.from_obj(configmap).data.get("Corefile", "")
     same_corefile = rendered is not None and corefile.strip() == rendered.corefile_text.strip()
     if configmap is not None:
         evidence.append(
@@ -235,9 +226,9 @@ def check_existing_coredns(
             else f"the deploy step replaces the Corefile in {cm_name}; "
             "compare it with `coredns-wizard render` output if someone edited it on purpose",
         )
-    image = _coredns_image(deployment)
-    replicas = (deployment.get("spec") or {}).get("replicas")
-    evidence.append(f"{dep_name} exists: image {image}, replicas {replicas}")
+    view = DeploymentView.from_obj(deployment)
+    image = _coredns_image(view)
+    evidence.append(f"{dep_name} exists: image {image}, replicas {view.replicas}")
     marks = wizard_annotations(deployment)
     if marks:
         evidence.append(
@@ -452,9 +443,9 @@ def check_hpa(facts: ClusterFacts, options: SwitchOptions) -> Finding:
         )
     targeting = []
     for hpa in facts.hpas:
-        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        ref = mapping_at(hpa, "spec", "scaleTargetRef")
         if ref.get("kind") == "Deployment" and ref.get("name") == options.kube_dns_deployment:
-            targeting.append(str(_meta(hpa).get("name")))
+            targeting.append(name_of(hpa))
     if not targeting:
         return finding(
             "hpa", title, "ok", [f"no HPA in {options.namespace} targets {options.kube_dns_deployment}"]
@@ -478,8 +469,7 @@ def check_addon_manager(facts: ClusterFacts, options: SwitchOptions) -> Finding:
     advice: list[str] = []
     if facts.addon_manager_pods:
         evidence.append("addon manager pod(s): " + ", ".join(facts.addon_manager_pods))
-    labels = _meta(facts.kube_dns_deployment).get("labels") or {}
-    mode = labels.get("addonmanager.kubernetes.io/mode")
+    mode = labels_of(facts.kube_dns_deployment).get("addonmanager.kubernetes.io/mode")
     if mode:
         evidence.append(
             f"Deployment {options.namespace}/{options.kube_dns_deployment} is labelled "
@@ -508,7 +498,7 @@ def check_addon_manager(facts: ClusterFacts, options: SwitchOptions) -> Finding:
 
 
 def _selects_dns(pdb: Mapping[str, Any]) -> bool:
-    selector = (pdb.get("spec") or {}).get("selector") or {}
+    selector = mapping_at(pdb, "spec", "selector")
     labels = selector.get("matchLabels") or {}
     if any(DNS_SELECTOR.get(str(k)) != str(v) for k, v in labels.items()):
         return False
@@ -529,7 +519,7 @@ def check_pdbs(facts: ClusterFacts, options: SwitchOptions) -> Finding:
         return _unlisted(
             "pdb", title, facts, "PodDisruptionBudgets", f"kubectl -n {options.namespace} get pdb"
         )
-    matching = [str(_meta(p).get("name")) for p in facts.pdbs if _selects_dns(p)]
+    matching = [name_of(p) for p in facts.pdbs if _selects_dns(p)]
     if not matching:
         return finding(
             "pdb", title, "ok", [f"no PodDisruptionBudget in {options.namespace} selects k8s-app=kube-dns"]

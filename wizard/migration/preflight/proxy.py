@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wizard.k8s.objects import ConfigMapView, containers_of
 from wizard.migration.facts import ClusterFacts, NodeInfo, flag_value
 
 KERNEL_DEFAULT_UDP_TIMEOUT_S = 300.0
@@ -63,11 +64,11 @@ def _kube_proxy_config(configmap: Mapping[str, Any] | None) -> tuple[dict[str, A
     from wizard.errors import InputError
     from wizard.safe_load import load_yaml
 
-    data = (configmap or {}).get("data") or {}
+    data = ConfigMapView.from_obj(configmap).data
     keys = ["config.conf", *sorted(k for k in data if k != "config.conf")]
     for key in keys:
         text = data.get(key)
-        if not isinstance(text, str):
+        if text is None:
             continue
         try:
             doc = load_yaml(text, f"kube-proxy ConfigMap key {key}")
@@ -79,11 +80,7 @@ def _kube_proxy_config(configmap: Mapping[str, Any] | None) -> tuple[dict[str, A
 
 
 def _daemonset_words(daemonset: Mapping[str, Any] | None) -> list[str]:
-    spec = (((daemonset or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
-    words: list[str] = []
-    for container in spec.get("containers") or []:
-        words += [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
-    return words
+    return [word for container in containers_of(daemonset) for word in container.command + container.args]
 
 
 def read_proxy_setup(facts: ClusterFacts) -> ProxySetup:
