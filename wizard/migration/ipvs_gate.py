@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.errors import InputError
+from wizard.k8s.objects import Obj
 from wizard.migration.facts import NodeInfo, node_info
 from wizard.migration.preflight.proxy import (
     KERNEL_DEFAULT_UDP_TIMEOUT_S,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from wizard.migration.journal import Journal
     from wizard.options import SwitchOptions
 
-Obj = dict[str, Any]
 GateStatus = Literal["no-risk", "timeout-long", "not-in-effect", "waiting", "open"]
 ACK_STEP_ID = "ipvs-ack"
 """The journal step of an operator's reason to go on before the gate opened."""
