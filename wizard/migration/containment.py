@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 from wizard.durations import human_duration
 from wizard.errors import WizardError
 from wizard.k8s.gateway import Obj
-from wizard.k8s.watch import WaitProgress, WaitTimeout, endpoint_ips, pod_is_ready, wait_for
+from wizard.k8s.watch import WaitTimeout, endpoint_ips, pod_is_ready
 from wizard.migration.dns_pods import DnsPods, list_dns_pods, slice_ready_ips
 from wizard.migration.journal import (
     ANNOTATION_CONTAINMENT,
@@ -39,7 +39,7 @@ from wizard.migration.journal import (
 )
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
-from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem, Waiting
+from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem
 from wizard.migration.switch_state import (
     CONTAIN_STEP_SUFFIX,
     PHASE_ROLLED_BACK,
@@ -48,7 +48,8 @@ from wizard.migration.switch_state import (
 )
 
 if TYPE_CHECKING:
-    from wizard.migration.switch import Switcher, SwitchStop
+    from wizard.migration.step_runner import SwitchStop
+    from wizard.migration.switch import Switcher
 
 T = TypeVar("T")
 CONTAINED_KINDS = frozenset({"wait-ready", "probe", "check-endpoints", "scale-kube-dns", "observe"})
@@ -88,7 +89,7 @@ class Containment:
     def after_failure(self, step: Step, stop: SwitchStop) -> SwitchStop:
         """The stop to report for a verification that failed in `step`: contained (default),
         or left in place with `--on-failure stop` or when the operator declines."""
-        from wizard.migration.switch import SwitchStop
+        from wizard.migration.step_runner import SwitchStop
 
         suspects = self._suspects(step, stop)
         if self.options.on_failure == "stop":
@@ -134,7 +135,7 @@ class Containment:
     def finish_interrupted(self) -> None:
         """A containment recorded as in progress (the last wizard stopped mid-way) is finished
         before anything else, with the counts it recorded. Raises SwitchStop when it cannot."""
-        from wizard.migration.switch import SwitchStop
+        from wizard.migration.step_runner import SwitchStop
 
         record = read_cluster_record(self.gateway, self.options)
         pending = record.containment
@@ -459,7 +460,7 @@ class Containment:
     def _failing_survivor(self, step: Step) -> str | None:
         """Probe the CoreDNS pods that stay (with the probe step's own verdict); the first
         failure, or None when they all pass or none stays."""
-        from wizard.migration.switch import SwitchStop
+        from wizard.migration.step_runner import SwitchStop
 
         pods = list_dns_pods(self.gateway, self.options)
         if not pods.ready("coredns"):
@@ -529,20 +530,14 @@ class Containment:
     ) -> T:
         """A watch-based wait that reports progress but, unlike the steps' waits, is not cut
         short by a cancel request: a containment half done is worse than one finished."""
-
-        def progress(p: WaitProgress) -> None:
-            self.sw._emit(Waiting(p.waiting_for, p.elapsed_s, timeout))
-
-        return wait_for(
-            self.gateway,
+        return self.sw.ctx.wait(
             kind,
-            self.ns,
             predicate,
             timeout,
             what,
             label_selector=label_selector,
             field_selector=field_selector,
-            on_progress=progress,
+            cancellable=False,
         )
 
     def _classify(self, pods: list[Obj]) -> DnsPods:
