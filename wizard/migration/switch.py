@@ -73,6 +73,11 @@ HANDLERS: dict[StepKind, Handler] = {
 }
 """Every kind of plan step and the handler that runs it (wizard.migration.switch_steps)."""
 
+_DONE_IN_THIS_PROCESS: set[tuple[str, str, str, str, str]] = set()
+"""(server, context, namespace, CoreDNS Deployment, step id) of the steps this wizard process
+finished: found done again (the TUI's deploy stage, then its switch stage), they are no resume."""
+
+
 @dataclass(frozen=True)
 class SwitchOutcome:
     """completed: CoreDNS at the original replica count and Ready, kube-dns at 0."""
@@ -220,7 +225,9 @@ class Switcher:
         return done
 
     def _announce_resume(self, done: set[str]) -> None:
-        if not done:
+        """Say "resuming" only when an earlier run did some of the steps: not for steps this
+        wizard process did itself (the TUI's deploy stage before its switch stage)."""
+        if not any(self._done_key(step_id) not in _DONE_IN_THIS_PROCESS for step_id in done):
             return
         ids = self.plan.ids()
         first = next((i for i in ids if i not in done), None)
@@ -269,6 +276,8 @@ class Switcher:
             failed.failed_step = step
             raise failed from None
         self._ran.append(step.id)
+        if not self.dry_run:
+            _DONE_IN_THIS_PROCESS.add(self._done_key(step.id))
 
     def _after_done(self, step: Step) -> None:
         """The step recorded on the CoreDNS Deployment, where any wizard finds it again."""
@@ -285,6 +294,10 @@ class Switcher:
 
     def _coredns_exists(self) -> bool:
         return self.gateway.try_get("Deployment", self.ns, self.options.coredns_deployment) is not None
+
+    def _done_key(self, step_id: str) -> tuple[str, str, str, str, str]:
+        connection = self.gateway.connection
+        return (connection.server, connection.context, self.ns, self.options.coredns_deployment, step_id)
 
     # ---- what containment uses ----------------------------------------------------------
     def _probe(self, step: Step) -> tuple[Outcome, str]:
