@@ -1,3 +1,2 @@
 """The switch's step handlers, one module per kind of step, and the SwitchContext they share.
-
-May import `wizard.migration` (not `switch` itself), `wizard.k8s` and the shared modules; no UI, no lab."""
+May import the rest of `wizard.migration` (never `switch`, which dispatches to them), `wizard.k8s`, shared."""
