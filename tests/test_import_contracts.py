@@ -82,6 +82,13 @@ def test_migration_imports_no_ui_and_no_lab() -> None:
     assert _violations("wizard/migration/**/*.py", ("wizard.lab", *UI)) == []
 
 
+def test_step_handlers_and_the_runner_do_not_import_the_switch() -> None:
+    """switch.py dispatches to the handlers and drives the runner, never the other way round."""
+    switch = ("wizard.migration.switch",)
+    assert _violations("wizard/migration/switch_steps/**/*.py", switch) == []
+    assert _violations("wizard/migration/step_runner.py", switch) == []
+
+
 def _lab_engine_imports() -> list[str]:
     return _violations("wizard/lab/**/*.py", ("wizard",), allowed=("wizard.lab", "wizard.errors"))
 

@@ -77,3 +77,41 @@ def test_killed_switch_resumes_without_repeating_or_skipping(
     watch.assert_never_below(3)  # grow-first on 4 nodes: an uninterrupted switch never has fewer
     assert set(outcome.steps_run) == set(plan.ids()) - done_before
     assert (deployment_replicas(lab, "coredns"), deployment_replicas(lab, "kube-dns")) == (3, 0)
+
+
+def _notes(events: list[Any]) -> list[str]:
+    return [e.message for e in events if type(e).__name__ == "Note"]
+
+
+@pytest.mark.lab_options(nodes=4)
+def test_a_fresh_switch_after_its_own_deploy_stage_does_not_say_resuming(lab: Any, tmp_path: Path) -> None:
+    """The TUI applies the manifests in its deploy stage, then starts the switch stage in the
+    same process: nothing was done by an earlier run, so nothing is "resumed"."""
+    gateway = gateway_for(lab)
+    plan = make_test_plan(gateway, n=3)
+    journal = Journal(tmp_path / "journal.jsonl", operator="test@host")
+    events: list[Any] = []
+    deployed = Switcher(gateway, plan, journal, fast_options(), events.append).run(stop_after="deploy")
+    assert deployed.completed, deployed.reason
+    switched = Switcher(gateway, plan, journal, fast_options(), events.append).run(
+        stop_after="r1.scale-coredns"
+    )
+    assert switched.completed, switched.reason
+    assert switched.steps_run == ("r1.scale-coredns",)
+    assert not [n for n in _notes(events) if "resuming" in n], _notes(events)
+
+
+@pytest.mark.lab_options(nodes=4)
+def test_a_switch_that_an_earlier_run_began_says_resuming(lab: Any, tmp_path: Path) -> None:
+    journal_path = tmp_path / "journal.jsonl"
+    run_until(lab, journal_path, "deploy")
+    gateway = gateway_for(lab)
+    plan = make_test_plan(gateway, n=3)
+    events: list[Any] = []
+    journal = Journal(journal_path, operator="test@host")
+    outcome = Switcher(gateway, plan, journal, fast_options(), events.append).run(
+        stop_after="r1.scale-coredns"
+    )
+    assert outcome.completed, outcome.reason
+    resuming = [n for n in _notes(events) if n.startswith("resuming:")]
+    assert len(resuming) == 1 and "continuing at r1.scale-coredns" in resuming[0], _notes(events)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wizard.errors import CheckFailed
-from wizard.k8s.gateway import Gateway
+from wizard.k8s.gateway import Gateway, Obj
 from wizard.migration.journal import Journal, save_backup
 from wizard.migration.plan import Step
-from wizard.migration.progress import Confirm, Event, EventSink, Note, StepFinished, StepStarted
+from wizard.migration.progress import Confirm, Event, EventSink, Note, Outcome
 from wizard.migration.status import last_kube_dns_scale_down
+from wizard.migration.step_runner import StepRunner
 from wizard.migration.switch_state import read_cluster_record, ready_replicas
 from wizard.options import CLEANUP_AFTER_HOURS, SwitchOptions
 
@@ -103,59 +104,68 @@ def cleanup(
     check_cleanup_allowed(gateway, journal, options, force, now)
     ns = options.namespace
     dry = gateway.dry_run
-    ask = None if options.assume_yes else confirm
+    context = gateway.connection.context
+    runner = StepRunner(journal, dry, emit, None if options.assume_yes else confirm, context)
     warnings: list[str] = []
-    users = node_local_dns_users(gateway)
+    targets = _targets(gateway, options, warnings)
+    for warning in warnings:
+        emit(Note(warning))
+    deleted: list[str] = []
+    skipped: list[str] = []
+    backups: list[str] = []
+    for kind, name in targets:
+        step = _delete_step(kind, name, ns)
+        label = step.target
+        obj = gateway.try_get(kind, ns, name)
+        if obj is None:
+            skipped.append(f"{label}: already gone")
+            runner.settled(step, "already gone")
+            continue
+
+        def delete(kind: str = kind, name: str = name, obj: Obj = obj) -> tuple[Outcome, str]:
+            backup = None if dry else save_backup(obj, journal.state_dir)
+            if backup is not None:
+                backups.append(str(backup))
+            gateway.delete(kind, ns, name)
+            return "done", f"backup: {backup}" if backup else "deleted"
+
+        question = f"delete {label} in context {context!r}"
+        if runner.run(step, delete, question) == "declined":
+            skipped.append(f"{label}: declined")
+            continue
+        deleted.append(label)
+    emit(Note(f"Service {ns}/{options.dns_service} is kept: CoreDNS serves behind its ClusterIP"))
+    return CleanupResult(tuple(deleted), tuple(skipped), tuple(backups), tuple(warnings), dry)
+
+
+def _targets(gateway: Gateway, options: SwitchOptions, warnings: list[str]) -> list[tuple[str, str]]:
+    """The kube-dns objects to delete; the ConfigMap is kept (with a warning) while NodeLocal
+    DNSCache reads it."""
     targets = [
         ("Deployment", options.kube_dns_deployment),
         ("ConfigMap", options.kube_dns_configmap),
         ("ServiceAccount", "kube-dns"),
     ]
+    users = node_local_dns_users(gateway)
     if users:
         warnings.append(
-            f"{', '.join(users)} reads ConfigMap {ns}/{options.kube_dns_configmap} for its stub domains: "
-            "keeping that ConfigMap; move NodeLocal DNSCache's configuration first, then delete it by hand"
+            f"{', '.join(users)} reads ConfigMap {options.namespace}/{options.kube_dns_configmap} for "
+            "its stub domains: keeping that ConfigMap; move NodeLocal DNSCache's configuration first, "
+            "then delete it by hand"
         )
-        emit(Note(warnings[-1]))
         targets = [t for t in targets if t[0] != "ConfigMap"]
-    deleted: list[str] = []
-    skipped: list[str] = []
-    backups: list[str] = []
-    for kind, name in targets:
-        label = f"{kind} {ns}/{name}"
-        step = Step(
-            f"cleanup.{kind.lower()}",
-            "deploy",
-            0,
-            f"Delete {label}",
-            (f"kubectl delete {kind.lower()} {name} -n {ns}",),
-            label,
-            None,
-            True,
-        )
-        emit(StepStarted(step))
-        obj = gateway.try_get(kind, ns, name)
-        if obj is None:
-            skipped.append(f"{label}: already gone")
-            emit(StepFinished(step, "already-done", "already gone"))
-            continue
-        if (
-            ask is not None
-            and not dry
-            and not ask(step, f"delete {label} in context {gateway.connection.context!r}")
-        ):
-            skipped.append(f"{label}: declined")
-            emit(StepFinished(step, "declined", "the operator declined"))
-            continue
-        backup = None if dry else save_backup(obj, journal.state_dir)
-        if backup is not None:
-            backups.append(str(backup))
-        if not dry:
-            journal.intent(step.id, step.description, label)
-        gateway.delete(kind, ns, name)
-        if not dry:
-            journal.done(step.id, step.description, label, detail=f"backup {backup}" if backup else None)
-        deleted.append(label)
-        emit(StepFinished(step, "dry-run" if dry else "done", f"backup: {backup}" if backup else "deleted"))
-    emit(Note(f"Service {ns}/{options.dns_service} is kept: CoreDNS serves behind its ClusterIP"))
-    return CleanupResult(tuple(deleted), tuple(skipped), tuple(backups), tuple(warnings), dry)
+    return targets
+
+
+def _delete_step(kind: str, name: str, ns: str) -> Step:
+    label = f"{kind} {ns}/{name}"
+    return Step(
+        f"cleanup.{kind.lower()}",
+        "deploy",
+        0,
+        f"Delete {label}",
+        (f"kubectl delete {kind.lower()} {name} -n {ns}",),
+        label,
+        None,
+        True,
+    )

@@ -22,14 +22,13 @@ failing pod.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from wizard.durations import human_duration
 from wizard.errors import WizardError
 from wizard.k8s.gateway import Obj
-from wizard.k8s.watch import WaitProgress, WaitTimeout, endpoint_ips, pod_is_ready, wait_for
+from wizard.k8s.watch import WaitTimeout, endpoint_ips, pod_is_ready
 from wizard.migration.dns_pods import DnsPods, list_dns_pods, slice_ready_ips
 from wizard.migration.journal import (
     ANNOTATION_CONTAINMENT,
@@ -39,7 +38,7 @@ from wizard.migration.journal import (
 )
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
-from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem, Waiting
+from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem
 from wizard.migration.switch_state import (
     CONTAIN_STEP_SUFFIX,
     PHASE_ROLLED_BACK,
@@ -48,9 +47,9 @@ from wizard.migration.switch_state import (
 )
 
 if TYPE_CHECKING:
-    from wizard.migration.switch import Switcher, SwitchStop
+    from wizard.migration.step_runner import SwitchStop
+    from wizard.migration.switch import Switcher
 
-T = TypeVar("T")
 CONTAINED_KINDS = frozenset({"wait-ready", "probe", "check-endpoints", "scale-kube-dns", "observe"})
 """The steps whose failure means a verification failed after a change of the round. A failed
 scale-coredns was a refused change (nothing new serves); deploy and the autoscaler are outside the
@@ -88,7 +87,7 @@ class Containment:
     def after_failure(self, step: Step, stop: SwitchStop) -> SwitchStop:
         """The stop to report for a verification that failed in `step`: contained (default),
         or left in place with `--on-failure stop` or when the operator declines."""
-        from wizard.migration.switch import SwitchStop
+        from wizard.migration.step_runner import SwitchStop
 
         suspects = self._suspects(step, stop)
         if self.options.on_failure == "stop":
@@ -134,7 +133,7 @@ class Containment:
     def finish_interrupted(self) -> None:
         """A containment recorded as in progress (the last wizard stopped mid-way) is finished
         before anything else, with the counts it recorded. Raises SwitchStop when it cannot."""
-        from wizard.migration.switch import SwitchStop
+        from wizard.migration.step_runner import SwitchStop
 
         record = read_cluster_record(self.gateway, self.options)
         pending = record.containment
@@ -359,12 +358,13 @@ class Containment:
             return True if stuck.check(waiting, pods) is not None else None
 
         try:
-            self._wait(
+            self.sw.ctx.wait(
                 "Pod",
                 has_kube_dns_endpoint,
                 self.options.ready_timeout_seconds,
                 "a ready kube-dns endpoint before the CoreDNS pods leave",
                 label_selector="k8s-app=kube-dns",
+                cancellable=False,
             )
         except WaitTimeout:
             self.sw._emit(Note("no kube-dns pod became a ready endpoint in time; containing anyway"))
@@ -386,12 +386,13 @@ class Containment:
             state["staying"] = {self._ip(p) for p in staying if self._ip(p)}
             return True
 
-        self._wait(
+        self.sw.ctx.wait(
             "Pod",
             settled,
             LEAVE_TIMEOUT_S,
             f"CoreDNS {self.ns}/{self.options.coredns_deployment} down to {target.coredns} pod(s)",
             label_selector="k8s-app=kube-dns",
+            cancellable=False,
         )
         leaving = {ip: name for ip, name in leaving_from.items() if ip not in state["staying"]}
         what = (
@@ -406,15 +407,21 @@ class Containment:
                 self.sw._emit(EndpointsChanged(tuple(sorted(ready)), tuple(sorted(endpoint_ips(ep, False)))))
             return True if not ready & set(leaving) else None
 
-        self._wait(
-            "Endpoints", out_of_endpoints, LEAVE_TIMEOUT_S, what, field_selector=f"metadata.name={service}"
+        self.sw.ctx.wait(
+            "Endpoints",
+            out_of_endpoints,
+            LEAVE_TIMEOUT_S,
+            what,
+            field_selector=f"metadata.name={service}",
+            cancellable=False,
         )
-        self._wait(
+        self.sw.ctx.wait(
             "EndpointSlice",
             lambda _objs: True if not slice_ready_ips(self.gateway, self.options) & set(leaving) else None,
             LEAVE_TIMEOUT_S,
             what.replace("endpoints", "EndpointSlices"),
             label_selector=f"kubernetes.io/service-name={service}",
+            cancellable=False,
         )
         return leaving
 
@@ -442,12 +449,13 @@ class Containment:
             return None
 
         try:
-            count = self._wait(
+            count = self.sw.ctx.wait(
                 "Pod",
                 ready,
                 self.options.ready_timeout_seconds,
                 f"{target.kube_dns} Ready kube-dns pod(s)",
                 label_selector="k8s-app=kube-dns",
+                cancellable=False,
             )
         except WaitTimeout:
             count = len(list_dns_pods(self.gateway, self.options).ready("kube-dns"))
@@ -459,7 +467,7 @@ class Containment:
     def _failing_survivor(self, step: Step) -> str | None:
         """Probe the CoreDNS pods that stay (with the probe step's own verdict); the first
         failure, or None when they all pass or none stays."""
-        from wizard.migration.switch import SwitchStop
+        from wizard.migration.step_runner import SwitchStop
 
         pods = list_dns_pods(self.gateway, self.options)
         if not pods.ready("coredns"):
@@ -517,34 +525,6 @@ class Containment:
         return self.plan.step(record.resume_after).round + 1
 
     # ---- small helpers ----------------------------------------------------------------------------
-    def _wait(
-        self,
-        kind: str,
-        predicate: Callable[[list[Obj]], T | None],
-        timeout: float,
-        what: str,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> T:
-        """A watch-based wait that reports progress but, unlike the steps' waits, is not cut
-        short by a cancel request: a containment half done is worse than one finished."""
-
-        def progress(p: WaitProgress) -> None:
-            self.sw._emit(Waiting(p.waiting_for, p.elapsed_s, timeout))
-
-        return wait_for(
-            self.gateway,
-            kind,
-            self.ns,
-            predicate,
-            timeout,
-            what,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            on_progress=progress,
-        )
-
     def _classify(self, pods: list[Obj]) -> DnsPods:
         classified = list_dns_pods(self.gateway, self.options, pods)
         self.sw._emit(PodsChanged(classified.views))

@@ -13,6 +13,7 @@ run would take from the cluster as it is now.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import InputError, WizardError
@@ -35,12 +36,11 @@ from wizard.migration.progress import (
     EventSink,
     Note,
     Problem,
-    StepFinished,
-    StepStarted,
     SwitchCompleted,
     SwitchStopped,
 )
 from wizard.migration.rollback_rounds import KubeDnsRestorer, Planned, RollbackStop
+from wizard.migration.step_runner import Action, StepRunner, SwitchStop
 from wizard.migration.switch_state import (
     ANNOTATION_ROLLBACK_STEP,
     PHASE_ROLLED_BACK,
@@ -174,82 +174,30 @@ def rollback(
         if on_event is not None:
             on_event(event)
 
-    ns = options.namespace
-    dry = gateway.dry_run
-    ask = None if options.assume_yes else confirm
-    context = gateway.connection.context
-    kd = options.kube_dns_deployment
-    cd = options.coredns_deployment
-
-    def run(planned: Planned, coredns_exists: bool) -> None:
-        s = planned.step
-        emit(StepStarted(s))
-        kubectl = "; ".join(s.kubectl)
-        if (
-            ask is not None
-            and not dry
-            and s.changes_cluster
-            and not ask(s, f"{s.description}: {s.target} in context {context!r} ({kubectl})")
-        ):
-            if journal is not None:
-                journal.failed(s.id, s.description, s.target, "declined by the operator", None, s.replicas)
-            emit(StepFinished(s, "declined", "the operator declined"))
-            raise _Stop(
-                f"the operator declined: {s.description}",
-                "nothing was changed by this step; `coredns-wizard status` shows where the rollback "
-                "stands; run `coredns-wizard rollback` again when ready",
-            )
-        if journal is not None and not dry:
-            journal.intent(s.id, s.description, s.target, None, s.replicas)
-        try:
-            detail = planned.action()
-        except (WizardError, _Stop) as err:
-            if journal is not None and not dry:
-                journal.failed(s.id, s.description, s.target, str(err), None, s.replicas)
-            emit(StepFinished(s, "failed", str(err)))
-            raise
-        if journal is not None and not dry:
-            journal.done(s.id, s.description, s.target, None, s.replicas, detail)
-        if not dry and coredns_exists:
-            gateway.annotate_deployment(ns, cd, {ANNOTATION_ROLLBACK_STEP: s.id})
-        emit(StepFinished(s, "dry-run" if dry else "done", detail))
-
+    ns, cd = options.namespace, options.coredns_deployment
     try:
         plan = plan_rollback(gateway, journal, options, kube_dns_replicas, emit)
-        original = plan.original_kube_dns_replicas
         for note in plan.notes:
             emit(Note(note))
         coredns_exists = gateway.try_get("Deployment", ns, cd) is not None
-        for planned in plan.actions:
-            run(planned, coredns_exists)
-        if not dry:
+
+        def record_step(step: Step) -> None:
             if coredns_exists:
-                # the records of this attempt end here: a later switch starts from the cluster as it is
-                gateway.annotate_deployment(
-                    ns,
-                    cd,
-                    {
-                        ANNOTATION_PHASE: PHASE_ROLLED_BACK,
-                        ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: None,
-                        ANNOTATION_AUTOSCALER: None,
-                        ANNOTATION_ROUND: None,
-                        ANNOTATION_ORDER: None,
-                        ANNOTATION_ROLLBACK_STEP: None,
-                    },
-                )
-            if journal is not None:
-                journal.done(ROLLBACK_STEP, "rollback finished", f"deployment {ns}/{kd}", None, original)
-        shared = _shared_nodes(gateway, options) if not dry else ""
-        if shared:
-            emit(Note(f"warning: {shared}"))
-        summary = (
-            f"{'dry-run: would restore' if dry else 'restored'} kube-dns {ns}/{kd} to {original} replicas"
-            f"{'' if not coredns_exists else f'; CoreDNS {ns}/{cd} at 0'}"
-            + (f"; autoscaler {_name(plan.autoscaler)} restored" if plan.autoscaler else "")
-            + (f"; warning: {shared}" if shared else "")
+                gateway.annotate_deployment(ns, cd, {ANNOTATION_ROLLBACK_STEP: step.id})
+
+        runner = StepRunner(
+            journal,
+            gateway.dry_run,
+            emit,
+            None if options.assume_yes else confirm,
+            gateway.connection.context,
+            declined=_declined,
+            journal_declined=True,
+            after_done=record_step,
         )
-        emit(SwitchCompleted(summary))
-        return RollbackOutcome(True, summary, "", original)
+        for planned in plan.actions:
+            runner.run(planned.step, _as_action(planned))
+        return _finished(gateway, journal, options, plan, coredns_exists, emit)
     except _Stop as stop:
         emit(SwitchStopped(stop.reason, stop.advice))
         return RollbackOutcome(False, stop.reason, stop.advice, None)
@@ -260,6 +208,60 @@ def rollback(
         emit(Problem(str(err), advice, ()))
         emit(SwitchStopped(str(err), advice))
         return RollbackOutcome(False, str(err), advice, None)
+
+
+def _as_action(planned: Planned) -> Action:
+    return lambda: ("done", planned.action())
+
+
+def _declined(step: Step) -> SwitchStop:
+    return _Stop(
+        f"the operator declined: {step.description}",
+        "nothing was changed by this step; `coredns-wizard status` shows where the rollback "
+        "stands; run `coredns-wizard rollback` again when ready",
+    )
+
+
+def _finished(
+    gateway: Gateway,
+    journal: Journal | None,
+    options: SwitchOptions,
+    plan: RollbackPlan,
+    coredns_exists: bool,
+    emit: Callable[[Event], None],
+) -> RollbackOutcome:
+    """Every step done: the records of this attempt closed, and what the rollback did."""
+    ns, kd, cd = options.namespace, options.kube_dns_deployment, options.coredns_deployment
+    dry = gateway.dry_run
+    original = plan.original_kube_dns_replicas
+    if not dry:
+        if coredns_exists:
+            # the records of this attempt end here: a later switch starts from the cluster as it is
+            gateway.annotate_deployment(
+                ns,
+                cd,
+                {
+                    ANNOTATION_PHASE: PHASE_ROLLED_BACK,
+                    ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS: None,
+                    ANNOTATION_AUTOSCALER: None,
+                    ANNOTATION_ROUND: None,
+                    ANNOTATION_ORDER: None,
+                    ANNOTATION_ROLLBACK_STEP: None,
+                },
+            )
+        if journal is not None:
+            journal.done(ROLLBACK_STEP, "rollback finished", f"deployment {ns}/{kd}", None, original)
+    shared = _shared_nodes(gateway, options) if not dry else ""
+    if shared:
+        emit(Note(f"warning: {shared}"))
+    summary = (
+        f"{'dry-run: would restore' if dry else 'restored'} kube-dns {ns}/{kd} to {original} replicas"
+        f"{'' if not coredns_exists else f'; CoreDNS {ns}/{cd} at 0'}"
+        + (f"; autoscaler {_name(plan.autoscaler)} restored" if plan.autoscaler else "")
+        + (f"; warning: {shared}" if shared else "")
+    )
+    emit(SwitchCompleted(summary))
+    return RollbackOutcome(True, summary, "", original)
 
 
 def _name(record: AutoscalerRecord) -> str:

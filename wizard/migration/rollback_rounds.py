@@ -27,6 +27,7 @@ from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
 from wizard.migration.progress import EndpointsChanged, Event, PodsChanged, Waiting
 from wizard.migration.scheduling import KubeDnsRoom, kube_dns_room, node_names
+from wizard.migration.step_runner import SwitchStop
 from wizard.options import SwitchOptions
 
 
@@ -38,13 +39,9 @@ class Planned:
     action: Callable[[], str]
 
 
-class RollbackStop(Exception):
-    """Ends the rollback between steps, with what happened and what the operator should do."""
-
-    def __init__(self, reason: str, advice: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.advice = advice
+RollbackStop = SwitchStop
+"""Ends the rollback between steps, with what happened and what the operator should do: the
+step runner's one stop exception (every rollback stop names its advice)."""
 
 
 RERUN = "run `coredns-wizard rollback` again"
