@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from wizard.errors import CheckFailed
 from wizard.k8s.gateway import Gateway, Obj
+from wizard.k8s.objects import ready_replicas
 from wizard.migration.journal import Journal, save_backup
 from wizard.migration.plan import Step
 from wizard.migration.progress import Confirm, Event, EventSink, Note, Outcome
 from wizard.migration.status import last_kube_dns_scale_down
 from wizard.migration.step_runner import StepRunner
-from wizard.migration.switch_state import read_cluster_record, ready_replicas
+from wizard.migration.switch_state import read_cluster_record
 from wizard.options import CLEANUP_AFTER_HOURS, SwitchOptions
 
 

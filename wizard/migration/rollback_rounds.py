@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.k8s.gateway import Gateway, Obj
+from wizard.k8s.objects import spec_replicas
 from wizard.k8s.watch import WaitProgress, WaitTimeout, endpoint_ips, wait_for
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods
 from wizard.migration.facts import node_info
@@ -116,8 +117,8 @@ class KubeDnsRestorer:
         )
         spread_free = tuple(n for n in room.eligible if n not in core_nodes and n not in kube_nodes)
         return StartingPoint(
-            _replicas(kube_dns), _replicas(coredns), pods, room, unplaced, len(kube_nodes), terminating,
-            spread_free, tuple(sorted(kube_nodes)),
+            spec_replicas(kube_dns), spec_replicas(coredns), pods, room, unplaced, len(kube_nodes),
+            terminating, spread_free, tuple(sorted(kube_nodes)),
         )
 
     # ---- the plan ---------------------------------------------------------------------------
@@ -288,7 +289,7 @@ class KubeDnsRestorer:
         autoscaler, another operator) and the plan no longer holds."""
         if self.dry:
             return
-        now = _replicas(self.gateway.try_get("Deployment", self.ns, deployment))
+        now = spec_replicas(self.gateway.try_get("Deployment", self.ns, deployment))
         if now not in (before, after):
             raise RollbackStop(
                 f"Deployment {self.ns}/{deployment} has {now} replicas, but this step was planned for "
@@ -479,7 +480,3 @@ class KubeDnsRestorer:
         return f"metadata.name={self.options.dns_service}"
 
 
-def _replicas(deployment: Obj | None) -> int:
-    if deployment is None:
-        return 0
-    return int((deployment.get("spec") or {}).get("replicas") or 0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from wizard.errors import WizardError
 from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import ready_replicas
 from wizard.migration.containment import Containment, is_contained_failure
 from wizard.migration.ipvs_gate import IpvsGateTracker
 from wizard.migration.journal import (
@@ -46,7 +47,6 @@ from wizard.migration.switch_state import (
     ROLLBACK_STEP,
     done_plan_steps,
     read_cluster_record,
-    ready_replicas,
 )
 from wizard.migration.switch_steps.autoscaler import finish_autoscaler, pause_autoscaler
 from wizard.migration.switch_steps.context import Handler, SwitchContext

@@ -15,6 +15,7 @@ from typing import Any
 
 from wizard.errors import InputError
 from wizard.k8s.gateway import Gateway, Obj
+from wizard.k8s.objects import spec_replicas
 from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
@@ -103,23 +104,11 @@ class ClusterRecord:
 
     @property
     def coredns_replicas(self) -> int:
-        return _replicas(self.coredns)
+        return spec_replicas(self.coredns)
 
     @property
     def kube_dns_replicas(self) -> int:
-        return _replicas(self.kube_dns)
-
-
-def _replicas(deployment: Obj | None) -> int:
-    if deployment is None:
-        return 0
-    return int((deployment.get("spec") or {}).get("replicas") or 0)
-
-
-def ready_replicas(deployment: Obj | None) -> int:
-    if deployment is None:
-        return 0
-    return int((deployment.get("status") or {}).get("readyReplicas") or 0)
+        return spec_replicas(self.kube_dns)
 
 
 def read_cluster_record(gateway: Gateway, options: SwitchOptions) -> ClusterRecord:

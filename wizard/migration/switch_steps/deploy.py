@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from wizard.k8s.gateway import Obj
+from wizard.k8s.objects import spec_replicas
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
     ANNOTATION_CONTAINMENT,
@@ -38,7 +38,3 @@ def deploy(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
         ctx.gateway.annotate_deployment(ctx.ns, ctx.options.coredns_deployment, notes)
     names = ", ".join(r.action.removeprefix("apply ") for r in results)
     return "done", f"applied {names}"
-
-
-def spec_replicas(deployment: Obj) -> int:
-    return int((deployment.get("spec") or {}).get("replicas") or 0)

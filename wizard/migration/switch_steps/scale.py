@@ -4,6 +4,7 @@ gate and once CoreDNS serves as planned (re-probed right before), and waits for 
 from __future__ import annotations
 
 from wizard.k8s.gateway import Obj
+from wizard.k8s.objects import spec_replicas
 from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import endpoint_membership, list_dns_pods
 from wizard.migration.ipvs_gate import IpvsGateTracker, acknowledge
@@ -11,7 +12,6 @@ from wizard.migration.plan import Step
 from wizard.migration.progress import EndpointsChanged, Note, Outcome, PodsChanged
 from wizard.migration.step_runner import SwitchStop
 from wizard.migration.switch_steps.context import ENDPOINT_PROPAGATION_TIMEOUT_S, SwitchContext
-from wizard.migration.switch_steps.deploy import spec_replicas
 from wizard.migration.switch_steps.observation import pin_clients
 from wizard.migration.switch_steps.probe import probe_step
 
