@@ -29,6 +29,7 @@ from wizard.safe_load import load_json
 
 if TYPE_CHECKING:
     from wizard.k8s.gateway import Gateway
+    from wizard.k8s.watch import WaitProgress
 
 TARGET_FLAG_NAMES = ("--target", "-target")
 """How CPA's flag parser (Go's `flag` package) accepts the flag: one or two dashes."""
@@ -239,6 +240,37 @@ def restore(gateway: Gateway, record: AutoscalerRecord) -> str:
     )
 
 
+def _wait_reporter(
+    on_wait: Callable[[str, float, float], None] | None, timeout: float
+) -> Callable[[WaitProgress], None]:
+    """Pass a wait's progress on to `on_wait` (if any) with the wait's own timeout."""
+
+    def report(p: WaitProgress) -> None:
+        if on_wait is not None:
+            on_wait(p.waiting_for, p.elapsed_s, timeout)
+
+    return report
+
+
+def _wait_autoscaler_running(
+    gateway: Gateway, ns: str, name: str, timeout: float, on_wait: Callable[[str, float, float], None] | None
+) -> None:
+    """Wait for a Ready autoscaler pod after the retarget; CheckFailed when it does not come back."""
+    from wizard.k8s.watch import WaitTimeout, wait_for
+
+    def running(objs: list[Any]) -> bool | None:
+        return True if ready_replicas(named(objs, name)) >= 1 else None
+
+    try:
+        wait_for(
+            gateway, "Deployment", ns, running, timeout,
+            f"autoscaler {ns}/{name} running again (a Ready pod)",
+            field_selector=f"metadata.name={name}", on_progress=_wait_reporter(on_wait, timeout),
+        )
+    except WaitTimeout as err:
+        raise CheckFailed(f"autoscaler {ns}/{name} did not come back: {err}") from None
+
+
 def verify_retargeted(
     gateway: Gateway,
     record: AutoscalerRecord,
@@ -252,7 +284,7 @@ def verify_retargeted(
     replicas again, and through one observation window kube-dns stays at 0 replicas (the lab's
     and the real autoscaler poll every 10 s: the window must be longer than one poll to mean it).
     Raises CheckFailed saying what was seen."""
-    from wizard.k8s.watch import WaitProgress, WaitTimeout, wait_for
+    from wizard.k8s.watch import WaitTimeout, wait_for
 
     ns, name = record.namespace, record.name
     live = gateway.try_get("Deployment", ns, name)
@@ -263,25 +295,8 @@ def verify_retargeted(
             f"{describe_now(live)}): patch its --target by hand or scale it to 0"
         )
 
-    def progress(timeout: float) -> Callable[[WaitProgress], None]:
-        def report(p: WaitProgress) -> None:
-            if on_wait is not None:
-                on_wait(p.waiting_for, p.elapsed_s, timeout)
-
-        return report
-
     if record.replicas > 0:
-        def running(objs: list[Any]) -> bool | None:
-            return True if ready_replicas(named(objs, name)) >= 1 else None
-
-        try:
-            wait_for(
-                gateway, "Deployment", ns, running, ready_timeout_seconds,
-                f"autoscaler {ns}/{name} running again (a Ready pod)",
-                field_selector=f"metadata.name={name}", on_progress=progress(ready_timeout_seconds),
-            )
-        except WaitTimeout as err:
-            raise CheckFailed(f"autoscaler {ns}/{name} did not come back: {err}") from None
+        _wait_autoscaler_running(gateway, ns, name, ready_timeout_seconds, on_wait)
 
     def kube_dns_grew(objs: list[Any]) -> int | None:
         replicas = replicas_of(named(objs, kube_dns))
@@ -291,7 +306,7 @@ def verify_retargeted(
         grew = wait_for(
             gateway, "Deployment", ns, kube_dns_grew, observe_seconds,
             f"kube-dns {ns}/{kube_dns} staying at 0 replicas while autoscaler {ns}/{name} runs",
-            field_selector=f"metadata.name={kube_dns}", on_progress=progress(observe_seconds),
+            field_selector=f"metadata.name={kube_dns}", on_progress=_wait_reporter(on_wait, observe_seconds),
         )
     except WaitTimeout:
         return (

@@ -493,9 +493,6 @@ def collect_facts(
     when a read the switch itself needs is forbidden. Reads only pre-flight needs (HPAs, PDBs,
     DaemonSets, counts) degrade to a note in `unreadable`, so one old API version or one missing
     permission does not hide every other finding."""
-    from wizard.errors import CheckFailed
-    from wizard.k8s.gateway import GatewayError
-
     say = on_progress or (lambda _text: None)
     ns = options.namespace
     unreadable: list[str] = []
@@ -510,89 +507,106 @@ def collect_facts(
         say("checking permissions")
         access_future = pool.submit(check_access, gateway, ns, pool)
         say(f"listing Deployments, ConfigMaps, Services and the DNS and addon-manager pods in {ns}")
-        required = [
-            pool.submit(gateway.list_deployments, ns),
-            pool.submit(gateway.list_configmaps, ns),
-            pool.submit(gateway.list_services, ns),
-            pool.submit(gateway.list_pods, ns, DNS_LABEL),
-            pool.submit(gateway.list_pods, ns, ADDON_MANAGER_SELECTOR),
-            pool.submit(gateway.list_nodes),
-        ]
-        later: dict[str, Future[Any]] = {
-            "replicasets": pool.submit(gateway.list_replicasets, ns, DNS_LABEL),
-            "daemonsets": pool.submit(gateway.list_daemonsets, None),
-            "hpas": pool.submit(gateway.list_hpas, ns),
-            "pdbs": pool.submit(gateway.list_pdbs, ns),
-            "pod_count": pool.submit(gateway.count, "Pod"),
-            "service_count": pool.submit(gateway.count, "Service"),
-            "some_services": pool.submit(lambda: gateway.get_list("Service", limit=50).get("items") or []),
-            "kubernetes": pool.submit(gateway.try_get, "Service", "default", "kubernetes"),
-        }
-        try:
-            lists = [future.result() for future in required]
-        except GatewayError as err:
-            if err.status != 403:
-                raise
-            access = access_future.result()
-            missing = [a.label for a in access if a.required and not a.allowed]
-            raise CheckFailed(
-                f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
-            ) from None
+        required = _submit_required_reads(pool, gateway, ns)
+        later = _submit_optional_reads(pool, gateway, ns)
+        lists = _required_results(required, access_future)
         access = access_future.result()
-        deployments, configmaps, services_here = (by_name(items) for items in lists[:3])
-        dns_pod_objs, addon_pod_objs, nodes = lists[3], lists[4], lists[5]
-
-        def optional(what: str, key: str, default: Any) -> Any:
-            try:
-                return later[key].result()
-            except GatewayError as err:
-                if err.status not in (403, 404):
-                    raise
-                why = "forbidden" if err.status == 403 else "this API version is not served here"
-                unreadable.append(f"{what}: {why} (HTTP {err.status})")
-                return default
-
-        replicasets = optional(f"ReplicaSets in {ns}", "replicasets", [])
-        say("listing DaemonSets, HPAs and PodDisruptionBudgets")
-        daemonsets = optional("DaemonSets (all namespaces)", "daemonsets", [])
-        hpas = optional(f"HorizontalPodAutoscalers in {ns}", "hpas", None)
-        pdbs = optional(f"PodDisruptionBudgets in {ns}", "pdbs", None)
-        say("counting pods and Services (for the memory sizing)")
-        pod_count = optional("pods (all namespaces)", "pod_count", 0)
-        service_count = optional("Services (all namespaces)", "service_count", 0)
-        some_services = optional("Services (all namespaces)", "some_services", [])
-        kubernetes_service = optional("Service default/kubernetes", "kubernetes", None)
+        optional = _optional_results(later, ns, say, unreadable)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    kubernetes_ip = ServiceView.from_obj(kubernetes_service).cluster_ip
+    return _facts_from_reads(gateway, options, version, access, lists, optional, unreadable)
 
-    rs_owner = _replicaset_owners(replicasets)
-    dns_pods = tuple(
-        _dns_pod(p, rs_owner)
-        for p in dns_pod_objs
-        if labels_of(p).get("k8s-app") == "kube-dns"
-    )
-    autoscalers = tuple(
-        found
-        for d in deployments.values()
-        if (found := find_autoscaler(d, ns, options.kube_dns_deployment, options.coredns_deployment))
-        is not None
-    )
-    addon_pods = tuple(
-        name_of(p)
-        for p in addon_pod_objs
-        if any(name_of(p).startswith(n) for n in ADDON_MANAGER_NAMES)
-        or labels_of(p).get("component") in ADDON_MANAGER_NAMES
-    )
-    node_local = tuple(
-        f"{namespace_of(d)}/{name_of(d)}"
-        for d in daemonsets
-        if name_of(d) in NODE_LOCAL_DNS_NAMES or labels_of(d).get("k8s-app") in NODE_LOCAL_DNS_NAMES
-    )
-    kube_proxy_ds = next(
-        (d for d in daemonsets if namespace_of(d) == ns and name_of(d) == "kube-proxy"),
-        None,
-    )
+
+def _submit_required_reads(pool: ThreadPoolExecutor, gateway: Gateway, ns: str) -> list[Future[Any]]:
+    """Start the reads the switch itself needs, first, so a forbidden one fails the run early."""
+    return [
+        pool.submit(gateway.list_deployments, ns),
+        pool.submit(gateway.list_configmaps, ns),
+        pool.submit(gateway.list_services, ns),
+        pool.submit(gateway.list_pods, ns, DNS_LABEL),
+        pool.submit(gateway.list_pods, ns, ADDON_MANAGER_SELECTOR),
+        pool.submit(gateway.list_nodes),
+    ]
+
+
+def _submit_optional_reads(pool: ThreadPoolExecutor, gateway: Gateway, ns: str) -> dict[str, Future[Any]]:
+    """Start the reads only pre-flight needs, whose failure degrades to an `unreadable` note."""
+    return {
+        "replicasets": pool.submit(gateway.list_replicasets, ns, DNS_LABEL),
+        "daemonsets": pool.submit(gateway.list_daemonsets, None),
+        "hpas": pool.submit(gateway.list_hpas, ns),
+        "pdbs": pool.submit(gateway.list_pdbs, ns),
+        "pod_count": pool.submit(gateway.count, "Pod"),
+        "service_count": pool.submit(gateway.count, "Service"),
+        "some_services": pool.submit(lambda: gateway.get_list("Service", limit=50).get("items") or []),
+        "kubernetes": pool.submit(gateway.try_get, "Service", "default", "kubernetes"),
+    }
+
+
+def _required_results(required: list[Future[Any]], access_future: Future[Any]) -> list[Any]:
+    """Wait for the required reads; a forbidden one becomes CheckFailed naming the missing permissions."""
+    from wizard.errors import CheckFailed
+    from wizard.k8s.gateway import GatewayError
+
+    try:
+        return [future.result() for future in required]
+    except GatewayError as err:
+        if err.status != 403:
+            raise
+        access = access_future.result()
+        missing = [a.label for a in access if a.required and not a.allowed]
+        raise CheckFailed(
+            f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
+        ) from None
+
+
+def _optional_results(
+    later: dict[str, Future[Any]], ns: str, say: Callable[[str], None], unreadable: list[str]
+) -> dict[str, Any]:
+    """Wait for the optional reads in their written order, noting each forbidden or unserved one."""
+    from wizard.k8s.gateway import GatewayError
+
+    def optional(what: str, key: str, default: Any) -> Any:
+        try:
+            return later[key].result()
+        except GatewayError as err:
+            if err.status not in (403, 404):
+                raise
+            why = "forbidden" if err.status == 403 else "this API version is not served here"
+            unreadable.append(f"{what}: {why} (HTTP {err.status})")
+            return default
+
+    got: dict[str, Any] = {}
+    got["replicasets"] = optional(f"ReplicaSets in {ns}", "replicasets", [])
+    say("listing DaemonSets, HPAs and PodDisruptionBudgets")
+    got["daemonsets"] = optional("DaemonSets (all namespaces)", "daemonsets", [])
+    got["hpas"] = optional(f"HorizontalPodAutoscalers in {ns}", "hpas", None)
+    got["pdbs"] = optional(f"PodDisruptionBudgets in {ns}", "pdbs", None)
+    say("counting pods and Services (for the memory sizing)")
+    got["pod_count"] = optional("pods (all namespaces)", "pod_count", 0)
+    got["service_count"] = optional("Services (all namespaces)", "service_count", 0)
+    got["some_services"] = optional("Services (all namespaces)", "some_services", [])
+    got["kubernetes"] = optional("Service default/kubernetes", "kubernetes", None)
+    return got
+
+
+def _facts_from_reads(
+    gateway: Gateway,
+    options: SwitchOptions,
+    version: dict[str, Any],
+    access: tuple[AccessCheck, ...],
+    lists: list[Any],
+    optional: dict[str, Any],
+    unreadable: list[str],
+) -> ClusterFacts:
+    """Turn the raw read results into ClusterFacts, without any further API call."""
+    ns = options.namespace
+    deployments, configmaps, services_here = (by_name(items) for items in lists[:3])
+    dns_pod_objs, addon_pod_objs, nodes = lists[3], lists[4], lists[5]
+    daemonsets = optional["daemonsets"]
+    hpas, pdbs = optional["hpas"], optional["pdbs"]
+    kubernetes_ip = ServiceView.from_obj(optional["kubernetes"]).cluster_ip
+    rs_owner = _replicaset_owners(optional["replicasets"])
     return ClusterFacts(
         server=gateway.connection.server,
         context=gateway.connection.context,
@@ -604,21 +618,61 @@ def collect_facts(
         coredns_deployment=deployments.get(options.coredns_deployment),
         coredns_configmap=configmaps.get("coredns"),
         kube_proxy_configmap=configmaps.get("kube-proxy"),
-        kube_proxy_daemonset=kube_proxy_ds,
+        kube_proxy_daemonset=_kube_proxy_daemonset(daemonsets, ns),
         nodes=tuple(node_info(n) for n in nodes),
-        dns_pods=dns_pods,
-        autoscalers=autoscalers,
+        dns_pods=tuple(
+            _dns_pod(p, rs_owner) for p in dns_pod_objs if labels_of(p).get("k8s-app") == "kube-dns"
+        ),
+        autoscalers=_autoscalers(deployments, options),
         hpas=None if hpas is None else tuple(hpas),
         pdbs=None if pdbs is None else tuple(pdbs),
-        addon_manager_pods=addon_pods,
-        node_local_dns=node_local,
+        addon_manager_pods=_addon_manager_pods(addon_pod_objs),
+        node_local_dns=_node_local_dns(daemonsets),
         kubeadm_config_present="kubeadm-config" in configmaps,
-        pod_count=pod_count,
-        service_count=service_count,
-        sample_services=_sample_services(some_services),
+        pod_count=optional["pod_count"],
+        service_count=optional["service_count"],
+        sample_services=_sample_services(optional["some_services"]),
         access=access,
         unreadable=tuple(dict.fromkeys(unreadable)),
         kubernetes_service_ip=kubernetes_ip if kubernetes_ip not in ("", "None") else None,
+    )
+
+
+def _autoscalers(deployments: dict[str, Obj], options: SwitchOptions) -> tuple[AutoscalerInfo, ...]:
+    """The cluster-proportional autoscalers that scale the kube-dns or CoreDNS Deployment."""
+    ns = options.namespace
+    return tuple(
+        found
+        for d in deployments.values()
+        if (found := find_autoscaler(d, ns, options.kube_dns_deployment, options.coredns_deployment))
+        is not None
+    )
+
+
+def _addon_manager_pods(addon_pod_objs: list[Obj]) -> tuple[str, ...]:
+    """Names of the addon-manager pods, which may put kube-dns back after the switch."""
+    return tuple(
+        name_of(p)
+        for p in addon_pod_objs
+        if any(name_of(p).startswith(n) for n in ADDON_MANAGER_NAMES)
+        or labels_of(p).get("component") in ADDON_MANAGER_NAMES
+    )
+
+
+def _node_local_dns(daemonsets: list[Obj]) -> tuple[str, ...]:
+    """namespace/name of each NodeLocal DNSCache DaemonSet, which sits in front of the DNS Service."""
+    return tuple(
+        f"{namespace_of(d)}/{name_of(d)}"
+        for d in daemonsets
+        if name_of(d) in NODE_LOCAL_DNS_NAMES or labels_of(d).get("k8s-app") in NODE_LOCAL_DNS_NAMES
+    )
+
+
+def _kube_proxy_daemonset(daemonsets: list[Obj], ns: str) -> Obj | None:
+    """The kube-proxy DaemonSet in the DNS namespace, if there is one."""
+    return next(
+        (d for d in daemonsets if namespace_of(d) == ns and name_of(d) == "kube-proxy"),
+        None,
     )
 
 

@@ -73,20 +73,20 @@ class RenderResult:
     """How each choice was made (image, memory), for the operator; not problems."""
 
 
-def render_manifests(options: RenderOptions) -> RenderResult:
-    """Translate, pick image and limits, and fill the template; InputError on anything unusable."""
-    k8s = parse_kubernetes_version(options.k8s_version).release
-    if k8s < MIN_KUBERNETES:
-        raise InputError(
-            f"Kubernetes version {options.k8s_version!r} is older than 1.12, which the switch procedure "
-            "needs; upgrade the cluster first"
-        )
+def _kube_dns_config(options: RenderOptions) -> KubeDNSConfig:
+    """The kube-dns configuration to translate, with --cluster-domain applied when given."""
     cfg = options.kube_dns or KubeDNSConfig()
     if options.cluster_domain is not None:
         cfg = dataclasses.replace(
             cfg, cluster_domain=normalize_cluster_domain(options.cluster_domain, "--cluster-domain")
         )
+    return cfg
 
+
+def _coredns_version(
+    options: RenderOptions, cfg: KubeDNSConfig, k8s: Version
+) -> tuple[str, Version, Recommendation | None]:
+    """The CoreDNS version asked for or recommended; InputError when the cluster is too old for it."""
     recommendation: Recommendation | None = None
     if options.coredns_version is not None:
         version_text = options.coredns_version.strip()
@@ -100,6 +100,19 @@ def render_manifests(options: RenderOptions) -> RenderResult:
             f"CoreDNS {version} needs Kubernetes {needed.major}.{needed.minor} or newer (EndpointSlice v1) "
             f"but the cluster runs {options.k8s_version}; choose an older CoreDNS version"
         )
+    return version_text, version, recommendation
+
+
+def render_manifests(options: RenderOptions) -> RenderResult:
+    """Translate, pick image and limits, and fill the template; InputError on anything unusable."""
+    k8s = parse_kubernetes_version(options.k8s_version).release
+    if k8s < MIN_KUBERNETES:
+        raise InputError(
+            f"Kubernetes version {options.k8s_version!r} is older than 1.12, which the switch procedure "
+            "needs; upgrade the cluster first"
+        )
+    cfg = _kube_dns_config(options)
+    version_text, version, recommendation = _coredns_version(options, cfg, k8s)
 
     translation = translate(cfg, version, drop_federations=options.drop_federations)
     image = coredns_image(

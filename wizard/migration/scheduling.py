@@ -187,6 +187,63 @@ class RoundsOutcome:
         return self.stuck_round is None
 
 
+@dataclass
+class _DnsPlacement:
+    """Where the DNS pods run during the simulated rounds, so each round can change it in place."""
+
+    eligible: list[str]
+    repels: bool
+    kube: dict[str, int]
+    unplaced: int
+    core: set[str]
+
+    @classmethod
+    def from_facts(
+        cls,
+        nodes: Sequence[NodeInfo],
+        pod_spec: Mapping[str, Any],
+        kube_dns_nodes: Sequence[str | None],
+        coredns_nodes: Collection[str],
+    ) -> _DnsPlacement:
+        """Count the kube-dns pods per node (and unplaced) and note the nodes CoreDNS may use."""
+        eligible = [n.name for n in nodes if accepts(n, pod_spec)]
+        repels = repels_pods_labelled(pod_spec, {"k8s-app": "kube-dns"})
+        kube: dict[str, int] = {}
+        unplaced = 0
+        for node in kube_dns_nodes:
+            if node:
+                kube[node] = kube.get(node, 0) + 1
+            else:
+                unplaced += 1
+        return cls(eligible, repels, kube, unplaced, set(coredns_nodes))
+
+    def place(self) -> str | None:
+        """Put one new CoreDNS pod on the first free node; why not when none is free."""
+        eligible, repels, kube, core = self.eligible, self.repels, self.kube, self.core
+        free = [n for n in eligible if not repels or (kube.get(n, 0) == 0 and n not in core)]
+        if not free:
+            busy = ", ".join(
+                f"{n} ({'CoreDNS' if n in core else str(kube.get(n, 0)) + ' kube-dns'})" for n in eligible[:4]
+            )
+            return f"every node that accepts a CoreDNS pod runs a DNS pod by then ({busy or 'none'})"
+        core.add(free[0])
+        return None
+
+    def remove(self) -> None:
+        """Remove the kube-dns pod worst for the next round: an unplaced one, then a useless one."""
+        kube = self.kube
+        if self.unplaced:
+            self.unplaced -= 1
+            return
+        if not kube:
+            return
+        useless = [n for n, c in kube.items() if c > 1 or n not in self.eligible]
+        victim = sorted(useless)[0] if useless else sorted(kube)[0]
+        kube[victim] -= 1
+        if kube[victim] == 0:
+            del kube[victim]
+
+
 def simulate_rounds(
     order: OrderChoice,
     nodes: Sequence[NodeInfo],
@@ -204,39 +261,8 @@ def simulate_rounds(
     the node with another kube-dns pod, or CoreDNS cannot run there). `first`: a switch resumed
     half-way through a round has that one action of the round left before the `replicas` whole
     rounds (round numbers then count from that half round)."""
-    eligible = [n.name for n in nodes if accepts(n, pod_spec)]
-    repels = repels_pods_labelled(pod_spec, {"k8s-app": "kube-dns"})
-    kube: dict[str, int] = {}
-    unplaced = 0
-    for node in kube_dns_nodes:
-        if node:
-            kube[node] = kube.get(node, 0) + 1
-        else:
-            unplaced += 1
-    core = set(coredns_nodes)
-
-    def place() -> str | None:
-        free = [n for n in eligible if not repels or (kube.get(n, 0) == 0 and n not in core)]
-        if not free:
-            busy = ", ".join(
-                f"{n} ({'CoreDNS' if n in core else str(kube.get(n, 0)) + ' kube-dns'})" for n in eligible[:4]
-            )
-            return f"every node that accepts a CoreDNS pod runs a DNS pod by then ({busy or 'none'})"
-        core.add(free[0])
-        return None
-
-    def remove() -> None:
-        nonlocal unplaced
-        if unplaced:
-            unplaced -= 1
-            return
-        if not kube:
-            return
-        useless = [n for n, c in kube.items() if c > 1 or n not in eligible]
-        victim = sorted(useless)[0] if useless else sorted(kube)[0]
-        kube[victim] -= 1
-        if kube[victim] == 0:
-            del kube[victim]
+    board = _DnsPlacement.from_facts(nodes, pod_spec, kube_dns_nodes, coredns_nodes)
+    place, remove = board.place, board.remove
 
     total = replicas + (1 if first else 0)
     if first == "place" and (problem := place()) is not None:

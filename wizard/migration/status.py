@@ -19,6 +19,7 @@ from wizard.migration.progress import PodView
 from wizard.migration.switch_state import (
     PHASE_COMPLETED,
     PHASE_ROLLED_BACK,
+    ClusterRecord,
     UnfinishedRollback,
     parse_time,
     read_cluster_record,
@@ -130,6 +131,26 @@ def last_kube_dns_scale_down(
     return None
 
 
+def _phase_of(record: ClusterRecord) -> str:
+    """The switch's phase as the cluster records it, before an unfinished rollback is considered."""
+    if record.coredns is None:
+        return "not-started"
+    if record.phase in (PHASE_COMPLETED, PHASE_ROLLED_BACK):
+        return record.phase
+    if record.phase in (None, "deploy") and record.coredns_replicas == 0:
+        return "deployed"
+    return "in-progress"
+
+
+def _journal_tail(journal: Journal | None, tail: int) -> tuple[str, ...]:
+    """The last `tail` journal entries as one line each (none without a journal)."""
+    entries = journal.read().entries if journal is not None else []
+    return tuple(
+        f"{e.time} {e.status} {e.step}: {e.action}" + (f" ({e.detail})" if e.detail else "")
+        for e in entries[-tail:]
+    )
+
+
 def read_status(
     gateway: Gateway,
     journal: Journal | None,
@@ -141,22 +162,11 @@ def read_status(
     record = read_cluster_record(gateway, options)
     pods = list_dns_pods(gateway, options)
     members = endpoint_membership(gateway, options, pods)
-    if record.coredns is None:
-        phase = "not-started"
-    elif record.phase in (PHASE_COMPLETED, PHASE_ROLLED_BACK):
-        phase = record.phase
-    elif record.phase in (None, "deploy") and record.coredns_replicas == 0:
-        phase = "deployed"
-    else:
-        phase = "in-progress"
+    phase = _phase_of(record)
     pending = unfinished_rollback(record, journal) if phase != PHASE_ROLLED_BACK else None
     if pending is not None:
         phase = "rolling-back"
-    entries = journal.read().entries if journal is not None else []
-    journal_tail = tuple(
-        f"{e.time} {e.status} {e.step}: {e.action}" + (f" ({e.detail})" if e.detail else "")
-        for e in entries[-tail:]
-    )
+    journal_tail = _journal_tail(journal, tail)
     autoscaler_now = "none recorded"
     if record.autoscaler is not None:
         live = gateway.try_get("Deployment", record.autoscaler.namespace, record.autoscaler.name)
@@ -217,6 +227,40 @@ def _next_action(
     }.get(phase, "")
 
 
+def _phase_line(status: SwitchStatus) -> str:
+    """The first status line: the phase and round, or where an unfinished rollback stopped."""
+    rounds = f", round {status.round} of {status.rounds}" if status.round and status.rounds else ""
+    if status.rollback is not None:
+        r = status.rollback
+        where = f"last rollback step done: {r.last_done or 'none'}"
+        if r.stopped_at:
+            why = f" ({r.detail})" if r.detail and r.how == "failed" else ""
+            where += f"; {r.how} at {r.stopped_at}{why}"
+        return f"phase: rolling-back, unfinished ({where}); the switch had reached {status.last_step or '?'}"
+    last = f" (last step {status.last_step})" if status.last_step else ""
+    return f"phase: {status.phase}{rounds}{last}"
+
+
+def _cleanup_lines(status: SwitchStatus) -> list[str]:
+    """When kube-dns was last scaled down and whether clean-up is allowed yet."""
+    lines: list[str] = []
+    since = status.since_last_scale_down
+    if status.last_kube_dns_scale_down is None:
+        lines.append("last kube-dns scale-down: none yet")
+    else:
+        hours = since.total_seconds() / 3600 if since is not None else 0.0
+        lines.append(f"last kube-dns scale-down: {_iso(status.last_kube_dns_scale_down)} ({hours:.1f} h ago)")
+    if status.rollback is not None:
+        lines.append("clean-up: not while a rollback is unfinished")
+    elif status.cleanup_allowed_at is None:
+        lines.append("clean-up: not yet (kube-dns still has replicas or was never scaled down)")
+    elif status.cleanup_allowed:
+        lines.append("clean-up: allowed (`coredns-wizard cleanup`)")
+    else:
+        lines.append(f"clean-up: allowed from {_iso(status.cleanup_allowed_at)}")
+    return lines
+
+
 def status_lines(status: SwitchStatus) -> list[str]:
     """The text `coredns-wizard status` prints."""
 
@@ -227,19 +271,8 @@ def status_lines(status: SwitchStatus) -> list[str]:
             else f"{label}: {d.ready}/{d.replicas} ready (Deployment {d.name})"
         )
 
-    rounds = f", round {status.round} of {status.rounds}" if status.round and status.rounds else ""
-    if status.rollback is not None:
-        r = status.rollback
-        where = f"last rollback step done: {r.last_done or 'none'}"
-        if r.stopped_at:
-            why = f" ({r.detail})" if r.detail and r.how == "failed" else ""
-            where += f"; {r.how} at {r.stopped_at}{why}"
-        first = f"phase: rolling-back, unfinished ({where}); the switch had reached {status.last_step or '?'}"
-    else:
-        last = f" (last step {status.last_step})" if status.last_step else ""
-        first = f"phase: {status.phase}{rounds}{last}"
     lines = [
-        first,
+        _phase_line(status),
         dep(status.coredns, "CoreDNS"),
         dep(status.kube_dns, "kube-dns"),
         "endpoints: CoreDNS "
@@ -260,20 +293,7 @@ def status_lines(status: SwitchStatus) -> list[str]:
             f"autoscaler {a.namespace}/{a.name}: was {a.replicas} replica(s) --target={a.target}; "
             f"now {status.autoscaler_now}"
         )
-    since = status.since_last_scale_down
-    if status.last_kube_dns_scale_down is None:
-        lines.append("last kube-dns scale-down: none yet")
-    else:
-        hours = since.total_seconds() / 3600 if since is not None else 0.0
-        lines.append(f"last kube-dns scale-down: {_iso(status.last_kube_dns_scale_down)} ({hours:.1f} h ago)")
-    if status.rollback is not None:
-        lines.append("clean-up: not while a rollback is unfinished")
-    elif status.cleanup_allowed_at is None:
-        lines.append("clean-up: not yet (kube-dns still has replicas or was never scaled down)")
-    elif status.cleanup_allowed:
-        lines.append("clean-up: allowed (`coredns-wizard cleanup`)")
-    else:
-        lines.append(f"clean-up: allowed from {_iso(status.cleanup_allowed_at)}")
+    lines += _cleanup_lines(status)
     if status.next_action:
         lines.append(f"next: {status.next_action}")
     if status.journal_tail:

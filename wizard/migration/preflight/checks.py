@@ -18,7 +18,9 @@ from wizard.migration.facts import ClusterDomain, ClusterFacts, wizard_annotatio
 from wizard.migration.journal import ANNOTATION_PHASE, ANNOTATION_ROUND
 
 if TYPE_CHECKING:
+    from wizard.k8s.objects import Obj
     from wizard.migration.manifests import RenderResult
+    from wizard.migration.preflight.proxy import ProxySetup
     from wizard.migration.scheduling import OrderDecision
     from wizard.options import SwitchOptions
 
@@ -226,6 +228,20 @@ def check_existing_coredns(
             else f"the deploy step replaces the Corefile in {cm_name}; "
             "compare it with `coredns-wizard render` output if someone edited it on purpose",
         )
+    return _existing_coredns_deployment_finding(deployment, evidence, same_corefile, options, rendered)
+
+
+def _existing_coredns_deployment_finding(
+    deployment: Obj,
+    evidence: list[str],
+    same_corefile: bool,
+    options: SwitchOptions,
+    rendered: RenderResult | None,
+) -> Finding:
+    """Judge a CoreDNS Deployment already there: the wizard's own (resume), a leftover, or foreign."""
+    ns = options.namespace
+    dep_name = f"Deployment {ns}/{options.coredns_deployment}"
+    title = "CoreDNS objects already in the cluster"
     view = DeploymentView.from_obj(deployment)
     image = _coredns_image(view)
     evidence.append(f"{dep_name} exists: image {image}, replicas {view.replicas}")
@@ -266,15 +282,7 @@ def check_existing_coredns(
 
 
 def check_proxy(facts: ClusterFacts) -> Finding:
-    from wizard.migration.preflight.proxy import (
-        IPVS_ADVICE,
-        IPVS_DEPRECATED_SINCE,
-        KERNEL_DEFAULT_UDP_TIMEOUT_S,
-        SHORT_ENOUGH_UDP_TIMEOUT_S,
-        kernel_flushes_quickly,
-        kernel_summary,
-        read_proxy_setup,
-    )
+    from wizard.migration.preflight.proxy import read_proxy_setup
 
     setup = read_proxy_setup(facts)
     title = "kube-proxy and stale UDP flows during kube-dns scale-downs"
@@ -302,6 +310,20 @@ def check_proxy(facts: ClusterFacts) -> Finding:
                 "a few lookups in flight may still time out and be retried by the client",
             ],
         )
+    return _ipvs_proxy_finding(facts, setup, title, evidence)
+
+
+def _ipvs_proxy_finding(facts: ClusterFacts, setup: ProxySetup, title: str, evidence: list[str]) -> Finding:
+    """Judge IPVS mode, where sessions to a removed kube-dns pod linger for the UDP timeout."""
+    from wizard.migration.preflight.proxy import (
+        IPVS_ADVICE,
+        IPVS_DEPRECATED_SINCE,
+        KERNEL_DEFAULT_UDP_TIMEOUT_S,
+        SHORT_ENOUGH_UDP_TIMEOUT_S,
+        kernel_flushes_quickly,
+        kernel_summary,
+    )
+
     timeout = setup.udp_timeout_s
     effective = timeout if timeout else KERNEL_DEFAULT_UDP_TIMEOUT_S
     evidence.append(
