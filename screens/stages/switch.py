@@ -416,23 +416,9 @@ class SwitchScreen(StageScreen):
                 self.current_step.id if self.current_step else "?", datetime.now(UTC), event.elapsed,
                 event.queries, event.errors, event.p50_ms, event.p95_ms))
         elif isinstance(event, StepStarted):
-            self.current_step = event.step
-            self.waiting = None
-            asks_first = self._engine_asks_first() and self.state != "rolling-back"  # confirmed as a whole
-            if event.step.changes_cluster and not asks_first:
-                self._begin_change(f"step {event.step.id} ({event.step.description})")
-            pane.add(Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", event.step.description))
+            self._step_started(event)
         elif isinstance(event, StepFinished):
-            if event.outcome in ("done", "already-done", "skipped", "dry-run"):
-                self.finished_steps.add(event.step.id)
-            if event.step.changes_cluster and event.outcome in ("done", "already-done"):
-                self.wizard.deployed = True  # CoreDNS objects exist now: quitting asks, `r` applies
-            style = OUTCOME_STYLE.get(event.outcome, "")
-            label = f"  {event.outcome} {event.step.id}: "
-            pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail),
-                     hang=len(label))
-            self.waiting = None
-            self._end_change()
+            self._step_finished(event)
         elif isinstance(event, Waiting):
             self.waiting = event
         elif isinstance(event, Note):
@@ -455,6 +441,30 @@ class SwitchScreen(StageScreen):
             count = f" (x{event.count})" if event.count > 1 else ""
             pane.add(f"k8s {event.type} {event.reason} {event.involved}{count}: {event.message}", style=style)
         self.refresh_status()
+
+    def _step_started(self, event: StepStarted) -> None:
+        """A step begins: it becomes the current one and, when it changes the cluster without the
+        engine asking first, quitting waits for it."""
+        self.current_step = event.step
+        self.waiting = None
+        asks_first = self._engine_asks_first() and self.state != "rolling-back"  # confirmed as a whole
+        if event.step.changes_cluster and not asks_first:
+            self._begin_change(f"step {event.step.id} ({event.step.description})")
+        self.log_pane.add(
+            Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", event.step.description))
+
+    def _step_finished(self, event: StepFinished) -> None:
+        """A step ended: record it, note that CoreDNS objects exist once a change is done, log it."""
+        if event.outcome in ("done", "already-done", "skipped", "dry-run"):
+            self.finished_steps.add(event.step.id)
+        if event.step.changes_cluster and event.outcome in ("done", "already-done"):
+            self.wizard.deployed = True  # CoreDNS objects exist now: quitting asks, `r` applies
+        style = OUTCOME_STYLE.get(event.outcome, "")
+        label = f"  {event.outcome} {event.step.id}: "
+        self.log_pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail),
+                          hang=len(label))
+        self.waiting = None
+        self._end_change()
 
     # ---- read-only watch ----------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="watch",
