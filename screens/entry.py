@@ -12,7 +12,11 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wizard.k8s.connection import Connection
+    from wizard.lab.cluster import Lab
 
 DEMO_SPEED = 20.0
 """Lab speed for --demo: CoreDNS's 30 s readiness delay passes in about 1.5 s."""
@@ -226,29 +230,7 @@ def _setup_logging(log_file: str | None) -> Path:
 
 
 def _run_wizard(args: argparse.Namespace) -> int:
-    import logging
-
-    from wizard.commands._progress import parse_duration
-    from wizard.errors import InputError
-    from wizard.k8s.connection import parse_request_timeout, resolve_connection
-
-    wait_note = apply_wait_defaults(args)
-    for flag in ("observe", "ipvs_wait", "ready_timeout"):  # bad input fails before a lab starts
-        parse_duration(getattr(args, flag), "--" + flag.replace("_", "-"))
-    parse_request_timeout(args.request_timeout)
-    from screens.keymap import load_keymap
-
-    keymap, _ = load_keymap(args.keymap)
-    lab_opts = lab_options(args)
-    # a real cluster's kubeconfig is checked before the terminal (bad input is named first)
-    connection = None if lab_opts is not None else resolve_connection(
-        args.kubeconfig, args.context, args.request_timeout)
-    if args.report:
-        from wizard.migration.change_record import record_path_problem
-
-        problem = record_path_problem(args.report)
-        if problem is not None:
-            raise InputError(f"--report {args.report}: {problem}")
+    wait_note, keymap, lab_opts, connection = _checked_inputs(args)
     problem = terminal_problem()
     if problem is not None:  # Textual would wait forever for a terminal that is not there
         print(f"coredns-wizard: the terminal wizard needs a terminal ({problem}); {HEADLESS_HINT}",
@@ -269,30 +251,73 @@ def _run_wizard(args: argparse.Namespace) -> int:
     try:
         if connection is None:
             assert lab is not None
-            connection = resolve_connection(str(lab.kubeconfig_path), args.context, args.request_timeout)
-        options = switch_options(args, connection.lab_dns_port)
-        from wizard.k8s.gateway import Gateway
-
-        gateway = Gateway(connection, options.mode)
-        try:
-            from screens.app import build_app
-            from screens.context import WizardContext
-
-            context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab,
-                                    wait_note=wait_note, report_path=args.report)
-            app = build_app(context, keymap=keymap)
-            app.run()
-            logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)
-            if app.quit_summary:  # quit mid-switch: how the cluster stands, and how to resume
-                print(app.quit_summary, flush=True)
-            print(f"coredns-wizard: log in {log_path}", file=sys.stderr)
-            return int(app.return_code or 0)
-        finally:
-            gateway.close()
+            connection = resolve_connection_of(str(lab.kubeconfig_path), args)
+        return _run_app(args, connection, lab, wait_note, keymap, log_path)
     finally:
         if lab is not None:
             lab.stop()
 
+
+def _checked_inputs(args: argparse.Namespace) -> tuple[str, dict[str, str], Any, Connection | None]:
+    """Every flag, the keymap, the kubeconfig (for a real cluster) and --report checked before the
+    terminal is touched or a lab starts, so bad input is named first: (wait note, keymap, lab
+    options or None, connection or None for the demo)."""
+    from wizard.commands._progress import parse_duration
+    from wizard.errors import InputError
+    from wizard.k8s.connection import parse_request_timeout
+
+    wait_note = apply_wait_defaults(args)
+    for flag in ("observe", "ipvs_wait", "ready_timeout"):  # bad input fails before a lab starts
+        parse_duration(getattr(args, flag), "--" + flag.replace("_", "-"))
+    parse_request_timeout(args.request_timeout)
+    from screens.keymap import load_keymap
+
+    keymap, _ = load_keymap(args.keymap)
+    lab_opts = lab_options(args)
+    # a real cluster's kubeconfig is checked before the terminal (bad input is named first)
+    connection = None if lab_opts is not None else resolve_connection_of(args.kubeconfig, args)
+    if args.report:
+        from wizard.migration.change_record import record_path_problem
+
+        problem = record_path_problem(args.report)
+        if problem is not None:
+            raise InputError(f"--report {args.report}: {problem}")
+    return wait_note, keymap, lab_opts, connection
+
+
+def resolve_connection_of(kubeconfig: str | None, args: argparse.Namespace) -> Connection:
+    """The connection for `kubeconfig` with the context and request timeout the wizard was given."""
+    from wizard.k8s.connection import resolve_connection
+
+    return resolve_connection(kubeconfig, args.context, args.request_timeout)
+
+
+def _run_app(
+    args: argparse.Namespace, connection: Connection, lab: Lab | None, wait_note: str, keymap: dict[str, str],
+    log_path: Path,
+) -> int:
+    """The App on a gateway built from `connection`; prints the quit summary and the log's path."""
+    import logging
+
+    options = switch_options(args, connection.lab_dns_port)
+    from wizard.k8s.gateway import Gateway
+
+    gateway = Gateway(connection, options.mode)
+    try:
+        from screens.app import build_app
+        from screens.context import WizardContext
+
+        context = WizardContext(connection=connection, gateway=gateway, options=options, lab=lab,
+                                wait_note=wait_note, report_path=args.report)
+        app = build_app(context, keymap=keymap)
+        app.run()
+        logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)
+        if app.quit_summary:  # quit mid-switch: how the cluster stands, and how to resume
+            print(app.quit_summary, flush=True)
+        print(f"coredns-wizard: log in {log_path}", file=sys.stderr)
+        return int(app.return_code or 0)
+    finally:
+        gateway.close()
 
 if __name__ == "__main__":
     raise SystemExit(main())
