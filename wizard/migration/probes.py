@@ -127,7 +127,6 @@ def probe(
     else through a tunnel of `gateway` opened for this one question."""
     import dns.exception
     import dns.message
-    import dns.query
     import dns.rdatatype
 
     if transport not in TRANSPORTS:
@@ -148,21 +147,7 @@ def probe(
         )
 
     try:
-        if transport == "udp":
-            response = dns.query.udp(query, _require_ip(target), timeout=timeout, port=target.port)
-        elif transport == "tcp":
-            response = dns.query.tcp(query, _require_ip(target), timeout=timeout, port=target.port)
-        else:
-            if (gateway is None and tunnels is None) or not target.pod:
-                raise InputError(
-                    f"probe of {target.label} over port-forward needs the pod name and a gateway"
-                )
-            if tunnels is not None:
-                response = tunnels.exchange(target, query, timeout)
-            else:
-                assert gateway is not None
-                with TunnelPool(gateway) as once:
-                    response = once.exchange(target, query, timeout)
+        response = _exchange(target, query, transport, timeout, gateway, tunnels)
     except dns.exception.Timeout:
         return result("", (), f"no answer within {timeout:g}s")
     except (OSError, EOFError, dns.exception.DNSException) as err:
@@ -172,6 +157,30 @@ def probe(
     except WizardError as err:  # the port-forward tunnel could not be opened
         return result("", (), str(err))
     return result(_rcode_text(response.rcode()), _answers(response), None, _soa_owners(response))
+
+
+def _exchange(
+    target: ProbeTarget,
+    query: dns.message.Message,
+    transport: Transport,
+    timeout: float,
+    gateway: Gateway | None,
+    tunnels: TunnelPool | None,
+) -> dns.message.Message:
+    """Send `query` to `target` over `transport` and return the response (raises on network trouble)."""
+    import dns.query
+
+    if transport == "udp":
+        return dns.query.udp(query, _require_ip(target), timeout=timeout, port=target.port)
+    if transport == "tcp":
+        return dns.query.tcp(query, _require_ip(target), timeout=timeout, port=target.port)
+    if (gateway is None and tunnels is None) or not target.pod:
+        raise InputError(f"probe of {target.label} over port-forward needs the pod name and a gateway")
+    if tunnels is not None:
+        return tunnels.exchange(target, query, timeout)
+    assert gateway is not None
+    with TunnelPool(gateway) as once:
+        return once.exchange(target, query, timeout)
 
 
 def _rcode_text(value: int) -> str:
