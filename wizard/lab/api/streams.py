@@ -270,22 +270,27 @@ async def serve_portforward(request: web.Request, runtime: PodRuntime, pod: Obj)
         await ws.close()
         return ws
     try:
-        async for msg in ws:
-            data = _message_bytes(msg)
-            if not data:
-                continue
-            channel = data[0]
-            if channel % 2 == 0 and channel // 2 in writers:
-                writer = writers[channel // 2]
-                writer.write(data[1:])
-                with contextlib.suppress(ConnectionError):
-                    await writer.drain()
+        await _pipe_to_pod(ws, writers)
     finally:
         for task in pumps:
             task.cancel()
         for writer in writers.values():
             writer.close()
     return ws
+
+
+async def _pipe_to_pod(ws: web.WebSocketResponse, writers: dict[int, asyncio.StreamWriter]) -> None:
+    """The client's data frames (even channels) to the pod's connection for that port, until it closes."""
+    async for msg in ws:
+        data = _message_bytes(msg)
+        if not data:
+            continue
+        channel = data[0]
+        if channel % 2 == 0 and channel // 2 in writers:
+            writer = writers[channel // 2]
+            writer.write(data[1:])
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
 
 
 # ---- pod proxy -----------------------------------------------------------------------------
