@@ -230,18 +230,8 @@ def wait_for(
     The watcher runs in a thread; this thread evaluates the predicate after each change and
     reports progress every `progress_interval_s`. Raises WaitTimeout after `timeout` seconds."""
     watcher = Watcher(gateway, kind, namespace, label_selector, field_selector)
-    changes: queue.Queue[BaseException | None] = queue.Queue()
-
-    def pump() -> None:
-        try:
-            for _ in watcher:
-                changes.put(None)
-        except BaseException as err:  # handed to the waiting thread, which raises it
-            changes.put(err)
-
-    thread = threading.Thread(target=pump, name=f"watch {kind} for: {waiting_for}", daemon=True)
     started = time.monotonic()
-    thread.start()
+    changes = _changes_of(watcher, f"watch {kind} for: {waiting_for}")
     try:
         while True:
             elapsed = time.monotonic() - started
@@ -272,6 +262,22 @@ def wait_for(
                 )
     finally:
         watcher.stop()
+
+
+def _changes_of(watcher: Watcher, thread_name: str) -> queue.Queue[BaseException | None]:
+    """A thread that follows `watcher` and puts None on the queue for each change it sees, or the
+    error that ended it (for the waiting thread to raise)."""
+    changes: queue.Queue[BaseException | None] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for _ in watcher:
+                changes.put(None)
+        except BaseException as err:  # handed to the waiting thread, which raises it
+            changes.put(err)
+
+    threading.Thread(target=pump, name=thread_name, daemon=True).start()
+    return changes
 
 
 # ---- predicates the switch needs --------------------------------------------------------------
