@@ -11,16 +11,21 @@ writes, built by `wizard.migration.change_record`) is written once the run ends,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wizard.commands._progress import TextProgress
     from wizard.k8s.connection import Connection
-    from wizard.migration.change_record import ObservationSample
-    from wizard.migration.ipvs_gate import IpvsGate
+    from wizard.k8s.gateway import Gateway
+    from wizard.migration.change_record import ObservationRecorder, ObservationSample
+    from wizard.migration.ipvs_gate import IpvsGate, IpvsGateTracker
     from wizard.migration.journal import Journal
+    from wizard.migration.plan import Plan
     from wizard.migration.preflight.run import PreflightReport
+    from wizard.migration.switch import SwitchOutcome
     from wizard.options import SwitchOptions
 
 HELP = (
@@ -64,23 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-    import signal
-    import threading
-
     from wizard.commands._options import change_mode, plan_options, with_switch_run_options
-    from wizard.commands._progress import (
-        TextProgress,
-        open_gateway,
-        open_journal,
-        require_terminal_or_yes,
-        terminal_confirm,
-    )
-    from wizard.commands.plan import report_json, report_text
+    from wizard.commands._progress import TextProgress, open_gateway, open_journal, require_terminal_or_yes
     from wizard.migration.change_record import ObservationRecorder
     from wizard.migration.ipvs_gate import IpvsGateTracker
-    from wizard.migration.preflight.run import run_preflight
-    from wizard.migration.switch import Switcher
 
     mode = change_mode(args)
     options = with_switch_run_options(plan_options(args, mode), args)  # bad durations: exit 2 first
@@ -91,75 +83,148 @@ def run(args: argparse.Namespace) -> int:
     options = dataclasses.replace(options, assume_yes=args.yes, dns_port=connection.lab_dns_port)
     progress = TextProgress()
     recorder = ObservationRecorder(progress)  # keeps the observation ticks for --report
-    journal: Journal | None = None
-
-    def record(outcome: str) -> None:
-        if args.report:
-            _write_report(args.report, connection, options, report, journal, recorder.samples, outcome)
 
     with gateway:
-        report = run_preflight(gateway, options, progress.say)
-        progress.end_line()
-        if args.output == "text":
-            sys.stdout.write(report_text(report))
-            sys.stdout.flush()
+        report = _preflight(gateway, options, progress, args.output)
+        record = _RunRecord(args.report, connection, options, report, recorder)
         if report.blocked or report.plan is None:
-            if args.output == "json":
-                _dump(
-                    {
-                        "completed": False,
-                        "reason": "pre-flight blocks the switch",
-                        "preflight": report_json(report),
-                    }
-                )
-            else:
-                print(
-                    "coredns-wizard switch: pre-flight blocks the switch; fix the findings marked ✖ above",
-                    file=sys.stderr,
-                )
-            record("Stopped: pre-flight blocks the switch")
-            return 1
+            return _stop_blocked(args.output, report, record)
         if not options.probe_names:  # probe the business names the plan shows the operator
             options = dataclasses.replace(options, probe_names=report.facts.sample_services)
+            record.options = options
         # primed with what pre-flight read, so the gate knows the timeout before an edit
         ipvs_gate = IpvsGateTracker.from_facts(gateway, report.facts, options)
-        kube_dns = ((report.facts.kube_dns_deployment or {}).get("spec") or {}).get("replicas")
-        refusal = _ipvs_refusal(ipvs_gate.check(), options, mode) if kube_dns != 0 else ""
+        refusal = _start_refusal(ipvs_gate, report, options, mode)
         if refusal:
-            if args.output == "json":
-                _dump({"completed": False, "reason": refusal, "preflight": report_json(report)})
-            print(f"coredns-wizard switch: {refusal}", file=sys.stderr)
-            record(f"Stopped: {refusal}")
-            return 1
+            return _stop_refused(args.output, refusal, report, record)
         journal = open_journal(args, gateway)
-        cancel = threading.Event()
-
-        confirm = None if args.yes else terminal_confirm(connection.context)
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if cancel.is_set() or (confirm is not None and confirm.asking):
-                raise KeyboardInterrupt  # at the y/N prompt: answer no now, not after Enter
-            cancel.set()
-            print("\nstopping at the next safe point (Ctrl-C again to interrupt at once)…", file=sys.stderr)
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        try:
-            switcher = Switcher(gateway, report.plan, journal, options, recorder, confirm, cancel)
-            switcher.ipvs_gate = ipvs_gate
-            outcome = switcher.run()
-        except KeyboardInterrupt:
-            print(
-                "coredns-wizard switch: interrupted; the journal "
-                f"{journal.path} records the step in flight. Resume with `coredns-wizard switch`, "
-                "or roll back with `coredns-wizard rollback`",
-                file=sys.stderr,
-            )
-            record("Stopped: interrupted (Ctrl-C); the journal records the step in flight")
+        record.journal = journal
+        outcome = _switch_until_done_or_interrupted(
+            args.yes, connection, gateway, report.plan, journal, options, recorder, ipvs_gate, record
+        )
+        if outcome is None:
             return 130
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        record(outcome_title(outcome))
-    if args.output == "json":
+        record.write(outcome_title(outcome))
+    _print_outcome(args.output, outcome, journal, report)
+    return 0 if outcome.completed else 1
+
+
+@dataclasses.dataclass
+class _RunRecord:
+    """What --report needs, kept in one place so every way the run ends writes the same record."""
+
+    path: str | None
+    connection: Connection
+    options: SwitchOptions
+    report: PreflightReport
+    recorder: ObservationRecorder
+    journal: Journal | None = None
+
+    def write(self, outcome: str) -> None:
+        """Write the change record for this outcome when --report asked for one."""
+        if self.path:
+            _write_report(self.path, self.connection, self.options, self.report, self.journal,
+                          self.recorder.samples, outcome)
+
+
+def _preflight(gateway: Gateway, options: SwitchOptions, progress: TextProgress,
+               output: str) -> PreflightReport:
+    """Run pre-flight with its progress on stderr, and show its report first when output is text."""
+    from wizard.commands.plan import report_text
+    from wizard.migration.preflight.run import run_preflight
+
+    report = run_preflight(gateway, options, progress.say)
+    progress.end_line()
+    if output == "text":
+        sys.stdout.write(report_text(report))
+        sys.stdout.flush()
+    return report
+
+
+def _stop_blocked(output: str, report: PreflightReport, record: _RunRecord) -> int:
+    """Pre-flight blocks: say so (JSON or stderr), record the stop, and exit 1."""
+    from wizard.commands.plan import report_json
+
+    if output == "json":
+        _dump(
+            {
+                "completed": False,
+                "reason": "pre-flight blocks the switch",
+                "preflight": report_json(report),
+            }
+        )
+    else:
+        print(
+            "coredns-wizard switch: pre-flight blocks the switch; fix the findings marked ✖ above",
+            file=sys.stderr,
+        )
+    record.write("Stopped: pre-flight blocks the switch")
+    return 1
+
+
+def _start_refusal(ipvs_gate: IpvsGateTracker, report: PreflightReport, options: SwitchOptions,
+                   mode: str) -> str:
+    """The IPVS gate's refusal to start, checked only while kube-dns still has replicas to scale down."""
+    kube_dns = ((report.facts.kube_dns_deployment or {}).get("spec") or {}).get("replicas")
+    return _ipvs_refusal(ipvs_gate.check(), options, mode) if kube_dns != 0 else ""
+
+
+def _stop_refused(output: str, refusal: str, report: PreflightReport, record: _RunRecord) -> int:
+    """The IPVS gate refuses the start: say why (JSON too when asked), record the stop, and exit 1."""
+    from wizard.commands.plan import report_json
+
+    if output == "json":
+        _dump({"completed": False, "reason": refusal, "preflight": report_json(report)})
+    print(f"coredns-wizard switch: {refusal}", file=sys.stderr)
+    record.write(f"Stopped: {refusal}")
+    return 1
+
+
+def _switch_until_done_or_interrupted(
+    yes: bool, connection: Connection, gateway: Gateway, plan: Plan, journal: Journal,
+    options: SwitchOptions, recorder: ObservationRecorder, ipvs_gate: IpvsGateTracker, record: _RunRecord,
+) -> SwitchOutcome | None:
+    """Run the switch with the two-stage Ctrl-C handler in place; None when it was interrupted
+    (already said on stderr and recorded), so the caller exits 130."""
+    import signal
+    import threading
+
+    from wizard.commands._progress import terminal_confirm
+    from wizard.migration.switch import Switcher
+
+    cancel = threading.Event()
+
+    confirm = None if yes else terminal_confirm(connection.context)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set() or (confirm is not None and confirm.asking):
+            raise KeyboardInterrupt  # at the y/N prompt: answer no now, not after Enter
+        cancel.set()
+        print("\nstopping at the next safe point (Ctrl-C again to interrupt at once)…", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        switcher = Switcher(gateway, plan, journal, options, recorder, confirm, cancel)
+        switcher.ipvs_gate = ipvs_gate
+        return switcher.run()
+    except KeyboardInterrupt:
+        print(
+            "coredns-wizard switch: interrupted; the journal "
+            f"{journal.path} records the step in flight. Resume with `coredns-wizard switch`, "
+            "or roll back with `coredns-wizard rollback`",
+            file=sys.stderr,
+        )
+        record.write("Stopped: interrupted (Ctrl-C); the journal records the step in flight")
+        return None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_outcome(output: str, outcome: SwitchOutcome, journal: Journal, report: PreflightReport) -> None:
+    """The run's outcome on stdout, as JSON or as the text outcome lines."""
+    from wizard.commands.plan import report_json
+
+    if output == "json":
         _dump(
             {
                 "completed": outcome.completed,
@@ -174,7 +239,6 @@ def run(args: argparse.Namespace) -> int:
         )
     else:  # the outcome on stdout too (progress, stopped lines included, went to stderr)
         print(outcome_text(outcome, str(journal.path)), flush=True)
-    return 0 if outcome.completed else 1
 
 
 def outcome_text(outcome: Any, journal: str) -> str:

@@ -218,53 +218,11 @@ def _merge(docs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
 def _connection_from_merged(
     merged: dict[str, Any], sources: list[str], context: str | None, timeout: float | None
 ) -> Connection:
+    """The Connection for the chosen context, every reference and file in it checked first."""
     where = ", ".join(sources)
-    name = context or merged["current-context"]
-    known = ", ".join(sorted(merged["contexts"])) or "none"
-    if not name:
-        raise InputError(
-            f"kubeconfig {where}: no current-context is set; pass --context NAME (known contexts: {known})"
-        )
-    if name not in merged["contexts"]:
-        raise InputError(
-            f"kubeconfig {where}: context {short_quote(name)} not found; known contexts: {known}"
-        )
-    ctx_path, ctx_entry = merged["contexts"][name]
-    ctx = ctx_entry.get("context")
-    if not isinstance(ctx, dict):
-        raise InputError(f"kubeconfig {ctx_path}: context {short_quote(name)} has no `context:` body; "
-            f"fix the entry")
-    cluster_name = ctx.get("cluster")
-    if not isinstance(cluster_name, str) or cluster_name not in merged["clusters"]:
-        raise InputError(
-            f"kubeconfig {ctx_path}: context {short_quote(name)} refers to cluster "
-            f"{short_quote(cluster_name)}, "
-            f"which no kubeconfig file ({where}) defines; fix the context or add the cluster"
-        )
-    cluster_path, cluster_entry = merged["clusters"][cluster_name]
-    cluster = cluster_entry.get("cluster")
-    if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
-        raise InputError(
-            f"kubeconfig {cluster_path}: cluster {short_quote(cluster_name)} has no `server:` URL; "
-            "add the API server address"
-        )
-    user_name = ctx.get("user") or ""
-    user: dict[str, Any] = {}
-    if user_name:
-        if user_name not in merged["users"]:
-            raise InputError(
-                f"kubeconfig {ctx_path}: context {short_quote(name)} refers to user "
-                f"{short_quote(user_name)}, "
-                f"which no kubeconfig file ({where}) defines; fix the context or add the user"
-            )
-        user_path, user_entry = merged["users"][user_name]
-        user = user_entry.get("user") or {}
-        if not isinstance(user, dict):
-            raise InputError(f"kubeconfig {user_path}: user {short_quote(user_name)} must be a mapping; "
-                f"fix the entry")
-        _check_files(user_path, f"user {short_quote(user_name)}", user, _USER_FILE_KEYS)
-        _check_base64(user_path, f"user {short_quote(user_name)}", user, _DATA_KEYS["users"])
-        user = _normalised_token(user_path, f"user {short_quote(user_name)}", user)
+    name, ctx_path, ctx = _chosen_context(merged, where, context)
+    cluster_name, cluster_path, cluster = _context_cluster(merged, where, name, ctx_path, ctx)
+    user_name, user = _context_user(merged, where, name, ctx_path, ctx)
     _check_files(cluster_path, f"cluster {short_quote(cluster_name)}", cluster, _CLUSTER_FILE_KEYS)
     _check_base64(cluster_path, f"cluster {short_quote(cluster_name)}", cluster, _DATA_KEYS["clusters"])
     minimal = {
@@ -286,6 +244,73 @@ def _connection_from_merged(
         request_timeout=timeout,
         kubeconfig=minimal,
     )
+
+
+def _chosen_context(
+    merged: dict[str, Any], where: str, context: str | None
+) -> tuple[str, Path, dict[str, Any]]:
+    """The --context (or current) context's name, file and body; InputError names what is missing."""
+    name = context or merged["current-context"]
+    known = ", ".join(sorted(merged["contexts"])) or "none"
+    if not name:
+        raise InputError(
+            f"kubeconfig {where}: no current-context is set; pass --context NAME (known contexts: {known})"
+        )
+    if name not in merged["contexts"]:
+        raise InputError(
+            f"kubeconfig {where}: context {short_quote(name)} not found; known contexts: {known}"
+        )
+    ctx_path, ctx_entry = merged["contexts"][name]
+    ctx = ctx_entry.get("context")
+    if not isinstance(ctx, dict):
+        raise InputError(f"kubeconfig {ctx_path}: context {short_quote(name)} has no `context:` body; "
+            f"fix the entry")
+    return name, ctx_path, ctx
+
+
+def _context_cluster(
+    merged: dict[str, Any], where: str, name: str, ctx_path: Path, ctx: dict[str, Any]
+) -> tuple[str, Path, dict[str, Any]]:
+    """The cluster the context refers to, which must exist and name a server URL."""
+    cluster_name = ctx.get("cluster")
+    if not isinstance(cluster_name, str) or cluster_name not in merged["clusters"]:
+        raise InputError(
+            f"kubeconfig {ctx_path}: context {short_quote(name)} refers to cluster "
+            f"{short_quote(cluster_name)}, "
+            f"which no kubeconfig file ({where}) defines; fix the context or add the cluster"
+        )
+    cluster_path, cluster_entry = merged["clusters"][cluster_name]
+    cluster = cluster_entry.get("cluster")
+    if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
+        raise InputError(
+            f"kubeconfig {cluster_path}: cluster {short_quote(cluster_name)} has no `server:` URL; "
+            "add the API server address"
+        )
+    return cluster_name, cluster_path, cluster
+
+
+def _context_user(
+    merged: dict[str, Any], where: str, name: str, ctx_path: Path, ctx: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The context's user (name and checked, token-normalised body), or ("", {}) when it has none."""
+    user_name = ctx.get("user") or ""
+    user: dict[str, Any] = {}
+    if user_name:
+        if user_name not in merged["users"]:
+            raise InputError(
+                f"kubeconfig {ctx_path}: context {short_quote(name)} refers to user "
+                f"{short_quote(user_name)}, "
+                f"which no kubeconfig file ({where}) defines; fix the context or add the user"
+            )
+        user_path, user_entry = merged["users"][user_name]
+        user = user_entry.get("user") or {}
+        if not isinstance(user, dict):
+            raise InputError(f"kubeconfig {user_path}: user {short_quote(user_name)} must be a mapping; "
+                f"fix the entry")
+        _check_files(user_path, f"user {short_quote(user_name)}", user, _USER_FILE_KEYS)
+        _check_base64(user_path, f"user {short_quote(user_name)}", user, _DATA_KEYS["users"])
+        user = _normalised_token(user_path, f"user {short_quote(user_name)}", user)
+    return user_name, user
 
 
 def _check_files(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[str, ...]) -> None:

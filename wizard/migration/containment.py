@@ -225,30 +225,55 @@ class Containment:
         return f"{stay}, so every CoreDNS pod was taken out: {second}"
 
     def _contain_to(self, target: Target, reason: str, started: float) -> str | None:
+        """Scale to `target` (kube-dns up first, CoreDNS down), journaled and announced; returns
+        what was done, None when the operator declined."""
         record = read_cluster_record(self.gateway, self.options)
         coredns_before, kube_before = record.coredns_replicas, record.kube_dns_replicas
         step = self._contain_step(target)
         what = self._describe(target)
-        changes = coredns_before > target.coredns or kube_before < target.kube_dns
-        if (
-            changes
-            and self.sw.confirm is not None
-            and not self.sw.confirm(
-                step, f"{what}, because: {reason} (context {self.gateway.connection.context!r})"
-            )
-        ):
+        if not self._containment_confirmed(target, reason, step, what, coredns_before, kube_before):
             return None
         self.sw._emit(Note(f"containing round {target.round}: {what}"))
         pods = list_dns_pods(self.gateway, self.options)
         leaving_from = {self._ip(p): self._name(p) for p in pods.coredns if self._ip(p)}
         journal = self.sw.journal
-        contain_id = step.id
         to_value = {
             "coredns": target.coredns,
             "kube_dns": target.kube_dns,
             "resume_after": target.resume_after,
         }
         from_value = {"coredns": coredns_before, "kube_dns": kube_before}
+        gone, left_after, kube_state = self._apply_containment(
+            target, reason, started, step, leaving_from, from_value, to_value
+        )
+        done = self._contained_words(target, coredns_before, kube_before, gone, left_after, kube_state)
+        if journal is not None:
+            journal.done(step.id, step.description, step.target, from_value, to_value, done)
+        self.sw._emit(Note(f"contained round {target.round}: {done}"))
+        return done
+
+    def _containment_confirmed(
+        self, target: Target, reason: str, step: Step, what: str, coredns_before: int, kube_before: int
+    ) -> bool:
+        """Whether to go on: asks the operator only when the containment changes something."""
+        changes = coredns_before > target.coredns or kube_before < target.kube_dns
+        return not (
+            changes
+            and self.sw.confirm is not None
+            and not self.sw.confirm(
+                step, f"{what}, because: {reason} (context {self.gateway.connection.context!r})"
+            )
+        )
+
+    def _apply_containment(
+        self, target: Target, reason: str, started: float, step: Step, leaving_from: dict[str, str],
+        from_value: dict[str, int], to_value: dict[str, object],
+    ) -> tuple[dict[str, str], float, str]:
+        """Scale and wait between the journal's intent and its outcome, so a failure is journaled as
+        failed and raised as ContainmentFailed; returns the pods gone, when, and kube-dns's state."""
+        journal = self.sw.journal
+        contain_id = step.id
+        coredns_before, kube_before = from_value["coredns"], from_value["kube_dns"]
         try:
             if journal is not None:
                 journal.intent(contain_id, step.description, step.target, from_value, to_value)
@@ -271,6 +296,13 @@ class Containment:
             if journal is not None:
                 journal.failed(contain_id, step.description, step.target, str(err), from_value, to_value)
             raise ContainmentFailed(str(err)) from None
+        return gone, left_after, kube_state
+
+    def _contained_words(
+        self, target: Target, coredns_before: int, kube_before: int, gone: dict[str, str],
+        left_after: float, kube_state: str,
+    ) -> str:
+        """What the containment did, worded for the journal and the progress note."""
         words = [
             self._scale_words(
                 "CoreDNS", self.options.coredns_deployment, coredns_before, target.coredns, down=True
@@ -286,11 +318,7 @@ class Containment:
             "kube-dns", self.options.kube_dns_deployment, kube_before, target.kube_dns, down=False
         ).replace("scale ", "scaled back ", 1)
         words.append(kube_words + (f" ({kube_state})" if kube_state else ""))
-        done = "; ".join(words)
-        if journal is not None:
-            journal.done(contain_id, step.description, step.target, from_value, to_value, done)
-        self.sw._emit(Note(f"contained round {target.round}: {done}"))
-        return done
+        return "; ".join(words)
 
     def _contain_step(self, target: Target) -> Step:
         """The containment as a step, for the confirmation and the journal (not a plan step)."""
