@@ -126,7 +126,7 @@ OTHER_SIZES = [(80, 24), (200, 60)]
 
 
 @pytest.mark.parametrize("size", OTHER_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("stage", ["preconditions", "migration", "deploy", "deploy_confirm", "help"])
+@pytest.mark.parametrize("stage", ["preconditions", "ipvs", "migration", "deploy", "deploy_confirm", "help"])
 def test_snapshot_stage_at_small_and_large_sizes(lab: Lab, stage: str, size: tuple[int, int]) -> None:
     """Every shell stage (and its dialog) at the smallest supported and a large terminal."""
 
@@ -140,7 +140,8 @@ def test_snapshot_stage_at_small_and_large_sizes(lab: Lab, stage: str, size: tup
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
 
     start, steps = {
-        "preconditions": ("preconditions", None), "migration": ("migration", _checked),
+        "preconditions": ("preconditions", None), "ipvs": ("ipvs", None),
+        "migration": ("migration", _checked),
         "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", confirm),
         "help": ("preconditions", help_screen),
     }[stage]
