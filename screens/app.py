@@ -289,6 +289,12 @@ class WizardApp(App[int]):
         stages = [screen for screen in self.screen_stack if isinstance(screen, StageScreen)]
         return stages[-1] if stages else None
 
+    def _open_stage(self) -> StageScreen | None:
+        """The current stage once its widgets exist: a stage pushed by `n` is composed on the
+        loop's next turn, and a key pressed before then must not ask it anything."""
+        screen = self._stage_screen()
+        return screen if screen is not None and screen.is_mounted else None
+
     def _enter(self, index: int) -> bool:
         """Open a stage; not while the app exits (a screen pushed then is never composed)."""
         if self.return_code is not None:
@@ -304,13 +310,15 @@ class WizardApp(App[int]):
         screen = self._stage_screen()
         if screen is None:
             return "no stage is open"
+        if not screen.is_mounted:
+            return "the stage is still opening"
         if self.stage_stack and self.stage_stack[-1] == len(STAGES) - 1:
             return "this is the last stage"
         return screen.advance_blocked()
 
     def advance(self) -> None:
         """Go to the next stage if the current one allows it (else say why)."""
-        screen = self._stage_screen()
+        screen = self._open_stage()
         # A stage whose next step is a change (Deploy: apply) lets `n` start it behind its
         # confirmation, so the whole wizard can be driven with `n` and `y` alone.
         if screen is not None and screen.change_ready_on_advance():
@@ -347,7 +355,7 @@ class WizardApp(App[int]):
             return False
         if self.deployed or self.change_in_flight:
             return False
-        screen = self._stage_screen()
+        screen = self._open_stage()
         return screen is not None and screen.can_go_back()
 
     # ---- changes in flight, quitting ---------------------------------------------------------
@@ -415,7 +423,7 @@ class WizardApp(App[int]):
         return True
 
     def _advance_starts_change(self) -> bool:
-        screen = self._stage_screen()
+        screen = self._open_stage()
         return screen is not None and screen.change_ready_on_advance()
 
     def action_advance(self) -> None:

@@ -89,6 +89,41 @@ def test_a_stage_pushed_while_the_app_exits_does_not_crash(exit_first: bool) -> 
     asyncio.run(run())
 
 
+def test_n_pressed_while_the_next_stage_is_still_opening_does_not_crash(lab: Any) -> None:
+    """Found by the tmux demo test in CI: `n` pressed 0.7 s after the migration stage was pushed,
+    before it was composed, asked it for its editor (NoMatches) and the wizard died with a
+    traceback. The second `n` here arrives before the loop turns, so the stage cannot be ready."""
+    from tui_shell_support import lab_context as shell_context
+    from tui_shell_support import wait_until as shell_wait_until
+
+    from wizard.migration.preflight.run import run_preflight
+
+    context = shell_context(lab)
+    context.report = run_preflight(context.gateway, context.options)
+    context.plan = context.report.plan
+    app = build_app(context, start_stage="ipvs")
+
+    async def run() -> str | None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await shell_wait_until(pilot, lambda: app.screen.id == "stage-ipvs", "the IPVS stage")
+            await pilot.click("#ipvs-reason")
+            await pilot.press(*"rehearsal on the lab", "enter")
+            await shell_wait_until(pilot, lambda: app.advance_blocked() is None, "the skip with a reason")
+            app.advance()  # pushes the migration stage; it is composed on the loop's next turn
+            blocked = app.advance_blocked()
+            app.advance()  # before the fix: NoMatches '#migration-editor'
+            await shell_wait_until(pilot, lambda: app.screen.id == "stage-migration", "the migration stage")
+            await shell_wait_until(pilot, lambda: app.advance_blocked() is None, "the Corefile check")
+            assert app.screen.id == "stage-migration", "the early n must not skip the review"
+        assert app._exception is None, app._exception
+        return blocked
+
+    try:
+        assert asyncio.run(run()) == "the stage is still opening"
+    finally:
+        context.gateway.close()
+
+
 def test_worker_results_after_the_screen_left_are_dropped() -> None:
     """A switch or rollback result arriving after the Switch screen was removed has nowhere to go."""
 
