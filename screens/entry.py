@@ -251,7 +251,7 @@ def _run_wizard(args: argparse.Namespace) -> int:
     try:
         if connection is None:
             assert lab is not None
-            connection = resolve_connection_of(str(lab.kubeconfig_path), args)
+            connection = _connection_for(str(lab.kubeconfig_path), args)
         return _run_app(args, connection, lab, wait_note, keymap, log_path)
     finally:
         if lab is not None:
@@ -275,7 +275,7 @@ def _checked_inputs(args: argparse.Namespace) -> tuple[str, dict[str, str], Any,
     keymap, _ = load_keymap(args.keymap)
     lab_opts = lab_options(args)
     # a real cluster's kubeconfig is checked before the terminal (bad input is named first)
-    connection = None if lab_opts is not None else resolve_connection_of(args.kubeconfig, args)
+    connection = None if lab_opts is not None else _connection_for(args.kubeconfig, args)
     if args.report:
         from wizard.migration.change_record import record_path_problem
 
@@ -285,7 +285,7 @@ def _checked_inputs(args: argparse.Namespace) -> tuple[str, dict[str, str], Any,
     return wait_note, keymap, lab_opts, connection
 
 
-def resolve_connection_of(kubeconfig: str | None, args: argparse.Namespace) -> Connection:
+def _connection_for(kubeconfig: str | None, args: argparse.Namespace) -> Connection:
     """The connection for `kubeconfig` with the context and request timeout the wizard was given."""
     from wizard.k8s.connection import resolve_connection
 

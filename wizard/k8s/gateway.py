@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from wizard.durations import human_duration
 from wizard.errors import InputError, WizardError
 from wizard.k8s.connection import Connection
-from wizard.k8s.objects import Obj as Obj  # re-exported: the engine's modules still import it from here
+from wizard.k8s.objects import Obj
 from wizard.safe_load import load_json
 
 if TYPE_CHECKING:

@@ -24,14 +24,14 @@ from wizard.k8s.objects import (
     DeploymentView,
     Obj,
     PodView,
+    endpoint_ips,
     name_of,
     namespace_of,
+    owner_uids,
+    pod_is_ready,
     resource_version_of,
     uid_of,
 )
-from wizard.k8s.objects import endpoint_ips as endpoint_ips  # re-exported: the switch's modules import
-from wizard.k8s.objects import owner_uids as owner_uids  # these three from here
-from wizard.k8s.objects import pod_is_ready as pod_is_ready
 
 T = TypeVar("T")
 Key = tuple[str, str]

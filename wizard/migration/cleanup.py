@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wizard.errors import CheckFailed
-from wizard.k8s.gateway import Gateway, Obj
-from wizard.k8s.objects import ready_replicas
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import Obj, ready_replicas
 from wizard.migration.journal import Journal, save_backup
 from wizard.migration.plan import Step
 from wizard.migration.progress import Confirm, Event, EventSink, Note, Outcome

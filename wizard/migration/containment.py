@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from wizard.durations import human_duration
 from wizard.errors import WizardError
-from wizard.k8s.gateway import Obj
-from wizard.k8s.watch import WaitTimeout, endpoint_ips, pod_is_ready
+from wizard.k8s.objects import Obj, endpoint_ips, pod_is_ready
+from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import DnsPods, list_dns_pods, slice_ready_ips
 from wizard.migration.journal import (
     ANNOTATION_CONTAINMENT,

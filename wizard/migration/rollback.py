@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import InputError, WizardError
-from wizard.k8s.gateway import Gateway, Obj
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import Obj
 from wizard.migration import autoscaler as autoscalers
 from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.dns_pods import list_dns_pods

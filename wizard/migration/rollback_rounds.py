@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wizard.k8s.gateway import Gateway, Obj
-from wizard.k8s.objects import spec_replicas
-from wizard.k8s.watch import WaitProgress, WaitTimeout, endpoint_ips, wait_for
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import Obj, endpoint_ips, spec_replicas
+from wizard.k8s.watch import WaitProgress, WaitTimeout, wait_for
 from wizard.migration.dns_pods import DnsPods, endpoint_membership, list_dns_pods
 from wizard.migration.facts import node_info
 from wizard.migration.pending_pods import StuckScheduling

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wizard.errors import InputError
-from wizard.k8s.gateway import Gateway, Obj
-from wizard.k8s.objects import spec_replicas
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import Obj, spec_replicas
 from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,

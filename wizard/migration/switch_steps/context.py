@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from wizard.k8s.gateway import Gateway, Obj
+from wizard.k8s.gateway import Gateway
+from wizard.k8s.objects import Obj
 from wizard.k8s.watch import WaitProgress, wait_for
 from wizard.migration.dns_pods import DnsPods, list_dns_pods
 from wizard.migration.ipvs_gate import IpvsGateTracker

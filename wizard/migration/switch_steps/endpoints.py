@@ -3,8 +3,8 @@ Endpoints and its EndpointSlices (kube-proxy reads one or the other)."""
 
 from __future__ import annotations
 
-from wizard.k8s.gateway import Obj
-from wizard.k8s.watch import WaitTimeout, endpoint_ips
+from wizard.k8s.objects import Obj, endpoint_ips
+from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import slice_ready_ips
 from wizard.migration.plan import Step
 from wizard.migration.progress import EndpointsChanged, Outcome, Waiting

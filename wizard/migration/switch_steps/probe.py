@@ -3,7 +3,7 @@ the questions, the targets, and the transport chosen once per target (direct, tu
 
 from __future__ import annotations
 
-from wizard.k8s.gateway import Obj
+from wizard.k8s.objects import Obj
 from wizard.migration.plan import Step
 from wizard.migration.probes import ProbeQuery, ProbeResult, ProbeTarget, choose_transport, probe
 from wizard.migration.progress import Note, Outcome, ProbeBatch, Problem, Waiting

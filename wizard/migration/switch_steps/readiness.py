@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from wizard.durations import human_duration
 from wizard.errors import WizardError
-from wizard.k8s.gateway import Obj
-from wizard.k8s.watch import WaitTimeout, pod_is_ready
+from wizard.k8s.objects import Obj, pod_is_ready
+from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import DnsPods, list_dns_pods
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step

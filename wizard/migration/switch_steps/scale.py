@@ -3,8 +3,7 @@ gate and once CoreDNS serves as planned (re-probed right before), and waits for 
 
 from __future__ import annotations
 
-from wizard.k8s.gateway import Obj
-from wizard.k8s.objects import spec_replicas
+from wizard.k8s.objects import Obj, spec_replicas
 from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import endpoint_membership, list_dns_pods
 from wizard.migration.ipvs_gate import IpvsGateTracker, acknowledge
