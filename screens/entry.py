@@ -56,7 +56,7 @@ class _WizardParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from wizard.commands._options import add_plan_arguments, add_switch_run_arguments
+    from wizard.commands._options import add_language_argument, add_plan_arguments, add_switch_run_arguments
     from wizard.k8s.flags import add_connection_arguments
 
     parser = _WizardParser(
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
     wizard = parser.add_argument_group("wizard options")
     add_connection_arguments(wizard)  # type: ignore[arg-type]
+    add_language_argument(wizard)
     mode = wizard.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true",
                       help="send every change with dryRun=All: the API server validates, nothing is stored")
@@ -147,7 +148,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_main(args_list)
     from wizard.errors import WizardError
+    from wizard.i18n import language_from_argv, set_language
 
+    try:
+        set_language(language_from_argv(args_list))
+    except WizardError as err:
+        print(f"coredns-wizard: {err}", file=sys.stderr)
+        return err.exit_code
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:

@@ -11,7 +11,9 @@ import importlib
 import sys
 
 from wizard import __version__
+from wizard.commands._options import add_language_argument
 from wizard.errors import WizardError
+from wizard.i18n import language_from_argv, set_language
 
 COMMANDS: dict[str, str] = {
     "translate": "wizard.commands.translate",
@@ -38,6 +40,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
+    add_language_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if command is not None and name != command:
@@ -45,12 +48,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        add_language_argument(p)
         p.set_defaults(_run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        set_language(language_from_argv(argv))
+    except WizardError as err:
+        print(f"coredns-wizard: {err}", file=sys.stderr)
+        return err.exit_code
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)

@@ -18,6 +18,18 @@ if TYPE_CHECKING:
 ArgumentContainer = argparse._ActionsContainer
 
 
+def add_language_argument(parser: ArgumentContainer) -> None:
+    """--lang, on the wizard and every command (read early by `wizard.i18n.language_from_argv`)."""
+    from wizard.i18n import LANGUAGES
+
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=None,
+        help="language of messages: en or zh (default: from LC_ALL, LC_MESSAGES or LANG; else en)",
+    )
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """--kubeconfig/--context/--request-timeout, -o, --state-dir: every command that opens the journal."""
     from wizard.k8s.flags import add_connection_arguments

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from wizard.dns.versions import parse_kubernetes_version, recommend, registry_host
+    from wizard.i18n import t, tr, with_message_ids
 
     rec = recommend(args.k8s_version, args.kube_dns_image)
     k8s = parse_kubernetes_version(args.k8s_version)
@@ -41,16 +42,17 @@ def run(args: argparse.Namespace) -> int:
             "reason": rec.reason,
             "alternatives": [{"version": v, "source": s} for v, s in rec.alternatives],
         }
-        print(json.dumps(document, indent=2, ensure_ascii=False))
+        print(json.dumps(with_message_ids(document), indent=2, ensure_ascii=False))
         return 0
-    print(f"CoreDNS {rec.version} for Kubernetes {k8s.major}.{k8s.minor}")
-    print(f"  source: {rec.source}")
-    print(f"  reason: {rec.reason}")
+    print(t("CoreDNS {version} for Kubernetes {kubernetes}", version=rec.version,
+            kubernetes=f"{k8s.major}.{k8s.minor}"))
+    print("  " + t("source: {source}", source=tr(rec.source)))
+    print("  " + t("reason: {reason}", reason=tr(rec.reason)))
     if rec.alternatives:
-        print("  alternatives:")
+        print("  " + t("alternatives:"))
         width = max(len(v) for v, _ in rec.alternatives)
         for version, source in rec.alternatives:
-            print(f"    {version:<{width}}  {source}")
+            print(f"    {version:<{width}}  {tr(source)}")
     else:
-        print("  alternatives: none (the other tables agree or have no row for this version)")
+        print("  " + t("alternatives: none (the other tables agree or have no row for this version)"))
     return 0
