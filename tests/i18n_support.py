@@ -1,0 +1,67 @@
+"""Finding English prose left in Chinese output (names, flags, commands and cluster data allowed).
+
+Why a heuristic: what must stay English (object names, flags, commands, CoreDNS's own error text
+quoted from its sources, cluster data) is mostly single tokens with punctuation in them
+(kube-system/coredns, --ipvs-ack, 10.0.0.10, forward, 1.8.4); prose is runs of ordinary words.
+A run of two or more ordinary English words on a line (names in between do not break it),
+outside `backticks` and after no command word, is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+TERMS = {
+    # names of things, not prose: they stay English in the Chinese UI (as in ../shared/seed/)
+    "kubernetes", "coredns", "kube-dns", "kubedns", "dnsmasq", "api", "server", "apiserver", "ipvs",
+    "udp", "tcp", "dns", "service", "services", "endpoints", "endpointslice", "endpointslices",
+    "deployment", "deployments", "configmap", "configmaps", "pod", "pods", "daemonset", "node", "nodes",
+    "corefile", "nxdomain", "servfail", "noerror", "refused", "ready", "readiness", "kube-proxy",
+    "kubectl", "kubeconfig", "clusterip", "namespace", "rbac", "clusterrole", "clusterrolebinding",
+    "serviceaccount", "tke", "kubeadm", "gke", "kops", "helm", "cluster-proportional-autoscaler",
+    "iptables", "glibc", "ptr", "a", "aaaa", "srv", "json", "yaml", "html", "tui", "ok", "id", "ids",
+    "ctrl", "esc", "enter", "tab", "y", "n", "q", "b", "r", "e", "d", "k", "c", "w", "l", "s",
+    "tencentos", "linux", "kernel", "expire_nodest_conn", "federation", "federations", "stubdomains",
+    "upstreamnameservers", "forward", "proxy", "cache", "errors", "health", "loop", "reload",
+    "loadbalance", "prometheus", "hosts", "rewrite", "template", "log", "bind", "autopath", "fallthrough",
+}
+_WORD = re.compile(r"^[A-Za-z][a-z]*[.,;:!?)]*$")
+_COMMAND = re.compile(r"\b(kubectl|coredns-wizard|ipvsadm)\b.*$")
+_BACKTICKS = re.compile(r"`[^`]*`")
+
+
+def english_prose(text: str, allow: Iterable[str] = ()) -> list[str]:
+    """Lines of `text` that hold a run of two or more ordinary English words."""
+    allowed = list(allow)
+    found: list[str] = []
+    for line in text.splitlines():
+        if any(a in line for a in allowed):
+            continue
+        cleaned = _COMMAND.sub("", _BACKTICKS.sub(" ", line))
+        run = 0
+        for token in re.split(r"\s+", cleaned):
+            bare = re.sub(r"^\W+|\W+$", "", token)
+            if not token or bare.lower() in TERMS:
+                continue  # a name between two words does not end the run ("the API server reports")
+            if _WORD.match(token):
+                run += 1
+                if run >= 2:
+                    found.append(line.strip())
+                    break
+            else:
+                run = 0
+    return found
+
+
+@contextmanager
+def chinese() -> Iterator[None]:
+    """Messages made inside are in Chinese (the process-wide language is restored after)."""
+    from wizard.i18n import set_language
+
+    set_language("zh")
+    try:
+        yield
+    finally:
+        set_language("en")
