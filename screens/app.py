@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from screens.localize import localize_bindings
 from screens.messages import (
     ConnectionChanged,
     EngineEvent,
@@ -168,6 +169,15 @@ class WizardApp(App[int]):
         self.exit_code = 0
         self.quit_summary = ""
         """Printed on the terminal after the wizard exits (quitting mid-switch: the mixed state)."""
+        localize_bindings(self)
+
+    def push_screen(  # type: ignore[override]
+        self, screen: Any, callback: Any = None, wait_for_dismiss: bool = False
+    ) -> Any:
+        """Every screen's key descriptions in the operator's language (see screens.localize)."""
+        if isinstance(screen, Screen):
+            localize_bindings(screen)
+        return super().push_screen(screen, callback, wait_for_dismiss)  # type: ignore[call-overload]
 
     def notify(
         self,

@@ -3,9 +3,10 @@
     python3 scripts/i18n.py update AREA FILE...   add the messages marked in FILEs to AREA.po
     python3 scripts/i18n.py check                 what tests/test_i18n_catalogs.py fails on
 
-Messages are marked with `msg("id", "template", ...)` (engine; the id is the msgctxt) and
-`t("template", ...)` (edges); see wizard/i18n.py. Babel extracts them; an entry keeps its
-translation when the code moves, and `update` never drops one (`check` reports stale ones).
+Messages are marked with `msg("id", "template", ...)` (engine; the id is the msgctxt),
+`t("template", ...)` (edges) and `N_("label")` (key bindings); see wizard/i18n.py. Babel
+extracts them; an entry keeps its translation when the code moves, and `update` never drops one
+(`check` reports stale ones).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "wizard" / "locale"
 SOURCE_DIRS = ("wizard", "screens")
-KEYWORDS = {"msg": ((1, "c"), 2), "t": (1,)}
+KEYWORDS = {"msg": ((1, "c"), 2), "t": (1,), "N_": (1,)}
 TRANSLATED = ("zh",)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from wizard import i18n
 from wizard.errors import InputError
-from wizard.i18n import Message, language_from_argv, language_from_environment, msg, set_language, tr
+from wizard.i18n import language_from_argv, language_from_environment, msg, set_language, tr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,8 @@ def zh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ({"LC_MESSAGES": "en_US.UTF-8", "LC_ALL": "zh_CN.UTF-8"}, "zh"),
     ({"LC_ALL": "", "LANG": "zh_CN"}, "zh"),
 ])
-def test_the_language_comes_from_lc_all_then_lc_messages_then_lang(environ: dict[str, str], expected: str) -> None:
+def test_the_language_comes_from_lc_all_then_lc_messages_then_lang(environ: dict[str, str],
+                                                                   expected: str) -> None:
     assert language_from_environment(environ) == expected
 
 
@@ -123,7 +124,8 @@ def _catalog_script():  # type: ignore[no-untyped-def]
 
 def test_every_marked_text_has_a_chinese_translation_with_the_same_placeholders() -> None:
     problems = _catalog_script().problems()
-    assert not problems, "\n".join(problems[:40]) + (f"\n… {len(problems)} in all" if len(problems) > 40 else "")
+    more = f"\n… {len(problems)} in all" if len(problems) > 40 else ""
+    assert not problems, "\n".join(problems[:40]) + more
 
 
 def test_the_completeness_check_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,9 +6,10 @@ language chosen at start-up, and it also keeps its stable id, its English templa
 parameters, so an edge can render it again in another language (`tr`, the TUI's language key)
 and `-o json` can publish the id and parameters beside the text.
 
-Two calls mark text for translation, and only these (the completeness test extracts them):
+Three calls mark text for translation, and only these (the completeness test extracts them):
 - `msg("stable.id", "English template with {name}", name=value)` in the engine: a Message;
-- `t("English template with {name}", name=value)` at the edges (TUI, command output): a str.
+- `t("English template with {name}", name=value)` at the edges (TUI, command output): a str;
+- `N_("Label")` for labels fixed before the language is known (key bindings): English, marked.
 
 Catalogs: `wizard/locale/<lang>/LC_MESSAGES/*.po` (one file per area; the msgctxt of an engine
 message is its id). They are compiled with Babel into one `.mo` in the user's cache the first
@@ -18,14 +19,13 @@ Names, flags, commands and cluster data are parameters, never translated.
 
 from __future__ import annotations
 
-import gettext
-import hashlib
-import io
 import os
-import string
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:  # gettext, hashlib and io load with a catalog: English costs no start-up time
+    import gettext
 
 LANGUAGES = ("en", "zh")
 """Languages with a catalog; English is the source language and the fallback."""
@@ -34,6 +34,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 _current = "en"
 _catalogs: dict[str, gettext.NullTranslations] = {}
+_english: dict[str, str] = {}
 
 
 def language_from_environment(environ: Mapping[str, str] | None = None) -> str:
@@ -101,7 +102,21 @@ def msg(id: str, template: str, /, **params: Any) -> Message:
 def t(template: str, /, **params: Any) -> str:
     """An edge's own text (a label, a heading, a line of command output), translated now."""
     translated = _catalog(_current).gettext(template) if _current != "en" else template
+    if not params and translated != template:
+        _english[translated] = template
     return _format(translated, template, params, _current)
+
+
+def N_(template: str, /) -> str:
+    """Marks a label defined before the language is known (a key binding's description, a class
+    attribute) for the catalogs, untranslated: `t()` translates it where it is shown."""
+    return template
+
+
+def english_source(text: str) -> str:
+    """The English a label translated by `t()` came from (to translate it again after the
+    language changes); any other text as it is."""
+    return _english.get(text, text)
 
 
 def tr(text: str, language: str | None = None) -> str:
@@ -156,6 +171,8 @@ def _format(translated: str, template: str, params: Mapping[str, Any], language:
 
 def placeholders(template: str) -> set[str]:
     """The named fields of a template, as the completeness test compares them across languages."""
+    import string
+
     return {field for _, field, _, _ in string.Formatter().parse(template) if field}
 
 
@@ -172,6 +189,10 @@ def po_files(language: str) -> list[Path]:
 
 
 def _load(language: str) -> gettext.NullTranslations:
+    import gettext
+    import hashlib
+    import io
+
     sources = po_files(language)
     if not sources:
         return gettext.NullTranslations()
