@@ -1,0 +1,145 @@
+"""Every stage in Chinese at 80x24 and 120x40: SVG snapshots, and no English prose on screen.
+
+Why both: CJK characters take two cells, so a layout that fits in English by character count can
+overflow in Chinese (the snapshot shows it); and a text that was never marked for translation
+stays English (english_prose finds it; names, flags, commands and cluster data are allowed).
+`UPDATE_SNAPSHOTS=1` rewrites tests/snapshots/*zh*.svg, as for the English snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from i18n_support import english_prose
+from test_tui_shell_snapshots import _checked, _prepared, _snapshot
+from test_tui_switch_snapshots import (
+    check_snapshot,
+    feed_mid_round,
+    fixed_context,
+    fixed_status,
+    shoot,
+    svg_text,
+)
+from tui_shell_support import screen_text, wait_until
+
+from screens.widgets.confirm import ConfirmationModal
+from screens.widgets.help import HelpScreen
+from wizard import i18n
+from wizard.lab.cluster import Lab
+
+SIZES = [(80, 24), (120, 40)]
+DATA_LINES = (
+    # cluster data shown as it is: the Corefile (diff and editor), kube-dns's ConfigMap, YAML
+    "forward", "cache", "errors", "health", "kubernetes", "prometheus", "loop", "reload", "loadbalance",
+    "stubDomains", "upstreamNameservers", "federations", "ready", "lameduck", "pods insecure",
+    "fallthrough", "ttl", "max_concurrent", "abc.com", "Corefile",
+)
+
+
+@pytest.fixture(autouse=True)
+def chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("TZ", "UTC")
+    import time
+
+    time.tzset()
+    i18n.set_language("zh")
+    try:
+        yield
+    finally:
+        i18n.set_language("en")
+        monkeypatch.undo()
+        time.tzset()
+
+
+def assert_no_english(text: str, where: str) -> None:
+    found = english_prose(text, allow=DATA_LINES)
+    assert not found, f"English prose left on {where}:\n" + "\n".join(found)
+
+
+STAGES = ["preconditions", "ipvs", "migration", "deploy", "deploy_confirm", "help"]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("stage", STAGES)
+def test_shell_stage_in_chinese(lab: Lab, stage: str, size: tuple[int, int]) -> None:
+    seen: dict[str, str] = {}
+
+    async def confirm(app: Any, pilot: Any) -> None:
+        await _prepared(app, pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
+
+    async def help_screen(app: Any, pilot: Any) -> None:
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+
+    start, steps = {
+        "preconditions": ("preconditions", None), "ipvs": ("ipvs", None),
+        "migration": ("migration", _checked),
+        "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", confirm),
+        "help": ("preconditions", help_screen),
+    }[stage]
+
+    async def then_read(app: Any, pilot: Any) -> None:
+        if steps is not None:
+            await steps(app, pilot)
+        await pilot.pause(0.3)
+        seen["text"] = screen_text(app)
+
+    _snapshot(lab, f"zh_shell_{stage}_{size[0]}x{size[1]}", start, then_read, size=size)
+    assert_no_english(seen["text"], f"the {stage} stage at {size[0]}x{size[1]}")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_switch_screen_in_chinese(size: tuple[int, int]) -> None:
+    from screens.stages.switch import SwitchScreen
+
+    context = fixed_context()
+    svg = asyncio.run(shoot(context, lambda: SwitchScreen(context, live_feed=False), size, feed_mid_round))
+    assert_no_english(svg_text(svg), f"the switch stage at {size[0]}x{size[1]}")
+    check_snapshot(f"zh_switch_{size[0]}x{size[1]}", svg)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_quit_dialog_in_chinese(size: tuple[int, int]) -> None:
+    from screens.widgets.quit import QuitScreen
+
+    context = fixed_context()
+
+    def read(screen: Any) -> None:
+        screen.workers.cancel_all()
+        screen.on_quit_screen_status_read(QuitScreen.StatusRead(fixed_status()))
+
+    svg = asyncio.run(shoot(context, lambda: QuitScreen(context, None), size, read))
+    assert_no_english(svg_text(svg), f"the quit dialog at {size[0]}x{size[1]}")
+    check_snapshot(f"zh_quit_{size[0]}x{size[1]}", svg)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_done_screen_in_chinese(size: tuple[int, int]) -> None:
+    from screens.stages.done import DoneScreen
+    from screens.stages.switch import SwitchResult
+    from wizard.i18n import t
+
+    context = fixed_context()
+    result = SwitchResult("completed", t("Switch complete"), duration_s=1234.0, probes=48,
+                          observed_queries=3600)
+    svg = asyncio.run(shoot(context, lambda: DoneScreen(context, result, status=fixed_status("completed")),
+                            size))
+    assert_no_english(svg_text(svg), f"the done stage at {size[0]}x{size[1]}")
+    check_snapshot(f"zh_done_{size[0]}x{size[1]}", svg)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_resume_offer_in_chinese(size: tuple[int, int]) -> None:
+    from screens.resume import ResumeScreen
+
+    context = fixed_context()
+    svg = asyncio.run(shoot(context, lambda: ResumeScreen(context, fixed_status()), size))
+    assert_no_english(svg_text(svg), f"the resume offer at {size[0]}x{size[1]}")
+    check_snapshot(f"zh_resume_{size[0]}x{size[1]}", svg)
