@@ -13,7 +13,7 @@ import sys
 from wizard import __version__
 from wizard.commands._options import add_language_argument
 from wizard.errors import WizardError
-from wizard.i18n import language_from_argv, set_language
+from wizard.i18n import N_, language_from_argv, set_language, t
 
 COMMANDS: dict[str, str] = {
     "translate": "wizard.commands.translate",
@@ -29,24 +29,72 @@ COMMANDS: dict[str, str] = {
 }
 
 
+ARGPARSE_TEXTS = (
+    # argparse's own texts (it asks gettext for them when it builds a parser or reports an error)
+    N_("usage: "),
+    N_("options"),
+    N_("positional arguments"),
+    N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+    N_("the following arguments are required: %s"),
+    N_("one of the arguments %s is required"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("unrecognized arguments: %s"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("expected one argument"),
+    N_("expected at most one argument"),
+    N_("expected at least one argument"),
+    N_("expected %s argument"),
+    N_("expected %s arguments"),
+    N_("ignored explicit argument %r"),
+    N_("not allowed with argument %s"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("%(prog)s: error: %(message)s\n"),
+    N_("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    N_("can't open '%(filename)s': %(error)s"),
+)
+"""The argparse texts an operator can see, translated by `localize_argparse` (their %-format
+placeholders are argparse's, kept as they are)."""
+
+
+def localize_argparse() -> None:
+    """Make argparse's own texts ("usage: ", "options", its error lines) follow the current
+    language. argparse looks them up through gettext each time it builds a parser or reports an
+    error, so this is called once, after `set_language` and before any parser is built (by
+    `main` here and by the terminal wizard's entry point)."""
+    known = set(ARGPARSE_TEXTS)
+
+    def gettext(text: str) -> str:
+        return t(text) if text in known else text
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return gettext(singular if n == 1 else plural)
+
+    argparse._ = gettext  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every subcommand; with `command`, of that one only, so running one command
     imports its own module and not the other nine (they cost start-up time for nothing)."""
     parser = argparse.ArgumentParser(
         prog="coredns-wizard",
-        description=(
+        description=t(
             "Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
             "verifying every step, with rollback."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
+    parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}",
+                        help=t("show program's version number and exit"))
     add_language_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if command is not None and name != command:
             continue
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        help_text = t(str(module.HELP))
+        p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         add_language_argument(p)
         p.set_defaults(_run=module.run)
@@ -60,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     except WizardError as err:
         print(f"coredns-wizard: {err}", file=sys.stderr)
         return err.exit_code
+    localize_argparse()
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)
@@ -72,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"coredns-wizard {args.command}: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"coredns-wizard {args.command}: interrupted", file=sys.stderr)
+        print(f"coredns-wizard {args.command}: " + t("interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.textsafety import short_quote
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -58,37 +59,64 @@ def read_bytes(path: str | Path, what: str, max_bytes: int, follow_symlinks: boo
         # O_NONBLOCK: opening a FIFO with no writer must not block; fstat then tells what it is
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise InputError(f"{shown}: file not found; give the path of the {what}") from None
+        raise InputError(msg("cli.file-not-found", "{path}: file not found; give the path of the {what}",
+                             path=shown, what=what)) from None
     except IsADirectoryError:
-        raise InputError(f"{shown}: is a directory; give the path of the {what} inside it") from None
+        raise _is_a_directory(shown, what) from None
     except PermissionError:
-        raise InputError(f"{shown}: permission denied; make the {what} readable") from None
+        raise InputError(msg("cli.file-permission-denied",
+                             "{path}: permission denied; make the {what} readable",
+                             path=shown, what=what)) from None
     except OSError as err:
         if err.errno == errno.ELOOP and not follow_symlinks:
-            raise InputError(f"{shown}: is a symbolic link; the wizard does not follow links for its "
-                f"{what}") from None
-        raise InputError(f"{shown}: cannot open the {what} ({err.strerror or 'error'})") from None
+            raise InputError(msg(
+                "cli.file-is-symlink",
+                "{path}: is a symbolic link; the wizard does not follow links for its {what}",
+                path=shown, what=what,
+            )) from None
+        raise InputError(msg("cli.file-cannot-open", "{path}: cannot open the {what} ({error})",
+                             path=shown, what=what, error=err.strerror or _error_word())) from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{shown}: is a directory; give the path of the {what} inside it")
+            raise _is_a_directory(shown, what)
         if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{shown}: is not a regular file (a device, FIFO or socket); give the "
-                f"{what} file")
+            raise InputError(msg(
+                "cli.file-not-regular",
+                "{path}: is not a regular file (a device, FIFO or socket); give the {what} file",
+                path=shown, what=what,
+            ))
         if info.st_size > max_bytes:
-            raise InputError(f"{shown}: is {info.st_size} bytes, more than the {max_bytes} a {what} may have")
+            raise InputError(msg(
+                "cli.file-too-large", "{path}: is {size} bytes, more than the {max_bytes} a {what} may have",
+                path=shown, size=info.st_size, max_bytes=max_bytes, what=what,
+            ))
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=True) as handle:
             fd = -1
             data = handle.read(max_bytes + 1)
     except OSError as err:
-        raise InputError(f"{shown}: cannot read the {what} ({err.strerror or 'error'})") from None
+        raise InputError(msg("cli.file-cannot-read", "{path}: cannot read the {what} ({error})",
+                             path=shown, what=what, error=err.strerror or _error_word())) from None
     finally:
         if fd >= 0:
             os.close(fd)
     if len(data) > max_bytes:
-        raise InputError(f"{shown}: is more than the {max_bytes} bytes a {what} may have")
+        raise InputError(msg("cli.file-grew-too-large",
+                             "{path}: is more than the {max_bytes} bytes a {what} may have",
+                             path=shown, max_bytes=max_bytes, what=what))
     return data
+
+
+def _is_a_directory(shown: str, what: str) -> InputError:
+    return InputError(msg("cli.file-is-directory",
+                          "{path}: is a directory; give the path of the {what} inside it",
+                          path=shown, what=what))
+
+
+def _error_word() -> str:
+    """What an OSError without a description is called."""
+    return msg("cli.os-error", "error")
 
 
 def decode_text(data: bytes, source: str, what: str) -> str:
@@ -96,15 +124,19 @@ def decode_text(data: bytes, source: str, what: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        problem = f"{err.reason} at byte {err.start}"
-        raise InputError(f"{source}: the {what} is not UTF-8 text ({problem})") from None
+        problem = msg("cli.utf8-problem",
+                      "{reason} at byte {position}", reason=err.reason, position=err.start)
+        raise InputError(msg("cli.not-utf8", "{source}: the {what} is not UTF-8 text ({problem})",
+                             source=source, what=what, problem=problem)) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
 def check_size(text: str, source: str, what: str, max_bytes: int = MAX_FILE_BYTES) -> None:
     """Refuse text larger than a file of this kind may be (for text that did not come from a file)."""
     if len(text) > max_bytes:
-        raise InputError(f"{source}: the {what} has {len(text)} characters, more than {max_bytes}")
+        raise InputError(msg("cli.text-too-long",
+                             "{source}: the {what} has {length} characters, more than {max_bytes}",
+                             source=source, what=what, length=len(text), max_bytes=max_bytes))
 
 
 # ---------------------------------------------------------------- YAML
@@ -122,10 +154,15 @@ def load_yaml_documents(text: str, source: str, max_bytes: int = MAX_FILE_BYTES)
             builder.feed(event)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise InputError(f"{source}: not valid YAML{where}: "
-            f"{short_quote(str(problem), 80, quote=False)}") from None
+        problem = short_quote(str(getattr(err, "problem", None) or msg("cli.invalid-yaml", "invalid YAML")),
+                              80, quote=False)
+        if mark is not None:
+            raise InputError(msg(
+                "cli.yaml-invalid-at", "{source}: not valid YAML at line {line}, column {column}: {problem}",
+                source=source, line=mark.line + 1, column=mark.column + 1, problem=problem,
+            )) from None
+        raise InputError(msg("cli.yaml-invalid", "{source}: not valid YAML: {problem}",
+                             source=source, problem=problem)) from None
     return builder.documents
 
 
@@ -133,7 +170,9 @@ def load_yaml(text: str, source: str, max_bytes: int = MAX_FILE_BYTES) -> Any:
     """The one document of a YAML text (None when empty); several documents are an error."""
     docs = load_yaml_documents(text, source, max_bytes)
     if len(docs) > 1:
-        raise InputError(f"{source}: holds {len(docs)} YAML documents; expected one")
+        raise InputError(msg("cli.yaml-several-documents",
+                             "{source}: holds {count} YAML documents; expected one",
+                             source=source, count=len(docs)))
     return docs[0] if docs else None
 
 
@@ -170,19 +209,23 @@ class _YamlBuilder:
             self._add(self._scalar(event), event.anchor, 1, event)
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in self._open_anchors:
-                raise self._error(event, f"alias *{short_quote(event.anchor, 40, quote=False)} refers to "
-                                  "the collection that contains it")
+                raise self._error(event, msg(
+                    "cli.yaml-alias-recursive", "alias *{anchor} refers to the collection that contains it",
+                    anchor=short_quote(event.anchor, 40, quote=False),
+                ))
             if event.anchor not in self._anchors:
-                raise self._error(event, f"alias *{short_quote(event.anchor, 40, quote=False)} has no anchor")
+                raise self._error(event, msg("cli.yaml-alias-no-anchor", "alias *{anchor} has no anchor",
+                                             anchor=short_quote(event.anchor, 40, quote=False)))
             value, size = self._anchors[event.anchor]
             self._add(value, None, size, event, alias=True)
         elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             if len(self._stack) >= MAX_DEPTH:
-                raise self._error(event, f"nested more than {MAX_DEPTH} levels deep")
+                raise self._error(event, msg("cli.yaml-too-deep", "nested more than {depth} levels deep",
+                                             depth=MAX_DEPTH))
             tag = event.tag
             expected = _YAML_SEQ if isinstance(event, yaml.SequenceStartEvent) else _YAML_MAP
             if tag not in (None, "!", expected):
-                raise self._error(event, f"tag {short_quote(tag, 40)} is not supported; remove it")
+                raise self._error(event, _unsupported_tag(tag))
             value = [] if isinstance(event, yaml.SequenceStartEvent) else {}
             if event.anchor is not None:
                 self._open_anchors.add(event.anchor)
@@ -204,21 +247,25 @@ class _YamlBuilder:
         if tag == _YAML_MERGE:
             return _MERGE
         if tag not in _SCALAR_TAGS:
-            raise self._error(event, f"tag {short_quote(tag, 40)} is not supported; remove it")
+            raise self._error(event, _unsupported_tag(tag))
         if tag == _YAML_INT and sum(ch.isdigit() for ch in event.value) > MAX_INT_DIGITS:
-            raise self._error(event, f"integer {short_quote(event.value)} has more than "
-                f"{MAX_INT_DIGITS} digits")
+            raise self._error(event, msg("cli.yaml-integer-too-long",
+                                         "integer {value} has more than {digits} digits",
+                                         value=short_quote(event.value), digits=MAX_INT_DIGITS))
         node = self._node_type(tag, event.value)
         try:
             return self._constructor.construct_object(node)
         except (ValueError, TypeError, AttributeError):
-            raise self._error(event, f"{short_quote(event.value)} is not a valid "
-                f"{tag.rsplit(':', 1)[-1]}") from None
+            raise self._error(event, msg("cli.yaml-invalid-scalar", "{value} is not a valid {type}",
+                                         value=short_quote(event.value),
+                                         type=tag.rsplit(":", 1)[-1])) from None
 
     def _add(self, value: Any, anchor: str | None, size: int, event: Any, alias: bool = False) -> None:
         self._size += size
         if self._size > MAX_NODES:
-            raise self._error(event, f"expands to more than {MAX_NODES} values (aliases repeat too much)")
+            raise self._error(event, msg("cli.yaml-too-many-values",
+                                         "expands to more than {limit} values (aliases repeat too much)",
+                                         limit=MAX_NODES))
         if anchor is not None:
             self._anchors[anchor] = (value, size)
         if value is _MERGE and not (self._stack and isinstance(self._stack[-1][0], dict)
@@ -234,7 +281,8 @@ class _YamlBuilder:
             container.append(value)
         elif not frame[4]:
             if isinstance(value, dict | list):
-                raise self._error(event, "a mapping key is a collection; keys must be plain values")
+                raise self._error(event, msg("cli.yaml-collection-key",
+                                             "a mapping key is a collection; keys must be plain values"))
             frame[3], frame[4] = value, True
         else:
             key = frame[3]
@@ -249,14 +297,22 @@ class _YamlBuilder:
         sources = value if isinstance(value, list) else [value]
         for source in sources:
             if not isinstance(source, dict):
-                raise self._error(event, "'<<' must merge a mapping or a list of mappings")
+                raise self._error(event, msg("cli.yaml-bad-merge",
+                                             "'<<' must merge a mapping or a list of mappings"))
             for key, item in source.items():
                 target.setdefault(key, item)
 
     def _error(self, event: Any, message: str) -> InputError:
         mark = getattr(event, "start_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        return InputError(f"{self.source}: YAML{where}: {message}")
+        if mark is not None:
+            return InputError(msg("cli.yaml-error-at", "{source}: YAML at line {line}: {message}",
+                                  source=self.source, line=mark.line + 1, message=message))
+        return InputError(msg("cli.yaml-error",
+                              "{source}: YAML: {message}", source=self.source, message=message))
+
+
+def _unsupported_tag(tag: str) -> str:
+    return msg("cli.yaml-unsupported-tag", "tag {tag} is not supported; remove it", tag=short_quote(tag, 40))
 
 
 class _MergeKey:
@@ -281,24 +337,45 @@ def load_json(
     `check_depth=False` (walking it would cost; a nesting deep enough to matter still ends in the
     parser's RecursionError, reported as too deep)."""
     if max_bytes is not None and len(text) > max_bytes:
-        raise InputError(f"{source}: JSON of {len(text)} bytes is more than {max_bytes}")
+        raise InputError(msg("cli.json-too-large", "{source}: JSON of {size} bytes is more than {max_bytes}",
+                             source=source, size=len(text), max_bytes=max_bytes))
     try:
         value = json.loads(text, parse_int=_bounded_int)
     except RecursionError:
-        raise InputError(f"{source}: JSON nested more than {MAX_DEPTH} levels deep") from None
+        raise _json_too_deep(source) from None
     except json.JSONDecodeError as err:
-        raise InputError(f"{source}: not valid JSON ({err.msg} at line {err.lineno}, column "
-            f"{err.colno})") from None
+        detail = msg("cli.json-error-at", "{error} at line {line}, column {column}",
+                     error=err.msg, line=err.lineno, column=err.colno)
+        raise _json_invalid(source, detail) from None
+    except _IntegerTooLong:
+        raise _json_invalid(source, msg("cli.json-integer-too-long",
+                                        "an integer has more than {digits} digits",
+                                        digits=MAX_INT_DIGITS)) from None
     except (ValueError, UnicodeDecodeError) as err:
-        raise InputError(f"{source}: not valid JSON ({short_quote(str(err), 80, quote=False)})") from None
+        raise _json_invalid(source, short_quote(str(err), 80, quote=False)) from None
     if check_depth and nesting_depth(value) > MAX_DEPTH:
-        raise InputError(f"{source}: JSON nested more than {MAX_DEPTH} levels deep")
+        raise _json_too_deep(source)
     return value
+
+
+def _json_invalid(source: str, detail: str) -> InputError:
+    """`detail` (a parameter of the Message, for callers that quote it in their own words)."""
+    return InputError(msg("cli.json-invalid",
+                          "{source}: not valid JSON ({detail})", source=source, detail=detail))
+
+
+def _json_too_deep(source: str) -> InputError:
+    return InputError(msg("cli.json-too-deep", "{source}: JSON nested more than {depth} levels deep",
+                          source=source, depth=MAX_DEPTH))
+
+
+class _IntegerTooLong(ValueError):
+    """An integer literal longer than MAX_INT_DIGITS (reported in the current language)."""
 
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ValueError(f"an integer has more than {MAX_INT_DIGITS} digits")
+        raise _IntegerTooLong(f"an integer has more than {MAX_INT_DIGITS} digits")
     return int(text)
 
 

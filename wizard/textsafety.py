@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from wizard.i18n import msg
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_OR_NEWLINE = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
@@ -37,13 +39,14 @@ def short_quote(value: Any, limit: int = 60, quote: bool = True) -> str:
     """At most `limit` characters of `value` for an error message, control characters escaped, with
     '…' when cut. Collections are described by type and size, never formatted whole."""
     if isinstance(value, dict | list | tuple | set):
-        return f"a {type(value).__name__} of {len(value)} items"
+        return msg("cli.collection-of-items", "a {type} of {count} items", type=type(value).__name__,
+                   count=len(value))
     if isinstance(value, str | bytes):
         head = value[: limit + 1]
         text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
     else:
         huge = isinstance(value, int) and value.bit_length() > 512
-        text = "a huge number" if huge else str(value)[: limit + 1]
+        text = msg("cli.huge-number", "a huge number") if huge else str(value)[: limit + 1]
     cut = len(text) > limit
     shown = escape_control(text[:limit]) + ("…" if cut else "")
     return f"'{shown}'" if quote and isinstance(value, str | bytes) else shown

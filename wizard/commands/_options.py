@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from wizard.i18n import t
+
 if TYPE_CHECKING:
     from wizard.options import Mode, SwitchOptions
 
@@ -26,7 +28,7 @@ def add_language_argument(parser: ArgumentContainer) -> None:
         "--lang",
         choices=LANGUAGES,
         default=None,
-        help="language of messages: en or zh (default: from LC_ALL, LC_MESSAGES or LANG; else en)",
+        help=t("language of messages: en or zh (default: from LC_ALL, LC_MESSAGES or LANG; else en)"),
     )
 
 
@@ -40,43 +42,46 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--output",
         choices=("text", "json"),
         default="text",
-        help="result format on stdout (progress always goes to stderr)",
+        help=t("result format on stdout (progress always goes to stderr)"),
     )
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
-        help="where the journal and backups live (default: $XDG_STATE_HOME/coredns-wizard/CLUSTER)",
+        help=t("where the journal and backups live (default: $XDG_STATE_HOME/coredns-wizard/CLUSTER)"),
     )
 
 
 def add_coredns_choice_arguments(parser: ArgumentContainer) -> None:
     """--coredns-version (optional: the recommended one) and --image | --image-host."""
     parser.add_argument(
-        "--coredns-version", metavar="V", help="the CoreDNS version (default: the recommended one)"
+        "--coredns-version", metavar="V", help=t("the CoreDNS version (default: the recommended one)")
     )
     image = parser.add_mutually_exclusive_group()
-    image.add_argument("--image", metavar="IMAGE", help="the whole CoreDNS image reference")
-    image.add_argument("--image-host", metavar="HOST", help="pull CoreDNS from this registry host")
+    image.add_argument("--image", metavar="IMAGE", help=t("the whole CoreDNS image reference"))
+    image.add_argument("--image-host", metavar="HOST", help=t("pull CoreDNS from this registry host"))
 
 
 def add_drop_federations_argument(parser: ArgumentContainer) -> None:
     parser.add_argument(
         "--drop-federations",
         action="store_true",
-        help="switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin",
+        help=t("switch without kube-dns federations when CoreDNS (1.7.0+) has no federation plugin"),
     )
 
 
 def add_cluster_domain_argument(parser: ArgumentContainer) -> None:
     parser.add_argument(
-        "--cluster-domain", metavar="D", help="override the cluster domain (default: kube-dns's --domain)"
+        "--cluster-domain", metavar="D", help=t("override the cluster domain (default: kube-dns's --domain)")
     )
 
 
 def add_change_arguments(
-    parser: ArgumentContainer, dry_run_help: str, yes_help: str = "do not ask before each change"
+    parser: ArgumentContainer, dry_run_help: str, yes_help: str | None = None
 ) -> None:
-    """--yes and --dry-run of the commands that change the cluster (see `change_mode`)."""
+    """--yes and --dry-run of the commands that change the cluster (see `change_mode`); `yes_help`
+    None: "do not ask before each change"."""
+    if yes_help is None:
+        yes_help = t("do not ask before each change")
     parser.add_argument("--yes", "-y", action="store_true", help=yes_help)
     parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
 
@@ -94,13 +99,13 @@ def add_plan_arguments(parser: ArgumentContainer) -> None:
         "--order",
         choices=("auto", "grow-first", "shrink-first"),
         default="auto",
-        help="round order (default auto: grow-first when a node is free for a CoreDNS pod)",
+        help=t("round order (default auto: grow-first when a node is free for a CoreDNS pod)"),
     )
     parser.add_argument(
         "--autoscaler-policy",
         choices=("retarget", "restore", "leave-paused"),
         default="retarget",
-        help="what happens to a kube-dns autoscaler at the end (default: retarget it to CoreDNS)",
+        help=t("what happens to a kube-dns autoscaler at the end (default: retarget it to CoreDNS)"),
     )
 
 
@@ -111,25 +116,25 @@ def add_switch_run_arguments(parser: ArgumentContainer) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="a business name to probe, NAME.NAMESPACE (repeatable; default: a few real Services)",
+        help=t("a business name to probe, NAME.NAMESPACE (repeatable; default: a few real Services)"),
     )
     parser.add_argument(
         "--observe",
         metavar="DURATION",
         default="5m",
-        help="how long to watch DNS after each kube-dns scale-down (default 5m, the guide's)",
+        help=t("how long to watch DNS after each kube-dns scale-down (default 5m, the guide's)"),
     )
     parser.add_argument(
         "--ready-timeout",
         metavar="DURATION",
         default="5m",
-        help="how long a new CoreDNS pod may take to become Ready (default 5m)",
+        help=t("how long a new CoreDNS pod may take to become Ready (default 5m)"),
     )
     parser.add_argument(
         "--on-failure",
         choices=("contain", "stop"),
         default="contain",
-        help=(
+        help=t(
             "when a check fails after a change: contain (default: scale back to the round's last "
             "verified state and wait until the failing pod has left the kube-dns Service, then "
             "stop) or stop (stop at once, leaving the failing pod in place, possibly serving)"

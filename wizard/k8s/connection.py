@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.k8s.flags import add_connection_arguments as add_connection_arguments
 from wizard.textsafety import short_quote
 
@@ -64,8 +65,8 @@ class Connection:
     def source_label(self) -> str:
         """Where the settings came from, for error messages."""
         if self.in_cluster:
-            return "the in-cluster service account"
-        return ", ".join(self.source_files) or "an empty kubeconfig"
+            return msg("cli.source-in-cluster", "the in-cluster service account")
+        return ", ".join(self.source_files) or msg("cli.source-empty-kubeconfig", "an empty kubeconfig")
 
     @property
     def dns_port(self) -> int:
@@ -97,15 +98,17 @@ def parse_request_timeout(value: str | float | None) -> float | None:
     else:
         text = value.strip()
         if not text or not _DURATION.match(text):
-            raise InputError(
-                f"--request-timeout {short_quote(value)} is not a duration: use e.g. 30s, 1m or 0 for "
-                f"no timeout"
-            )
+            raise InputError(msg(
+                "cli.request-timeout-not-duration",
+                "--request-timeout {value} is not a duration: use e.g. 30s, 1m or 0 for no timeout",
+                value=short_quote(value),
+            ))
         parts = _DURATION_PART.findall(text)
         seconds = sum(float(num) * _UNIT_SECONDS[unit or None] for num, unit in parts)
     if seconds < 0:
-        raise InputError(f"--request-timeout {short_quote(value)} is negative: use e.g. 30s, or 0 for "
-            f"no timeout")
+        raise InputError(msg("cli.request-timeout-negative",
+                             "--request-timeout {value} is negative: use e.g. 30s, or 0 for no timeout",
+                             value=short_quote(value)))
     return None if seconds == 0 else seconds
 
 
@@ -128,9 +131,11 @@ def resolve_connection(
     if kubeconfig:
         path = Path(kubeconfig).expanduser()
         if not path.exists():
-            raise InputError(
-                f"kubeconfig {kubeconfig}: file not found; pass an existing file with --kubeconfig"
-            )
+            raise InputError(msg(
+                "cli.kubeconfig-not-found",
+                "kubeconfig {path}: file not found; pass an existing file with --kubeconfig",
+                path=kubeconfig,
+            ))
         files = [path]
     elif env.get("KUBECONFIG"):
         files = _unique_paths(env["KUBECONFIG"])
@@ -143,10 +148,12 @@ def resolve_connection(
         return _in_cluster_connection(env, service_account_dir, timeout)
     if not loaded:
         tried = ", ".join(str(p) for p in files)
-        raise InputError(
-            f"no kubeconfig found (looked at {tried}) and not running inside a cluster: "
-            "pass --kubeconfig FILE or set KUBECONFIG"
-        )
+        raise InputError(msg(
+            "cli.no-kubeconfig",
+            "no kubeconfig found (looked at {tried}) and not running inside a cluster: "
+            "pass --kubeconfig FILE or set KUBECONFIG",
+            tried=tried,
+        ))
     return _connection_from_merged(merged, [str(p) for p, _ in loaded], context, timeout)
 
 
@@ -167,20 +174,27 @@ def _load_file(path: Path) -> dict[str, Any]:
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise InputError(
-            f"kubeconfig {path}: expected a mapping with clusters/users/contexts, got {type(doc).__name__}"
-        )
+        raise InputError(msg(
+            "cli.kubeconfig-not-mapping",
+            "kubeconfig {path}: expected a mapping with clusters/users/contexts, got {type}",
+            path=path, type=type(doc).__name__,
+        ))
     for section in ("clusters", "users", "contexts"):
         entries = doc.get(section)
         if entries is None:
             continue
         if not isinstance(entries, list):
-            raise InputError(
-                f"kubeconfig {path}: key {short_quote(section)} must be a list, got {type(entries).__name__}"
-            )
+            raise InputError(msg(
+                "cli.kubeconfig-section-not-list", "kubeconfig {path}: key {key} must be a list, got {type}",
+                path=path, key=short_quote(section), type=type(entries).__name__,
+            ))
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-                raise InputError(f"kubeconfig {path}: {section}[{i}] has no name; every entry needs `name:`")
+                raise InputError(msg(
+                    "cli.kubeconfig-entry-no-name",
+                    "kubeconfig {path}: {section}[{index}] has no name; every entry needs `name:`",
+                    path=path, section=section, index=i,
+                ))
     _absolutise(doc, path.parent.resolve())
     return doc
 
@@ -223,8 +237,9 @@ def _connection_from_merged(
     name, ctx_path, ctx = _chosen_context(merged, where, context)
     cluster_name, cluster_path, cluster = _context_cluster(merged, where, name, ctx_path, ctx)
     user_name, user = _context_user(merged, where, name, ctx_path, ctx)
-    _check_files(cluster_path, f"cluster {short_quote(cluster_name)}", cluster, _CLUSTER_FILE_KEYS)
-    _check_base64(cluster_path, f"cluster {short_quote(cluster_name)}", cluster, _DATA_KEYS["clusters"])
+    owner = msg("cli.kubeconfig-owner-cluster", "cluster {name}", name=short_quote(cluster_name))
+    _check_files(cluster_path, owner, cluster, _CLUSTER_FILE_KEYS)
+    _check_base64(cluster_path, owner, cluster, _DATA_KEYS["clusters"])
     minimal = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -251,20 +266,25 @@ def _chosen_context(
 ) -> tuple[str, Path, dict[str, Any]]:
     """The --context (or current) context's name, file and body; InputError names what is missing."""
     name = context or merged["current-context"]
-    known = ", ".join(sorted(merged["contexts"])) or "none"
+    known = ", ".join(sorted(merged["contexts"])) or msg("cli.no-known-contexts", "none")
     if not name:
-        raise InputError(
-            f"kubeconfig {where}: no current-context is set; pass --context NAME (known contexts: {known})"
-        )
+        raise InputError(msg(
+            "cli.no-current-context",
+            "kubeconfig {where}: no current-context is set; pass --context NAME (known contexts: {known})",
+            where=where, known=known,
+        ))
     if name not in merged["contexts"]:
-        raise InputError(
-            f"kubeconfig {where}: context {short_quote(name)} not found; known contexts: {known}"
-        )
+        raise InputError(msg(
+            "cli.context-not-found", "kubeconfig {where}: context {name} not found; known contexts: {known}",
+            where=where, name=short_quote(name), known=known,
+        ))
     ctx_path, ctx_entry = merged["contexts"][name]
     ctx = ctx_entry.get("context")
     if not isinstance(ctx, dict):
-        raise InputError(f"kubeconfig {ctx_path}: context {short_quote(name)} has no `context:` body; "
-            f"fix the entry")
+        raise InputError(msg(
+            "cli.context-no-body", "kubeconfig {path}: context {name} has no `context:` body; fix the entry",
+            path=ctx_path, name=short_quote(name),
+        ))
     return name, ctx_path, ctx
 
 
@@ -274,18 +294,20 @@ def _context_cluster(
     """The cluster the context refers to, which must exist and name a server URL."""
     cluster_name = ctx.get("cluster")
     if not isinstance(cluster_name, str) or cluster_name not in merged["clusters"]:
-        raise InputError(
-            f"kubeconfig {ctx_path}: context {short_quote(name)} refers to cluster "
-            f"{short_quote(cluster_name)}, "
-            f"which no kubeconfig file ({where}) defines; fix the context or add the cluster"
-        )
+        raise InputError(msg(
+            "cli.context-cluster-missing",
+            "kubeconfig {path}: context {name} refers to cluster {cluster}, "
+            "which no kubeconfig file ({where}) defines; fix the context or add the cluster",
+            path=ctx_path, name=short_quote(name), cluster=short_quote(cluster_name), where=where,
+        ))
     cluster_path, cluster_entry = merged["clusters"][cluster_name]
     cluster = cluster_entry.get("cluster")
     if not isinstance(cluster, dict) or not isinstance(cluster.get("server"), str) or not cluster["server"]:
-        raise InputError(
-            f"kubeconfig {cluster_path}: cluster {short_quote(cluster_name)} has no `server:` URL; "
-            "add the API server address"
-        )
+        raise InputError(msg(
+            "cli.cluster-no-server",
+            "kubeconfig {path}: cluster {cluster} has no `server:` URL; add the API server address",
+            path=cluster_path, cluster=short_quote(cluster_name),
+        ))
     return cluster_name, cluster_path, cluster
 
 
@@ -297,19 +319,23 @@ def _context_user(
     user: dict[str, Any] = {}
     if user_name:
         if user_name not in merged["users"]:
-            raise InputError(
-                f"kubeconfig {ctx_path}: context {short_quote(name)} refers to user "
-                f"{short_quote(user_name)}, "
-                f"which no kubeconfig file ({where}) defines; fix the context or add the user"
-            )
+            raise InputError(msg(
+                "cli.context-user-missing",
+                "kubeconfig {path}: context {name} refers to user {user}, "
+                "which no kubeconfig file ({where}) defines; fix the context or add the user",
+                path=ctx_path, name=short_quote(name), user=short_quote(user_name), where=where,
+            ))
         user_path, user_entry = merged["users"][user_name]
         user = user_entry.get("user") or {}
         if not isinstance(user, dict):
-            raise InputError(f"kubeconfig {user_path}: user {short_quote(user_name)} must be a mapping; "
-                f"fix the entry")
-        _check_files(user_path, f"user {short_quote(user_name)}", user, _USER_FILE_KEYS)
-        _check_base64(user_path, f"user {short_quote(user_name)}", user, _DATA_KEYS["users"])
-        user = _normalised_token(user_path, f"user {short_quote(user_name)}", user)
+            raise InputError(msg(
+                "cli.user-not-mapping", "kubeconfig {path}: user {user} must be a mapping; fix the entry",
+                path=user_path, user=short_quote(user_name),
+            ))
+        owner = msg("cli.kubeconfig-owner-user", "user {name}", name=short_quote(user_name))
+        _check_files(user_path, owner, user, _USER_FILE_KEYS)
+        _check_base64(user_path, owner, user, _DATA_KEYS["users"])
+        user = _normalised_token(user_path, owner, user)
     return user_name, user
 
 
@@ -319,17 +345,25 @@ def _check_files(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[st
         if not value:
             continue
         if not isinstance(value, str):
-            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} must be a file path, "
-                f"got {short_quote(value)}")
+            raise InputError(msg(
+                "cli.key-not-file-path",
+                "kubeconfig {path}: {owner} key {key} must be a file path, got {value}",
+                path=path, owner=owner, key=short_quote(key), value=short_quote(value),
+            ))
         target = Path(value)
         if not target.is_file():
-            raise InputError(
-                f"kubeconfig {path}: {owner} key {short_quote(key)} names {value}, which does not exist; "
-                "fix the path or regenerate the kubeconfig"
-            )
+            raise InputError(msg(
+                "cli.key-file-missing",
+                "kubeconfig {path}: {owner} key {key} names {value}, which does not exist; "
+                "fix the path or regenerate the kubeconfig",
+                path=path, owner=owner, key=short_quote(key), value=value,
+            ))
         if not os.access(target, os.R_OK):
-            raise InputError(f"kubeconfig {path}: {owner} key {short_quote(key)} names {value}, which "
-                f"is not readable")
+            raise InputError(msg(
+                "cli.key-file-unreadable",
+                "kubeconfig {path}: {owner} key {key} names {value}, which is not readable",
+                path=path, owner=owner, key=short_quote(key), value=value,
+            ))
 
 
 def _normalised_token(path: Path, owner: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -346,16 +380,24 @@ def _normalised_token(path: Path, owner: str, user: dict[str, Any]) -> dict[str,
     if token is None or token == "":
         return user
     if not isinstance(token, str):
-        raise InputError(f"kubeconfig {path}: {owner} key {source!r} must be a string; fix the entry")
+        raise InputError(msg(
+            "cli.token-not-string", "kubeconfig {path}: {owner} key {key} must be a string; fix the entry",
+            path=path, owner=owner, key=repr(source),
+        ))
     trimmed = token.strip()
     if not trimmed:
-        raise InputError(f"kubeconfig {path}: {owner} key {source!r} is empty; set the token or remove "
-            f"the key")
+        raise InputError(msg(
+            "cli.token-empty",
+            "kubeconfig {path}: {owner} key {key} is empty; set the token or remove the key",
+            path=path, owner=owner, key=repr(source),
+        ))
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F or ord(ch) > 0xFF for ch in trimmed):
-        raise InputError(
-            f"kubeconfig {path}: {owner} key {source!r} holds characters a bearer token cannot have "
-            "(control or non-Latin-1 characters); paste the token again"
-        )
+        raise InputError(msg(
+            "cli.token-bad-characters",
+            "kubeconfig {path}: {owner} key {key} holds characters a bearer token cannot have "
+            "(control or non-Latin-1 characters); paste the token again",
+            path=path, owner=owner, key=repr(source),
+        ))
     normalised = {k: v for k, v in user.items() if k != "tokenFile"}
     normalised["token"] = trimmed
     return normalised
@@ -369,10 +411,12 @@ def _check_base64(path: Path, owner: str, body: Mapping[str, Any], keys: tuple[s
         try:
             base64.b64decode(str(value), validate=True)
         except (binascii.Error, ValueError):
-            raise InputError(
-                f"kubeconfig {path}: {owner} key {short_quote(key)} is not valid base64; regenerate the "
-                f"kubeconfig"
-            ) from None
+            raise InputError(msg(
+                "cli.key-not-base64",
+                "kubeconfig {path}: {owner} key {key} is not valid base64; regenerate the "
+                "kubeconfig",
+                path=path, owner=owner, key=short_quote(key),
+            )) from None
 
 
 def _lab_dns_port(path: Path, cluster_name: str, cluster: Mapping[str, Any]) -> int | None:
@@ -383,11 +427,13 @@ def _lab_dns_port(path: Path, cluster_name: str, cluster: Mapping[str, Any]) -> 
         port = body.get("dnsPort") if isinstance(body, dict) else None
         if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
             return port
-        raise InputError(
-            f"kubeconfig {path}: cluster {short_quote(cluster_name)} extension "
-            f"{short_quote(LAB_EXTENSION_NAME)} has "
-            f"dnsPort {short_quote(port)}; expected a port number 1-65535"
-        )
+        raise InputError(msg(
+            "cli.lab-dns-port-invalid",
+            "kubeconfig {path}: cluster {cluster} extension {extension} has dnsPort {port}; "
+            "expected a port number 1-65535",
+            path=path, cluster=short_quote(cluster_name), extension=short_quote(LAB_EXTENSION_NAME),
+            port=short_quote(port),
+        ))
     return None
 
 
@@ -403,9 +449,11 @@ def _in_cluster_connection(env: Mapping[str, str], sa_dir: Path, timeout: float 
     server = f"https://{host}:{port}"
     ca = sa_dir / "ca.crt"
     if not ca.is_file():
-        raise InputError(
-            f"in-cluster service account: {ca} is missing; mount the service account token volume"
-        )
+        raise InputError(msg(
+            "cli.in-cluster-ca-missing",
+            "in-cluster service account: {ca} is missing; mount the service account token volume",
+            ca=ca,
+        ))
     ns_file = sa_dir / "namespace"
     namespace = ns_file.read_text(encoding="utf-8").strip() if ns_file.is_file() else "default"
     cluster = {"server": server, "certificate-authority": str(ca)}

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 
+from wizard.i18n import t
+
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     """The kubectl-compatible flags every command that talks to a cluster accepts."""
     parser.add_argument(
-        "--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
+        "--kubeconfig", metavar="FILE", help=t("kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     )
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current-context)")
+    parser.add_argument("--context", metavar="NAME", help=t("kubeconfig context (default: current-context)"))
     parser.add_argument(
         "--request-timeout", metavar="DURATION", default=None,
-        help="timeout of one API request, e.g. 30s, 1m, 0 for none (default: 30s)",
+        help=t("timeout of one API request, e.g. 30s, 1m, 0 for none (default: 30s)"),
     )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.durations import human_duration
 from wizard.errors import InputError, WizardError
+from wizard.i18n import msg
 from wizard.k8s.connection import Connection
 from wizard.k8s.objects import Obj
 from wizard.safe_load import load_json
@@ -120,7 +121,9 @@ def kind_of(kind: str) -> Kind:
     found = KINDS.get(kind)
     if found is None:
         known = ", ".join(sorted(KINDS))
-        raise InputError(f"kind {kind!r} is not one the wizard manages; known kinds: {known}")
+        raise InputError(msg("cli.unknown-kind",
+                             "kind {kind} is not one the wizard manages; known kinds: {known}",
+                             kind=repr(kind), known=known))
     return found
 
 
@@ -128,7 +131,9 @@ def describe(kind: str, namespace: str | None, name: str | None) -> str:
     """`Deployment kube-system/coredns`, `ClusterRole system:coredns`, `Pods in kube-system`."""
     if name:
         return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-    return f"{kind}s in {namespace}" if namespace else f"{kind}s (all namespaces)"
+    if namespace:
+        return msg("cli.objects-in-namespace", "{kind}s in {namespace}", kind=kind, namespace=namespace)
+    return msg("cli.objects-all-namespaces", "{kind}s (all namespaces)", kind=kind)
 
 
 # ---- values handed to callers ----------------------------------------------------------------
@@ -257,7 +262,8 @@ class Gateway:
         on_request: Callable[[RequestEvent], None] | None = None,
     ) -> None:
         if mode not in MODES:
-            raise InputError(f"gateway mode {mode!r} is not one of {', '.join(MODES)}")
+            raise InputError(msg("cli.unknown-gateway-mode", "gateway mode {mode} is not one of {modes}",
+                                 mode=repr(mode), modes=", ".join(MODES)))
         self.connection = connection
         self.mode: Mode = mode
         self.request_timeout = request_timeout if request_timeout is not None else connection.request_timeout
@@ -521,7 +527,9 @@ class Gateway:
         """Set a Deployment's replicas through the scale subresource (an absolute value: safe
         to repeat after a timeout)."""
         if replicas < 0:
-            raise InputError(f"replicas for Deployment {namespace}/{name} must be >= 0, got {replicas}")
+            raise InputError(msg("cli.negative-replicas",
+                                 "replicas for Deployment {namespace}/{name} must be >= 0, got {replicas}",
+                                 namespace=namespace, name=name, replicas=replicas))
         k = KINDS["Deployment"]
         op = _Op(
             "patch", "Deployment", namespace, name, "PATCH", k.path(namespace, name, "scale"),
@@ -687,25 +695,33 @@ class Gateway:
         meta = manifest.get("metadata") or {}
         name = meta.get("name") if isinstance(meta, Mapping) else None
         if not isinstance(kind_name, str) or not isinstance(name, str) or not name:
-            raise InputError(f"manifest #{index + 1} has no kind or metadata.name; every object needs both")
+            raise InputError(msg("cli.manifest-no-kind-or-name",
+                                 "manifest #{number} has no kind or metadata.name; every object needs both",
+                                 number=index + 1))
         k = kind_of(kind_name)
         if manifest.get("apiVersion") != k.api_version:
-            raise InputError(
-                f"manifest #{index + 1} ({kind_name} {name}): apiVersion {manifest.get('apiVersion')!r} "
-                f"is not {k.api_version!r}; use {k.api_version}"
-            )
+            raise InputError(msg(
+                "cli.manifest-wrong-api-version",
+                "manifest #{number} ({kind} {name}): apiVersion {found} is not {expected_repr}; "
+                "use {expected}",
+                number=index + 1, kind=kind_name, name=name, found=repr(manifest.get("apiVersion")),
+                expected_repr=repr(k.api_version), expected=k.api_version,
+            ))
         namespace = meta.get("namespace") if k.namespaced else None
         if k.namespaced and not namespace:
-            raise InputError(f"manifest #{index + 1} ({kind_name} {name}) has no metadata.namespace; set it")
+            raise InputError(msg("cli.manifest-no-namespace",
+                                 "manifest #{number} ({kind} {name}) has no metadata.namespace; set it",
+                                 number=index + 1, kind=kind_name, name=name))
         return k, namespace, name
 
     def _write(self, op: _Op) -> WriteResult:
         if self.mode == "read-only" and not op.validate_only:
-            raise ReadOnlyError(
-                f"refusing to {op.action or op.verb + ' ' + op.target} in context "
-                f"{self.connection.context!r}: the wizard runs read-only; run it without --read-only "
-                "to change the cluster"
-            )
+            raise ReadOnlyError(msg(
+                "cli.read-only-refused",
+                "refusing to {action} in context {context}: the wizard runs read-only; run it without "
+                "--read-only to change the cluster",
+                action=op.action or op.verb + " " + op.target, context=repr(self.connection.context),
+            ))
         dry = self.mode == "dry-run" or op.validate_only
         if dry:
             op = _with_query(op, ("dryRun", "All"))
@@ -725,16 +741,18 @@ class Gateway:
         try:
             decoded = load_json(raw, "response", max_bytes=None, check_depth=False)
         except InputError:
-            raise GatewayError(
-                f"{op.verb} {op.target} in context {self.connection.context!r}: the API server at "
-                f"{self.connection.server} answered with something that is not JSON "
-                f"({raw[:80]!r}); is the kubeconfig server address an API server?"
-            ) from None
+            raise GatewayError(msg(
+                "cli.response-not-json",
+                "{prefix}: the API server at {server} answered with something that is not JSON "
+                "({start}); is the kubeconfig server address an API server?",
+                prefix=self._prefix(op), server=self.connection.server, start=repr(raw[:80]),
+            )) from None
         if not isinstance(decoded, dict):
-            raise GatewayError(
-                f"{op.verb} {op.target}: expected a JSON object from {self.connection.server}, "
-                f"got {type(decoded).__name__}"
-            )
+            raise GatewayError(msg(
+                "cli.response-not-object",
+                "{verb} {target}: expected a JSON object from {server}, got {type}",
+                verb=op.verb, target=op.target, server=self.connection.server, type=type(decoded).__name__,
+            ))
         return decoded
 
     def _execute(self, op: _Op, *, stream: bool = False, read_timeout: float | None = None) -> Any:
@@ -815,87 +833,111 @@ class Gateway:
             self.on_request(event)
 
     def _prefix(self, op: _Op) -> str:
-        return f"{op.verb} {op.target} in context {self.connection.context!r}"
+        return msg("cli.request-in-context", "{verb} {target} in context {context}",
+                   verb=op.verb, target=op.target, context=repr(self.connection.context))
 
     def _failure(
         self, op: _Op, status: int | None, text: str, reason: str = "", attempts: int = 1
     ) -> GatewayError:
         api_message, api_reason, causes = _parse_status(text)
-        api_message = api_message or reason or text.strip()[:300] or "(no message)"
+        api_message = api_message or reason or text.strip()[:300] or msg("cli.no-api-message", "(no message)")
         advice = self._advice(op, status, causes)
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        message = f"{self._prefix(op)} failed{tries}: HTTP {status} {api_reason}: {api_message}"
+        message = msg("cli.request-failed-http", "{prefix} failed{tries}: HTTP {status} {reason}: {message}",
+                      prefix=self._prefix(op), tries=_tries(attempts), status=status, reason=api_reason,
+                      message=api_message)
         if causes:
-            message += " (" + "; ".join(causes) + ")"
+            message = msg("cli.request-failed-causes", "{failure} ({causes})", failure=message,
+                          causes="; ".join(causes))
         if advice:
-            message += f". {advice}"
+            message = msg("cli.request-failed-advice", "{failure}. {advice}", failure=message, advice=advice)
         return GatewayError(message, status=status, reason=api_reason, api_message=api_message, causes=causes)
 
     def _advice(self, op: _Op, status: int | None, causes: tuple[str, ...]) -> str:
         c = self.connection
         if status == 401:
-            return (
-                f"The API server rejected the credentials of user {c.user!r} from {c.source_label} "
+            return msg(
+                "cli.advice-401",
+                "The API server rejected the credentials of user {user} from {source} "
                 "(expired or revoked?): refresh the kubeconfig (e.g. your provider's get-credentials "
-                "command) and try again"
+                "command) and try again",
+                user=repr(c.user), source=c.source_label,
             )
         if status == 403:
             res = f"{op.resource}/{op.subresource}" if op.subresource else op.resource
-            group = f" (API group {op.group!r})" if op.group else " (core API group)"
-            where = f" in namespace {op.namespace!r}" if op.namespace else " (cluster-wide)"
-            verbs = "patch and create" if op.content_type == "application/apply-patch+yaml" else op.verb
+            group = (msg("cli.advice-403-group", " (API group {group})", group=repr(op.group)) if op.group
+                     else msg("cli.advice-403-core-group", " (core API group)"))
+            where = (msg("cli.advice-403-namespace",
+                         " in namespace {namespace}", namespace=repr(op.namespace))
+                     if op.namespace else msg("cli.advice-403-cluster-wide", " (cluster-wide)"))
+            verbs = (msg("cli.advice-403-apply-verbs", "patch and create")
+                     if op.content_type == "application/apply-patch+yaml" else op.verb)
             check = f"kubectl auth can-i {op.verb} {op.resource}" + (f".{op.group}" if op.group else "")
             if op.subresource:
                 check += f" --subresource={op.subresource}"
             if op.namespace:
                 check += f" -n {op.namespace}"
-            return (
-                f"Missing permission: grant {verbs} on {res}{group}{where} to user {c.user!r} "
-                f"(check with: {check})"
+            return msg(
+                "cli.advice-403",
+                "Missing permission: grant {verbs} on {resource}{group}{where} to user {user} "
+                "(check with: {check})",
+                verbs=verbs, resource=res, group=group, where=where, user=repr(c.user), check=check,
             )
         if status == 404:
-            return f"It does not exist: check the name and namespace (context {c.context!r})"
+            return msg("cli.advice-404",
+                       "It does not exist: check the name and namespace (context {context})",
+                       context=repr(c.context))
         if status == 409:
-            return "It changed meanwhile or already exists: re-read it and try again"
+            return msg("cli.advice-409", "It changed meanwhile or already exists: re-read it and try again")
         if status == 422:
-            return "The API server rejected the object as invalid: fix the fields named above"
+            return msg("cli.advice-422",
+                       "The API server rejected the object as invalid: fix the fields named above")
         if status == 429 or (status is not None and status >= 500):
-            return (
-                f"The API server at {c.server} kept failing; retried for up to "
-                f"{human_duration(self.retry_budget_s)}: "
-                "check the control plane's health and try again"
+            return msg(
+                "cli.advice-5xx",
+                "The API server at {server} kept failing; retried for up to {budget}: "
+                "check the control plane's health and try again",
+                server=c.server, budget=human_duration(self.retry_budget_s),
             )
         return ""
 
     def _unreachable(self, op: _Op, err: BaseException, attempts: int = 1) -> GatewayError:
         c = self.connection
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        return GatewayError(
-            f"{self._prefix(op)} failed{tries}: cannot reach the API server at {c.server} "
-            f"({_transport_text(err)}); check the VPN / kubeconfig server address "
-            f"(cluster {c.cluster!r} in {c.source_label})"
-        )
+        return GatewayError(msg(
+            "cli.unreachable",
+            "{prefix} failed{tries}: cannot reach the API server at {server} ({error}); check the VPN / "
+            "kubeconfig server address (cluster {cluster} in {source})",
+            prefix=self._prefix(op), tries=_tries(attempts), server=c.server, error=_transport_text(err),
+            cluster=repr(c.cluster), source=c.source_label,
+        ))
 
     def _tunnel_failure(self, op: _Op, port: int, text: str) -> GatewayError:
         found = re.search(r"Handshake status (\d{3})", text)
         status = int(found.group(1)) if found else None
-        first = (text.strip().splitlines() or ["no reason given"])[0][:200]
+        lines = text.strip().splitlines()
+        first = lines[0][:200] if lines else msg("cli.no-reason-given", "no reason given")
         return GatewayError(
-            f"{self._prefix(op)} failed: the API server did not open a port-forward to port {port} "
-            f"({first}). Check that the pod is Running and that user {self.connection.user!r} may "
-            f"create pods/portforward (kubectl auth can-i create pods --subresource=portforward "
-            f"-n {op.namespace})",
+            msg(
+                "cli.port-forward-refused",
+                "{prefix} failed: the API server did not open a port-forward to port {port} ({reason}). "
+                "Check that the pod is Running and that user {user} may create pods/portforward "
+                "(kubectl auth can-i create pods --subresource=portforward -n {namespace})",
+                prefix=self._prefix(op), port=port, reason=first, user=repr(self.connection.user),
+                namespace=op.namespace,
+            ),
             status=status,
             api_message=first,
         )
 
     def _tls_failure(self, op: _Op, text: str) -> GatewayError:
         c = self.connection
-        first = text.strip().splitlines()[-1] if text.strip() else "TLS error"
-        return GatewayError(
-            f"{self._prefix(op)} failed: TLS with the API server at {c.server} failed ({first}); "
-            f"check certificate-authority of cluster {c.cluster!r} in {c.source_label}"
-        )
+        first = text.strip().splitlines()[-1] if text.strip() else msg("cli.tls-error", "TLS error")
+        return GatewayError(msg(
+            "cli.tls-failed",
+            "{prefix} failed: TLS with the API server at {server} failed ({error}); "
+            "check certificate-authority of cluster {cluster} in {source}",
+            prefix=self._prefix(op), server=c.server, error=first, cluster=repr(c.cluster),
+            source=c.source_label,
+        ))
 
 
 class WatchStream:
@@ -926,7 +968,8 @@ class WatchStream:
         except (urllib3.exceptions.HTTPError, OSError, ValueError):
             if self._closed.is_set():
                 return
-            raise WatchDropped(f"watch of {self.target} dropped") from None
+            raise WatchDropped(msg("cli.watch-stream-dropped", "watch of {target} dropped",
+                                   target=self.target)) from None
         finally:
             self._response.release_conn()
 
@@ -1004,10 +1047,11 @@ def _client_configuration(connection: Connection) -> Any:
         )
         loader.load_and_set(config)  # type: ignore[no-untyped-call]
     except (ConfigException, KeyError, ValueError, OSError) as err:
-        raise InputError(
-            f"kubeconfig {connection.source_label}: context {connection.context!r} cannot be used ({err}); "
-            "fix the kubeconfig"
-        ) from None
+        raise InputError(msg(
+            "cli.context-unusable", "kubeconfig {source}: context {context} cannot be used ({error}); "
+            "fix the kubeconfig",
+            source=connection.source_label, context=repr(connection.context), error=err,
+        )) from None
     config.retries = False  # the gateway retries, with its own policy and reporting
     return config
 
@@ -1062,12 +1106,19 @@ def _transport_text(err: BaseException) -> str:
     reason = getattr(err, "reason", None)
     text = str(reason or err)
     if "Connection refused" in text:
-        return "connection refused"
+        return msg("cli.connection-refused", "connection refused")
     if "timed out" in text.lower():
-        return "timed out"
+        return msg("cli.timed-out", "timed out")
     if "reset" in text.lower():
-        return "connection reset"
+        return msg("cli.connection-reset", "connection reset")
     return text[:200]
+
+
+def _tries(attempts: int) -> str:
+    """The " after N attempts" of a request that was retried, else nothing."""
+    if attempts > 1:
+        return msg("cli.after-attempts", " after {attempts} attempts", attempts=attempts)
+    return ""
 
 
 def _parse_status(text: str) -> tuple[str, str, tuple[str, ...]]:

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 import urllib3
 
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.k8s.connection import Connection
 from wizard.k8s.credentials import without_inline_data
 
@@ -159,10 +160,12 @@ class _TokenFile:
                         self._mtime = mtime
                 except OSError as err:
                     if self._value is None:
-                        raise InputError(
-                            f"token file {self.path}: cannot read it ({err.strerror or err}); check the "
-                            "service account token volume"
-                        ) from None
+                        raise InputError(msg(
+                            "cli.token-file-unreadable",
+                            "token file {path}: cannot read it ({error}); check the "
+                            "service account token volume",
+                            path=self.path, error=err.strerror or err,
+                        )) from None
             return f"Bearer {self._value}" if self._value else None
 
 
@@ -202,9 +205,11 @@ def _pool_manager(server: str, cluster: Mapping[str, Any], tls: TlsSettings) -> 
         try:
             from urllib3.contrib.socks import SOCKSProxyManager
         except ImportError:
-            raise InputError(
-                f"proxy {proxy}: a SOCKS proxy needs the PySocks package (pip install pysocks)"
-            ) from None
+            raise InputError(msg(
+                "cli.socks-needs-pysocks",
+                "proxy {proxy}: a SOCKS proxy needs the PySocks package (pip install pysocks)",
+                proxy=proxy,
+            )) from None
         return SOCKSProxyManager(str(proxy), **pool_args)
     return urllib3.ProxyManager(str(proxy), **pool_args)
 

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway, GatewayError, WatchDropped, WatchStream
 from wizard.k8s.objects import (
     DeploymentView,
@@ -137,7 +138,8 @@ class Watcher:
                         if obj.get("code") == 410:
                             expired = True
                             break
-                        raise WatchDropped(f"watch error: {obj.get('message')}")
+                        raise WatchDropped(msg("cli.watch-error", "watch error: {message}",
+                                               message=obj.get("message")))
                     rv = resource_version_of(obj)
                     if rv:
                         self.resource_version = rv
@@ -149,14 +151,16 @@ class Watcher:
             except WatchDropped:
                 failures += 1
                 self.reconnects += 1
-                self._state(f"watch of {self.kind} dropped; reconnecting")
+                self._state(msg("cli.watch-reconnecting", "watch of {kind} dropped; reconnecting",
+                                kind=self.kind))
                 self._backoff(failures)
                 continue
             finally:
                 stream.close()
                 self._stream = None
             if expired:
-                self._state(f"watch of {self.kind} expired (410); listing again")
+                self._state(msg("cli.watch-expired", "watch of {kind} expired (410); listing again",
+                                kind=self.kind))
                 yield from self._relist()
             # else: the server ended the stream at timeoutSeconds; resume from resource_version
 
@@ -238,10 +242,16 @@ def wait_for(
             remaining = timeout - elapsed
             if remaining <= 0:
                 detail = describe_state(watcher.snapshot()) if describe_state else ""
-                raise WaitTimeout(
-                    f"timed out after {human_duration(timeout)} waiting for {waiting_for}"
-                    + (f"; last seen: {detail}" if detail else "")
-                )
+                if detail:
+                    raise WaitTimeout(msg(
+                        "cli.wait-timeout-last-seen",
+                        "timed out after {timeout} waiting for {waiting_for}; last seen: {detail}",
+                        timeout=human_duration(timeout), waiting_for=waiting_for, detail=detail,
+                    ))
+                raise WaitTimeout(msg(
+                    "cli.wait-timeout", "timed out after {timeout} waiting for {waiting_for}",
+                    timeout=human_duration(timeout), waiting_for=waiting_for,
+                ))
             try:
                 item = changes.get(timeout=min(progress_interval_s, remaining))
             except queue.Empty:
@@ -325,11 +335,12 @@ def wait_for_ready_pod(
 
     def describe(pods: list[Obj]) -> str:
         parts = [f"{name_of(p)} {_pod_phase(p)}" for p in mine(pods)]
-        return ", ".join(parts) or "no new pod yet"
+        return ", ".join(parts) or msg("cli.no-new-pod-yet", "no new pod yet")
 
     return wait_for(
         gateway, "Pod", namespace, ready_pod, timeout,
-        f"a new Ready pod of Deployment {namespace}/{deployment_name}",
+        msg("cli.waiting-for-ready-pod", "a new Ready pod of Deployment {namespace}/{deployment}",
+            namespace=namespace, deployment=deployment_name),
         label_selector=selector, on_progress=on_progress, describe_state=describe,
     )
 
@@ -356,13 +367,22 @@ def wait_for_endpoint_ip(
     def describe(objs: list[Obj]) -> str:
         ep = next((o for o in objs if name_of(o) == service), None)
         if ep is None:
-            return f"no Endpoints {namespace}/{service}"
-        return "ready addresses: " + (", ".join(sorted(endpoint_ips(ep))) or "none")
+            return msg("cli.no-endpoints", "no Endpoints {namespace}/{service}", namespace=namespace,
+                       service=service)
+        addresses = ", ".join(sorted(endpoint_ips(ep))) or msg("cli.no-ready-addresses", "none")
+        return msg("cli.ready-addresses", "ready addresses: {addresses}", addresses=addresses)
 
-    verb = "among" if present else "gone from"
+    if present:
+        waiting_for = msg("cli.waiting-for-endpoint-present",
+                          "{ip} among the ready endpoints of Service {namespace}/{service}",
+                          ip=ip, namespace=namespace, service=service)
+    else:
+        waiting_for = msg("cli.waiting-for-endpoint-gone",
+                          "{ip} gone from the ready endpoints of Service {namespace}/{service}",
+                          ip=ip, namespace=namespace, service=service)
     return wait_for(
         gateway, "Endpoints", namespace, check, timeout,
-        f"{ip} {verb} the ready endpoints of Service {namespace}/{service}",
+        waiting_for,
         field_selector=f"metadata.name={service}", on_progress=on_progress, describe_state=describe,
     )
 
