@@ -240,3 +240,29 @@ def test_image_reasons_and_errors_in_chinese(zh: None) -> None:
     with pytest.raises(InputError) as caught:
         parse_image("coredns/coredns", "--image")
     assert str(caught.value) == "--image 'coredns/coredns' 没有标签或摘要;请固定一个,如 coredns/coredns:1.8.4"
+
+
+def test_translate_notes_about_the_kube_dns_deployment_in_chinese(tmp_path: Path) -> None:
+    configmap = tmp_path / "cm.yaml"
+    configmap.write_text(
+        "kind: ConfigMap\ndata:\n"
+        "  stubDomains: '{\"consul.local\": [\"consul-dns.consul.svc.cluster.local\"]}'\n"
+        "  extra: x\n",
+        encoding="utf-8",
+    )
+    deployment = tmp_path / "dep.yaml"
+    deployment.write_text(
+        "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
+        "      - name: kubedns\n        image: k8s.gcr.io/kubedns:1.14\n"
+        "        args: [\"--domain=cluster.local.\", \"--dns-port=10053\"]\n"
+        "      - name: dnsmasq\n        image: k8s.gcr.io/dnsmasq:1.14\n"
+        "        args: [\"--server=/in6.arpa/127.0.0.1#10053\"]\n",
+        encoding="utf-8",
+    )
+    done = wizard(tmp_path, "translate", "--kube-dns-configmap", configmap,
+                  "--kube-dns-deployment", deployment, "--coredns-version", "1.14.5")
+    assert done.returncode == 0, done.stderr
+    assert f"警告:{configmap}: 键 'extra' 不是 kube-dns 会读取的键;不会迁移它" in done.stderr
+    assert "把 in6.arpa 发往 kubedns 容器自身(端口 10053)" in done.stderr
+    assert "是集群 Service 名称:CoreDNS 在启动时通过节点的解析器解析一次该名称" in done.stderr
+    assert english_prose(done.stderr) == []

@@ -424,14 +424,14 @@ def _no_such_option(head: str, plugin: str, version: Version, known: list[str]) 
     if not known:
         return msg(
             "dns.unknown-property-no-options",
-            "{coredns}: CoreDNS {version}'s {plugin} has no such option (it has: none); fix or delete the "
-            "line",
+            "{coredns}: CoreDNS {version}'s {plugin} has no such option (it has: none); "
+            "fix or delete the line",
             coredns=head, version=str(version), plugin=plugin,
         )
     return msg(
         "dns.unknown-property-listing",
-        "{coredns}: CoreDNS {version}'s {plugin} has no such option (it has: {listing}); fix or delete the "
-        "line",
+        "{coredns}: CoreDNS {version}'s {plugin} has no such option (it has: {listing}); "
+        "fix or delete the line",
         coredns=head, version=str(version), plugin=plugin, listing=", ".join(known),
     )
 
