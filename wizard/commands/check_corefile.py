@@ -14,16 +14,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "Check a Corefile against the plugins and options of one CoreDNS version (exit 1 if refused)."
+
+def __getattr__(name: str) -> str:
+    """HELP, in the language chosen when the parser is built (`--lang` is read before that)."""
+    if name == "HELP":
+        from wizard.i18n import t
+
+        return t(
+            "Check a Corefile against the plugins and options of one CoreDNS version (exit 1 if refused)."
+        )
+    raise AttributeError(name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="the Corefile to check ('-' for standard input)")
+    from wizard.i18n import t
+
+    parser.add_argument("file", metavar="FILE", help=t("the Corefile to check ('-' for standard input)"))
     parser.add_argument(
         "--coredns-version",
         required=True,
         metavar="V",
-        help="the CoreDNS version that will run it, e.g. 1.8.4, v1.11.1 or 1.11.1-tke.1",
+        help=t("the CoreDNS version that will run it, e.g. 1.8.4, v1.11.1 or 1.11.1-tke.1"),
     )
 
 
@@ -36,45 +47,64 @@ def _read(path: str) -> str:
     import stat
 
     from wizard.errors import InputError
+    from wizard.i18n import msg
 
-    too_big = (
-        f"is larger than {MAX_COREFILE_BYTES} bytes (a ConfigMap holds at most 1 MiB); give the Corefile"
-    )
     if path == "-":
         text = sys.stdin.read(MAX_COREFILE_BYTES + 1)
         if len(text) > MAX_COREFILE_BYTES:
-            raise InputError(f"Corefile on standard input {too_big}")
+            raise InputError(msg(
+                "dns.corefile-stdin-too-big",
+                "Corefile on standard input is larger than {max} bytes (a ConfigMap holds at most 1 MiB); "
+                "give the Corefile",
+                max=MAX_COREFILE_BYTES,
+            ))
         return text
     try:
         mode = os.stat(path).st_mode
     except OSError:
         mode = stat.S_IFREG  # open() below says what is wrong
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        raise InputError(f"Corefile '{path}' is not a regular file (a device, FIFO or socket); give the "
-            f"Corefile")
+        raise InputError(msg(
+            "dns.corefile-not-regular",
+            "Corefile '{path}' is not a regular file (a device, FIFO or socket); give the Corefile",
+            path=path,
+        ))
     try:
         with open(path, encoding="utf-8-sig") as handle:
             text = handle.read(MAX_COREFILE_BYTES + 1)
         if len(text) > MAX_COREFILE_BYTES:
-            raise InputError(f"Corefile '{path}' {too_big}")
+            raise InputError(msg(
+                "dns.corefile-too-big",
+                "Corefile '{path}' is larger than {max} bytes (a ConfigMap holds at most 1 MiB); "
+                "give the Corefile",
+                path=path, max=MAX_COREFILE_BYTES,
+            ))
         return text
     except FileNotFoundError:
-        problem = "does not exist; give the path of a Corefile"
+        problem = msg("dns.corefile-missing", "Corefile '{path}' does not exist; give the path of a Corefile",
+                      path=path)
     except IsADirectoryError:
-        problem = "is a directory; give the path of the Corefile inside it"
+        problem = msg("dns.corefile-directory",
+                      "Corefile '{path}' is a directory; give the path of the Corefile inside it", path=path)
     except PermissionError:
-        problem = "is not readable (permission denied); check its permissions"
+        problem = msg("dns.corefile-unreadable",
+                      "Corefile '{path}' is not readable (permission denied); check its permissions",
+                      path=path)
     except UnicodeDecodeError as err:
-        problem = f"is not UTF-8 text ({err.reason} at byte {err.start}); give a text Corefile"
+        problem = msg("dns.corefile-not-utf8",
+                      "Corefile '{path}' is not UTF-8 text ({reason} at byte {start}); give a text Corefile",
+                      path=path, reason=err.reason, start=err.start)
     except OSError as err:
-        problem = f"cannot be read: {err.strerror or err}"
-    raise InputError(f"Corefile '{path}' {problem}")
+        problem = msg("dns.corefile-read-error", "Corefile '{path}' cannot be read: {error}", path=path,
+                      error=err.strerror or str(err))
+    raise InputError(problem)
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
     from wizard.dns.checker import check_corefile_text, checked_version, format_finding
+    from wizard.i18n import t
     from wizard.textsafety import escape_control
 
     version = checked_version(args.coredns_version)  # a bad version is exit 2, before any reading
@@ -90,13 +120,24 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     for finding in warnings:
         print(escape_control(format_finding(name, finding)), file=sys.stderr)
-    counts = f"{_plural(len(errors), 'error')}, {_plural(len(warnings), 'warning')}"
+    counts = t("{errors}, {warnings}", errors=_errors(len(errors)), warnings=_warnings(len(warnings)))
     if errors:
-        print(f"{name}: CoreDNS {version} would refuse this Corefile ({counts})", file=sys.stderr)
+        refused = t("{name}: CoreDNS {version} would refuse this Corefile ({counts})", name=name,
+                    version=str(version), counts=counts)
+        print(refused, file=sys.stderr)
         return 1
-    print(f"{name}: OK for CoreDNS {version} ({counts})", file=sys.stderr)
+    print(t("{name}: OK for CoreDNS {version} ({counts})", name=name, version=str(version), counts=counts),
+          file=sys.stderr)
     return 0
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def _errors(count: int) -> str:
+    from wizard.i18n import t
+
+    return t("{count} error", count=count) if count == 1 else t("{count} errors", count=count)
+
+
+def _warnings(count: int) -> str:
+    from wizard.i18n import t
+
+    return t("{count} warning", count=count) if count == 1 else t("{count} warnings", count=count)

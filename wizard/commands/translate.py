@@ -18,42 +18,54 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "Translate the kube-dns ConfigMap (and Deployment) into a CoreDNS Corefile."
+
+def __getattr__(name: str) -> str:
+    """HELP, in the language chosen when the parser is built (`--lang` is read before that)."""
+    if name == "HELP":
+        from wizard.i18n import t
+
+        return t("Translate the kube-dns ConfigMap (and Deployment) into a CoreDNS Corefile.")
+    raise AttributeError(name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_cluster_domain_argument, add_drop_federations_argument
+    from wizard.i18n import t
     from wizard.k8s.flags import add_connection_arguments
 
     parser.add_argument(
         "--kube-dns-configmap",
         metavar="FILE",
         required=True,
-        help="the kube-dns ConfigMap as `kubectl get cm kube-dns -n kube-system -o yaml` prints it",
+        help=t("the kube-dns ConfigMap as `kubectl get cm kube-dns -n kube-system -o yaml` prints it"),
     )
     parser.add_argument(
         "--kube-dns-deployment",
         metavar="FILE",
-        help="the kube-dns Deployment (`kubectl get deploy kube-dns -n kube-system -o yaml`): "
-        "cluster domain, dnsmasq --server extras",
+        help=t("the kube-dns Deployment (`kubectl get deploy kube-dns -n kube-system -o yaml`): "
+               "cluster domain, dnsmasq --server extras"),
     )
     parser.add_argument(
-        "--coredns-version", metavar="V", required=True, help="the CoreDNS version, e.g. 1.8.4"
+        "--coredns-version", metavar="V", required=True, help=t("the CoreDNS version, e.g. 1.8.4")
     )
     add_cluster_domain_argument(parser)
     add_drop_federations_argument(parser)
     parser.add_argument(
         "--translate-written-config",
         action="store_true",
-        help="translate what the ConfigMap says instead of what kube-dns served: when kube-dns ignores "
-        "it (e.g. JSON federations), or stubDomains on a kube-dns without dnsmasq (which never served "
-        "them); DNS answers then change at the switch",
+        help=t(
+            "translate what the ConfigMap says instead of what kube-dns served: when kube-dns ignores "
+            "it (e.g. JSON federations), or stubDomains on a kube-dns without dnsmasq (which never served "
+            "them); DNS answers then change at the switch"
+        ),
     )
     parser.add_argument(
         "--resolve-service-names",
         action="store_true",
-        help="replace stub nameservers that are cluster Service names (NAME.NS.svc.DOMAIN) with the "
-        "Services' ClusterIPs, read from the cluster (read-only)",
+        help=t(
+            "replace stub nameservers that are cluster Service names (NAME.NS.svc.DOMAIN) with the "
+            "Services' ClusterIPs, read from the cluster (read-only)"
+        ),
     )
     add_connection_arguments(parser)
 
@@ -62,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from wizard.dns.kubedns_config import read_kube_dns_files
     from wizard.dns.translate import translate
     from wizard.dns.versions import Version
+    from wizard.i18n import t
 
     version = Version.parse(args.coredns_version, "--coredns-version")
     cfg = read_kube_dns_files(
@@ -81,6 +94,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = translate(cfg, version, drop_federations=args.drop_federations)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(t("warning: {warning}", warning=warning), file=sys.stderr)
     sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
     return 0

@@ -41,6 +41,7 @@ from wizard.dns.plugins import (
 )
 from wizard.dns.versions import NEWEST_KNOWN, OLDEST_KNOWN, Version, as_version
 from wizard.errors import InputError
+from wizard.i18n import msg
 
 Severity = Literal["error", "warning"]
 
@@ -92,10 +93,12 @@ def checked_version(version: str | Version) -> Version:
     """Parse the target CoreDNS version; InputError when it is garbage or older than the wizard knows."""
     parsed = as_version(version)
     if parsed.release < OLDEST_KNOWN:
-        raise InputError(
-            f"CoreDNS version '{parsed}' is older than {OLDEST_KNOWN}, the oldest release the wizard knows; "
-            "give a version from 1.0.0 on"
-        )
+        raise InputError(msg(
+            "dns.version-older-than-known",
+            "CoreDNS version '{version}' is older than {oldest}, the oldest release the wizard knows; "
+            "give a version from 1.0.0 on",
+            version=str(parsed), oldest=str(OLDEST_KNOWN),
+        ))
     return parsed
 
 
@@ -122,9 +125,13 @@ def check_corefile(
             Finding(
                 "warning",
                 0,
-                f"CoreDNS {target} is newer than {NEWEST_KNOWN}, the newest release the wizard knows: "
-                f"checked against {NEWEST_KNOWN}'s plugins, so plugins or options added since may show "
-                "as unknown",
+                msg(
+                    "dns.version-newer-than-known",
+                    "CoreDNS {version} is newer than {newest}, the newest release the wizard knows: "
+                    "checked against {newest}'s plugins, so plugins or options added since may show "
+                    "as unknown",
+                    version=str(target), newest=str(NEWEST_KNOWN),
+                ),
             )
         )
     findings.extend(_check_server_keys(expanded.blocks, target))
@@ -170,19 +177,27 @@ def _check_server_keys(blocks: list[ServerBlock], version: Version) -> Iterator[
                 yield Finding(
                     "error",
                     block.line,
-                    f"zone is not a valid domain name: {host} (server block key {key!r}); labels are 1 to 63 "
-                    "characters between dots, the name at most 255",
+                    msg(
+                        "dns.zone-not-domain-name",
+                        "zone is not a valid domain name: {host} (server block key {key}); labels are 1 to "
+                        "63 characters between dots, the name at most 255",
+                        host=host, key=repr(key),
+                    ),
                 )
     for clash in clashes(blocks, version):
         where = (
-            "in this block already"
+            msg("dns.clash-same-block", "in this block already")
             if clash.first_line == clash.line
-            else f"by the block at line {clash.first_line}"
+            else msg("dns.clash-other-block", "by the block at line {line}", line=clash.first_line)
         )
-        yield Finding(
+        yield Finding(  # clash.message is CoreDNS's own text: it stays English
             "error",
             clash.line,
-            f"{clash.message} ({where}); merge the blocks, or give one another zone, port or bind address",
+            msg(
+                "dns.zone-clash",
+                "{coredns} ({where}); merge the blocks, or give one another zone, port or bind address",
+                coredns=clash.message, where=where,
+            ),
         )
 
 
@@ -203,13 +218,21 @@ def _about_imported_line(
     one that is not meant to be shown, so its text is never quoted."""
     name, import_line = imported_from
     for finding in findings:
-        verdict = "refuses" if finding.is_error else "warns about"
-        yield Finding(
-            finding.severity,
-            import_line,
-            f"imported file '{name}' line {finding.line}: CoreDNS {version} {verdict} this line; "
-            "fix that line (the wizard does not quote imported files)",
-        )
+        if finding.is_error:
+            text = msg(
+                "dns.imported-line-refused",
+                "imported file '{name}' line {line}: CoreDNS {version} refuses this line; "
+                "fix that line (the wizard does not quote imported files)",
+                name=name, line=finding.line, version=str(version),
+            )
+        else:
+            text = msg(
+                "dns.imported-line-warned",
+                "imported file '{name}' line {line}: CoreDNS {version} warns about this line; "
+                "fix that line (the wizard does not quote imported files)",
+                name=name, line=finding.line, version=str(version),
+            )
+        yield Finding(finding.severity, import_line, text)
 
 
 def _check_directive(
@@ -221,15 +244,20 @@ def _check_directive(
         yield Finding("error", directive.line, message, directive.name)
         return
     if status in (Status.DEPRECATED, Status.IGNORED):
-        message = _tolerated(f"plugin '{directive.name}'", status, PLUGINS[directive.name].life)
+        what = msg("dns.what-plugin", "plugin '{name}'", name=directive.name)
+        message = _tolerated(what, status, PLUGINS[directive.name].life)
         yield Finding("warning", directive.line, message, directive.name)
     if once_per_block(directive.name, version):
         if directive.name in first_use:
             yield Finding(
                 "error",
                 directive.line,
-                f"{directive.name}: this plugin can only be used once per Server Block (it is already at "
-                f"line {first_use[directive.name]}); {_once_advice(directive.name)}",
+                msg(
+                    "dns.plugin-once-per-block",
+                    "{coredns} (it is already at line {line}); {advice}",
+                    coredns=f"{directive.name}: this plugin can only be used once per Server Block",
+                    line=first_use[directive.name], advice=_once_advice(directive.name),
+                ),
                 directive.name,
             )
         else:
@@ -244,36 +272,58 @@ def _check_directive(
 
 def _once_advice(name: str) -> str:
     if name == "forward":  # two forward lines usually forward two zones: each needs its own block
-        return (
+        return msg(
+            "dns.once-advice-forward",
             "give each forwarded zone its own server block (`ZONE:53 { forward . TO }`), "
-            "or choose CoreDNS 1.9.4 or newer, which allows several forward lines"
+            "or choose CoreDNS 1.9.4 or newer, which allows several forward lines",
         )
-    return "merge the two into one"
+    return msg("dns.once-advice-merge", "merge the two into one")
 
 
 def _unknown_directive(name: str, version: Version) -> str:
-    head = f"Unknown directive '{name}'"
+    head = f"Unknown directive '{name}'"  # CoreDNS's own words: English in every language
     spec = PLUGINS.get(name)
     if spec is None:
-        return f"{head}: no CoreDNS release the wizard knows has a plugin called '{name}'; check the spelling"
+        return msg(
+            "dns.unknown-directive-nowhere",
+            "{coredns}: no CoreDNS release the wizard knows has a plugin called '{name}'; check the spelling",
+            coredns=head, name=name,
+        )
     life = spec.life
     if life.removed is not None and version.release >= life.removed:
-        advice = f"; {life.advice}" if life.advice else "; delete it"
-        return f"{head}: CoreDNS {life.removed} removed the {name} plugin{advice}"
-    return (
-        f"{head}: the {name} plugin arrived in CoreDNS {life.added} and this Corefile is checked for "
-        f"{version}; delete it or choose CoreDNS {life.added} or newer"
+        return msg(
+            "dns.unknown-directive-removed",
+            "{coredns}: CoreDNS {removed} removed the {name} plugin; {advice}",
+            coredns=head, removed=str(life.removed), name=name,
+            advice=life.advice or msg("dns.advice-delete-it", "delete it"),
+        )
+    return msg(
+        "dns.unknown-directive-later",
+        "{coredns}: the {name} plugin arrived in CoreDNS {added} and this Corefile is checked for "
+        "{version}; delete it or choose CoreDNS {added} or newer",
+        coredns=head, name=name, added=str(life.added), version=str(version),
     )
 
 
 def _tolerated(what: str, status: Status, life: Lifetime) -> str:
     if status is Status.IGNORED:
-        text = f"{what} is accepted but does nothing since CoreDNS {life.ignored}"
+        text = msg("dns.tolerated-ignored", "{what} is accepted but does nothing since CoreDNS {since}",
+                   what=what, since=str(life.ignored))
+        if life.removed is not None:
+            text = msg("dns.tolerated-ignored-removed",
+                       "{what} is accepted but does nothing since CoreDNS {since} and CoreDNS {removed} "
+                       "refuses it",
+                       what=what, since=str(life.ignored), removed=str(life.removed))
     else:
-        text = f"{what} is deprecated since CoreDNS {life.deprecated}"
-    if life.removed is not None:
-        text += f" and CoreDNS {life.removed} refuses it"
-    return f"{text}; {life.advice}" if life.advice else text
+        text = msg("dns.tolerated-deprecated", "{what} is deprecated since CoreDNS {since}",
+                   what=what, since=str(life.deprecated))
+        if life.removed is not None:
+            text = msg("dns.tolerated-deprecated-removed",
+                       "{what} is deprecated since CoreDNS {since} and CoreDNS {removed} refuses it",
+                       what=what, since=str(life.deprecated), removed=str(life.removed))
+    if life.advice:
+        return msg("dns.tolerated-advice", "{text}; {advice}", text=text, advice=life.advice)
+    return text
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -298,8 +348,13 @@ def _check_options(directive: Directive, version: Version) -> Iterator[Finding]:
                     yield Finding(
                         "warning",
                         option.line,
-                        f"{directive.name}: '{option.name}' is an option only from CoreDNS {life.added}; "
-                        f"CoreDNS {version} reads the line as a {directive.name} entry and ignores it",
+                        msg(
+                            "dns.option-read-as-entry",
+                            "{plugin}: '{option}' is an option only from CoreDNS {added}; "
+                            "CoreDNS {version} reads the line as a {plugin} entry and ignores it",
+                            plugin=directive.name, option=option.name, added=str(life.added),
+                            version=str(version),
+                        ),
                         directive.name,
                     )
                 continue
@@ -309,7 +364,12 @@ def _check_options(directive: Directive, version: Version) -> Iterator[Finding]:
             yield Finding(
                 "warning",
                 option.line,
-                _tolerated(f"{directive.name} option '{option.name}'", status, life),
+                _tolerated(
+                    msg("dns.what-option", "{plugin} option "
+                                           "'{option}'", plugin=directive.name, option=option.name),
+                    status,
+                    life,
+                ),
                 directive.name,
             )
 
@@ -321,31 +381,58 @@ def _check_argument_limit(plugin: str, option: Directive, version: Version) -> I
     status = limit.life.status(version)
     if status in (Status.DEPRECATED, Status.IGNORED):
         since = limit.life.ignored if status is Status.IGNORED else limit.life.deprecated
-        first = "the first" if limit.max_args == 1 else f"the first {limit.max_args}"
-        verdict = f"use only {first}" if status is Status.IGNORED else f"deprecate all but {first}"
-        message = (
-            f"{plugin} option '{option.name}' has {len(option.args)} arguments: CoreDNS {since} and newer "
-            f"{verdict}; {limit.life.advice}"
-        )
+        params = dict(plugin=plugin, option=option.name, count=len(option.args), since=str(since),
+                      max=limit.max_args, advice=limit.life.advice)
+        if status is Status.IGNORED and limit.max_args == 1:
+            message = msg("dns.args-ignored-one",
+                          "{plugin} option '{option}' has {count} arguments: CoreDNS {since} and newer "
+                          "use only the first; {advice}", **params)
+        elif status is Status.IGNORED:
+            message = msg("dns.args-ignored-many",
+                          "{plugin} option '{option}' has {count} arguments: CoreDNS {since} and newer "
+                          "use only the first {max}; {advice}", **params)
+        elif limit.max_args == 1:
+            message = msg("dns.args-deprecated-one",
+                          "{plugin} option '{option}' has {count} arguments: CoreDNS {since} and newer "
+                          "deprecate all but the first; {advice}", **params)
+        else:
+            message = msg("dns.args-deprecated-many",
+                          "{plugin} option '{option}' has {count} arguments: CoreDNS {since} and newer "
+                          "deprecate all but the first {max}; {advice}", **params)
         yield Finding("warning", option.line, message, plugin)
 
 
 def _unknown_property(plugin: str, option: str, life: Lifetime | None, version: Version) -> str:
-    head = f"{plugin}: unknown property '{option}'"
+    head = f"{plugin}: unknown property '{option}'"  # CoreDNS's own words: English in every language
     if life is None:
         options = PLUGINS[plugin].options or {}
         known = sorted(name for name, lt in options.items() if not lt.status(version).refused)
-        listing = ", ".join(known) if known else "none"
-        return (
-            f"{head}: CoreDNS {version}'s {plugin} has no such option (it has: {listing}); "
-            "fix or delete the line"
-        )
+        return _no_such_option(head, plugin, version, known)
     if life.removed is not None and version.release >= life.removed:
-        advice = life.advice or "delete the line"
-        return f"{head}: CoreDNS {life.removed} removed it; {advice}"
-    return (
-        f"{head}: the option arrived in CoreDNS {life.added} and this Corefile is checked for {version}; "
-        f"delete the line or choose CoreDNS {life.added} or newer"
+        advice = life.advice or msg("dns.advice-delete-line", "delete the line")
+        return msg("dns.unknown-property-removed", "{coredns}: CoreDNS {removed} removed it; {advice}",
+                   coredns=head, removed=str(life.removed), advice=advice)
+    return msg(
+        "dns.unknown-property-later",
+        "{coredns}: the option arrived in CoreDNS {added} and this Corefile is checked for {version}; "
+        "delete the line or choose CoreDNS {added} or newer",
+        coredns=head, added=str(life.added), version=str(version),
+    )
+
+
+def _no_such_option(head: str, plugin: str, version: Version, known: list[str]) -> str:
+    if not known:
+        return msg(
+            "dns.unknown-property-no-options",
+            "{coredns}: CoreDNS {version}'s {plugin} has no such option (it has: none); "
+            "fix or delete the line",
+            coredns=head, version=str(version), plugin=plugin,
+        )
+    return msg(
+        "dns.unknown-property-listing",
+        "{coredns}: CoreDNS {version}'s {plugin} has no such option (it has: {listing}); "
+        "fix or delete the line",
+        coredns=head, version=str(version), plugin=plugin, listing=", ".join(known),
     )
 
 
@@ -379,38 +466,41 @@ def _check_option(
         yield Finding(
             "error",
             option.line,
-            f"{name}: unknown property '{option.name}': CoreDNS reads {name} entries only before "
-            f"'{grammar.data_until}' (line {seen[grammar.data_until]}); move the entry above it",
+            msg(
+                "dns.entry-after-option",
+                "{coredns}: CoreDNS reads {plugin} entries only before '{option}' (line {line}); "
+                "move the entry above it",
+                coredns=f"{name}: unknown property '{option.name}'", plugin=name, option=grammar.data_until,
+                line=seen[grammar.data_until],
+            ),
             name,
         )
         return
     if pattern is None:
         if grammar.data is not None and (spec.options is None or option.name not in spec.options):
-            yield from _mismatch(name, f"{name} entry", None, [option.name, *option.args], grammar.data,
-                                 option.line)
+            what = msg("dns.what-entry", "{plugin} entry", plugin=name)
+            yield from _mismatch(name, what, None, [option.name, *option.args], grammar.data, option.line)
         elif grammar.closed and spec.options is None:
-            known = ", ".join(sorted(grammar.options)) or "none"
-            yield Finding(
-                "error",
-                option.line,
-                f"{name}: unknown property '{option.name}': "
-                f"CoreDNS {version}'s {name} has no such option "
-                f"(it has: {known}); fix or delete the line",
-                name,
-            )
+            head = f"{name}: unknown property '{option.name}'"
+            yield Finding("error", option.line, _no_such_option(head, name, version, sorted(grammar.options)),
+                          name)
         return
     if option.name in grammar.once and option.name in seen:
         yield Finding(
             "error",
             option.line,
-            f"{name}: '{option.name}' can only be specified once (it is already at line "
-            f"{seen[option.name]}); keep one",
+            msg(
+                "dns.option-once",
+                "{coredns} (it is already at line {line}); keep one",
+                coredns=f"{name}: '{option.name}' can only be specified once", line=seen[option.name],
+            ),
             name,
         )
     seen.setdefault(option.name, option.line)
     if option_status(name, option.name, version) in (Status.ABSENT, Status.REMOVED):
         return  # already refused as an unknown property
-    yield from _mismatch(name, f"option '{option.name}'", option.name, option.args, pattern, option.line)
+    what = msg("dns.what-option-short", "option '{option}'", option=option.name)
+    yield from _mismatch(name, what, option.name, option.args, pattern, option.line)
 
 
 def _check_option_set(
@@ -423,7 +513,8 @@ def _check_option_set(
             yield Finding(
                 "error",
                 max(seen[first], seen[second]),
-                f"{name}: '{first}' and '{second}' cannot be used together; keep one of them",
+                msg("dns.options-conflict", "{plugin}: '{first}' and '{second}' cannot be used together; "
+                    "keep one of them", plugin=name, first=first, second=second),
                 name,
             )
     for option_name, other in grammar.needs:
@@ -431,16 +522,17 @@ def _check_option_set(
             yield Finding(
                 "error",
                 seen[option_name],
-                f"{name}: '{option_name}' needs '{other}' in the same block; "
-                f"add '{other}' or delete the line",
+                msg("dns.option-needs", "{plugin}: '{option}' needs '{other}' in the same block; "
+                    "add '{other}' or delete the line", plugin=name, option=option_name, other=other),
                 name,
             )
     for needed in sorted(grammar.required - set(seen)):
         yield Finding(
             "error",
             directive.line,
-            f"{name}: '{needed}' is required: CoreDNS {version}'s {name} refuses a block without it; "
-            f"add a '{needed}' line",
+            msg("dns.option-required", "{plugin}: '{option}' is required: CoreDNS {version}'s {plugin} "
+                "refuses a block without it; add a '{option}' line", plugin=name, option=needed,
+                version=str(version)),
             name,
         )
 
@@ -457,20 +549,26 @@ def _mismatch(
         yield Finding(
             "error",
             line,
-            f"{plugin}: invalid value '{value}' for {what}: "
-            f"CoreDNS expects {found.wants} there; fix the value",
+            msg("dns.invalid-value", "{plugin}: invalid value '{value}' for {what}: "
+                "CoreDNS expects {wants} there; fix the value", plugin=plugin, value=value, what=what,
+                wants=found.wants),
             plugin,
         )
         return
     after = words[min(found.index + (1 if head else 0), len(words)) - 1] if words else plugin
     if found.index >= len(args):
-        advice = f"add {found.wants}" if found.wants else "add the missing argument"
+        advice = (msg("dns.advice-add", "add {wants}", wants=found.wants) if found.wants
+                  else msg("dns.advice-add-missing", "add the missing argument"))
     else:
-        advice = f"give {found.wants}" if found.wants else f"remove '{args[found.index]}' and what follows"
+        advice = (msg("dns.advice-give", "give {wants}", wants=found.wants) if found.wants
+                  else msg("dns.advice-remove-rest", "remove '{arg}' and what "
+                                                     "follows", arg=args[found.index]))
     yield Finding(
         "error",
         line,
-        f"{plugin}: Wrong argument count or unexpected line ending after '{after}' ({what}); {advice}",
+        msg("dns.wrong-argument-count", "{coredns} ({what}); {advice}",
+            coredns=f"{plugin}: Wrong argument count or unexpected line ending after '{after}'", what=what,
+            advice=advice),
         plugin,
     )
 
@@ -493,9 +591,14 @@ def _check_multicluster(block: ServerBlock, directive: Directive) -> Iterator[Fi
                 yield Finding(
                     "error",
                     option.line,
-                    f"kubernetes: is not authoritative for the multicluster zone {_zone_name(zone)} "
-                    f"(authoritative zones: {' '.join(sorted(served))}); add the zone to the kubernetes line "
-                    "or remove it here",
+                    msg(
+                        "dns.multicluster-zone",
+                        "{coredns} (authoritative zones: {zones}); add the zone to the kubernetes line "
+                        "or remove it here",
+                        coredns=f"kubernetes: is not authoritative for the multicluster zone "
+                                f"{_zone_name(zone)}",
+                        zones=" ".join(sorted(served)),
+                    ),
                     "kubernetes",
                 )
 
@@ -511,8 +614,12 @@ def _max_age_below_expire(directive: Directive) -> Finding | None:
     return Finding(
         "error",
         max_age.line,
-        f"forward: max_age ({max_age.args[0]}) must not be less than expire ({expire.args[0]}); "
-        "raise max_age or lower expire",
+        msg(
+            "dns.max-age-below-expire",
+            "forward: max_age ({max_age}) must not be less than expire ({expire}); raise max_age or lower "
+            "expire",
+            max_age=max_age.args[0], expire=expire.args[0],
+        ),
         "forward",
     )
 
@@ -526,29 +633,36 @@ def _check_forward(directive: Directive, version: Version) -> Iterator[Finding]:
     if too_young is not None and version.release >= MAX_AGE_CHECKED_SINCE:
         yield too_young
     if len(directive.args) < 2:
-        what = "a zone (FROM) and " if not directive.args else ""
-        yield Finding(
-            "error",
-            line,
+        coredns = (
             "forward: Wrong argument count or unexpected line ending after "
-            f"'{directive.args[-1] if directive.args else 'forward'}': give {what}at least one upstream "
-            "(an IP such as 8.8.8.8, or /etc/resolv.conf)",
-            "forward",
+            f"'{directive.args[-1] if directive.args else 'forward'}'"
         )
+        if not directive.args:
+            text = msg("dns.forward-no-zone", "{coredns}: give a zone (FROM) and at least one upstream "
+                       "(an IP such as 8.8.8.8, or /etc/resolv.conf)", coredns=coredns)
+        else:
+            text = msg("dns.forward-no-upstream", "{coredns}: give at least one upstream "
+                       "(an IP such as 8.8.8.8, or /etc/resolv.conf)", coredns=coredns)
+        yield Finding("error", line, text, "forward")
         return
     upstreams = directive.args[1:]
     if len(upstreams) > MAX_FORWARD_UPSTREAMS:
         yield Finding(
             "error",
             line,
-            f"forward: more than {MAX_FORWARD_UPSTREAMS} TOs configured: {len(upstreams)}; keep at most "
-            f"{MAX_FORWARD_UPSTREAMS} upstreams",
+            msg(
+                "dns.forward-too-many",
+                "{coredns}: {count}; keep at most {max} upstreams",
+                coredns=f"forward: more than {MAX_FORWARD_UPSTREAMS} TOs configured", count=len(upstreams),
+                max=MAX_FORWARD_UPSTREAMS,
+            ),
             "forward",
         )
     for upstream in upstreams:
         problem = _upstream_problem(upstream, version)
         if problem is not None:
-            yield Finding("error", line, f"forward: {problem}", "forward")
+            yield Finding("error", line, msg("dns.forward-problem", "forward: {problem}", problem=problem),
+                          "forward")
 
 
 def _upstream_problem(target: str, version: Version) -> str | None:
@@ -557,12 +671,14 @@ def _upstream_problem(target: str, version: Version) -> str | None:
     allowed = {"", "dns", "tls"} | ({"https"} if version.release >= FORWARD_HTTPS_SINCE else set())
     if transport not in allowed:
         since = " before CoreDNS 1.14.5" if transport == "https" else ""
-        return (
-            f"'{transport}' is not supported as a destination protocol in forward{since}: {target}; "
-            "use dns:// or tls://"
+        return msg(  # CoreDNS's own words as a parameter
+            "dns.forward-protocol", "{coredns}; use dns:// or tls://",
+            coredns=f"'{transport}' is not supported as a destination protocol in forward{since}: {target}",
         )
     if not rest:
-        return f'invalid address: "{target}"; give an IP, IP:port or a file such as /etc/resolv.conf'
+        return msg("dns.forward-invalid-address",
+                   "{coredns}; give an IP, IP:port or a file such as /etc/resolv.conf",
+                   coredns=f'invalid address: "{target}"')
     if transport == "https":
         return None  # a DoH URL: CoreDNS resolves and validates it at start-up
     if _is_ip_target(rest) or _is_file_target(rest):
@@ -571,11 +687,13 @@ def _upstream_problem(target: str, version: Version) -> str | None:
     if host is not None and _HOSTNAME_RE.match(host):
         if version.release >= FORWARD_HOSTNAMES_SINCE:
             return None
-        return (
-            f'not an IP address or file: "{rest}": host names as upstreams need CoreDNS '
-            f"{FORWARD_HOSTNAMES_SINCE} or newer; use the server's IP address"
+        return msg(
+            "dns.forward-hostname-too-old",
+            "{coredns}: host names as upstreams need CoreDNS {since} or newer; use the server's IP address",
+            coredns=f'not an IP address or file: "{rest}"', since=str(FORWARD_HOSTNAMES_SINCE),
         )
-    return f'not an IP address or file: "{rest}"; give an IP, IP:port, [IPv6]:port or a file path'
+    return msg("dns.forward-not-address", "{coredns}; give an IP, IP:port, [IPv6]:port or a file path",
+               coredns=f'not an IP address or file: "{rest}"')
 
 
 def _is_ip(text: str) -> bool:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from wizard.dns.versions import Version
+from wizard.i18n import msg
 
 _DURATION_RE = re.compile(r"^[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -177,40 +178,67 @@ def _pct(text: str) -> bool:
 
 
 KINDS: dict[str, tuple[Callable[[str], bool], str]] = {
-    "any": (lambda text: True, "a value"),
-    "dur": (lambda text: go_duration(text) is not None, "a Go duration such as 30s, 5m or 1h30m"),
-    "dur0": (_dur_min(0.0), "a duration of 0 or more, such as 30s or 5m"),
-    "dur1": (lambda text: (go_duration(text) or 0.0) > 0, "a duration above 0, such as 30s or 5m"),
-    "int": (_int_range(None, None), "a whole number"),
-    "int0": (_int_range(0, None), "a whole number, 0 or more"),
-    "int1": (_int_range(1, None), "a whole number, 1 or more"),
-    "float0": (lambda text: re.fullmatch(r"\+?(\d+\.?\d*|\.\d+)", text) is not None, "a number, 0 or more"),
-    "ip": (_is_ip, "an IP address"),
-    "cidr": (_is_cidr, "a network in CIDR form such as 10.0.0.0/8"),
-    "addr": (_is_addr, "an address as HOST:PORT, such as :8080 or 127.0.0.1:8080"),
-    "zone": (is_domain_name, "a domain name"),
-    "name": (lambda text: is_domain_name(text) and go_int(text) is None, "a domain name"),
-    "regex": (_is_regex, "a regular expression"),
+    "any": (lambda text: True, msg("dns.wants-any", "a value")),
+    "dur": (
+        lambda text: go_duration(text) is not None,
+        msg("dns.wants-dur", "a Go duration such as 30s, 5m or 1h30m"),
+    ),
+    "dur0": (_dur_min(0.0), msg("dns.wants-dur0", "a duration of 0 or more, such as 30s or 5m")),
+    "dur1": (
+        lambda text: (go_duration(text) or 0.0) > 0,
+        msg("dns.wants-dur1", "a duration above 0, such as 30s or 5m"),
+    ),
+    "int": (_int_range(None, None), msg("dns.wants-int", "a whole number")),
+    "int0": (_int_range(0, None), msg("dns.wants-int0", "a whole number, 0 or more")),
+    "int1": (_int_range(1, None), msg("dns.wants-int1", "a whole number, 1 or more")),
+    "float0": (
+        lambda text: re.fullmatch(r"\+?(\d+\.?\d*|\.\d+)", text) is not None,
+        msg("dns.wants-float0", "a number, 0 or more"),
+    ),
+    "ip": (_is_ip, msg("dns.wants-ip", "an IP address")),
+    "cidr": (_is_cidr, msg("dns.wants-cidr", "a network in CIDR form such as 10.0.0.0/8")),
+    "addr": (_is_addr, msg("dns.wants-addr", "an address as HOST:PORT, such as :8080 or 127.0.0.1:8080")),
+    "zone": (is_domain_name, msg("dns.wants-domain-name", "a domain name")),
+    "name": (
+        lambda text: is_domain_name(text) and go_int(text) is None,
+        msg("dns.wants-domain-name", "a domain name"),
+    ),
+    "regex": (_is_regex, msg("dns.wants-regex", "a regular expression")),
     "resolv": (lambda text: (text.startswith("@") and len(text) > 1) or "/" in text,
-               "@PLUGIN (e.g. @kubernetes) or the path of a resolv.conf file"),
-    "pct": (_pct, "a percentage from 10% to 90%"),
+               msg("dns.wants-resolv", "@PLUGIN (e.g. @kubernetes) or the path of a resolv.conf file")),
+    "pct": (_pct, msg("dns.wants-pct", "a percentage from 10% to 90%")),
     "jitter": (
         lambda text: go_duration(text) == 0.0 or (go_duration(text) or 0.0) >= 1.0,
-        "0 or a duration of 1s or more",
+        msg("dns.wants-jitter", "0 or a duration of 1s or more"),
     ),
-    "qtype": (lambda text: text in _RR_TYPES, "a record type such as A, AAAA, SRV or ANY"),
-    "rcode": (lambda text: text in _RCODES, "a response code such as NOERROR, NXDOMAIN or SERVFAIL"),
-    "gotmpl": (_go_template, "a Go template with closed {{ }} actions and known functions"),
-    "dns64": (_dns64_prefix, "an IPv6 prefix of length 32, 40, 48, 56, 64 or 96 such as 64:ff9b::/96"),
-    "xfrto": (_xfr_to, "*, an IP address or IP:port"),
-    "ttlsec": (_ttl_seconds, "a whole number of seconds, such as 30s"),
-    "rate": (lambda text: re.fullmatch(r"(0?\.\d+|[01](\.0*)?)", text) is not None, "a number from 0 to 1"),
+    "qtype": (
+        lambda text: text in _RR_TYPES,
+        msg("dns.wants-qtype", "a record type such as A, AAAA, SRV or ANY"),
+    ),
+    "rcode": (
+        lambda text: text in _RCODES,
+        msg("dns.wants-rcode", "a response code such as NOERROR, NXDOMAIN or SERVFAIL"),
+    ),
+    "gotmpl": (
+        _go_template,
+        msg("dns.wants-gotmpl", "a Go template with closed {{ }} actions and known functions"),
+    ),
+    "dns64": (
+        _dns64_prefix,
+        msg("dns.wants-dns64", "an IPv6 prefix of length 32, 40, 48, 56, 64 or 96 such as 64:ff9b::/96"),
+    ),
+    "xfrto": (_xfr_to, msg("dns.wants-xfrto", "*, an IP address or IP:port")),
+    "ttlsec": (_ttl_seconds, msg("dns.wants-ttlsec", "a whole number of seconds, such as 30s")),
+    "rate": (
+        lambda text: re.fullmatch(r"(0?\.\d+|[01](\.0*)?)", text) is not None,
+        msg("dns.wants-rate", "a number from 0 to 1"),
+    ),
     "opcode": (lambda text: text in ("QUERY", "IQUERY", "STATUS", "NOTIFY", "UPDATE"),
-               "an opcode such as QUERY, NOTIFY or UPDATE"),
+               msg("dns.wants-opcode", "an opcode such as QUERY, NOTIFY or UPDATE")),
     "ipport": (lambda text: (_xfr_to(text) and text != "*") or text.startswith("unix://")
                or (_xfr_to(text.split("://", 1)[-1]) and "://" in text),
-               "an IP address or IP:port"),
-    "selector": (_selector, "a label selector with balanced brackets"),
+               msg("dns.wants-ipport", "an IP address or IP:port")),
+    "selector": (_selector, msg("dns.wants-selector", "a label selector with balanced brackets")),
 }  # fmt: skip
 
 
@@ -230,22 +258,34 @@ def _item(text: str) -> Item:
         words = body[1:].split("|")
         fold = body[0] == "~"
         allowed = {w.lower() for w in words} if fold else set(words)
-        wants = "one of " + ", ".join(words)
+        wants: str = msg("dns.wants-one-of", "one of {words}", words=", ".join(words))
         return Item(lambda t: (t.lower() if fold else t) in allowed, wants, low, high)
     if body.startswith("int:"):
         _, lo, hi = body.split(":")
         return Item(_int_range(int(lo) if lo else None, int(hi) if hi else None),
-                    f"a whole number from {lo or 'any'} to {hi or 'any'}", low, high)  # fmt: skip
+                    _int_wants(lo, hi), low, high)  # fmt: skip
     if body.startswith("dur:"):
         _, shortest, *longest = body.split(":")
         minimum = go_duration(shortest) or 0.0
         if not longest:
-            return Item(_dur_min(minimum), f"a duration of at least {shortest}", low, high)
+            return Item(_dur_min(minimum), msg("dns.wants-duration-min", "a duration of at least {shortest}",
+                                               shortest=shortest), low, high)
         maximum = go_duration(longest[0]) or 0.0
         return Item(lambda t: _dur_min(minimum)(t) and (go_duration(t) or 0.0) <= maximum,
-                    f"a duration from {shortest} to {longest[0]}", low, high)  # fmt: skip
+                    msg("dns.wants-duration-range", "a duration from {shortest} to {longest}",
+                        shortest=shortest, longest=longest[0]), low, high)  # fmt: skip
     check, wants = KINDS[body]
     return Item(check, wants, low, high)
+
+
+def _int_wants(lo: str, hi: str) -> str:
+    if lo and hi:
+        return msg("dns.wants-int-range", "a whole number from {lo} to {hi}", lo=lo, hi=hi)
+    if lo:
+        return msg("dns.wants-int-from", "a whole number from {lo} to any", lo=lo)
+    if hi:
+        return msg("dns.wants-int-to", "a whole number from any to {hi}", hi=hi)
+    return msg("dns.wants-int-any", "a whole number from any to any")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from wizard.dns.versions import Version, is_tke_registry, registry_host
 from wizard.errors import InputError
+from wizard.i18n import msg
 
 UPSTREAM_HOST = "registry.k8s.io"
 LEGACY_UPSTREAM_HOST = "k8s.gcr.io"
@@ -54,17 +55,25 @@ def parse_image(reference: str, where: str = "image") -> ImageReference:
     """Split and validate an image reference; InputError names `where` and the bad part."""
     ref = reference.strip()
     if not ref or ref != reference or any(c.isspace() for c in ref):
-        raise InputError(
-            f"{where} {reference!r} is empty or contains white space; give e.g. registry/path:tag"
-        )
+        raise InputError(msg(
+            "dns.image-blank", "{where} {reference} is empty or contains white space; give e.g. "
+                               "registry/path:tag",
+            where=where, reference=repr(reference),
+        ))
     name, _, digest = ref.partition("@")
     if digest and not _DIGEST_RE.match(digest):
-        raise InputError(f"{where} {reference!r}: digest {digest!r} is not algorithm:hex (e.g. sha256:...)")
+        raise InputError(msg(
+            "dns.image-digest", "{where} {reference}: digest {digest} is not algorithm:hex (e.g. sha256:...)",
+            where=where, reference=repr(reference), digest=repr(digest),
+        ))
     host: str | None = None
     first, slash, rest = name.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost"):
         if not _HOST_RE.match(first):
-            raise InputError(f"{where} {reference!r}: registry host {first!r} is not a host[:port]")
+            raise InputError(msg(
+                "dns.image-host", "{where} {reference}: registry host {host} is not a host[:port]",
+                where=where, reference=repr(reference), host=repr(first),
+            ))
         host, name = first, rest
     path, tag = name, None
     last_slash = name.rfind("/")
@@ -72,18 +81,24 @@ def parse_image(reference: str, where: str = "image") -> ImageReference:
     if colon > last_slash:
         path, tag = name[:colon], name[colon + 1 :]
         if not _TAG_RE.match(tag):
-            raise InputError(
-                f"{where} {reference!r}: tag {tag!r} is not valid "
-                "(letters, digits, '_', '.', '-', at most 128)"
-            )
+            raise InputError(msg(
+                "dns.image-tag",
+                "{where} {reference}: tag {tag} is not valid (letters, digits, '_', '.', '-', at most 128)",
+                where=where, reference=repr(reference), tag=repr(tag),
+            ))
     for component in path.split("/"):
         if not _PATH_COMPONENT_RE.match(component):
-            raise InputError(
-                f"{where} {reference!r}: path part {component!r} is not valid "
-                "(lower-case letters and digits separated by '.', '_' or '-')"
-            )
+            raise InputError(msg(
+                "dns.image-path",
+                "{where} {reference}: path part {component} is not valid "
+                "(lower-case letters and digits separated by '.', '_' or '-')",
+                where=where, reference=repr(reference), component=repr(component),
+            ))
     if tag is None and not digest:
-        raise InputError(f"{where} {reference!r} has no tag or digest; pin one, e.g. {path}:1.8.4")
+        raise InputError(msg(
+            "dns.image-unpinned", "{where} {reference} has no tag or digest; pin one, e.g. {path}:1.8.4",
+            where=where, reference=repr(reference), path=path,
+        ))
     return ImageReference(host, path, tag, digest or None)
 
 
@@ -91,9 +106,17 @@ def validate_image_host(host: str, where: str = "--image-host") -> str:
     """A registry host[:port] without scheme or path (the operator gives just where to pull from)."""
     value = host.strip().removesuffix("/")
     if "://" in value:
-        raise InputError(f"{where} {host!r}: give the host without a scheme, e.g. registry.example.com:5000")
+        raise InputError(msg(
+            "dns.image-host-scheme", "{where} {host}: give the host without a scheme, e.g. "
+                                     "registry.example.com:5000",
+            where=where, host=repr(host),
+        ))
     if not _HOST_RE.match(value):
-        raise InputError(f"{where} {host!r} is not a registry host[:port], e.g. registry.example.com")
+        raise InputError(msg(
+            "dns.image-host-invalid", "{where} {host} is not a registry host[:port], e.g. "
+                                      "registry.example.com",
+            where=where, host=repr(host),
+        ))
     return value
 
 
@@ -110,7 +133,7 @@ def coredns_image(
     or upstream) and `image_host` only replaces the host.
     """
     if image is not None:
-        return ImageChoice(str(parse_image(image, "--image")), "given with --image")
+        return ImageChoice(str(parse_image(image, "--image")), msg("dns.image-given", "given with --image"))
     kube_dns_host = None
     if kube_dns_image:
         kube_dns_host = registry_host(kube_dns_image)
@@ -119,23 +142,33 @@ def coredns_image(
     if is_tke_registry(kube_dns_host):
         chosen_host = host or kube_dns_host
         tag = version.strip()
-        reason = f"the kube-dns image is on the vendor registry {kube_dns_host}"
+        reason: str = msg("dns.image-vendor", "the kube-dns image is on the vendor registry {registry}",
+                     registry=kube_dns_host)
         if host:
-            reason += f", host replaced by --image-host {host}"
+            reason = _host_replaced(reason, host)
         vendor = parse_image(f"{chosen_host}/tkeimages/coredns:{tag}", "CoreDNS image")
         return ImageChoice(str(vendor), reason)
     if parsed.suffix:
-        raise InputError(
-            f"CoreDNS version {version!r} is a vendor build that the upstream registry does not publish; "
-            "give a plain X.Y.Z version, or the whole image with --image"
-        )
+        raise InputError(msg(
+            "dns.image-vendor-build",
+            "CoreDNS version {version} is a vendor build that the upstream registry does not publish; "
+            "give a plain X.Y.Z version, or the whole image with --image",
+            version=repr(version),
+        ))
     plain = str(parsed)
     if parsed >= Version(1, 8, 0):
         text = f"{host or UPSTREAM_HOST}/coredns/coredns:v{plain}"
-        reason = "upstream registry scheme for CoreDNS 1.8.0 and newer (coredns/coredns:vX.Y.Z)"
+        reason = msg("dns.image-upstream-new",
+                     "upstream registry scheme for CoreDNS 1.8.0 and newer (coredns/coredns:vX.Y.Z)")
     else:
         text = f"{host or LEGACY_UPSTREAM_HOST}/coredns:{plain}"
-        reason = "upstream registry scheme for CoreDNS before 1.8.0 (coredns:X.Y.Z)"
+        reason = msg("dns.image-upstream-legacy",
+                     "upstream registry scheme for CoreDNS before 1.8.0 (coredns:X.Y.Z)")
     if host:
-        reason += f", host replaced by --image-host {host}"
+        reason = _host_replaced(reason, host)
     return ImageChoice(str(parse_image(text, "CoreDNS image")), reason)
+
+
+def _host_replaced(reason: str, host: str) -> str:
+    return msg("dns.image-host-replaced", "{reason}, host replaced by --image-host "
+                                          "{host}", reason=reason, host=host)

@@ -32,6 +32,7 @@ from typing import Any
 
 from wizard.dns.corefile.keys import port_number
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.textsafety import short_quote
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
@@ -145,10 +146,13 @@ def load_yaml_file(path: str | Path, what: str) -> dict[str, Any]:
     text = read_text(p, what)
     docs = [d for d in load_yaml_documents(text, str(p)) if d is not None]
     if len(docs) != 1:
-        raise InputError(f"{p}: holds {len(docs)} YAML documents; expected exactly one {what}")
+        raise InputError(msg("dns.yaml-document-count", "{path}: holds {count} YAML documents; expected "
+                                                        "exactly one {what}",
+                             path=str(p), count=len(docs), what=what))
     doc = docs[0]
     if not isinstance(doc, dict):
-        raise InputError(f"{p}: is a YAML {_yaml_type(doc)}, not a {what} object")
+        raise InputError(msg("dns.yaml-not-object", "{path}: is a YAML {type}, not a {what} object",
+                             path=str(p), type=_yaml_type(doc), what=what))
     return doc
 
 
@@ -207,10 +211,11 @@ def read_kube_dns_config(
         data = configmap_data(configmap, configmap_source, require_kind)
         for key in data:
             if key not in KNOWN_KEYS:
-                notes.append(
-                    f"{configmap_source}: key {short_quote(key)} is not one kube-dns reads; it is not "
-                    f"carried over"
-                )
+                notes.append(msg(
+                    "dns.unknown-configmap-key",
+                    "{source}: key {key} is not one kube-dns reads; it is not carried over",
+                    source=configmap_source, key=short_quote(key),
+                ))
         ignored = kube_dns_refusal(data, configmap_source)
         if ignored is None or written:
             stubs = parse_stub_domains(data.get("stubDomains", ""), configmap_source, domain)
@@ -247,9 +252,11 @@ def _cluster_domain(
         return domain
     override = normalize_cluster_domain(cluster_domain, "--cluster-domain")
     if has_deployment and override != domain:
-        notes.append(
-            f"--cluster-domain {override} overrides the domain {domain} that {deployment_source} uses"
-        )
+        notes.append(msg(
+            "dns.cluster-domain-override",
+            "--cluster-domain {override} overrides the domain {domain} that {deployment} uses",
+            override=override, domain=domain, deployment=deployment_source,
+        ))
     return override
 
 
@@ -282,48 +289,61 @@ def _served_stub_domains(
     so a kube-dns without a dnsmasq container sent those domains to its upstreams like any other
     name. Carrying them over would change their answers at the switch."""
     listed = ", ".join(sorted(stubs))
-    key = f"{configmap_source}: key stubDomains ({listed})"
+    key = msg("dns.where-stubdomains-key", "{source}: key stubDomains ({listed})", source=configmap_source,
+              listed=listed)
     if has_dnsmasq is None:
-        notes.append(
-            f"{key}: carried over on the assumption that kube-dns runs a dnsmasq container (only "
-            "dnsmasq-nanny reads stubDomains); give the kube-dns Deployment to check it"
-        )
+        notes.append(msg(
+            "dns.stubs-assume-dnsmasq",
+            "{key}: carried over on the assumption that kube-dns runs a dnsmasq container (only "
+            "dnsmasq-nanny reads stubDomains); give the kube-dns Deployment to check it",
+            key=key,
+        ))
         return stubs
     if has_dnsmasq:
         return stubs
-    why = (
-        f"{deployment_source} has no dnsmasq container, and only dnsmasq-nanny reads stubDomains: kubedns "
-        "alone sent these domains to its upstreams like any other name"
+    why = msg(
+        "dns.stubs-no-dnsmasq-why",
+        "{deployment} has no dnsmasq container, and only dnsmasq-nanny reads stubDomains: kubedns "
+        "alone sent these domains to its upstreams like any other name",
+        deployment=deployment_source,
     )
     if written:
-        notes.append(
-            f"{key}: carried over as written, as asked, although kube-dns never served them ({why}); "
-            "DNS answers for these domains change at the switch"
-        )
+        notes.append(msg(
+            "dns.stubs-written-kept",
+            "{key}: carried over as written, as asked, although kube-dns never served them ({why}); "
+            "DNS answers for these domains change at the switch",
+            key=key, why=why,
+        ))
         return stubs
-    notes.append(
-        f"{key}: left out of the Corefile, because kube-dns never served them ({why}); CoreDNS sends them "
+    notes.append(msg(
+        "dns.stubs-left-out",
+        "{key}: left out of the Corefile, because kube-dns never served them ({why}); CoreDNS sends them "
         "to the same upstreams, so answers do not change. To forward them as written instead (answers then "
-        "change at the switch), use --translate-written-config"
-    )
+        "change at the switch), use --translate-written-config",
+        key=key, why=why,
+    ))
     return {}
 
 
 def _ignored_warning(source: str, reason: str, written: bool) -> str:
     """The one warning that says kube-dns never applied the ConfigMap, and what the Corefile holds."""
-    head = (
-        f"{source}: kube-dns ignores this whole ConfigMap and runs with its defaults "
-        f"(\"Invalid configuration ..., ignoring update\"), because {reason.rstrip('.')}"
-    )
+    log = '"Invalid configuration ..., ignoring update"'  # kube-dns's own log line: English
+    params = dict(source=source, log=log, reason=reason.rstrip("."))
     if written:
-        return (
-            f"{head}. Translating the configuration as written, as asked: its stub domains, upstreams and "
-            "federations were NOT live under kube-dns, so DNS answers change at the switch"
+        return msg(
+            "dns.configmap-ignored-written",
+            "{source}: kube-dns ignores this whole ConfigMap and runs with its defaults ({log}), because "
+            "{reason}. Translating the configuration as written, as asked: its stub domains, upstreams and "
+            "federations were NOT live under kube-dns, so DNS answers change at the switch",
+            **params,
         )
-    return (
-        f"{head}. The Corefile keeps what was live: no stub domains or federations, upstreams from the "
+    return msg(
+        "dns.configmap-ignored",
+        "{source}: kube-dns ignores this whole ConfigMap and runs with its defaults ({log}), because "
+        "{reason}. The Corefile keeps what was live: no stub domains or federations, upstreams from the "
         "node's /etc/resolv.conf. To carry the written configuration over instead (DNS answers then "
-        "change at the switch), use --translate-written-config"
+        "change at the switch), use --translate-written-config",
+        **params,
     )
 
 
@@ -332,30 +352,38 @@ def _check_kind(obj: Mapping[str, Any], expected: str, source: str, require_kind
     if kind is None and not require_kind:
         return
     if kind == "List":
-        raise InputError(f"{source}: is a List, not a single {expected}; {hint}")
+        raise InputError(msg("dns.kind-list", "{source}: is a List, not a single {expected}; {hint}",
+                             source=source, expected=expected, hint=hint))
+    if kind is None:
+        raise InputError(msg("dns.kind-missing", "{source}: has no kind, expected kind {expected}; {hint}",
+                             source=source, expected=expected, hint=hint))
     if kind != expected:
-        shown = "no kind" if kind is None else f"kind {short_quote(kind)}"
-        raise InputError(f"{source}: has {shown}, expected kind {expected}; {hint}")
+        raise InputError(msg("dns.kind-wrong", "{source}: has kind {kind}, expected kind {expected}; {hint}",
+                             source=source, kind=short_quote(kind), expected=expected, hint=hint))
 
 
 def configmap_data(configmap: Mapping[str, Any], source: str, require_kind: bool = False) -> dict[str, str]:
     """The ConfigMap's `data`, every value a string. An absent or empty `data` is no customisation
     at all: the kube-dns addon ships its ConfigMap that way, and kube-dns then runs on defaults."""
-    hint = "give `kubectl get cm kube-dns -n kube-system -o yaml`"
+    hint = msg("dns.hint-configmap", "give `kubectl get cm kube-dns -n kube-system -o yaml`")
     _check_kind(configmap, "ConfigMap", source, require_kind, hint)
     data = configmap.get("data")
     if data is None:
         return {}
     if not isinstance(data, Mapping):
-        raise InputError(f"{source}: key data is a {_yaml_type(data)}, expected a mapping of key: string")
+        raise InputError(msg("dns.configmap-data-type", "{source}: key data is a {type}, expected a mapping "
+                                                        "of "
+                             "key: string", source=source, type=_yaml_type(data)))
     result: dict[str, str] = {}
     for key, value in data.items():
         if not isinstance(value, str):
-            raise InputError(
-                f"{source}: data.{short_quote(key, 60, quote=False)} is a {_yaml_type(value)} "
-                f"({short_quote(value)}), expected a string; "
-                "quote the JSON value or write it as a `|` block"
-            )
+            raise InputError(msg(
+                "dns.configmap-value-type",
+                "{source}: data.{key} is a {type} ({value}), expected a string; "
+                "quote the JSON value or write it as a `|` block",
+                source=source, key=short_quote(key, 60, quote=False), type=_yaml_type(value),
+                value=short_quote(value),
+            ))
         result[str(key)] = value
     return result
 
@@ -367,10 +395,13 @@ def _json(value: str, source: str, key: str, expected: str, example: str) -> Any
         return load_json(value, key)
     except InputError as err:
         message = str(err).removeprefix(f"{key}: ").removeprefix("not valid JSON (").removesuffix(")")
-        raise InputError(
-            f"{source}: data.{key} is not valid JSON ({message}): {short_quote(value.strip(), 80)}; "
-            f"write a JSON {expected}, e.g. {example}"
-        ) from None
+        raise InputError(msg(
+            "dns.configmap-invalid-json",
+            "{source}: data.{key} is not valid JSON ({message}): {value}; write a JSON {expected}, e.g. "
+            "{example}",
+            source=source, key=key, message=message, value=short_quote(value.strip(), 80),
+            expected=expected, example=example,
+        )) from None
 
 
 def parse_stub_domains(value: str, source: str, cluster_domain: str | None) -> dict[str, list[Nameserver]]:
@@ -383,35 +414,43 @@ def parse_stub_domains(value: str, source: str, cluster_domain: str | None) -> d
     if obj is None:
         return {}
     if not isinstance(obj, dict):
-        raise InputError(
-            f"{source}: data.stubDomains is a JSON {_json_type(obj)}, expected a JSON object, e.g. {example}"
-        )
+        raise InputError(msg(
+            "dns.stub-domains-type",
+            "{source}: data.stubDomains is a JSON {type}, expected a JSON object, e.g. {example}",
+            source=source, type=_json_type(obj), example=example,
+        ))
     result: dict[str, list[Nameserver]] = {}
     for domain, servers in obj.items():
         if not is_dns1123_subdomain(domain):
-            raise InputError(
-                f"{source}: data.stubDomains domain {short_quote(domain)} is not a valid DNS name "
-                "(lower-case letters, digits, '-' and '.', no trailing dot); fix or remove it"
-            )
+            raise InputError(msg(
+                "dns.stub-domain-invalid",
+                "{source}: data.stubDomains domain {domain} is not a valid DNS name "
+                "(lower-case letters, digits, '-' and '.', no trailing dot); fix or remove it",
+                source=source, domain=short_quote(domain),
+            ))
         if cluster_domain is not None and domain == cluster_domain:
-            raise InputError(
-                f"{source}: data.stubDomains domain {short_quote(domain)} is the cluster domain, which "
-                f"kube-dns itself "
-                "serves; remove it"
-            )
+            raise InputError(msg(
+                "dns.stub-domain-cluster-domain",
+                "{source}: data.stubDomains domain {domain} is the cluster domain, which kube-dns itself "
+                "serves; remove it",
+                source=source, domain=short_quote(domain),
+            ))
         if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
-            raise InputError(
-                f"{source}: data.stubDomains[{short_quote(domain)}] is {json.dumps(servers)[:60]}, "
-                f"expected a JSON "
-                f'array of nameserver strings, e.g. ["1.2.3.4", "10.0.0.1:5353"]'
-            )
+            raise InputError(msg(
+                "dns.stub-domain-servers-type",
+                "{source}: data.stubDomains[{domain}] is {value}, expected a JSON "
+                "array of nameserver strings, e.g. {example}",
+                source=source, domain=short_quote(domain), value=json.dumps(servers)[:60],
+                example='["1.2.3.4", "10.0.0.1:5353"]',
+            ))
         result[domain] = [parse_stub_nameserver(s, source, domain) for s in servers]
     return result
 
 
 def parse_stub_nameserver(value: str, source: str, domain: str) -> Nameserver:
     """An IP, `IP:port`, `[IPv6]:port` or a host name; kube-dns refuses `hostname:port`."""
-    where = f"{source}: data.stubDomains[{short_quote(domain)}] nameserver {short_quote(value)}"
+    where = msg("dns.where-stub-nameserver", "{source}: data.stubDomains[{zone}] nameserver {host}",
+                source=source, zone=short_quote(domain), host=short_quote(value))
     if is_ip(value):
         return Nameserver(value, None, value)
     split = split_host_port(value)
@@ -419,14 +458,18 @@ def parse_stub_nameserver(value: str, source: str, domain: str) -> Nameserver:
         host, port_text = split
         port = _port(port_text, where)
         if not is_ip(host):
-            raise InputError(
-                f"{where}: a port is allowed only after an IP address (kube-dns refuses host:port); "
-                "use IP:port or a host name without a port"
-            )
+            raise InputError(msg(
+                "dns.stub-host-port",
+                "{where}: a port is allowed only after an IP address (kube-dns refuses host:port); "
+                "use IP:port or a host name without a port",
+                where=where,
+            ))
         return Nameserver(host, port, value)
     if is_dns1123_subdomain(value):
         return Nameserver(value, None, value)
-    raise InputError(f"{where} is neither an IP, IP:port, [IPv6]:port nor a host name; fix it")
+    raise InputError(msg("dns.stub-nameserver-invalid",
+                         "{where} is neither an IP, IP:port, [IPv6]:port nor a host name; fix "
+                         "it", where=where))
 
 
 def parse_upstream_nameservers(value: str, source: str) -> list[Nameserver]:
@@ -438,24 +481,31 @@ def parse_upstream_nameservers(value: str, source: str) -> list[Nameserver]:
     if obj is None:
         return []
     if not isinstance(obj, list) or not all(isinstance(s, str) for s in obj):
-        raise InputError(
-            f"{source}: data.upstreamNameservers is {json.dumps(obj)[:60]}, expected a JSON array of "
-            f"strings, e.g. {example}"
-        )
+        raise InputError(msg(
+            "dns.upstreams-type",
+            "{source}: data.upstreamNameservers is {value}, expected a JSON array of strings, e.g. {example}",
+            source=source, value=json.dumps(obj)[:60], example=example,
+        ))
     if len(obj) > MAX_UPSTREAMS:
-        raise InputError(
-            f"{source}: data.upstreamNameservers has {len(obj)} entries; kube-dns accepts at most "
-            f"{MAX_UPSTREAMS}: remove {len(obj) - MAX_UPSTREAMS}"
-        )
+        raise InputError(msg(
+            "dns.upstreams-too-many",
+            "{source}: data.upstreamNameservers has {count} entries; kube-dns accepts at most {max}: remove "
+            "{extra}",
+            source=source, count=len(obj), max=MAX_UPSTREAMS, extra=len(obj) - MAX_UPSTREAMS,
+        ))
     result: list[Nameserver] = []
     for ns in obj:
-        where = f"{source}: data.upstreamNameservers entry {short_quote(ns)}"
+        where = msg("dns.where-upstream", "{source}: data.upstreamNameservers entry {entry}",
+                    source=source, entry=short_quote(ns))
         if is_ip(ns):
             result.append(Nameserver(ns, None, ns))
             continue
         split = split_host_port(ns)
         if split is None or not is_ip(split[0]):
-            raise InputError(f"{where} is not an IP or IP:port (kube-dns takes no host names here); fix it")
+            raise InputError(msg("dns.upstream-not-ip",
+                                 "{where} is not an IP or IP:port (kube-dns takes no host names here); fix "
+                                 "it",
+                                 where=where))
         result.append(Nameserver(split[0], _port(split[1], where), ns))
     return result
 
@@ -469,10 +519,12 @@ def parse_federations(value: str, source: str, *, kube_dns_syntax_only: bool = F
         return {}
     pairs: list[tuple[str, Any]]
     if text.startswith("{") and kube_dns_syntax_only:
-        raise InputError(
-            f"{source}: data.federations is JSON ({text[:60]}), but kube-dns reads federations only as "
-            "name=domain[,name2=domain2]"
-        )
+        raise InputError(msg(
+            "dns.federations-json",
+            "{source}: data.federations is JSON ({value}), but kube-dns reads federations only as "
+            "name=domain[,name2=domain2]",
+            source=source, value=text[:60],
+        ))
     if text.startswith("{"):
         obj = _json(text, source, "federations", "object", '{"foo": "foo.feddomain.com"}')
         pairs = list(obj.items())
@@ -481,28 +533,34 @@ def parse_federations(value: str, source: str, *, kube_dns_syntax_only: bool = F
         for item in text.split(","):
             name, sep, domain = item.strip().partition("=")
             if not sep:
-                raise InputError(
-                    f"{source}: data.federations entry {short_quote(item.strip())} is not name=domain; write "
-                    'name=domain[,name2=domain2] or JSON {"name": "domain"}'
-                )
+                raise InputError(msg(
+                    "dns.federations-entry",
+                    "{source}: data.federations entry {entry} is not name=domain; write "
+                    "name=domain[,name2=domain2] or JSON {example}",
+                    source=source, entry=short_quote(item.strip()), example='{"name": "domain"}',
+                ))
             pairs.append((name.strip(), domain.strip()))
     result: dict[str, str] = {}
     for name, domain in pairs:
         if not isinstance(domain, str):
-            raise InputError(
-                f"{source}: data.federations[{short_quote(name)}] is {json.dumps(domain)[:40]}, "
-                f"expected a domain string"
-            )
+            raise InputError(msg(
+                "dns.federation-domain-type",
+                "{source}: data.federations[{name}] is {value}, expected a domain string",
+                source=source, name=short_quote(name), value=json.dumps(domain)[:40],
+            ))
         if not is_dns1123_label(name):
-            raise InputError(
-                f"{source}: data.federations name {short_quote(name)} is not a DNS-1123 label "
-                "(lower-case letters, digits and '-', at most 63); fix it"
-            )
+            raise InputError(msg(
+                "dns.federation-name-invalid",
+                "{source}: data.federations name {name} is not a DNS-1123 label "
+                "(lower-case letters, digits and '-', at most 63); fix it",
+                source=source, name=short_quote(name),
+            ))
         if not is_dns1123_subdomain(domain):
-            raise InputError(
-                f"{source}: data.federations[{short_quote(name)}] domain {short_quote(domain)} is not a "
-                f"valid DNS name; fix it"
-            )
+            raise InputError(msg(
+                "dns.federation-domain-invalid",
+                "{source}: data.federations[{name}] domain {domain} is not a valid DNS name; fix it",
+                source=source, name=short_quote(name), domain=short_quote(domain),
+            ))
         result[name] = domain
     return result
 
@@ -513,8 +571,9 @@ def parse_federations(value: str, source: str, *, kube_dns_syntax_only: bool = F
 def normalize_cluster_domain(value: str, where: str) -> str:
     domain = value.strip().lower().removesuffix(".")
     if not is_dns1123_subdomain(domain):
-        raise InputError(f"{where}: cluster domain {short_quote(value)} is not a valid DNS name (e.g. "
-            f"cluster.local)")
+        raise InputError(msg("dns.cluster-domain-invalid",
+                             "{where}: cluster domain {value} is not a valid DNS name (e.g. cluster.local)",
+                             where=where, value=short_quote(value)))
     return domain
 
 
@@ -555,7 +614,9 @@ def parse_deployment(
     domain = _kubedns_domain(kubedns, source)
     image = kubedns.get("image")
     if image is not None and not isinstance(image, str):
-        raise InputError(f"{source}: kubedns container image is a {_yaml_type(image)}, not a string")
+        raise InputError(msg("dns.kubedns-image-type", "{source}: kubedns container image is a {type}, not "
+                                                       "a string",
+                             source=source, type=_yaml_type(image)))
     servers: list[DnsmasqServer] = []
     notes: list[str] = []
     if dnsmasq is not None:
@@ -572,7 +633,9 @@ def _kubedns_listener(kubedns: Mapping[str, Any], source: str) -> KubeDNSListene
     listener = KubeDNSListener()
     port_text = _flag_value(args, "dns-port")
     bind = _flag_value(args, "dns-bind-address")
-    port = listener.port if port_text is None else _port(port_text, f"{source}: kubedns container --dns-port")
+    where = msg("dns.where-kubedns-flag", "{source}: kubedns container {flag}", source=source,
+                flag="--dns-port")
+    port = listener.port if port_text is None else _port(port_text, where)
     return KubeDNSListener(bind.strip() if bind is not None else listener.bind, port)
 
 
@@ -588,33 +651,41 @@ def _kubedns_domain(kubedns: Mapping[str, Any], source: str) -> str | None:
     raw_domain = _flag_value(_container_args(kubedns, source), "domain")
     if raw_domain is None:
         return None
-    return normalize_cluster_domain(raw_domain, f"{source}: kubedns container --domain")
+    where = msg("dns.where-kubedns-flag", "{source}: kubedns container "
+                                          "{flag}", source=source, flag="--domain")
+    return normalize_cluster_domain(raw_domain, where)
 
 
 def _kube_dns_containers(
     deployment: Mapping[str, Any], source: str, require_kind: bool
 ) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
     """(the kubedns container, the dnsmasq container or None)."""
-    hint = "give `kubectl get deploy kube-dns -n kube-system -o yaml`"
+    hint = msg("dns.hint-deployment", "give `kubectl get deploy kube-dns -n kube-system -o yaml`")
     _check_kind(deployment, "Deployment", source, require_kind, hint)
     containers = _dig(deployment, ("spec", "template", "spec", "containers"))
     if not isinstance(containers, list) or not containers:
-        raise InputError(
-            f"{source}: key spec.template.spec.containers is missing or empty; is this kube-dns?"
-        )
+        raise InputError(msg(
+            "dns.containers-missing",
+            "{source}: key spec.template.spec.containers is missing or empty; is this kube-dns?",
+            source=source,
+        ))
     typed: list[Mapping[str, Any]] = []
     for c in containers:
         if not isinstance(c, Mapping):
-            raise InputError(
-                f"{source}: spec.template.spec.containers holds a {_yaml_type(c)}, not a container"
-            )
+            raise InputError(msg(
+                "dns.container-type",
+                "{source}: spec.template.spec.containers holds a {type}, not a container",
+                source=source, type=_yaml_type(c),
+            ))
         typed.append(c)
     kubedns = _pick_container(typed, "kubedns", _looks_like_kubedns)
     dnsmasq = _pick_container(typed, "dnsmasq", lambda image: "dnsmasq" in image)
     if kubedns is None:
-        raise InputError(
-            f"{source}: no kubedns container (by name or image) in spec.template.spec.containers"
-        )
+        raise InputError(msg(
+            "dns.no-kubedns-container",
+            "{source}: no kubedns container (by name or image) in spec.template.spec.containers",
+            source=source,
+        ))
     return kubedns, dnsmasq
 
 
@@ -636,33 +707,40 @@ def parse_dnsmasq_server(
     InputError."""
     where = f"{source}: dnsmasq --server={arg}"
     if not arg.startswith("/"):
-        raise InputError(
-            f"{where} has no zone: a zone-less upstream is not translated; move it to upstreamNameservers "
-            "in the kube-dns ConfigMap or remove it"
-        )
+        raise InputError(msg(
+            "dns.dnsmasq-no-zone",
+            "{where} has no zone: a zone-less upstream is not translated; move it to upstreamNameservers "
+            "in the kube-dns ConfigMap or remove it",
+            where=where,
+        ))
     parts = arg[1:].split("/")
     if len(parts) < 2:
-        raise InputError(f"{where} is not /zone/address[#port]; fix it")
+        raise InputError(msg("dns.dnsmasq-shape", "{where} is not /zone/address[#port]; fix it", where=where))
     address = parts[-1]
     zones_raw = parts[:-1]
     zones: list[str] = []
     for z in zones_raw:
         zone = z.lower().removesuffix(".")
         if not is_dns1123_subdomain(zone):
-            raise InputError(
-                f"{where}: zone {short_quote(z)} is not a DNS name the wizard can translate "
-                "(dnsmasq's empty and wildcard zones are not supported); rewrite it as /zone/address"
-            )
+            raise InputError(msg(
+                "dns.dnsmasq-zone-invalid",
+                "{where}: zone {zone} is not a DNS name the wizard can translate "
+                "(dnsmasq's empty and wildcard zones are not supported); rewrite it as /zone/address",
+                where=where, zone=short_quote(z),
+            ))
         zones.append(zone)
     if not address or address == "#" or "@" in address:
-        raise InputError(
-            f"{where}: address {short_quote(address)} is not an IP[#port] (local-only, '#' and "
-            f"'@interface' forms "
-            "are not translated); rewrite it as /zone/IP#port"
-        )
+        raise InputError(msg(
+            "dns.dnsmasq-address-invalid",
+            "{where}: address {address} is not an IP[#port] (local-only, '#' and '@interface' forms "
+            "are not translated); rewrite it as /zone/IP#port",
+            where=where, address=short_quote(address),
+        ))
     host, _, port_text = address.partition("#")
     if not is_ip(host):
-        raise InputError(f"{where}: {short_quote(host)} is not an IP address; dnsmasq forwards only to IPs")
+        raise InputError(msg("dns.dnsmasq-not-ip", "{where}: {host} is not an IP address; dnsmasq forwards "
+                                                   "only to IPs",
+                             where=where, host=short_quote(host)))
     port = _port(port_text, where) if port_text else None
     nameserver = Nameserver(host, port, address)
     if ipaddress.ip_address(host).is_loopback:
@@ -674,11 +752,13 @@ def parse_dnsmasq_server(
             if others:
                 _note_kubedns_wiring(others, where, kubedns, notes)
             return None
-        raise InputError(
-            f"{where} forwards to a loopback address ({host}#{port or 53}) where the kubedns container "
-            f"does not listen (it serves DNS on port {kubedns.port}); inside a CoreDNS pod it reaches "
-            "nothing (or CoreDNS itself): point it at the real server's IP or remove it"
-        )
+        raise InputError(msg(
+            "dns.dnsmasq-loopback",
+            "{where} forwards to a loopback address ({address}) where the kubedns container "
+            "does not listen (it serves DNS on port {port}); inside a CoreDNS pod it reaches "
+            "nothing (or CoreDNS itself): point it at the real server's IP or remove it",
+            where=where, address=f"{host}#{port or 53}", port=kubedns.port,
+        ))
     return DnsmasqServer(tuple(zones), nameserver, arg)
 
 
@@ -694,14 +774,24 @@ def _note_kubedns_wiring(
     upstreams (upstreamNameservers, else the pod's resolv.conf), as the Corefile's `forward .` does."""
     if notes is None:
         return
-    typo = ""
+    params = dict(where=where, zones=", ".join(others), port=kubedns.port)
     if "in6.arpa" in others:
-        typo = " (the IPv6 reverse zone is ip6.arpa, which the kubernetes plugin serves)"
-    notes.append(
-        f"{where} sends {', '.join(others)} to the kubedns container itself (port {kubedns.port}), which "
-        f"does not serve it{typo} and forwards it to its upstreams; the Corefile's main block forwards it "
-        "to the same upstreams, so this line is kube-dns's own wiring and is not carried over"
-    )
+        notes.append(msg(
+            "dns.dnsmasq-kubedns-wiring-in6",
+            "{where} sends {zones} to the kubedns container itself (port {port}), which does not serve it "
+            "(the IPv6 reverse zone is ip6.arpa, which the kubernetes plugin serves) and forwards it to its "
+            "upstreams; the Corefile's main block forwards it to the same upstreams, so this line is "
+            "kube-dns's own wiring and is not carried over",
+            **params,
+        ))
+        return
+    notes.append(msg(
+        "dns.dnsmasq-kubedns-wiring",
+        "{where} sends {zones} to the kubedns container itself (port {port}), which does not serve it "
+        "and forwards it to its upstreams; the Corefile's main block forwards it to the same upstreams, "
+        "so this line is kube-dns's own wiring and is not carried over",
+        **params,
+    ))
 
 
 def _looks_like_kubedns(image: str) -> bool:
@@ -729,8 +819,10 @@ def _container_args(container: Mapping[str, Any], source: str) -> list[str]:
         if value is None:
             continue
         if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-            raise InputError(f"{source}: container {short_quote(container.get('name'))} {key} is not a "
-                f"list of strings")
+            raise InputError(msg(
+                "dns.container-args-type", "{source}: container {name} {key} is not a list of strings",
+                source=source, name=short_quote(container.get("name")), key=key,
+            ))
         args.extend(value)
     return args
 
@@ -781,7 +873,9 @@ def split_host_port(value: str) -> tuple[str, str] | None:
 def _port(text: str, where: str) -> int:
     port = port_number(text)
     if port is None:
-        raise InputError(f"{where}: port {short_quote(text)} is not a number from 1 to 65535; fix it")
+        raise InputError(msg("dns.port-invalid", "{where}: port {port} is not a number from 1 to 65535; fix "
+                                                 "it",
+                             where=where, port=short_quote(text)))
     return port
 
 

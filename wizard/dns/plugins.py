@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from wizard.dns.versions import Version, as_version
+from wizard.i18n import msg
 
 
 class Status(StrEnum):
@@ -104,7 +105,28 @@ def _opts(*rows: tuple[str, Lifetime] | str) -> dict[str, Lifetime]:
     return out
 
 
-_UPSTREAM_NOOP = "delete the line: CoreDNS resolves external names through its own server since 1.4.0"
+# Advice shown in checker findings: Messages (rendered again in the language of the finding).
+_UPSTREAM_NOOP = msg(
+    "dns.advice-upstream-noop",
+    "delete the line: CoreDNS resolves external names through its own server since 1.4.0",
+)
+_RESYNC_ADVICE = msg("dns.advice-resyncperiod", "delete the line (CoreDNS no longer resyncs)")
+_TRANSFER_ZONE_ADVICE = msg(
+    "dns.advice-transfer-plugin-zone", "use the transfer plugin (`transfer ZONE { to ADDRESS }`) instead"
+)
+_FEDERATION_ADVICE = msg(
+    "dns.advice-federation", "delete the federation block (Kubernetes federation v1 is gone)"
+)
+_RELOAD_0_ADVICE = msg("dns.advice-reload-0", "use `reload 0` instead")
+_TRANSFER_ADVICE = msg("dns.advice-transfer-plugin", "use the transfer plugin instead")
+_REVERSE_ADVICE = msg("dns.advice-reverse", "delete it: CoreDNS 1.2.0 removed the plugin")
+_ON_ADVICE = msg("dns.advice-on-plugin", "use the `on` plugin instead")
+_ONE_ENDPOINT_ADVICE = msg("dns.advice-one-endpoint", "keep one endpoint (CoreDNS logs a warning)")
+_PROXY_ADVICE = msg(
+    "dns.advice-proxy",
+    "replace `proxy` with `forward` (same FROM and TO arguments; before 1.9.4 forward is "
+    "allowed once per server block, so give each further zone its own block)",
+)
 
 _PLUGINS: tuple[PluginSpec, ...] = (
     # --- the plugins the wizard emits and the ones users commonly add (coredns-facts.md §2) ---
@@ -118,11 +140,11 @@ _PLUGINS: tuple[PluginSpec, ...] = (
         _opts(
             "endpoint", "tls", "namespaces", "labels", "pods", "endpoint_pod_names", "ttl", "fallthrough",
             ("resyncperiod", _life(deprecated="1.5.0", ignored="1.6.0", removed="1.7.0",
-                                   advice="delete the line (CoreDNS no longer resyncs)")),
+                                   advice=_RESYNC_ADVICE)),
             ("upstream", _life(deprecated="1.4.0", ignored="1.5.0", removed="1.7.0", advice=_UPSTREAM_NOOP)),
             ("noendpoints", _life("1.0.6")),
             ("transfer", _life("1.0.6", removed="1.8.0",
-                               advice="use the transfer plugin (`transfer ZONE { to ADDRESS }`) instead")),
+                               advice=_TRANSFER_ZONE_ADVICE)),
             ("ignore", _life("1.1.3")),
             ("kubeconfig", _life("1.2.3")),
             ("namespace_labels", _life("1.5.0")),
@@ -208,15 +230,14 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     PluginSpec("transfer", _life("1.6.5"), _opts(("to", _life("1.6.5")), ("source", _life("1.14.5")))),
     PluginSpec(
         "federation",
-        _life(removed="1.7.0", advice="delete the federation block (Kubernetes federation v1 is gone)"),
+        _life(removed="1.7.0", advice=_FEDERATION_ADVICE),
         _opts(("upstream", _life("1.2.3", deprecated="1.4.0", ignored="1.6.0", advice=_UPSTREAM_NOOP))),
         inline_data=True,  # `NAME DOMAIN` lines
     ),
     PluginSpec(
         "proxy",
         _life(deprecated="1.4.0", removed="1.5.0",
-              advice="replace `proxy` with `forward` (same FROM and TO arguments; before 1.9.4 forward is "
-                     "allowed once per server block, so give each further zone its own block)"),
+              advice=_PROXY_ADVICE),
         _opts("policy", "fail_timeout", "max_fails", "health_check", "except", "spray", "protocol"),
     ),
     PluginSpec("bind", _life(), _opts(("except", _life("1.8.4")))),
@@ -227,8 +248,8 @@ _PLUGINS: tuple[PluginSpec, ...] = (
         _opts(
             ("upstream", _life(deprecated="1.4.0", ignored="1.6.0", advice=_UPSTREAM_NOOP)),
             ("reload", _life("1.2.3")),
-            ("no_reload", _life(deprecated="1.2.3", removed="1.5.0", advice="use `reload 0` instead")),
-            ("transfer", _life(removed="1.8.0", advice="use the transfer plugin instead")),
+            ("no_reload", _life(deprecated="1.2.3", removed="1.5.0", advice=_RELOAD_0_ADVICE)),
+            ("transfer", _life(removed="1.8.0", advice=_TRANSFER_ADVICE)),
             ("fallthrough", _life("1.12.2")),
             ("reload_by_mtime", _life("1.14.4")),
         ),
@@ -240,8 +261,8 @@ _PLUGINS: tuple[PluginSpec, ...] = (
             "directory",
             ("upstream", _life(deprecated="1.4.0", ignored="1.6.0", advice=_UPSTREAM_NOOP)),
             ("reload", _life("1.2.3")),
-            ("no_reload", _life(deprecated="1.2.3", removed="1.5.0", advice="use `reload 0` instead")),
-            ("transfer", _life(removed="1.8.0", advice="use the transfer plugin instead")),
+            ("no_reload", _life(deprecated="1.2.3", removed="1.5.0", advice=_RELOAD_0_ADVICE)),
+            ("transfer", _life(removed="1.8.0", advice=_TRANSFER_ADVICE)),
         ),
     ),
     PluginSpec("whoami", _life(), _opts()),
@@ -272,9 +293,9 @@ _PLUGINS: tuple[PluginSpec, ...] = (
     # --- every other plugin in coredns/coredns plugin.cfg, by lifetime; options not tracked ---
     *(PluginSpec(name, _life()) for name in ("tls", "trace", "pprof", "dnstap", "chaos", "secondary",
                                                "erratic")),
-    PluginSpec("reverse", _life(removed="1.2.0", advice="delete it: CoreDNS 1.2.0 removed the plugin")),
-    PluginSpec("startup", _life(deprecated="1.0.6", removed="1.1.1", advice="use the `on` plugin instead")),
-    PluginSpec("shutdown", _life(deprecated="1.0.6", removed="1.1.1", advice="use the `on` plugin instead")),
+    PluginSpec("reverse", _life(removed="1.2.0", advice=_REVERSE_ADVICE)),
+    PluginSpec("startup", _life(deprecated="1.0.6", removed="1.1.1", advice=_ON_ADVICE)),
+    PluginSpec("shutdown", _life(deprecated="1.0.6", removed="1.1.1", advice=_ON_ADVICE)),
     PluginSpec("nsid", _life("1.0.1")),
     *(PluginSpec(name, _life("1.0.5")) for name in ("route53", "on")),
     PluginSpec("metadata", _life("1.2.0")),
@@ -307,7 +328,7 @@ class ArgumentLimit:
 
 ARGUMENT_LIMITS: Mapping[tuple[str, str], ArgumentLimit] = {
     ("kubernetes", "endpoint"): ArgumentLimit(
-        1, _life(ignored="1.4.0", advice="keep one endpoint (CoreDNS logs a warning)")
+        1, _life(ignored="1.4.0", advice=_ONE_ENDPOINT_ADVICE)
     ),
 }
 """(plugin, option) → limit. CoreDNS 1.4.0 made `endpoint A B` use A only (coredns/corefile-migration:

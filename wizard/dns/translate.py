@@ -22,6 +22,7 @@ from wizard.dns.corefile import Corefile, Directive, ServerBlock, format_corefil
 from wizard.dns.kubedns_config import KubeDNSConfig, Nameserver
 from wizard.dns.versions import Version, as_version
 from wizard.errors import CheckFailed, InputError
+from wizard.i18n import msg
 
 OLDEST_TRANSLATABLE = Version(1, 2, 0)
 """The guide's template needs forward's `prefer_udp` (1.2.0); lameduck and template are older."""
@@ -59,10 +60,12 @@ def translate(
     cluster Service names into ClusterIPs (without it they are kept, with a warning)."""
     version = as_version(coredns_version).release
     if version < OLDEST_TRANSLATABLE:
-        raise InputError(
-            f"CoreDNS version {version} is older than {OLDEST_TRANSLATABLE}, the oldest release the guide's "
-            "Corefile template runs on (forward's prefer_udp); choose a newer CoreDNS version"
-        )
+        raise InputError(msg(
+            "dns.translate-version-too-old",
+            "CoreDNS version {version} is older than {oldest}, the oldest release the guide's "
+            "Corefile template runs on (forward's prefer_udp); choose a newer CoreDNS version",
+            version=str(version), oldest=str(OLDEST_TRANSLATABLE),
+        ))
     warnings = list(cfg.notes)
     federations = _federations(cfg, version, drop_federations, warnings)
     blocks = [main_block(cfg, version, federations)]
@@ -126,32 +129,41 @@ def forwarding_zones(cfg: KubeDNSConfig) -> dict[str, list[Nameserver]]:
     served = {cfg.cluster_domain, *REVERSE_ZONES}
     for zone, servers in cfg.stub_domains.items():
         if zone in served:
-            raise InputError(
-                f"{cfg.configmap_source}: data.stubDomains domain {zone!r} is a zone CoreDNS's kubernetes "
-                f"plugin serves in the main block; a separate {zone}:53 block would hide the cluster's own "
-                "records. Use a more specific zone or remove it"
-            )
+            raise InputError(msg(
+                "dns.stub-domain-served",
+                "{source}: data.stubDomains domain {zone_repr} is a zone CoreDNS's kubernetes "
+                "plugin serves in the main block; a separate {zone}:53 block would hide the cluster's own "
+                "records. Use a more specific zone or remove it",
+                source=cfg.configmap_source, zone_repr=repr(zone), zone=zone,
+            ))
         if not servers:
-            raise InputError(
-                f"{cfg.configmap_source}: data.stubDomains[{zone!r}] lists no nameservers, which CoreDNS "
-                "cannot forward to; add one or remove the domain"
-            )
+            raise InputError(msg(
+                "dns.stub-domain-empty",
+                "{source}: data.stubDomains[{zone}] lists no nameservers, which CoreDNS "
+                "cannot forward to; add one or remove the domain",
+                source=cfg.configmap_source, zone=repr(zone),
+            ))
         zones[zone] = _unique(servers)
     for server in cfg.dnsmasq_servers:
         for zone in server.zones:
             if zone in served:
-                raise InputError(
-                    f"{cfg.deployment_source}: dnsmasq --server={server.raw} forwards {zone}, which "
-                    f"CoreDNS's kubernetes plugin serves in the main block; a separate {zone}:53 block would "
-                    "hide the cluster's own records. Forward a more specific zone or remove it"
-                )
+                raise InputError(msg(
+                    "dns.dnsmasq-zone-served",
+                    "{source}: dnsmasq --server={raw} forwards {zone}, which "
+                    "CoreDNS's kubernetes plugin serves in the main block; a separate {zone}:53 block would "
+                    "hide the cluster's own records. Forward a more specific zone or remove it",
+                    source=cfg.deployment_source, raw=server.raw, zone=zone,
+                ))
             zones[zone] = _unique([*zones.get(zone, []), server.nameserver])
     for zone, servers in zones.items():
         if len(servers) > MAX_FORWARD_TARGETS:
-            raise InputError(
-                f"zone {zone} has {len(servers)} nameservers across {cfg.configmap_source} and "
-                f"{cfg.deployment_source}; CoreDNS forwards to at most {MAX_FORWARD_TARGETS}: remove some"
-            )
+            raise InputError(msg(
+                "dns.zone-too-many-nameservers",
+                "zone {zone} has {count} nameservers across {configmap} and "
+                "{deployment}; CoreDNS forwards to at most {max}: remove some",
+                zone=zone, count=len(servers), configmap=cfg.configmap_source,
+                deployment=cfg.deployment_source, max=MAX_FORWARD_TARGETS,
+            ))
     return zones
 
 
@@ -164,15 +176,19 @@ def _federations(
     if version < FEDERATION_REMOVED_IN:
         return dict(cfg.federations)
     if not drop_federations:
-        raise InputError(
-            f"{cfg.configmap_source}: data.federations ({listed}) cannot be carried over: CoreDNS "
-            f"{version} has no federation plugin (removed in 1.7.0). Choose a CoreDNS version before 1.7.0, "
-            "or pass --drop-federations to switch without them"
-        )
-    warnings.append(
-        f"federations {listed} from {cfg.configmap_source} dropped (--drop-federations): CoreDNS {version} "
-        "has no federation plugin, so federated service names will no longer resolve"
-    )
+        raise InputError(msg(
+            "dns.federations-not-carried",
+            "{source}: data.federations ({listed}) cannot be carried over: CoreDNS "
+            "{version} has no federation plugin (removed in 1.7.0). Choose a CoreDNS version before 1.7.0, "
+            "or pass --drop-federations to switch without them",
+            source=cfg.configmap_source, listed=listed, version=str(version),
+        ))
+    warnings.append(msg(
+        "dns.federations-dropped",
+        "federations {listed} from {source} dropped (--drop-federations): CoreDNS {version} "
+        "has no federation plugin, so federated service names will no longer resolve",
+        listed=listed, source=cfg.configmap_source, version=str(version),
+    ))
     return {}
 
 
@@ -187,32 +203,43 @@ def _service_name(
     else the name as it is, with a warning (CoreDNS resolves it through the node, which cannot)."""
     if not ns.is_cluster_service(cfg.cluster_domain):
         return ns
-    where = f"{cfg.configmap_source}: data.stubDomains[{zone!r}] nameserver {ns.host!r}"
+    where = msg("dns.where-stub-nameserver", "{source}: data.stubDomains[{zone}] nameserver {host}",
+                source=cfg.configmap_source, zone=repr(zone), host=repr(ns.host))
     if resolve_service is not None:
         address = resolve_service(ns.host)
-        warnings.append(f"{where} is a cluster Service name: forwarding to its ClusterIP {address} instead")
+        warnings.append(msg(
+            "dns.service-name-resolved",
+            "{where} is a cluster Service name: forwarding to its ClusterIP {address} instead",
+            where=where, address=address,
+        ))
         return Nameserver(address, ns.port, ns.raw)
-    warnings.append(
-        f"{where} is a cluster Service name: CoreDNS resolves it once at start-up through the node's "
+    warnings.append(msg(
+        "dns.service-name-kept",
+        "{where} is a cluster Service name: CoreDNS resolves it once at start-up through the node's "
         "resolver, which does not know cluster names, so CoreDNS may fail to start; replace it with the "
-        "Service's ClusterIP, or use --resolve-service-names to look it up"
-    )
+        "Service's ClusterIP, or use --resolve-service-names to look it up",
+        where=where,
+    ))
     return ns
 
 
 def _target_for(ns: Nameserver, key: str, version: Version, cfg: KubeDNSConfig) -> str:
     if not ns.is_ip and version < FORWARD_HOSTNAMES_SINCE:
         if ns.is_cluster_service(cfg.cluster_domain):
-            raise InputError(
-                f"{cfg.configmap_source}: data.{key} nameserver {ns.host!r} is a cluster Service name, "
-                f"which CoreDNS {version} cannot forward to (host names need 1.14.4 or newer, and the node "
+            raise InputError(msg(
+                "dns.service-name-too-old",
+                "{source}: data.{key} nameserver {host} is a cluster Service name, "
+                "which CoreDNS {version} cannot forward to (host names need 1.14.4 or newer, and the node "
                 "cannot resolve cluster names); use --resolve-service-names or replace it with the "
-                "Service's ClusterIP"
-            )
-        raise InputError(
-            f"{cfg.configmap_source}: data.{key} nameserver {ns.host!r} is a host name, which CoreDNS "
-            f"{version} cannot forward to (host names need 1.14.4 or newer); replace it with the server's IP"
-        )
+                "Service's ClusterIP",
+                source=cfg.configmap_source, key=key, host=repr(ns.host), version=str(version),
+            ))
+        raise InputError(msg(
+            "dns.host-name-too-old",
+            "{source}: data.{key} nameserver {host} is a host name, which CoreDNS "
+            "{version} cannot forward to (host names need 1.14.4 or newer); replace it with the server's IP",
+            source=cfg.configmap_source, key=key, host=repr(ns.host), version=str(version),
+        ))
     return ns.forward_target()
 
 
@@ -233,11 +260,14 @@ def _self_check(corefile: Corefile, version: Version, warnings: list[str]) -> No
     from wizard.dns.checker import check_corefile
 
     for finding in check_corefile(corefile, str(version), env={}):
-        where = f"line {finding.line}: " if finding.line else ""
+        where = msg("dns.self-check-line", "line {line}: ", line=finding.line) if finding.line else ""
         if finding.severity == "error":
-            raise CheckFailed(
-                f"internal error: the translated Corefile fails the CoreDNS {version} check ({where}"
-                f"{finding.message}); this is a coredns-wizard bug: please report it with your kube-dns "
-                "ConfigMap"
-            )
-        warnings.append(f"Corefile for CoreDNS {version}: {where}{finding.message}")
+            raise CheckFailed(msg(
+                "dns.self-check-failed",
+                "internal error: the translated Corefile fails the CoreDNS {version} check ({where}"
+                "{message}); this is a coredns-wizard bug: please report it with your kube-dns "
+                "ConfigMap",
+                version=str(version), where=where, message=finding.message,
+            ))
+        warnings.append(msg("dns.self-check-warning", "Corefile for CoreDNS {version}: {where}{message}",
+                            version=str(version), where=where, message=finding.message))

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from wizard.errors import InputError
+from wizard.i18n import Message, msg
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?([-+.~_][0-9A-Za-z.+~_-]*)?$")
 
@@ -33,12 +34,21 @@ class Version:
         """Parse `text`; InputError naming `what` and the value when it is not a version."""
         match = _VERSION_RE.match(text.strip())
         if match is None or (need_patch and match.group(3) is None):
-            example = "1.8.4" if need_patch else "1.22 or 1.22.3"
-            raise InputError(
-                f"{what} {text!r} is not a version like {example} "
-                "(a leading 'v' and a suffix such as '-tke.1' are allowed); give MAJOR.MINOR"
-                + (".PATCH" if need_patch else "[.PATCH]")
-            )
+            if what == "CoreDNS version":
+                what = msg("dns.what-coredns-version", "CoreDNS version")
+            if need_patch:
+                raise InputError(msg(
+                    "dns.not-a-version",
+                    "{what} {text} is not a version like 1.8.4 "
+                    "(a leading 'v' and a suffix such as '-tke.1' are allowed); give MAJOR.MINOR.PATCH",
+                    what=what, text=repr(text),
+                ))
+            raise InputError(msg(
+                "dns.not-a-minor-version",
+                "{what} {text} is not a version like 1.22 or 1.22.3 "
+                "(a leading 'v' and a suffix such as '-tke.1' are allowed); give MAJOR.MINOR[.PATCH]",
+                what=what, text=repr(text),
+            ))
         major, minor, patch, suffix = match.groups()
         return cls(int(major), int(minor), int(patch or 0), suffix or "")
 
@@ -65,7 +75,7 @@ def parse_kubernetes_version(text: str) -> Version:
     cleaned = text.strip()
     if re.fullmatch(r"v?\d+\.\d+\+", cleaned):
         cleaned = cleaned[:-1]
-    return Version.parse(cleaned, "Kubernetes version", need_patch=False)
+    return Version.parse(cleaned, msg("dns.what-kubernetes-version", "Kubernetes version"), need_patch=False)
 
 
 # Every CoreDNS release the wizard has plugin data for (the coredns/coredns release tags).
@@ -131,13 +141,16 @@ class VersionTable:
             return None
         chosen_minor, coredns = max((row for row in self.rows if row[0] <= minor), key=lambda row: row[0])
         if chosen_minor == minor:
-            how = f"its row for Kubernetes {_minor_text(minor)} → {coredns}"
+            how = msg("dns.table-row", "its row for Kubernetes {k8s} → {coredns}",
+                      k8s=_minor_text(minor), coredns=coredns)
         elif minor > self.newest_kubernetes:
-            how = f"its row for Kubernetes {_minor_text(chosen_minor)} or newer → {coredns}"
+            how = msg("dns.table-row-or-newer", "its row for Kubernetes {k8s} or newer → {coredns}",
+                      k8s=_minor_text(chosen_minor), coredns=coredns)
         else:
-            how = (
-                f"it has no row for Kubernetes {_minor_text(minor)}, "
-                f"so its row for {_minor_text(chosen_minor)} applies → {coredns}"
+            how = msg(
+                "dns.table-row-below",
+                "it has no row for Kubernetes {k8s}, so its row for {row} applies → {coredns}",
+                k8s=_minor_text(minor), row=_minor_text(chosen_minor), coredns=coredns,
             )
         return coredns, how
 
@@ -155,7 +168,7 @@ def _rows(*pairs: tuple[str, str]) -> tuple[tuple[tuple[int, int], str], ...]:
 
 
 KUBEADM_TABLE = VersionTable(
-    source="kubeadm's table (coredns/deployment CoreDNS-k8s_version.md)",
+    source=msg("dns.source-kubeadm", "kubeadm's table (coredns/deployment CoreDNS-k8s_version.md)"),
     rows=_rows(
         ("1.12", "1.2.2"), ("1.13", "1.2.6"), ("1.14", "1.3.1"), ("1.15", "1.3.1"),
         ("1.16", "1.6.2"), ("1.17", "1.6.5"), ("1.18", "1.6.7"), ("1.19", "1.7.0"),
@@ -167,7 +180,7 @@ KUBEADM_TABLE = VersionTable(
 )
 
 TKE_TABLE = VersionTable(
-    source="the TKE DNS best-practice table",
+    source=msg("dns.source-tke", "the TKE DNS best-practice table"),
     rows=_rows(
         ("1.14", "1.6.2"), ("1.16", "1.6.2"), ("1.18", "1.7.0"), ("1.20", "1.8.4"),
         ("1.22", "1.8.4"), ("1.24", "1.11.1"),
@@ -176,7 +189,7 @@ TKE_TABLE = VersionTable(
 )
 
 ACK_TABLE = VersionTable(
-    source="Alibaba ACK's table",
+    source=msg("dns.source-ack", "Alibaba ACK's table"),
     rows=_rows(("1.12", "1.2.6"), ("1.14", "1.3.1"), ("1.16", "1.6.2"), ("1.18", "1.6.7")),
 )
 
@@ -192,9 +205,11 @@ def registry_host(image: str) -> str | None:
     """
     text = image.strip()
     if not text or any(ch.isspace() for ch in text) or text.startswith("/"):
-        raise InputError(
-            f"kube-dns image {image!r} is not an image reference; give e.g. registry/path/name:tag"
-        )
+        raise InputError(msg(
+            "dns.kube-dns-image-invalid",
+            "kube-dns image {image} is not an image reference; give e.g. registry/path/name:tag",
+            image=repr(image),
+        ))
     if "/" not in text:
         return None
     first = text.split("/", 1)[0]
@@ -239,10 +254,12 @@ def recommend(k8s_version: str, kube_dns_image: str | None = None) -> Recommenda
     """
     k8s = parse_kubernetes_version(k8s_version)
     if k8s.release < MIN_KUBERNETES:
-        raise InputError(
-            f"Kubernetes version {k8s_version!r} is older than 1.12: the kube-dns → CoreDNS switch "
-            "procedure needs Kubernetes 1.12 or newer; upgrade the cluster first"
-        )
+        raise InputError(msg(
+            "dns.kubernetes-too-old",
+            "Kubernetes version {version} is older than 1.12: the kube-dns → CoreDNS switch "
+            "procedure needs Kubernetes 1.12 or newer; upgrade the cluster first",
+            version=repr(k8s_version),
+        ))
     host = registry_host(kube_dns_image) if kube_dns_image else None
     vendor = is_tke_registry(host)
 
@@ -253,16 +270,18 @@ def recommend(k8s_version: str, kube_dns_image: str | None = None) -> Recommenda
         candidates.append(
             (
                 version,
-                TKE_TABLE.source,
-                f"kube-dns comes from the TKE registry {host}, so the TKE table applies: {how}",
+                _now(TKE_TABLE.source),
+                msg("dns.reason-tke-registry",
+                    "kube-dns comes from the TKE registry {host}, so the TKE table applies: {how}",
+                    host=host, how=how),
             )
         )
     candidates.extend(_kubeadm_candidates(k8s, vendor and vendor_pick is None))
     if not vendor and vendor_pick is not None:
-        candidates.append((vendor_pick[0], TKE_TABLE.source, vendor_pick[1]))
+        candidates.append((vendor_pick[0], _now(TKE_TABLE.source), vendor_pick[1]))
     ack_pick = ACK_TABLE.lookup(k8s)
     if ack_pick is not None:
-        candidates.append((ack_pick[0], ACK_TABLE.source, ack_pick[1]))
+        candidates.append((ack_pick[0], _now(ACK_TABLE.source), ack_pick[1]))
 
     version, source, reason = candidates[0]
     alternatives: list[tuple[str, str]] = []
@@ -280,24 +299,36 @@ def _kubeadm_candidates(k8s: Version, vendor_table_silent: bool) -> list[tuple[s
     kubeadm_pick = KUBEADM_TABLE.lookup(k8s)
     if kubeadm_pick is not None:
         version, how = kubeadm_pick
-        why = f"kubeadm's table: {how}"
+        why = msg("dns.reason-kubeadm", "kubeadm's table: {how}", how=how)
         if vendor_table_silent:
-            why += f" (the TKE table starts at Kubernetes {_minor_text(TKE_TABLE.rows[0][0])})"
-        return [(version, KUBEADM_TABLE.source, why)]
+            why = msg("dns.reason-kubeadm-tke-silent",
+                      "kubeadm's table: {how} (the TKE table starts at Kubernetes {tke})",
+                      how=how, tke=_minor_text(TKE_TABLE.rows[0][0]))
+        return [(version, _now(KUBEADM_TABLE.source), why)]
     newest = newest_supporting(k8s)
     needs = _minor_text(min_kubernetes_for(newest).minor_line)
     newest_row = KUBEADM_TABLE.rows[-1][1]
     return [
         (
             newest,
-            "the newest CoreDNS release the wizard knows",
-            f"Kubernetes {_minor_text(k8s.minor_line)} is newer than kubeadm's table (which ends at "
-            f"{_minor_text(KUBEADM_TABLE.newest_kubernetes)}); {newest} is the newest known CoreDNS "
-            f"release that supports it (it needs Kubernetes {needs} or newer)",
+            msg("dns.source-newest-known", "the newest CoreDNS release the wizard knows"),
+            msg(
+                "dns.reason-beyond-kubeadm",
+                "Kubernetes {k8s} is newer than kubeadm's table (which ends at {last}); {newest} is the "
+                "newest known CoreDNS release that supports it (it needs Kubernetes {needs} or newer)",
+                k8s=_minor_text(k8s.minor_line), last=_minor_text(KUBEADM_TABLE.newest_kubernetes),
+                newest=newest, needs=needs,
+            ),
         ),
         (
             newest_row,
-            KUBEADM_TABLE.source,
-            f"its newest row (Kubernetes {_minor_text(KUBEADM_TABLE.newest_kubernetes)}) → {newest_row}",
+            _now(KUBEADM_TABLE.source),
+            msg("dns.reason-kubeadm-newest-row", "its newest row (Kubernetes {k8s}) → {coredns}",
+                k8s=_minor_text(KUBEADM_TABLE.newest_kubernetes), coredns=newest_row),
         ),
     ]
+
+
+def _now(text: str) -> str:
+    """A table's source (made when the module was imported) as a Message in the current language."""
+    return Message(text.id, text.template, text.params) if isinstance(text, Message) else text
