@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import CheckFailed, InputError
+from wizard.i18n import msg
 from wizard.k8s.objects import (
     annotations_of,
     containers_of,
@@ -178,9 +179,12 @@ def replicas_of(deployment: Mapping[str, Any] | None) -> int:
 def describe_now(deployment: Mapping[str, Any] | None) -> str:
     """"2 replica(s), --target=Deployment/coredns" (for status and messages)."""
     if deployment is None:
-        return "gone"
+        return msg("verify.autoscaler-gone", "gone")
     flag = target_flag_of(deployment)
-    return f"{replicas_of(deployment)} replica(s), --target={flag.value if flag else '?'}"
+    return msg(
+        "verify.autoscaler-now", "{replicas} replica(s), --target={target}",
+        replicas=replicas_of(deployment), target=flag.value if flag else "?",
+    )
 
 
 # ---- changes (through the gateway, so dry-run and read-only hold) ---------------------------
@@ -212,10 +216,12 @@ def retarget(gateway: Gateway, record: AutoscalerRecord, deployment_name: str) -
     new_target = f"Deployment/{deployment_name}"
     patch = record.retarget_patch(new_target)
     if patch is None:
-        raise CheckFailed(
-            f"Deployment {record.namespace}/{record.name}: container {record.container!r} has no --target "
-            "flag to retarget; use --autoscaler-policy restore or leave-paused"
-        )
+        raise CheckFailed(msg(
+            "verify.autoscaler-no-target-flag",
+            "Deployment {deployment}: container {container} has no --target "
+            "flag to retarget; use --autoscaler-policy restore or leave-paused",
+            deployment=f"{record.namespace}/{record.name}", container=repr(record.container),
+        ))
     gateway.patch_deployment(
         record.namespace, record.name, patch,
         why=f"retarget autoscaler {record.namespace}/{record.name} to {new_target}",
@@ -234,9 +240,10 @@ def restore(gateway: Gateway, record: AutoscalerRecord) -> str:
         )
     gateway.scale_deployment(record.namespace, record.name, record.replicas)
     gateway.annotate_deployment(record.namespace, record.name, {ANNOTATION_AUTOSCALER: None})
-    return (
-        f"autoscaler {record.namespace}/{record.name} back to {record.replicas} replica(s), "
-        f"--target={record.target}"
+    return msg(
+        "verify.autoscaler-restored",
+            "autoscaler {autoscaler} back to {replicas} replica(s), --target={target}",
+        autoscaler=f"{record.namespace}/{record.name}", replicas=record.replicas, target=record.target,
     )
 
 
@@ -264,11 +271,15 @@ def _wait_autoscaler_running(
     try:
         wait_for(
             gateway, "Deployment", ns, running, timeout,
-            f"autoscaler {ns}/{name} running again (a Ready pod)",
+            msg("verify.autoscaler-wait-running", "autoscaler {autoscaler} running again (a Ready pod)",
+                autoscaler=f"{ns}/{name}"),
             field_selector=f"metadata.name={name}", on_progress=_wait_reporter(on_wait, timeout),
         )
     except WaitTimeout as err:
-        raise CheckFailed(f"autoscaler {ns}/{name} did not come back: {err}") from None
+        raise CheckFailed(msg(
+            "verify.autoscaler-not-back", "autoscaler {autoscaler} did not come back: {error}",
+            autoscaler=f"{ns}/{name}", error=_text(err),
+        )) from None
 
 
 def verify_retargeted(
@@ -290,10 +301,12 @@ def verify_retargeted(
     live = gateway.try_get("Deployment", ns, name)
     flag = target_flag_of(live) if live is not None else None
     if flag is None or not targets(flag.value, coredns):
-        raise CheckFailed(
-            f"autoscaler {ns}/{name} does not target Deployment/{coredns} after the retarget (now "
-            f"{describe_now(live)}): patch its --target by hand or scale it to 0"
-        )
+        raise CheckFailed(msg(
+            "verify.autoscaler-not-retargeted",
+            "autoscaler {autoscaler} does not target Deployment/{coredns} after the retarget (now "
+            "{now}): patch its --target by hand or scale it to 0",
+            autoscaler=f"{ns}/{name}", coredns=coredns, now=describe_now(live),
+        ))
 
     if record.replicas > 0:
         _wait_autoscaler_running(gateway, ns, name, ready_timeout_seconds, on_wait)
@@ -305,16 +318,28 @@ def verify_retargeted(
     try:
         grew = wait_for(
             gateway, "Deployment", ns, kube_dns_grew, observe_seconds,
-            f"kube-dns {ns}/{kube_dns} staying at 0 replicas while autoscaler {ns}/{name} runs",
+            msg("verify.autoscaler-wait-kube-dns-zero",
+                "kube-dns {kube_dns} staying at 0 replicas while autoscaler {autoscaler} runs",
+                kube_dns=f"{ns}/{kube_dns}", autoscaler=f"{ns}/{name}"),
             field_selector=f"metadata.name={kube_dns}", on_progress=_wait_reporter(on_wait, observe_seconds),
         )
     except WaitTimeout:
-        return (
-            f"autoscaler {ns}/{name} targets Deployment/{coredns}; kube-dns stayed at 0 replicas "
-            f"for {observe_seconds:g} s"
+        return msg(
+            "verify.autoscaler-retargeted",
+            "autoscaler {autoscaler} targets Deployment/{coredns}; kube-dns stayed at 0 replicas "
+            "for {seconds:g} s",
+            autoscaler=f"{ns}/{name}", coredns=coredns, seconds=observe_seconds,
         )
-    raise CheckFailed(
-        f"kube-dns {ns}/{kube_dns} was scaled back to {grew} replica(s) after the autoscaler {ns}/{name} "
-        f"was retargeted (now {describe_now(gateway.try_get('Deployment', ns, name))}): something else "
-        "still targets kube-dns; scale kube-dns to 0 and find it (`kubectl get deploy,hpa -A`)"
-    )
+    raise CheckFailed(msg(
+        "verify.autoscaler-kube-dns-grew",
+        "kube-dns {kube_dns} was scaled back to {replicas} replica(s) after the autoscaler {autoscaler} "
+        "was retargeted (now {now}): something else "
+        "still targets kube-dns; scale kube-dns to 0 and find it (`kubectl get deploy,hpa -A`)",
+        kube_dns=f"{ns}/{kube_dns}", replicas=grew, autoscaler=f"{ns}/{name}",
+        now=describe_now(gateway.try_get("Deployment", ns, name)),
+    ))
+
+
+def _text(err: Exception) -> str:
+    """An error's message, kept a Message when it is one (so it renders in the shown language)."""
+    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.errors import InputError
+from wizard.i18n import msg, tr
 from wizard.k8s.objects import Obj
 from wizard.migration.facts import NodeInfo, node_info
 from wizard.migration.preflight.proxy import (
@@ -130,8 +131,11 @@ def parse_ipvsadm_set_at(text: str, flag: str = "--ipvsadm-set-at", now: float |
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise InputError(
-            f"{flag} {text!r}: expected `now` or a time with its zone, e.g. 2026-12-03T22:40:00Z")
+        raise InputError(msg(
+            "verify.ipvsadm-set-at-invalid",
+            "{flag} {text}: expected `now` or a time with its zone, e.g. 2026-12-03T22:40:00Z",
+            flag=flag, text=repr(text),
+        ))
     return moment.timestamp()
 
 
@@ -191,70 +195,99 @@ def evaluate(
     """The gate from one reading. Pure: the times come from the reading and `now`."""
     setup = reading.setup
     if setup.mode != "ipvs":
-        why = f"kube-proxy runs in {setup.mode} mode" if setup.mode else "no kube-proxy configuration found"
-        return IpvsGate("no-risk", f"no IPVS session risk: {why}")
+        why = (
+            msg("verify.ipvs-proxy-mode", "kube-proxy runs in {mode} mode", mode=setup.mode) if setup.mode
+            else msg("verify.ipvs-no-proxy-config", "no kube-proxy configuration found")
+        )
+        return IpvsGate("no-risk", msg("verify.ipvs-no-risk", "no IPVS session risk: {why}", why=why))
     if reading.kernels_flush:
-        return IpvsGate("no-risk", "no IPVS session risk: every node's kernel expires flows to removed "
-                        "backends quickly (expire_nodest_conn)")
+        return IpvsGate("no-risk", msg(
+            "verify.ipvs-no-risk-kernels",
+                "no IPVS session risk: every node's kernel expires flows to removed "
+            "backends quickly (expire_nodest_conn)"))
     configured = effective_seconds(setup.udp_timeout_s)
     old = max(old_timeout_s, configured)
     restart = restart_command(reading.namespace)
-    evidence = [f"kube-proxy ConfigMap ipvs.udpTimeout: {setup.udp_timeout_text or '(unset)'} "
-                f"→ {configured:g} s"]
+    evidence: list[str] = [
+        msg("verify.ipvs-evidence-timeout", "kube-proxy ConfigMap ipvs.udpTimeout: {value} → {seconds:g} s",
+            value=setup.udp_timeout_text or msg("verify.ipvs-unset", "(unset)"), seconds=configured)
+    ]
     if ipvsadm_set_at is not None:
         return _after_ipvsadm(reading, configured, old, ipvsadm_set_at, now, evidence)
     if configured > SHORT_ENOUGH_UDP_TIMEOUT_S:
         return IpvsGate(
             "timeout-long",
-            f"the IPVS UDP timeout is {configured:g} s: a client pinned to a removed kube-dns pod keeps "
-            f"failing for up to {configured:g} s",
-            f"set `ipvs.udpTimeout: {SHORT_ENOUGH_UDP_TIMEOUT_S:g}s` in the kube-proxy ConfigMap "
-            f"(`kubectl -n {reading.namespace} edit configmap kube-proxy`), then restart kube-proxy: "
-            f"`{restart}`; or run `ipvsadm --set 900 120 {SHORT_ENOUGH_UDP_TIMEOUT_S:g}` on every node",
+            msg("verify.ipvs-timeout-long",
+                "the IPVS UDP timeout is {seconds:g} s: a client pinned to a removed kube-dns pod keeps "
+                "failing for up to {seconds:g} s", seconds=configured),
+            msg("verify.ipvs-timeout-long-action",
+                "set `ipvs.udpTimeout: {short:g}s` in the kube-proxy ConfigMap "
+                "(`kubectl -n {namespace} edit configmap kube-proxy`), then restart kube-proxy: "
+                "`{restart}`; or run `ipvsadm --set 900 120 {short:g}` on every node",
+                short=SHORT_ENOUGH_UDP_TIMEOUT_S, namespace=reading.namespace, restart=restart),
             configured, old, evidence=tuple(evidence),
         )
     changed = reading.config_changed_at
     if changed is not None:
-        evidence.append(f"ConfigMap last changed {utc_text(changed)} ({reading.config_change_source})")
+        evidence.append(msg("verify.ipvs-evidence-changed", "ConfigMap last changed {time} ({source})",
+                            time=utc_text(changed), source=reading.config_change_source))
     stale = tuple(p.name for p in reading.pods
                   if p.started_at is None or p.terminating or changed is None or p.started_at <= changed)
     fresh = [p for p in reading.pods if p.name not in stale]
     missing = max((reading.desired_pods or 0) - len(fresh), 0) if not stale else 0
-    evidence += [f"kube-proxy {p.name} on {p.node or '?'}: "
-                 + (f"started {utc_text(p.started_at)}" if p.started_at is not None else "not running")
-                 for p in reading.pods]
+    evidence += [
+        msg("verify.ipvs-evidence-pod-started", "kube-proxy {pod} on {node}: started {time}",
+            pod=p.name, node=p.node or "?", time=utc_text(p.started_at)) if p.started_at is not None
+        else msg("verify.ipvs-evidence-pod-not-running", "kube-proxy {pod} on {node}: not running",
+                 pod=p.name, node=p.node or "?")
+        for p in reading.pods
+    ]
     if stale or missing or not fresh:
-        what = (f"{len(stale)} of {len(reading.pods)} kube-proxy pod(s) started before that change and "
-                f"still use the old timeout: {', '.join(stale[:5])}{' …' if len(stale) > 5 else ''}"
-                if stale else f"{missing} kube-proxy pod(s) the DaemonSet wants are not running yet"
-                if missing else "no kube-proxy pod runs")
+        what = (msg("verify.ipvs-stale-pods",
+                    "{stale} of {total} kube-proxy pod(s) started before that change and "
+                    "still use the old timeout: {pods}", stale=len(stale), total=len(reading.pods),
+                    pods=", ".join(stale[:5]) + (" …" if len(stale) > 5 else ""))
+                if stale else msg("verify.ipvs-missing-pods",
+                                  "{missing} kube-proxy pod(s) the DaemonSet wants are not running yet",
+                                  missing=missing)
+                if missing else msg("verify.ipvs-no-pod", "no kube-proxy pod runs"))
         return IpvsGate(
             "not-in-effect",
-            f"not in effect yet: the ConfigMap says {configured:g} s, but {what}",
-            f"restart kube-proxy so it reads the new value: `{restart}` (then `kubectl -n "
-            f"{reading.namespace} rollout status daemonset kube-proxy`); the {old:g} s wait starts when "
-            "every kube-proxy runs it",
+            msg("verify.ipvs-not-in-effect",
+                "not in effect yet: the ConfigMap says {seconds:g} s, but {what}",
+                seconds=configured, what=what),
+            msg("verify.ipvs-not-in-effect-action",
+                "restart kube-proxy so it reads the new value: `{restart}` (then `kubectl -n "
+                "{namespace} rollout status daemonset kube-proxy`); the {old:g} s wait starts when "
+                "every kube-proxy runs it", restart=restart, namespace=reading.namespace, old=old),
             configured, old, stale_pods=stale, evidence=tuple(evidence),
         )
     since = max(p.started_at for p in fresh if p.started_at is not None)
-    return _waiting_or_open(configured, old, since, now, "every kube-proxy restarted with it", evidence)
+    how = msg("verify.ipvs-how-restarted", "every kube-proxy restarted with it")
+    return _waiting_or_open(configured, old, since, now, how, evidence)
 
 
 def _after_ipvsadm(reading: IpvsReading, configured: float, old: float, set_at: float, now: float,
                    evidence: list[str]) -> IpvsGate:
-    evidence.append(f"the operator ran `ipvsadm --set` on every node at {utc_text(set_at)}")
+    evidence.append(msg("verify.ipvs-evidence-ipvsadm",
+        "the operator ran `ipvsadm --set` on every node at {time}",
+                        time=utc_text(set_at)))
     reverted = tuple(p.name for p in reading.pods if configured > SHORT_ENOUGH_UDP_TIMEOUT_S
                      and p.started_at is not None and p.started_at > set_at)
     if reverted:
         return IpvsGate(
             "not-in-effect",
-            f"not in effect: kube-proxy {', '.join(reverted[:5])} started after the `ipvsadm --set` and "
-            f"set the ConfigMap's {configured:g} s again",
-            f"run `ipvsadm --set 900 120 {SHORT_ENOUGH_UDP_TIMEOUT_S:g}` again on those nodes and give "
-            "the new time, or shorten ipvs.udpTimeout in the ConfigMap and restart kube-proxy",
+            msg("verify.ipvs-reverted",
+                "not in effect: kube-proxy {pods} started after the `ipvsadm --set` and "
+                "set the ConfigMap's {seconds:g} s again", pods=", ".join(reverted[:5]), seconds=configured),
+            msg("verify.ipvs-reverted-action",
+                "run `ipvsadm --set 900 120 {short:g}` again on those nodes and give "
+                "the new time, or shorten ipvs.udpTimeout in the ConfigMap and restart kube-proxy",
+                short=SHORT_ENOUGH_UDP_TIMEOUT_S),
             configured, old, stale_pods=reverted, evidence=tuple(evidence),
         )
-    return _waiting_or_open(SHORT_ENOUGH_UDP_TIMEOUT_S, old, set_at, now, "set by ipvsadm", evidence)
+    how = msg("verify.ipvs-how-ipvsadm", "set by ipvsadm")
+    return _waiting_or_open(SHORT_ENOUGH_UDP_TIMEOUT_S, old, set_at, now, how, evidence)
 
 
 def _waiting_or_open(new: float, old: float, since: float, now: float, how: str,
@@ -264,13 +297,17 @@ def _waiting_or_open(new: float, old: float, since: float, now: float, how: str,
         left = until - now
         return IpvsGate(
             "waiting",
-            f"the {new:g} s timeout is in effect since {utc_text(since)} ({how}); sessions opened under the "
-            f"old {old:g} s timeout may live until {utc_text(until)}: {left:.0f} s left",
-            "wait, or go on with a stated reason", new, old, since, until, evidence=tuple(evidence))
+            msg("verify.ipvs-waiting",
+                "the {new:g} s timeout is in effect since {since} ({how}); sessions opened under the "
+                "old {old:g} s timeout may live until {until}: {left:.0f} s left",
+                new=new, since=utc_text(since), how=how, old=old, until=utc_text(until), left=left),
+            msg("verify.ipvs-waiting-action", "wait, or go on with a stated reason"),
+            new, old, since, until, evidence=tuple(evidence))
     return IpvsGate(
         "open",
-        f"the {new:g} s timeout is in effect since {utc_text(since)} ({how}) and the old {old:g} s "
-        "have passed: sessions opened before expired",
+        msg("verify.ipvs-open",
+            "the {new:g} s timeout is in effect since {since} ({how}) and the old {old:g} s "
+            "have passed: sessions opened before expired", new=new, since=utc_text(since), how=how, old=old),
         "", new, old, since, until, evidence=tuple(evidence))
 
 
@@ -315,7 +352,8 @@ class IpvsGateTracker:
         now = self.clock()
         if reading.config_changed_at is None and reading.resource_version:
             seen = self.first_seen.setdefault(reading.resource_version, now)
-            reading = _replace_change(reading, seen, "first seen by this wizard; no managedFields")
+            reading = _replace_change(reading, seen, msg(
+                "verify.ipvs-first-seen", "first seen by this wizard; no managedFields"))
         configured = effective_seconds(reading.setup.udp_timeout_s)
         old = self.old_timeout_s(configured)
         self.remember(reading.setup)
@@ -332,8 +370,11 @@ def _replace_change(reading: IpvsReading, at: float, source: str) -> IpvsReading
 def check_reason(reason: str, flag: str = "--ipvs-ack") -> str:
     cleaned = " ".join(reason.split())
     if len(cleaned) < MIN_REASON_CHARS:
-        raise InputError(f"{flag} {reason!r}: give the reason in at least {MIN_REASON_CHARS} characters "
-                         "(it is written to the journal)")
+        raise InputError(msg(
+            "verify.ipvs-reason-too-short",
+            "{flag} {reason}: give the reason in at least {min} characters (it is written to the journal)",
+            flag=flag, reason=repr(reason), min=MIN_REASON_CHARS,
+        ))
     return cleaned
 
 
@@ -341,9 +382,11 @@ def acknowledge(reason: str, gate: IpvsGate, journal: Journal | None) -> str:
     """Record the operator's reason to go on while the gate is closed: in the journal when there
     is one (not in read-only mode), and always in the session log. Returns the note to show."""
     reason = check_reason(reason)
-    note = f"IPVS wait skipped ({gate.status}: {gate.summary}); reason: {reason}"
-    if journal is not None:
-        journal.done(ACK_STEP_ID, f"go on before the IPVS gate opened ({gate.summary})", "kube-proxy",
+    note = msg("verify.ipvs-ack-note", "IPVS wait skipped ({status}: {summary}); reason: {reason}",
+               status=gate.status, summary=gate.summary, reason=reason)
+    if journal is not None:  # the journal stays English: code and other wizards read it back
+        journal.done(ACK_STEP_ID, f"go on before the IPVS gate opened ({tr(gate.summary, 'en')})",
+            "kube-proxy",
                      gate.status, None, reason)
-    log.warning("%s", note)
+    log.warning("%s", tr(note, "en"))
     return note

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 from wizard import __version__
 from wizard.errors import InputError
+from wizard.i18n import msg, tr
 from wizard.safe_load import load_json, read_bytes
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def private_dir(directory: Path) -> Path:
         with contextlib.suppress(FileExistsError):
             os.mkdir(path, 0o700)
     if Path(directory).is_symlink():
-        raise OSError(errno.ELOOP, "is a symbolic link; the wizard does not follow links for its state")
+        raise OSError(errno.ELOOP, _symlink_refused())
     return Path(directory)  # an existing directory keeps its mode: it may be the operator's own
 
 
@@ -110,12 +111,15 @@ def open_private(path: Path, flags: int) -> int:
         fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise OSError(errno.ELOOP, "is a symbolic link; the wizard does not follow links for its "
-                "state") from None
+            raise OSError(errno.ELOOP, _symlink_refused()) from None
         raise
     if os.fstat(fd).st_mode & 0o077:
         os.fchmod(fd, 0o600)
     return fd
+
+
+def _symlink_refused() -> str:
+    return msg("verify.symlink-refused", "is a symbolic link; the wizard does not follow links for its state")
 
 
 def cluster_state_dir(
@@ -148,7 +152,8 @@ class JournalEntry:
     def from_dict(cls, data: Mapping[str, Any]) -> JournalEntry:
         status = data.get("status")
         if status not in ("intent", "done", "failed"):
-            raise ValueError(f"unknown status {status!r}")
+            raise ValueError(msg("verify.journal-unknown-status", "unknown status {status}",
+                status=repr(status)))
         return cls(
             status=status,
             step=str(data["step"]),
@@ -195,16 +200,24 @@ class JournalState:
         if self.in_flight is not None:
             return ResumePoint(
                 self.in_flight.step, True,
-                f"step {self.in_flight.step} ({self.in_flight.action}) was started at "
-                f"{self.in_flight.time} but never finished: check the cluster before repeating it",
+                msg(
+                    "verify.resume-in-flight",
+                    "step {step} ({action}) was started at {time} but never finished: check the cluster "
+                    "before repeating it",
+                    step=self.in_flight.step, action=self.in_flight.action, time=self.in_flight.time,
+                ),
             )
         done = set(self.done_steps)
         for step in plan:
             if step not in done:
                 failed = step in self.failed_steps
-                why = "failed last time" if failed else "not done yet"
-                return ResumePoint(step, False, f"step {step}: {why}")
-        return ResumePoint(None, False, "every step of the plan is done")
+                why = (
+                    msg("verify.resume-failed-last-time", "step {step}: failed last time",
+                        step=step) if failed
+                    else msg("verify.resume-not-done", "step {step}: not done yet", step=step)
+                )
+                return ResumePoint(step, False, why)
+        return ResumePoint(None, False, msg("verify.resume-all-done", "every step of the plan is done"))
 
 
 class Journal:
@@ -268,9 +281,12 @@ class Journal:
         self, status: Status, step: str, action: str, obj: str, from_value: Any, to_value: Any,
         detail: str | None,
     ) -> JournalEntry:
+        # the journal is read back by code and by wizards in other languages: engine messages
+        # passed in (step titles, results, errors) are written in English
         entry = JournalEntry(
-            status, step, action, obj, from_value, to_value, now_rfc3339(), __version__,
-            self.operator, self.dry_run, detail,
+            status, step, tr(action, "en"), tr(obj, "en"), _english(from_value), _english(to_value),
+            now_rfc3339(), __version__, self.operator, self.dry_run,
+            None if detail is None else tr(detail, "en"),
         )
         line = entry.to_json() + "\n"
         try:
@@ -284,10 +300,12 @@ class Journal:
             if created:
                 _fsync_dir(self.path.parent)
         except OSError as err:
-            raise InputError(
-                f"journal {self.path}: cannot write ({err.strerror or err}); free disk space or fix "
-                "permissions, or pass another state directory"
-            ) from None
+            raise InputError(msg(
+                "verify.journal-cannot-write",
+                "journal {path}: cannot write ({error}); free disk space or fix "
+                "permissions, or pass another state directory",
+                path=str(self.path), error=err.strerror or str(err),
+            )) from None
         return entry
 
     # ---- reading ------------------------------------------------------------------------
@@ -309,11 +327,13 @@ class Journal:
             except (InputError, ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
                 last = number == len(lines)
                 what = (
-                    f"torn last line {number} (the wizard stopped mid-write)" if last
-                    else f"corrupt line {number}"
+                    msg("verify.journal-torn-line", "torn last line {number} (the wizard stopped mid-write)",
+                        number=number) if last
+                    else msg("verify.journal-corrupt-line", "corrupt line {number}", number=number)
                 )
-                message = f"journal {self.path}: ignored {what}: {err}"
-                log.warning(message)
+                message = msg("verify.journal-ignored-line", "journal {path}: ignored {what}: {error}",
+                              path=str(self.path), what=what, error=_text(err))
+                log.warning("%s", tr(message, "en"))
                 state.warnings.append(message)
                 continue
             _apply(state, entry)
@@ -336,6 +356,22 @@ def _apply(state: JournalState, entry: JournalEntry) -> None:
             state.values[entry.object] = entry.to_value
     elif entry.step not in state.failed_steps and entry.step not in state.done_steps:
         state.failed_steps.append(entry.step)
+
+
+def _english(value: Any) -> Any:
+    """`value` with every Message in it (also inside lists and dicts) rendered in English."""
+    if isinstance(value, str):
+        return tr(value, "en")
+    if isinstance(value, (list, tuple)):
+        return [_english(v) for v in value] if isinstance(value, list) else tuple(_english(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _english(v) for k, v in value.items()}
+    return value
+
+
+def _text(err: Exception) -> str:
+    """An error's message, kept a Message when it is one (so it renders in the shown language)."""
+    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)
 
 
 def _ends_without_newline(fd: int) -> bool:
@@ -387,7 +423,11 @@ def save_backup(obj: Mapping[str, Any], state_dir: Path) -> Path:
             os.fsync(out.fileno())
     except OSError as err:
         raise InputError(
-            f"backup {target}: cannot write ({err.strerror or err}); the object was NOT deleted: free "
-            "disk space or pass another state directory"
+            msg(
+                "verify.backup-cannot-write",
+                "backup {path}: cannot write ({error}); the object was NOT deleted: free "
+                "disk space or pass another state directory",
+                path=str(target), error=err.strerror or str(err),
+            )
         ) from None
     return target

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import EndpointsView, Obj, name_of, owner_uids
 from wizard.k8s.watch import Watcher
@@ -144,10 +145,14 @@ class LiveDnsFeed:
                 handler(kind, obj)
         except WizardError as err:
             if not self._stop.is_set():
-                self._emit(Note(f"the live view of {name} stopped: {err}"))
+                self._emit(Note(msg("verify.live-view-stopped", "the live view of {name} stopped: {error}",
+                                    name=name, error=_text(err))))
         except Exception as err:  # a broken feed must not kill the switch it shows
             if not self._stop.is_set():
-                self._emit(Note(f"the live view of {name} stopped unexpectedly: {type(err).__name__}: {err}"))
+                self._emit(Note(msg(
+                    "verify.live-view-crashed", "the live view of {name} stopped unexpectedly: {error}",
+                    name=name, error=f"{type(err).__name__}: {err}",
+                )))
 
     def _on_pod(self, _kind: str, _obj: Obj) -> None:
         self._mark("pods")
@@ -190,7 +195,9 @@ class LiveDnsFeed:
                 if "endpoints" in dirty:
                     self._publish_endpoints()
             except WizardError as err:
-                self._emit(Note(f"the live view could not classify the DNS pods: {err}"))
+                self._emit(Note(msg("verify.live-view-classify",
+                    "the live view could not classify the DNS pods: {error}",
+                                    error=_text(err))))
             self._stop.wait(self.min_interval_s)
 
     def _publish_pods(self) -> None:
@@ -214,3 +221,8 @@ class LiveDnsFeed:
     def _emit(self, event: LiveEvent) -> None:
         if self.sink is not None and not self._stop.is_set():
             self.sink(event)
+
+
+def _text(err: Exception) -> str:
+    """An error's message, kept a Message when it is one (so it renders in the shown language)."""
+    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)

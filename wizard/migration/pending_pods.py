@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from wizard.i18n import msg
 from wizard.k8s.objects import Obj, PodView, is_terminating, list_at
 
 UNSCHEDULABLE_GRACE_S = 20.0
@@ -31,7 +32,9 @@ def scheduler_refusal(pod: Obj) -> str | None:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             if cond.get("reason") not in (None, "", "Unschedulable"):
                 return None
-            return str(cond.get("message") or "the scheduler found no node for it")
+            message = cond.get("message")
+            return str(message) if message else msg("verify.scheduler-no-node",
+                "the scheduler found no node for it")
     return None
 
 
@@ -51,7 +54,7 @@ class StuckScheduling:
     def check(self, waited_for: Sequence[Obj], all_dns_pods: Sequence[Obj]) -> str | None:
         """`waited_for`: the pods the wait needs (e.g. the kube-dns pods); `all_dns_pods`: every
         pod labelled k8s-app=kube-dns. Returns "pod NAMESPACE/NAME: MESSAGE" once stuck."""
-        refused = [(p, msg) for p in waited_for if (msg := scheduler_refusal(p)) is not None]
+        refused = [(p, why) for p in waited_for if (why := scheduler_refusal(p)) is not None]
         if not refused or _terminating(all_dns_pods):
             self._since = None
             return None
@@ -62,4 +65,5 @@ class StuckScheduling:
             return None
         pod, message = refused[0]
         view = PodView.from_obj(pod)
-        return f"pod {view.namespace}/{view.name} cannot be scheduled: {message}"
+        return msg("verify.pod-unschedulable", "pod {pod} cannot be scheduled: {message}",
+                   pod=f"{view.namespace}/{view.name}", message=message)

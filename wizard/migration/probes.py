@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from wizard.errors import CheckFailed, InputError, WizardError
+from wizard.i18n import msg
 
 if TYPE_CHECKING:
     import dns.message
@@ -79,11 +80,17 @@ class ProbeResult:
 
     def summary(self) -> str:
         if self.error is not None:
-            return f"{self.target}: {self.name} {self.rdtype} via {self.transport}: {self.error}"
-        shown = ", ".join(self.answers) if self.answers else "no records"
-        return (
-            f"{self.target}: {self.name} {self.rdtype} via {self.transport}: {self.rcode} "
-            f"({shown}) in {self.latency_ms:.1f} ms"
+            return msg(
+                "verify.result-error", "{target}: {name} {rdtype} via {transport}: {error}",
+                target=self.target, name=self.name, rdtype=self.rdtype, transport=self.transport,
+                    error=self.error,
+            )
+        shown = ", ".join(self.answers) if self.answers else msg("verify.no-records", "no records")
+        return msg(
+            "verify.result-answer", "{target}: {name} {rdtype} via {transport}: {rcode} "
+            "({shown}) in {latency_ms:.1f} ms",
+            target=self.target, name=self.name, rdtype=self.rdtype, transport=self.transport,
+            rcode=self.rcode, shown=shown, latency_ms=self.latency_ms,
         )
 
 
@@ -130,12 +137,18 @@ def probe(
     import dns.rdatatype
 
     if transport not in TRANSPORTS:
-        raise InputError(f"probe transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+        raise InputError(msg(
+            "verify.bad-transport", "probe transport {transport} is not one of {choices}",
+            transport=repr(transport), choices=", ".join(TRANSPORTS),
+        ))
     try:
         rdtype_value = dns.rdatatype.from_text(rdtype)
         query = dns.message.make_query(name, rdtype_value)
     except (dns.exception.DNSException, ValueError) as err:
-        raise InputError(f"probe name {name!r} type {rdtype!r} is not a valid DNS question ({err})") from None
+        raise InputError(msg(
+            "verify.bad-question", "probe name {name} type {rdtype} is not a valid DNS question ({error})",
+            name=repr(name), rdtype=repr(rdtype), error=str(err),
+        )) from None
     started = time.monotonic()
 
     def result(
@@ -149,7 +162,8 @@ def probe(
     try:
         response = _exchange(target, query, transport, timeout, gateway, tunnels)
     except dns.exception.Timeout:
-        return result("", (), f"no answer within {timeout:g}s")
+        return result("", (), msg("verify.no-answer-within", "no answer within {timeout:g}s",
+            timeout=timeout))
     except (OSError, EOFError, dns.exception.DNSException) as err:
         return result("", (), f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
     except InputError:
@@ -175,7 +189,10 @@ def _exchange(
     if transport == "tcp":
         return dns.query.tcp(query, _require_ip(target), timeout=timeout, port=target.port)
     if (gateway is None and tunnels is None) or not target.pod:
-        raise InputError(f"probe of {target.label} over port-forward needs the pod name and a gateway")
+        raise InputError(msg(
+            "verify.port-forward-needs-pod-gateway",
+            "probe of {target} over port-forward needs the pod name and a gateway", target=target.label,
+        ))
     if tunnels is not None:
         return tunnels.exchange(target, query, timeout)
     assert gateway is not None
@@ -213,7 +230,10 @@ def _soa_owners(response: object) -> tuple[str, ...]:
 
 def _require_ip(target: ProbeTarget) -> str:
     if not target.ip:
-        raise InputError(f"probe target {target.label} has no IP; use the port-forward transport")
+        raise InputError(msg(
+            "verify.target-no-ip", "probe target {target} has no IP; use the port-forward transport",
+            target=target.label,
+        ))
     return target.ip
 
 
@@ -231,10 +251,16 @@ def choose_transport(
     if target.ip:
         direct = probe(target, name, "A", "udp", timeout=direct_timeout)
         if direct.error is None:
-            return TransportChoice("udp", f"{target.ip}:{target.port} answers directly over UDP")
-        reasons.append(f"direct UDP to {target.ip}:{target.port}: {direct.error}")
+            return TransportChoice("udp", msg(
+                "verify.transport-udp", "{address} answers directly over UDP",
+                    address=f"{target.ip}:{target.port}"
+            ))
+        reasons.append(msg(
+            "verify.transport-udp-failed", "direct UDP to {address}: {error}",
+            address=f"{target.ip}:{target.port}", error=direct.error,
+        ))
     else:
-        reasons.append("no IP to reach directly")
+        reasons.append(msg("verify.transport-no-ip", "no IP to reach directly"))
     if (gateway is not None or tunnels is not None) and target.pod:
         tunnelled = probe(
             target, name, "A", "port-forward", timeout=max(direct_timeout, 5.0), gateway=gateway,
@@ -243,14 +269,29 @@ def choose_transport(
         if tunnelled.error is None:
             return TransportChoice(
                 "port-forward",
-                f"{'; '.join(reasons)}; using DNS over TCP through an API server port-forward to "
-                f"pod {target.namespace}/{target.pod}",
+                msg(
+                    "verify.transport-port-forward",
+                    "{reasons}; using DNS over TCP through an API server port-forward to pod {pod}",
+                    reasons=_joined(reasons), pod=f"{target.namespace}/{target.pod}",
+                ),
             )
-        reasons.append(f"port-forward to pod {target.namespace}/{target.pod}: {tunnelled.error}")
-    raise CheckFailed(
-        f"DNS server {target.label} cannot be reached: {'; '.join(reasons)}. Run the wizard from a "
-        "host inside the pod network, or check that port-forward is allowed (pods/portforward)"
-    )
+        reasons.append(msg(
+            "verify.transport-port-forward-failed", "port-forward to pod {pod}: {error}",
+            pod=f"{target.namespace}/{target.pod}", error=tunnelled.error,
+        ))
+    raise CheckFailed(msg(
+        "verify.dns-server-unreachable",
+        "DNS server {target} cannot be reached: {reasons}. Run the wizard from a "
+        "host inside the pod network, or check that port-forward is allowed (pods/portforward)",
+        target=target.label, reasons=_joined(reasons),
+    ))
+
+
+def _joined(parts: Sequence[str]) -> str:
+    """`parts` joined with "; ", each Message rendered again in the language it is shown in."""
+    if len(parts) == 1:
+        return parts[0]
+    return msg("verify.joined", "{first}; {rest}", first=parts[0], rest=_joined(parts[1:]))
 
 
 class TunnelPool:
@@ -292,7 +333,10 @@ class TunnelPool:
         import dns.query
 
         if not target.pod:
-            raise InputError(f"probe of {target.label} over port-forward needs the pod name")
+            raise InputError(msg(
+                "verify.port-forward-needs-pod", "probe of {target} over port-forward needs the pod name",
+                target=target.label,
+            ))
         key = (target.namespace, target.pod, target.port)
         while True:
             with self._lock:
@@ -318,7 +362,10 @@ class TunnelPool:
                     if fresh:
                         if said:
                             where = f"{target.namespace}/{target.pod}"
-                            raise OSError(f"port-forward to pod {where}: {said}") from err
+                            raise OSError(msg(
+                                "verify.port-forward-said", "port-forward to pod {pod}: {said}", pod=where,
+                                    said=said
+                            )) from err
                         raise
                     # a kept tunnel the other end had closed: the question never got an answer,
                     # ask it once more on a new tunnel
@@ -371,7 +418,7 @@ def cluster_fqdn(name: str, namespace: str, cluster_domain: str) -> str:
     domain = cluster_domain.strip(".")
     stripped = name.rstrip(".")
     if not stripped:
-        raise InputError(f"probe name {name!r} is empty")
+        raise InputError(msg("verify.empty-name", "probe name {name} is empty", name=repr(name)))
     if name.endswith(".") or stripped == domain or stripped.endswith("." + domain):
         return stripped
     labels = stripped.split(".")
@@ -389,7 +436,8 @@ def reverse_name(ip: str) -> str:
     try:
         return ipaddress.ip_address(ip).reverse_pointer
     except ValueError:
-        raise InputError(f"reverse lookup: {ip!r} is not an IP address") from None
+        raise InputError(msg("verify.reverse-not-ip", "reverse lookup: {ip} is not an IP address",
+            ip=repr(ip))) from None
 
 
 def service_of(fqdn: str, cluster_domain: str) -> str | None:
@@ -414,13 +462,19 @@ def default_probe_set(
     with what decides its verdict: the Service it names, the stub domain it belongs to."""
     domain = cluster_domain.strip(".")
     if not domain:
-        raise InputError("probe set: the cluster domain is empty; it comes from kube-dns's --domain")
+        raise InputError(msg(
+            "verify.empty-domain", "probe set: the cluster domain is empty; it comes from kube-dns's --domain"
+        ))
     search = " ".join(pod_search_path("default", domain))
     kubernetes = cluster_fqdn("kubernetes.default", "default", domain)
     queries = [
         ProbeQuery(
             kubernetes, "A", "cluster",
-            f"the guide's `kubernetes.default`, expanded with a pod's search path ({search})",
+            msg(
+                "verify.note-kubernetes-default",
+                "the guide's `kubernetes.default`, expanded with a pod's search path ({search})",
+                    search=search,
+            ),
             service="default/kubernetes",
         )
     ]
@@ -428,18 +482,29 @@ def default_probe_set(
         name, _, ns = raw.partition("/") if "/" in raw else (raw, "", "")
         fqdn = cluster_fqdn(name, ns or namespace, domain)
         service = service_of(fqdn, domain)
-        what = f"Service {service}" if service else "not a Service name: compared with kube-dns"
-        queries.append(ProbeQuery(fqdn, "A", "business", f"business name {raw} ({what})", service=service))
+        what = (
+            f"Service {service}" if service
+            else msg("verify.note-not-service", "not a Service name: compared with kube-dns")
+        )
+        note = msg("verify.note-business", "business name {name} ({what})", name=raw, what=what)
+        queries.append(ProbeQuery(fqdn, "A", "business", note, service=service))
     if external_name:
-        queries.append(ProbeQuery(external_name.rstrip("."), "A", "external", "a name outside the cluster"))
+        queries.append(ProbeQuery(
+            external_name.rstrip("."), "A", "external", msg("verify.note-outside",
+                "a name outside the cluster")
+        ))
     for stub in stub_domains:
         zone = stub.strip(".").lower()
-        queries.append(ProbeQuery(zone, "A", "stub", f"stub domain {zone} (forwarded)", zone=zone))
+        note = msg("verify.note-stub", "stub domain {zone} (forwarded)", zone=zone)
+        queries.append(ProbeQuery(zone, "A", "stub", note, zone=zone))
     if kubernetes_service_ip:
         queries.append(
             ProbeQuery(
                 reverse_name(kubernetes_service_ip), "PTR", "reverse",
-                f"reverse lookup of the kubernetes Service IP {kubernetes_service_ip}",
+                msg(
+                    "verify.note-reverse", "reverse lookup of the kubernetes Service IP {ip}",
+                    ip=kubernetes_service_ip,
+                ),
                 service="default/kubernetes",
             )
         )
@@ -509,9 +574,11 @@ class ObservationStats:
         def ms(v: float | None) -> str:
             return "-" if v is None else f"{v:.1f} ms"
 
-        return (
-            f"{self.total} queries, {self.failures} failed ({self.error_rate:.1%}); "
-            f"p50 {ms(self.p50)}, p95 {ms(self.p95)}, max {ms(self.max)}"
+        return msg(
+            "verify.observation-summary",
+            "{total} queries, {failures} failed ({rate:.1%}); p50 {p50}, p95 {p95}, max {max}",
+            total=self.total, failures=self.failures, rate=self.error_rate,
+            p50=ms(self.p50), p95=ms(self.p95), max=ms(self.max),
         )
 
 
@@ -532,7 +599,10 @@ class PinnedSocket:
         self._sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
         self._sock.setblocking(False)  # dnspython waits with its own timeout only on these
         self.source_port = int(self._sock.getsockname()[1])
-        self.label = f"{target.label} from pinned port {self.source_port}"
+        self.label = msg(
+            "verify.pinned-label", "{target} from pinned port {port}", target=target.label,
+                port=self.source_port
+        )
 
     def ask(self, name: str, rdtype: str = "A", *, timeout: float = 2.0) -> ProbeResult:
         """Like `probe` over UDP, through this socket; a late answer to an earlier query is
@@ -557,7 +627,8 @@ class PinnedSocket:
                 sock=self._sock, ignore_unexpected=True, ignore_errors=True,
             )
         except dns.exception.Timeout:
-            return result("", (), f"no answer within {timeout:g}s")
+            return result("", (), msg("verify.no-answer-within", "no answer within {timeout:g}s",
+                timeout=timeout))
         except (OSError, EOFError, dns.exception.DNSException) as err:
             return result("", (), f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
         return result(_rcode_text(response.rcode()), _answers(response), None, _soa_owners(response))

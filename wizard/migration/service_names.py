@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from wizard.dns.translate import ServiceResolver
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import ServiceView
 
@@ -22,16 +23,20 @@ def cluster_ip_resolver(gateway: Gateway) -> ServiceResolver:
         service, namespace = name.lower().rstrip(".").split(".")[:2]
         obj = gateway.try_get("Service", namespace, service)
         if obj is None:
-            raise InputError(
-                f"stub nameserver {name}: Service {namespace}/{service} does not exist; "
-                "fix the name in the kube-dns ConfigMap or give the nameserver's IP"
-            )
+            raise InputError(msg(
+                "verify.stub-service-missing",
+                "stub nameserver {name}: Service {service} does not exist; "
+                "fix the name in the kube-dns ConfigMap or give the nameserver's IP",
+                name=name, service=f"{namespace}/{service}",
+            ))
         view = ServiceView.from_obj(obj)
         if not view.has_cluster_ip:
-            raise InputError(
-                f"stub nameserver {name}: Service {namespace}/{service} is headless (no ClusterIP); "
-                "give one of its pod IPs or a Service with a ClusterIP"
-            )
+            raise InputError(msg(
+                "verify.stub-service-headless",
+                "stub nameserver {name}: Service {service} is headless (no ClusterIP); "
+                "give one of its pod IPs or a Service with a ClusterIP",
+                name=name, service=f"{namespace}/{service}",
+            ))
         return view.cluster_ip
 
     return resolve

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from wizard.i18n import msg
 from wizard.migration.progress import Event, EventSink, Note, StepFinished
 
 PAUSE_POLL_S = 0.2
@@ -67,11 +68,12 @@ class StepGate:
         self._held.set()
         try:
             if sink is not None:
-                sink(Note(f"paused after step {event.step.id}: nothing changes until you continue"))
+                sink(Note(msg("verify.paused", "paused after step {step}: nothing changes until you continue",
+                              step=event.step.id)))
             while not self._running.wait(PAUSE_POLL_S):
                 if self.cancel.is_set():
                     return
             if sink is not None:
-                sink(Note("continuing"))
+                sink(Note(msg("verify.continuing", "continuing")))
         finally:
             self._held.clear()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wizard.errors import InputError
+from wizard.i18n import tr
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import Obj, spec_replicas
 from wizard.migration.autoscaler import AutoscalerRecord
@@ -63,7 +64,7 @@ class ContainmentRecord:
                 "kube_dns": self.kube_dns,
                 "resume_after": self.resume_after,
                 "state": self.state,
-                "reason": self.reason,
+                "reason": tr(self.reason, "en"),  # an annotation in the cluster: never translated
                 "time": self.time,
             },
             sort_keys=True,

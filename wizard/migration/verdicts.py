@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from wizard.errors import WizardError
+from wizard.i18n import msg
 from wizard.k8s.objects import EndpointsView, ServiceView
 from wizard.migration.probes import ProbeQuery, ProbeResult
 
@@ -81,19 +82,27 @@ class Verdict:
     @property
     def line(self) -> str:
         """One line for logs and the command's output."""
-        word = {"yes": "ok", "NO": "FAILED", "?": "inconclusive"}[self.mark]
+        word = {
+            "yes": msg("verify.verdict-ok", "ok"),
+            "NO": msg("verify.verdict-failed", "FAILED"),
+            "?": msg("verify.verdict-inconclusive", "inconclusive"),
+        }[self.mark]
         question = f"{self.query.purpose} {self.query.name} {self.query.rdtype}"
-        return f"{self.result.target}: {question}: {word}: {self.reason}"
+        return msg(
+            "verify.verdict-line", "{target}: {question}: {word}: {reason}",
+            target=self.result.target, question=question, word=word, reason=self.reason,
+        )
 
 
 def _shown(records: frozenset[str] | tuple[str, ...]) -> str:
-    return "[" + ", ".join(sorted(records)) + "]" if records else "no records"
+    return "[" + ", ".join(sorted(records)) + "]" if records else msg("verify.no-records", "no records")
 
 
 def _said(result: ProbeResult) -> str:
     if result.error is not None:
-        return f"no answer ({result.error})"
-    return f"{result.rcode} {_shown(result.records())}"
+        return msg("verify.said-no-answer", "no answer ({error})", error=result.error)
+    return msg("verify.said-answer", "{rcode} {records}", rcode=result.rcode,
+        records=_shown(result.records()))
 
 
 def judge(
@@ -106,7 +115,8 @@ def judge(
         return Verdict(passed, conclusive, query, got, baseline, reason)
 
     if got.error is not None:
-        return verdict(False, f"CoreDNS gave no answer ({got.error})")
+        return verdict(False, msg("verify.coredns-no-answer", "CoreDNS gave no answer ({error})",
+            error=got.error))
     if query.purpose in ("cluster", "business", "reverse"):
         return _judge_service_name(query, got, baseline, expected, verdict)
     if query.purpose == "stub":
@@ -127,31 +137,61 @@ def _judge_service_name(
     if want is None:
         # a business name the operator gave that is no Service's: the two servers must agree exactly
         if got.rcode != "NOERROR":
-            return verdict(False, f"CoreDNS says {got.rcode} for a name the operator expects to exist")
+            return verdict(False, msg(
+                "verify.business-not-noerror",
+                    "CoreDNS says {rcode} for a name the operator expects to exist",
+                rcode=got.rcode,
+            ))
         if baseline is None or baseline.error is not None:
-            return verdict(True, f"NOERROR {_shown(got.records())}; no kube-dns answer to compare with")
+            return verdict(True, msg(
+                "verify.business-no-baseline", "NOERROR {records}; no kube-dns answer to compare with",
+                records=_shown(got.records()),
+            ))
         if baseline.rcode != "NOERROR" or baseline.records() != got.records():
-            return verdict(False, f"CoreDNS {_said(got)}, kube-dns {_said(baseline)}")
-        return verdict(True, f"NOERROR {_shown(got.records())}, the same as kube-dns")
+            return verdict(False, msg(
+                "verify.business-differ", "CoreDNS {got}, kube-dns {baseline}",
+                got=_said(got), baseline=_said(baseline),
+            ))
+        return verdict(True, msg(
+            "verify.business-same", "NOERROR {records}, the same as kube-dns", records=_shown(got.records())
+        ))
     if got.rcode != "NOERROR":
-        return verdict(False, f"CoreDNS says {got.rcode}, but {expected.source} exists: want {_shown(want)}")
+        return verdict(False, msg(
+            "verify.service-not-noerror", "CoreDNS says {rcode}, but {source} exists: want {want}",
+            rcode=got.rcode, source=expected.source, want=_shown(want),
+        ))
     if got.records() != want:
         return verdict(
-            False, f"CoreDNS answers {_shown(got.records())}, but {expected.source}: want {_shown(want)}"
+            False, msg(
+                "verify.service-wrong-records", "CoreDNS answers {records}, but {source}: want {want}",
+                records=_shown(got.records()), source=expected.source, want=_shown(want),
+            ),
         )
     if baseline is None:
-        return verdict(True, f"{_shown(want)} as {expected.source} (no kube-dns pod left to ask)")
+        return verdict(True, msg(
+            "verify.service-no-kube-dns-pod", "{want} as {source} (no kube-dns pod left to ask)",
+            want=_shown(want), source=expected.source,
+        ))
     if baseline.error is not None:
         return verdict(
-            True, f"{_shown(want)} as {expected.source} (kube-dns gave no answer: {baseline.error})"
+            True, msg(
+                "verify.service-kube-dns-no-answer", "{want} as {source} (kube-dns gave no answer: {error})",
+                want=_shown(want), source=expected.source, error=baseline.error,
+            ),
         )
     if baseline.rcode != "NOERROR" or baseline.records() != want:
         return verdict(
             False,
-            f"kube-dns says {_said(baseline)} but {expected.source}: want {_shown(want)}; the probe cannot "
-            "tell a right answer from a wrong one (is the cluster domain right?)",
+            msg(
+                "verify.service-kube-dns-wrong",
+                "kube-dns says {baseline} but {source}: want {want}; the probe cannot "
+                "tell a right answer from a wrong one (is the cluster domain right?)",
+                baseline=_said(baseline), source=expected.source, want=_shown(want),
+            ),
         )
-    return verdict(True, f"{_shown(want)} as {expected.source}, kube-dns too")
+    return verdict(True, msg(
+        "verify.service-passed", "{want} as {source}, kube-dns too", want=_shown(want), source=expected.source
+    ))
 
 
 def _judge_stub(query: ProbeQuery, got: ProbeResult, baseline: ProbeResult | None, verdict: _Make) -> Verdict:
@@ -159,41 +199,78 @@ def _judge_stub(query: ProbeQuery, got: ProbeResult, baseline: ProbeResult | Non
     if got.rcode != "NOERROR":
         return verdict(
             False,
-            f"CoreDNS says {got.rcode}: the nameserver of stub domain {zone} did not answer it "
-            "(a resolver that does not know the zone says NXDOMAIN)",
+            msg(
+                "verify.stub-not-noerror",
+                "CoreDNS says {rcode}: the nameserver of stub domain {zone} did not answer it "
+                "(a resolver that does not know the zone says NXDOMAIN)",
+                rcode=got.rcode, zone=zone,
+            ),
         )
     from_zone = bool(got.records()) or any(
         owner == zone or owner.endswith("." + zone) for owner in got.authority
     )
     if not from_zone:
         return verdict(
-            False, f"NOERROR without records or the SOA of {zone}: not the stub's nameserver's answer"
+            False, msg(
+                "verify.stub-not-from-zone",
+                "NOERROR without records or the SOA of {zone}: not the stub's nameserver's answer", zone=zone,
+            ),
         )
     if baseline is None or baseline.error is not None:
-        why = "no kube-dns pod left" if baseline is None else f"kube-dns gave no answer: {baseline.error}"
-        return verdict(True, f"NOERROR {_shown(got.records())} from stub domain {zone} ({why})")
+        why = (
+            msg("verify.stub-no-kube-dns-pod", "no kube-dns pod left") if baseline is None
+            else msg("verify.stub-kube-dns-no-answer", "kube-dns gave no answer: {error}",
+                error=baseline.error)
+        )
+        return verdict(True, msg(
+            "verify.stub-no-baseline", "NOERROR {records} from stub domain {zone} ({why})",
+            records=_shown(got.records()), zone=zone, why=why,
+        ))
     if baseline.rcode != got.rcode or baseline.records() != got.records():
-        return verdict(False, f"CoreDNS {_said(got)}, kube-dns {_said(baseline)} (the same stub nameserver)")
-    return verdict(True, f"NOERROR {_shown(got.records())} from stub domain {zone}, the same as kube-dns")
+        return verdict(False, msg(
+            "verify.stub-differ", "CoreDNS {got}, kube-dns {baseline} (the same stub nameserver)",
+            got=_said(got), baseline=_said(baseline),
+        ))
+    return verdict(True, msg(
+        "verify.stub-same", "NOERROR {records} from stub domain {zone}, the same as kube-dns",
+        records=_shown(got.records()), zone=zone,
+    ))
 
 
 def _judge_outside(got: ProbeResult, baseline: ProbeResult | None, verdict: _Make) -> Verdict:
     mine = rcode_class(got)
     if baseline is None:
         if mine == "answer":
-            return verdict(True, f"NOERROR {_shown(got.records())} (no kube-dns pod left to compare with)")
+            return verdict(True, msg(
+                "verify.outside-no-baseline", "NOERROR {records} (no kube-dns pod left to compare with)",
+                records=_shown(got.records()),
+            ))
         if mine == "negative":
-            return verdict(True, "NXDOMAIN, and no kube-dns pod left to compare with", conclusive=False)
-        return verdict(False, f"CoreDNS says {got.rcode} for the outside name")
+            return verdict(True, msg(
+                "verify.outside-nxdomain-no-baseline", "NXDOMAIN, and no kube-dns pod left to compare with"
+            ), conclusive=False)
+        return verdict(False, msg(
+            "verify.outside-failure", "CoreDNS says {rcode} for the outside name", rcode=got.rcode
+        ))
     theirs = rcode_class(baseline)
     if mine != theirs:
-        return verdict(False, f"CoreDNS {_said(got)}, kube-dns {_said(baseline)}: a different kind of answer")
+        return verdict(False, msg(
+            "verify.outside-differ", "CoreDNS {got}, kube-dns {baseline}: a different kind of answer",
+            got=_said(got), baseline=_said(baseline),
+        ))
     if mine == "answer":
-        return verdict(True, f"NOERROR, kube-dns too (records may differ: {_shown(got.records())})")
+        return verdict(True, msg(
+            "verify.outside-passed", "NOERROR, kube-dns too (records may differ: {records})",
+            records=_shown(got.records()),
+        ))
     return verdict(
         True,
-        f"CoreDNS {_said(got)}, kube-dns {_said(baseline)}: the outside name does not resolve from "
-        "this cluster, which proves nothing; give one that does with --outside-name",
+        msg(
+            "verify.outside-both-negative",
+            "CoreDNS {got}, kube-dns {baseline}: the outside name does not resolve from "
+            "this cluster, which proves nothing; give one that does with --outside-name",
+            got=_said(got), baseline=_said(baseline),
+        ),
         conclusive=False,
     )
 
@@ -216,12 +293,19 @@ def expected_records(gateway: Gateway, query: ProbeQuery, cluster_domain: str) -
     try:
         service = gateway.try_get("Service", namespace, name)
     except WizardError as err:
-        return Expected(None, where, f"cannot read {where} to know the right answer: {err}")
+        return Expected(None, where, msg(
+            "verify.expected-unreadable", "cannot read {where} to know the right answer: {error}",
+            where=where, error=str(err),
+        ))
     if service is None:
         return Expected(
             None,
             where,
-            f"{where} does not exist, so {query.name} has no right answer; probe a Service that exists",
+            msg(
+                "verify.expected-missing",
+                "{where} does not exist, so {name} has no right answer; probe a Service that exists",
+                where=where, name=query.name,
+            ),
         )
     svc = ServiceView.from_obj(service)
     domain = cluster_domain.strip(".")
@@ -232,13 +316,20 @@ def expected_records(gateway: Gateway, query: ProbeQuery, cluster_domain: str) -
     if svc.type == "ExternalName":
         target = svc.external_name.rstrip(".").lower() + "."
         return Expected(
-            None, where, f"{where} is an ExternalName ({target}): probe a Service with a ClusterIP"
+            None, where, msg(
+                "verify.expected-external-name",
+                "{where} is an ExternalName ({target}): probe a Service with a ClusterIP", where=where,
+                    target=target,
+            ),
         )
     if svc.has_cluster_ip:
         return Expected(frozenset({svc.cluster_ip}), f"{where} ClusterIP {svc.cluster_ip}")
     ips = EndpointsView.from_obj(gateway.try_get("Endpoints", namespace, name)).ready
     if not ips:
         return Expected(
-            None, where, f"{where} is headless with no ready endpoint: probe a Service that has one"
+            None, where, msg(
+                "verify.expected-headless-empty",
+                "{where} is headless with no ready endpoint: probe a Service that has one", where=where,
+            ),
         )
-    return Expected(ips, f"headless {where} ready endpoints")
+    return Expected(ips, msg("verify.expected-headless", "headless {where} ready endpoints", where=where))
