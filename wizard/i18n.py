@@ -125,6 +125,12 @@ def tr(text: str, language: str | None = None) -> str:
     return text.render(language) if isinstance(text, Message) else text
 
 
+def error_text(err: BaseException) -> str:
+    """An exception's message, kept a Message when it is one (`str(err)` would freeze it in the
+    language of the moment; a Message renders again in the language shown)."""
+    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)
+
+
 def with_message_ids(document: Any) -> Any:
     """`document` for `-o json`, with every text field that is a Message (or a list of them)
     joined by a sibling `<field>_message`: its id and parameters. The text fields stay strings,

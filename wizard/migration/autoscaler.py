@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import CheckFailed, InputError
-from wizard.i18n import msg
+from wizard.i18n import error_text, msg
 from wizard.k8s.objects import (
     annotations_of,
     containers_of,
@@ -278,7 +278,7 @@ def _wait_autoscaler_running(
     except WaitTimeout as err:
         raise CheckFailed(msg(
             "verify.autoscaler-not-back", "autoscaler {autoscaler} did not come back: {error}",
-            autoscaler=f"{ns}/{name}", error=_text(err),
+            autoscaler=f"{ns}/{name}", error=error_text(err),
         )) from None
 
 
@@ -339,7 +339,3 @@ def verify_retargeted(
         now=describe_now(gateway.try_get("Deployment", ns, name)),
     ))
 
-
-def _text(err: Exception) -> str:
-    """An error's message, kept a Message when it is one (so it renders in the shown language)."""
-    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)

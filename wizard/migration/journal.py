@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 from wizard import __version__
 from wizard.errors import InputError
-from wizard.i18n import msg, tr
+from wizard.i18n import error_text, msg, tr
 from wizard.safe_load import load_json, read_bytes
 
 if TYPE_CHECKING:
@@ -332,7 +332,7 @@ class Journal:
                     else msg("verify.journal-corrupt-line", "corrupt line {number}", number=number)
                 )
                 message = msg("verify.journal-ignored-line", "journal {path}: ignored {what}: {error}",
-                              path=str(self.path), what=what, error=_text(err))
+                              path=str(self.path), what=what, error=error_text(err))
                 log.warning("%s", tr(message, "en"))
                 state.warnings.append(message)
                 continue
@@ -368,10 +368,6 @@ def _english(value: Any) -> Any:
         return {k: _english(v) for k, v in value.items()}
     return value
 
-
-def _text(err: Exception) -> str:
-    """An error's message, kept a Message when it is one (so it renders in the shown language)."""
-    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)
 
 
 def _ends_without_newline(fd: int) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
-from wizard.i18n import msg
+from wizard.i18n import error_text, msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import EndpointsView, Obj, name_of, owner_uids
 from wizard.k8s.watch import Watcher
@@ -146,7 +146,7 @@ class LiveDnsFeed:
         except WizardError as err:
             if not self._stop.is_set():
                 self._emit(Note(msg("verify.live-view-stopped", "the live view of {name} stopped: {error}",
-                                    name=name, error=_text(err))))
+                                    name=name, error=error_text(err))))
         except Exception as err:  # a broken feed must not kill the switch it shows
             if not self._stop.is_set():
                 self._emit(Note(msg(
@@ -197,7 +197,7 @@ class LiveDnsFeed:
             except WizardError as err:
                 self._emit(Note(msg("verify.live-view-classify",
                     "the live view could not classify the DNS pods: {error}",
-                                    error=_text(err))))
+                                    error=error_text(err))))
             self._stop.wait(self.min_interval_s)
 
     def _publish_pods(self) -> None:
@@ -222,7 +222,3 @@ class LiveDnsFeed:
         if self.sink is not None and not self._stop.is_set():
             self.sink(event)
 
-
-def _text(err: Exception) -> str:
-    """An error's message, kept a Message when it is one (so it renders in the shown language)."""
-    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)
