@@ -8,7 +8,7 @@ operator can check it, and lists what the other tables would pick. Facts: coredn
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from wizard.errors import InputError
 from wizard.i18n import Message, msg
@@ -16,9 +16,9 @@ from wizard.i18n import Message, msg
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?([-+.~_][0-9A-Za-z.+~_-]*)?$")
 
 
-@dataclass(frozen=True, order=True)
-class Version:
-    """A version such as 1.8.4, v1.8.4 or 1.11.1-tke.1, ordered numerically.
+class Version(NamedTuple):
+    """A version such as 1.8.4, v1.8.4 or 1.11.1-tke.1, ordered numerically (a NamedTuple, not a
+    dataclass: `versions` and `--help` then start without importing dataclasses and inspect).
 
     `suffix` keeps a vendor build tag (`-tke.1`); it sorts after the plain release, but every
     compatibility rule looks at `release` only, because a vendor rebuild carries the same plugins.
@@ -114,8 +114,7 @@ def min_kubernetes_for(coredns: str | Version) -> Version:
     return needed
 
 
-@dataclass(frozen=True)
-class VersionTable:
+class VersionTable(NamedTuple):
     """A published Kubernetes minor → CoreDNS mapping.
 
     `rows` hold (Kubernetes minor, CoreDNS). A Kubernetes minor between two rows uses the row
@@ -226,8 +225,7 @@ def is_tke_registry(host: str | None) -> bool:
     return name == TKE_REGISTRY_DOMAIN or name.endswith("." + TKE_REGISTRY_DOMAIN)
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """One CoreDNS version to install, the table it came from, why, and what else is reasonable."""
 
     version: str
