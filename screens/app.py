@@ -31,6 +31,7 @@ from screens.messages import (
 from screens.resume import offer_resume
 from screens.stages.base import StageScreen
 from screens.widgets.header import WizardHeader
+from wizard.i18n import N_, t, tr
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -53,6 +54,7 @@ class StageInfo:
 
     id: str
     title: str
+    """English, marked with N_: shown through t()."""
     load: Callable[[], type[StageScreen]]
     """Returns the stage's screen class."""
     load_live: Callable[[], type[StageScreen]] | None = None
@@ -110,12 +112,12 @@ def _done() -> type[StageScreen]:
 
 
 STAGES: tuple[StageInfo, ...] = (
-    StageInfo("preconditions", "Preconditions", _preconditions),
-    StageInfo("ipvs", "IPVS advice", _ipvs),
-    StageInfo("migration", "Config migration", _migration),
-    StageInfo("deploy", "Deploy", _deploy, _apply_deploy),
-    StageInfo("switch", "Switch", _switch),
-    StageInfo("done", "Done", _done),
+    StageInfo("preconditions", N_("Preconditions"), _preconditions),
+    StageInfo("ipvs", N_("IPVS advice"), _ipvs),
+    StageInfo("migration", N_("Config migration"), _migration),
+    StageInfo("deploy", N_("Deploy"), _deploy, _apply_deploy),
+    StageInfo("switch", N_("Switch"), _switch),
+    StageInfo("done", N_("Done"), _done),
 )
 STAGE_IDS = tuple(s.id for s in STAGES)
 BACK_ALLOWED_FROM = ("ipvs", "migration", "deploy")
@@ -127,7 +129,7 @@ def link_state_of(event: RequestEvent) -> tuple[LinkState, str]:
     if event.will_retry:
         return "retrying", event.error or f"HTTP {event.status}"
     if event.status is None:
-        return "unreachable", event.error or "no response"
+        return "unreachable", event.error or t("no response")
     if event.status >= 500:
         return "unreachable", f"HTTP {event.status}"
     return "ok", ""
@@ -141,12 +143,12 @@ class WizardApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
     TITLE = "coredns-wizard"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("n", "advance", "Next", id="app.advance"),
-        Binding("b", "go_back", "Back", id="app.back"),
-        Binding("q", "quit_safely", "Quit", id="app.quit"),
-        Binding("ctrl+q", "quit_safely", "Quit", id="app.quit-ctrl", show=False, priority=True),
-        Binding("ctrl+c", "quit_safely", "Quit", id="app.quit-interrupt", show=False, priority=True),
+        Binding("question_mark", "help", N_("Help"), id="app.help"),
+        Binding("n", "advance", N_("Next"), id="app.advance"),
+        Binding("b", "go_back", N_("Back"), id="app.back"),
+        Binding("q", "quit_safely", N_("Quit"), id="app.quit"),
+        Binding("ctrl+q", "quit_safely", N_("Quit"), id="app.quit-ctrl", show=False, priority=True),
+        Binding("ctrl+c", "quit_safely", N_("Quit"), id="app.quit-interrupt", show=False, priority=True),
     ]
 
     def __init__(
@@ -194,8 +196,8 @@ class WizardApp(App[int]):
     # ---- start ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         """The screen under the stages, seen only while looking for a switch in progress."""
-        yield self.make_header("start")
-        yield Static(Text("Looking for a switch already in progress on this cluster…", style="dim"),
+        yield self.make_header(N_("start"))
+        yield Static(Text(t("Looking for a switch already in progress on this cluster…"), style="dim"),
                      id="start-message")
 
     def on_mount(self) -> None:
@@ -212,7 +214,7 @@ class WizardApp(App[int]):
         self._load_stage_screens()
         offer_resume(self, self.context, self._resume_chosen)
 
-    @work(thread=True, exit_on_error=False, group="load-stages", description="load the stages")
+    @work(thread=True, exit_on_error=False, group="load-stages", description=N_("load the stages"))
     def _load_stage_screens(self) -> None:
         """Import the stage screens while the resume check reads the cluster, so the first stage
         opens without waiting for them."""
@@ -260,7 +262,7 @@ class WizardApp(App[int]):
         exclusive=True,
         exit_on_error=False,
         group="server-version",
-        description="read the server version",
+        description=N_("read the server version"),
     )
     def _read_server_version(self) -> None:
         version = self.context.gateway.server_version()
@@ -319,11 +321,11 @@ class WizardApp(App[int]):
     def advance_blocked(self) -> str | None:
         screen = self._stage_screen()
         if screen is None:
-            return "no stage is open"
+            return t("no stage is open")
         if not screen.is_mounted:
-            return "the stage is still opening"
+            return t("the stage is still opening")
         if self.stage_stack and self.stage_stack[-1] == len(STAGES) - 1:
-            return "this is the last stage"
+            return t("this is the last stage")
         return screen.advance_blocked()
 
     def advance(self) -> None:
@@ -336,12 +338,12 @@ class WizardApp(App[int]):
             return
         reason = self.advance_blocked()
         if reason or screen is None:
-            self.notify(reason or "no stage is open", title="Cannot go on yet", severity="warning")
+            self.notify(reason or t("no stage is open"), title=t("Cannot go on yet"), severity="warning")
             return
         screen.commit()
         index = self.stage_stack[-1] + 1
         if STAGE_IDS[index] == "ipvs" and not self.ipvs_wait_needed():
-            note = "IPVS advice skipped: no IPVS UDP-timeout risk per the pre-flight kube-proxy finding"
+            note = t("IPVS advice skipped: no IPVS UDP-timeout risk per the pre-flight kube-proxy finding")
             self.context.notes.append(note)
             self.notify(note, title="IPVS")
             index += 1
@@ -355,7 +357,8 @@ class WizardApp(App[int]):
 
     def go_back(self) -> None:
         if not self._back_allowed():
-            self.notify("Going back is not possible here: the cluster has changed since.", severity="warning")
+            self.notify(t("Going back is not possible here: the cluster has changed since."),
+                        severity="warning")
             return
         self.stage_stack.pop()
         self.pop_screen()
@@ -411,9 +414,10 @@ class WizardApp(App[int]):
         if self.change_in_flight:
             self.quit_pending = True
             self.notify(
-                f"{self.change_in_flight} is in flight: the wizard quits as soon as it finishes. "
-                "The switch is resumable: start the wizard (or `coredns-wizard switch`) again.",
-                title="Quitting after the current change", severity="warning", timeout=10,
+                t("{what} is in flight: the wizard quits as soon as it finishes. "
+                  "The switch is resumable: start the wizard (or `coredns-wizard switch`) again.",
+                  what=self.change_in_flight),
+                title=t("Quitting after the current change"), severity="warning", timeout=10,
             )
             return
         self.exit(self.exit_code)
@@ -456,8 +460,9 @@ class WizardApp(App[int]):
             if binding.id in rows:
                 rows[binding.id][0].append(self.get_key_display(binding))
                 continue
-            state = "" if active.enabled else " (not now)"
-            description = (binding.description or binding.action) + state
+            description = binding.description or binding.action
+            if not active.enabled:
+                description = t("{description} (not now)", description=description)
             rows[binding.id] = ([self.get_key_display(binding)], description)
         return [(", ".join(keys), binding_id, text) for binding_id, (keys, text) in rows.items()]
 
@@ -474,27 +479,27 @@ class WizardApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         if not self.stage_stack:  # the start screen: a stage will open above, leaving help underneath
-            self.notify("Looking for a switch in progress; help opens on the first stage.", timeout=3)
+            self.notify(t("Looking for a switch in progress; help opens on the first stage."), timeout=3)
             return
         screen = self._stage_screen()
-        stage = STAGES[self.stage_stack[-1]].title if self.stage_stack else "start"
+        stage = t(STAGES[self.stage_stack[-1]].title) if self.stage_stack else t("start")
         about = screen.help_text() if screen is not None else None
         self.push_screen(HelpScreen(self.help_rows(), stage, about))
 
     def request_rollback(self) -> None:
         """Ask, then roll back with the engine (kube-dns back first, then CoreDNS to 0)."""
         if self.context.read_only:
-            self.notify("Read-only mode: rolling back is not possible.", severity="error")
+            self.notify(t("Read-only mode: rolling back is not possible."), severity="error")
             return
         if self.change_in_flight:
-            self.notify(f"{self.change_in_flight} is in flight: pause or let it finish, then roll back.",
-                        severity="warning")
+            self.notify(t("{what} is in flight: pause or let it finish, then roll back.",
+                          what=self.change_in_flight), severity="warning")
             return
-        self.notify("Reading what a rollback would change…", timeout=2)
+        self.notify(t("Reading what a rollback would change…"), timeout=2)
         self._prepare_rollback()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
-          description="read what a rollback would change")
+          description=N_("read what a rollback would change"))
     def _prepare_rollback(self) -> None:
         from screens.widgets.rollback_preview import read_rollback_preview
 
@@ -503,15 +508,19 @@ class WizardApp(App[int]):
     def on_rollback_preview_read(self, message: RollbackPreviewRead) -> None:
         preview = message.preview
         if preview.error:
-            advice = f" {preview.advice}" if preview.advice else ""
-            self.notify(f"Cannot roll back: {preview.error}.{advice}", severity="error", timeout=10)
+            if preview.advice:
+                text = t("Cannot roll back: {error}. {advice}", error=tr(preview.error),
+                         advice=tr(preview.advice))
+            else:
+                text = t("Cannot roll back: {error}.", error=tr(preview.error))
+            self.notify(text, severity="error", timeout=10)
             return
         if self.change_in_flight:
             return  # a change began while the cluster was read; `r` again once it is done
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.begin_change("the rollback")
+                self.begin_change(t("the rollback"))
                 self._run_rollback()
 
         from screens.widgets.rollback_preview import rollback_confirmation
@@ -521,7 +530,7 @@ class WizardApp(App[int]):
     def action_rollback(self) -> None:
         self._rollback_on_stage()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="rollback", description="roll back")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rollback", description=N_("roll back"))
     def _run_rollback(self) -> None:
         from wizard.errors import WizardError
         from wizard.migration.rollback import rollback
@@ -534,7 +543,8 @@ class WizardApp(App[int]):
         except WizardError as err:
             self.post_message(RollbackFinished(False, str(err)))
             return
-        summary = outcome.reason if outcome.completed else f"{outcome.reason}. {outcome.advice}"
+        summary = (tr(outcome.reason) if outcome.completed
+                   else t("{reason}. {advice}", reason=outcome.reason, advice=outcome.advice))
         self.post_message(RollbackFinished(outcome.completed, summary))
 
     def _post_engine_event(self, event: Event) -> None:
@@ -548,10 +558,10 @@ class WizardApp(App[int]):
         self.end_change()
         if message.ok:
             self.deployed = False
-            self.context.notes.append(f"rolled back: {message.summary}")
-            self.notify(message.summary, title="Rolled back to kube-dns", timeout=15)
+            self.context.notes.append(t("rolled back: {summary}", summary=message.summary))
+            self.notify(message.summary, title=t("Rolled back to kube-dns"), timeout=15)
         else:
-            self.notify(message.summary, title="Rollback stopped", severity="error", timeout=30)
+            self.notify(message.summary, title=t("Rollback stopped"), severity="error", timeout=30)
         self.refresh_bindings()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -565,13 +575,14 @@ class WizardApp(App[int]):
         first = (str(error).splitlines() or [type(error).__name__])[0]
         if event.worker.group == "server-version":
             return  # the connection light already says what is wrong
-        self.notify(f"{event.worker.description}: {first}", title="Error", severity="error", timeout=20)
+        self.notify(t("{task}: {error}", task=t(event.worker.description), error=first), title=t("Error"),
+                    severity="error", timeout=20)
 
 
 class LiveWizardApp(WizardApp):
     """live and dry-run modes: the keys that change the cluster are bound."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "rollback", "Roll back", id="app.rollback")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "rollback", N_("Roll back"), id="app.rollback")]
 
 
 def build_app(

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wizard.i18n import N_, t
+
 if TYPE_CHECKING:
     from wizard.k8s.connection import Connection
     from wizard.lab.cluster import Lab
@@ -24,8 +26,9 @@ REAL_WAITS = {"observe": "5m", "ipvs_wait": "5m"}
 """The guide's waits (observation per round, IPVS session expiry), the defaults on a real cluster."""
 DEMO_WAITS = {"observe": "15s", "ipvs_wait": "10s"}
 """--demo's defaults: the lab's DNS sees no real traffic, so a new user does not wait 20 minutes."""
-HEADLESS_HINT = ("use the headless commands instead: coredns-wizard plan | switch | status | rollback "
-                 "(coredns-wizard --help lists them)")
+HEADLESS_HINT = N_("use the headless commands instead: coredns-wizard plan | switch | status | rollback "
+                   "(coredns-wizard --help lists them)")
+"""English, marked with N_: printed through t()."""
 LAB_FLAGS = ("nodes", "kube_dns_replicas", "k8s_version", "proxy_mode", "fault", "speed", "kernel",
              "guide_configmap", "cluster_domain", "preset")
 
@@ -33,15 +36,15 @@ LAB_FLAGS = ("nodes", "kube_dns_replicas", "k8s_version", "proxy_mode", "fault",
 def _commands_epilog() -> str:
     from wizard.cli import COMMANDS
 
-    lines = ["subcommands (run headless; `coredns-wizard COMMAND --help` for their options):"]
+    lines = [t("subcommands (run headless; `coredns-wizard COMMAND --help` for their options):")]
     for name, module_name in COMMANDS.items():
         try:
             help_text = str(importlib.import_module(module_name).HELP)
         except ModuleNotFoundError:
             continue
-        lines.append(f"  {name:16} {help_text}")
+        lines.append(f"  {name:16} {t(help_text)}")
     lines.append("")
-    lines.append("Without a subcommand the terminal wizard opens on the current kubeconfig context.")
+    lines.append(t("Without a subcommand the terminal wizard opens on the current kubeconfig context."))
     return "\n".join(lines)
 
 
@@ -62,50 +65,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _WizardParser(
         prog="coredns-wizard",
         usage="coredns-wizard [COMMAND ...] | coredns-wizard [wizard options]",
-        description="Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
-        "verifying every step, with rollback. With no COMMAND, opens the terminal wizard.",
+        description=t("Switch a Kubernetes cluster from kube-dns to CoreDNS one replica at a time, "
+                      "verifying every step, with rollback. With no COMMAND, opens the terminal wizard."),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from wizard import __version__
 
     parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
-    wizard = parser.add_argument_group("wizard options")
+    wizard = parser.add_argument_group(t("wizard options"))
     add_connection_arguments(wizard)  # type: ignore[arg-type]
     add_language_argument(wizard)
     mode = wizard.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true",
-                      help="send every change with dryRun=All: the API server validates, nothing is stored")
+                      help=t("send every change with dryRun=All: the API server validates, "
+                             "nothing is stored"))
     mode.add_argument("--read-only", action="store_true",
-                      help="never change the cluster; keys that would are not even bound")
+                      help=t("never change the cluster; keys that would are not even bound"))
     add_plan_arguments(wizard)
     add_switch_run_arguments(wizard)
     wizard.add_argument("--ipvs-wait", metavar="DURATION", default=None,
-                        help="the IPVS wait when kube-proxy's old UDP timeout cannot be read (the gate "
-                        "otherwise waits the old timeout it reads; default 5m, the guide's; "
-                        f"{DEMO_WAITS['ipvs_wait']} with --demo)")
+                        help=t("the IPVS wait when kube-proxy's old UDP timeout cannot be read (the gate "
+                               "otherwise waits the old timeout it reads; default 5m, the guide's; "
+                               "{demo_wait} with --demo)", demo_wait=DEMO_WAITS['ipvs_wait']))
     wizard.add_argument("--report", metavar="FILE",
-                        help="write the HTML change record (steps, times, kubectl, DNS charts) to FILE "
-                        "when the Done stage opens; w there writes it too")
+                        help=t("write the HTML change record (steps, times, kubectl, DNS charts) to FILE "
+                               "when the Done stage opens; w there writes it too"))
     wizard.add_argument("--log-file", metavar="FILE",
-                        help="where the wizard logs (default: $XDG_STATE_HOME/coredns-wizard/tui.log)")
+                        help=t("where the wizard logs (default: $XDG_STATE_HOME/coredns-wizard/tui.log)"))
     wizard.add_argument("--keymap", metavar="FILE",
-                        help="remap keys by binding id, a TOML [keys] table (default: "
-                        "$XDG_CONFIG_HOME/coredns-wizard/keymap.toml when it exists)")
-    demo = parser.add_argument_group("demo (a simulated cluster started in-process)")
-    demo.add_argument("--demo", action="store_true", help="start the lab and open the wizard on it")
-    demo.add_argument("--nodes", type=int, metavar="N", help="lab nodes (default 3)")
-    demo.add_argument("--kube-dns-replicas", type=int, metavar="N", help="lab kube-dns replicas (default 3)")
-    demo.add_argument("--k8s-version", metavar="V", help="lab Kubernetes version (default 1.20.15)")
-    demo.add_argument("--proxy-mode", metavar="ipvs|iptables", help="lab kube-proxy mode (default ipvs)")
-    demo.add_argument("--preset", metavar="NAME", help="lab cluster shape (default tke; `coredns-wizard lab "
-                      "--list-presets` lists them)")
-    demo.add_argument("--cluster-domain", metavar="D", help="lab cluster domain (default cluster.local)")
-    demo.add_argument("--kernel", metavar="old|fixed", help="lab node kernel (default old)")
+                        help=t("remap keys by binding id, a TOML [keys] table (default: "
+                               "$XDG_CONFIG_HOME/coredns-wizard/keymap.toml when it exists)"))
+    demo = parser.add_argument_group(t("demo (a simulated cluster started in-process)"))
+    demo.add_argument("--demo", action="store_true", help=t("start the lab and open the wizard on it"))
+    demo.add_argument("--nodes", type=int, metavar="N", help=t("lab nodes (default 3)"))
+    demo.add_argument("--kube-dns-replicas", type=int, metavar="N",
+                      help=t("lab kube-dns replicas (default 3)"))
+    demo.add_argument("--k8s-version", metavar="V", help=t("lab Kubernetes version (default 1.20.15)"))
+    demo.add_argument("--proxy-mode", metavar="ipvs|iptables", help=t("lab kube-proxy mode (default ipvs)"))
+    demo.add_argument("--preset", metavar="NAME",
+                      help=t("lab cluster shape (default tke; "
+                             "`coredns-wizard lab --list-presets` lists them)"))
+    demo.add_argument("--cluster-domain", metavar="D", help=t("lab cluster domain (default cluster.local)"))
+    demo.add_argument("--kernel", metavar="old|fixed", help=t("lab node kernel (default old)"))
     demo.add_argument("--guide-configmap", action="store_true", default=None,
-                      help="the guide's full kube-dns ConfigMap (with federations)")
-    demo.add_argument("--fault", action="append", metavar="NAME", help="inject a lab fault (repeatable)")
+                      help=t("the guide's full kube-dns ConfigMap (with federations)"))
+    demo.add_argument("--fault", action="append", metavar="NAME", help=t("inject a lab fault (repeatable)"))
     demo.add_argument("--speed", type=float, metavar="X",
-                      help=f"lab speed (default {DEMO_SPEED:g}: pods become ready in a second or two)")
+                      help=t("lab speed (default {speed:g}: pods become ready in a second or two)",
+                             speed=DEMO_SPEED))
     parser.set_defaults(observe=None)  # filled in by apply_wait_defaults: short for --demo
     return parser
 
@@ -126,16 +133,16 @@ def apply_wait_defaults(args: argparse.Namespace) -> str:
     shortened = [flag for flag in shortened if not flag.startswith("--ipvs-wait")]
     if not shortened:
         return ""
-    return (f"Demo: short waits ({', '.join(shortened)}; the IPVS gate still waits the old UDP timeout "
-            f"it reads from kube-proxy: s skips it with a reason); on a real cluster --observe defaults "
-            f"to the guide's {REAL_WAITS['observe']}.")
+    return t("Demo: short waits ({waits}; the IPVS gate still waits the old UDP timeout "
+             "it reads from kube-proxy: s skips it with a reason); on a real cluster --observe defaults "
+             "to the guide's {observe}.", waits=", ".join(shortened), observe=REAL_WAITS["observe"])
 
 
 def terminal_problem() -> str | None:
     """Why the terminal wizard cannot run here (stdin or stdout is not a terminal), else None."""
     for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
         if stream is None or not stream.isatty():
-            return f"{name} is not a terminal"
+            return t("{stream} is not a terminal", stream=name)
     return None
 
 
@@ -163,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"coredns-wizard: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("coredns-wizard: interrupted", file=sys.stderr)
+        print("coredns-wizard: " + t("interrupted"), file=sys.stderr)
         return 130
 
 
@@ -175,12 +182,12 @@ def lab_options(args: argparse.Namespace) -> Any:
     if not args.demo:
         if given:
             flag = "--" + given[0].replace("_", "-")
-            raise InputError(f"{flag} configures the demo lab: add --demo, or drop {flag}")
+            raise InputError(t("{flag} configures the demo lab: add --demo, or drop {flag}", flag=flag))
         return None
     from wizard.lab.cluster import LabOptions  # the lab (~0.1 s of imports) only for --demo
 
     if args.kubeconfig or args.context:
-        raise InputError("--demo opens the wizard on its own lab: drop --kubeconfig/--context")
+        raise InputError(t("--demo opens the wizard on its own lab: drop --kubeconfig/--context"))
     values: dict[str, Any] = {"speed": DEMO_SPEED, "dns_port": 0}
     for name in LAB_FLAGS:
         if name == "fault":
@@ -206,7 +213,7 @@ def switch_options(args: argparse.Namespace, lab_dns_port: int | None) -> Any:
     apply_wait_defaults(args)  # idempotent: fills only what is still unset
     ipvs_wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
     if ipvs_wait < 0:
-        raise InputError(f"--ipvs-wait {args.ipvs_wait!r}: must not be negative")
+        raise InputError(t("--ipvs-wait {value}: must not be negative", value=repr(args.ipvs_wait)))
     mode: Mode = "read-only" if args.read_only else "dry-run" if args.dry_run else "live"
     options = with_switch_run_options(plan_options(args, mode, lab_dns_port), args)
     return dataclasses.replace(options, ipvs_wait_seconds=ipvs_wait)
@@ -225,7 +232,8 @@ def _setup_logging(log_file: str | None) -> Path:
         handler: logging.Handler = logging.StreamHandler(stream)
     except OSError as err:
         raise InputError(
-            f"--log-file {path}: cannot write ({err.strerror or err}); pass another file"
+            t("--log-file {path}: cannot write ({error}); pass another file", path=path,
+              error=err.strerror or err)
         ) from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -240,8 +248,8 @@ def _run_wizard(args: argparse.Namespace) -> int:
     wait_note, keymap, lab_opts, connection = _checked_inputs(args)
     problem = terminal_problem()
     if problem is not None:  # Textual would wait forever for a terminal that is not there
-        print(f"coredns-wizard: the terminal wizard needs a terminal ({problem}); {HEADLESS_HINT}",
-              file=sys.stderr)
+        print("coredns-wizard: " + t("the terminal wizard needs a terminal ({problem}); {hint}",
+                                     problem=problem, hint=t(HEADLESS_HINT)), file=sys.stderr)
         return 2
     log_path = _setup_logging(args.log_file)
     lab = None
@@ -249,11 +257,11 @@ def _run_wizard(args: argparse.Namespace) -> int:
         from wizard.lab.cluster import Lab
 
         lab = Lab(lab_opts)
-        print("coredns-wizard: starting the demo lab…", file=sys.stderr, flush=True)
+        print("coredns-wizard: " + t("starting the demo lab…"), file=sys.stderr, flush=True)
         try:
             lab.start()
         except (TimeoutError, OSError) as err:
-            print(f"coredns-wizard: the demo lab could not start: {err}", file=sys.stderr)
+            print("coredns-wizard: " + t("the demo lab could not start: {error}", error=err), file=sys.stderr)
             return 1
     try:
         if connection is None:
@@ -321,7 +329,7 @@ def _run_app(
         logging.getLogger("coredns_wizard.tui").info("wizard exited with %s", app.return_code)
         if app.quit_summary:  # quit mid-switch: how the cluster stands, and how to resume
             print(app.quit_summary, flush=True)
-        print(f"coredns-wizard: log in {log_path}", file=sys.stderr)
+        print("coredns-wizard: " + t("log in {path}", path=log_path), file=sys.stderr)
         return int(app.return_code or 0)
     finally:
         gateway.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import InputError
+from wizard.i18n import N_, t
 from wizard.safe_load import read_text
 
 KEYMAP_MAX_BYTES = 64 * 1024
@@ -40,13 +41,14 @@ FOCUS_DEFAULT_KEYS = frozenset({"enter", "ctrl+m", "space"})
 APP_CLASS = "screens.app:LiveWizardApp"
 """The live App binds every App key (the read-only one binds a subset)."""
 DIALOGS: tuple[tuple[str, str], ...] = (
-    ("the confirmation dialog", "screens.widgets.confirm:ConfirmationModal"),
-    ("the help screen", "screens.widgets.help:HelpScreen"),
-    ("the pod logs screen", "screens.widgets.logs:PodLogsScreen"),
-    ("the resume offer", "screens.resume:ResumeScreen"),
-    ("the quit dialog", "screens.widgets.quit:QuitScreen"),
+    (N_("the confirmation dialog"), "screens.widgets.confirm:ConfirmationModal"),
+    (N_("the help screen"), "screens.widgets.help:HelpScreen"),
+    (N_("the pod logs screen"), "screens.widgets.logs:PodLogsScreen"),
+    (N_("the resume offer"), "screens.resume:ResumeScreen"),
+    (N_("the quit dialog"), "screens.widgets.quit:QuitScreen"),
 )
-"""Modal screens: their keys are checked on their own (the App's keys do not reach them)."""
+"""Modal screens: their keys are checked on their own (the App's keys do not reach them). The
+names are English, marked with N_; `binding_scopes` translates them."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,12 @@ def binding_scopes() -> tuple[BindingScope, ...]:
     """Every place keys are bound, from the App's stage list, so a new stage is covered."""
     from screens.app import STAGES
 
-    scopes = [BindingScope("every stage", (APP_CLASS,))]
+    scopes = [BindingScope(t("every stage"), (APP_CLASS,))]
     for stage in STAGES:
         classes = (stage.live_screen, stage.screen)
         for path in dict.fromkeys(f"{c.__module__}:{c.__qualname__}" for c in classes if c is not None):
-            scopes.append(BindingScope(f"the {stage.title} stage", (path, APP_CLASS)))
-    scopes.extend(BindingScope(name, (path,)) for name, path in DIALOGS)
+            scopes.append(BindingScope(t("the {stage} stage", stage=t(stage.title)), (path, APP_CLASS)))
+    scopes.extend(BindingScope(t(name), (path,)) for name, path in DIALOGS)
     return tuple(scopes)
 
 
@@ -98,7 +100,8 @@ def load_keymap(explicit: str | None) -> tuple[dict[str, str], Path | None]:
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
-            raise InputError(f"--keymap {explicit}: no such file; pass a TOML file or drop --keymap")
+            raise InputError(t("--keymap {file}: no such file; pass a TOML file or drop --keymap",
+                               file=explicit))
     else:
         path = default_keymap_path()
         if not path.is_file():
@@ -108,11 +111,13 @@ def load_keymap(explicit: str | None) -> tuple[dict[str, str], Path | None]:
     try:
         document = tomllib.loads(read_text(path, "keymap", max_bytes=KEYMAP_MAX_BYTES))
     except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: not valid TOML ({err}); fix the file or pass another --keymap") from None
+        raise InputError(t("{path}: not valid TOML ({error}); fix the file or pass another --keymap",
+                           path=path, error=err)) from None
     except RecursionError:
-        raise InputError(f"{path}: not valid TOML (nested too deeply); fix the file") from None
+        raise InputError(t("{path}: not valid TOML (nested too deeply); fix the file", path=path)) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read the keymap ({err}); fix its permissions or encoding") from None
+        raise InputError(t("{path}: cannot read the keymap ({error}); fix its permissions or encoding",
+                           path=path, error=err)) from None
     keymap = parse_keymap(document, path)
     check_keymap(keymap, path)
     return keymap, path
@@ -123,10 +128,12 @@ def parse_keymap(document: Mapping[str, Any], path: Path) -> dict[str, str]:
     tables, so they are joined back into ids."""
     extra = [name for name in document if name != "keys"]
     if extra:
-        raise InputError(f"{path}: {extra[0]!r} is outside the [keys] table; put binding ids under [keys]")
+        raise InputError(t("{path}: {name} is outside the [keys] table; put binding ids under [keys]",
+                           path=path, name=repr(extra[0])))
     table = document.get("keys")
     if not isinstance(table, dict):
-        raise InputError(f"{path}: no [keys] table; add one, e.g. [keys] then app.advance = \"space\"")
+        raise InputError(t("{path}: no [keys] table; add one, e.g. [keys] then app.advance = \"space\"",
+                           path=path))
     keymap: dict[str, str] = {}
     for binding_id, value in _flatten(table, ""):
         keymap[binding_id] = _normalise_keys(value, path, binding_id)
@@ -149,17 +156,19 @@ def _normalise_keys(value: Any, path: Path, binding_id: str) -> str:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         value = ",".join(value)
     if not isinstance(value, str):
-        raise InputError(f"{path}: [keys] {binding_id} = {value!r}: give the key(s) as a string, "
-                         "e.g. \"space\" or \"n,space\"")
+        raise InputError(t("{path}: [keys] {id} = {value}: give the key(s) as a string, "
+                           "e.g. \"space\" or \"n,space\"", path=path, id=binding_id, value=repr(value)))
     parts = [p.strip() for p in value.split(",")]
     if not value.strip() or any(not p for p in parts):
-        raise InputError(f"{path}: [keys] {binding_id} = {value!r}: empty key; give key names "
-                         "separated by commas, e.g. \"n,space\"")
+        raise InputError(t("{path}: [keys] {id} = {value}: empty key; give key names "
+                           "separated by commas, e.g. \"n,space\"",
+                           path=path, id=binding_id, value=repr(value)))
     keys = _normalize_key_list(",".join(parts)).split(",")
     for key in keys:
         if not is_key_name(key):
-            raise InputError(f"{path}: [keys] {binding_id} = {value!r}: {key!r} is not a key Textual "
-                             "knows; use a character or a name like space, enter, f5, ctrl+p, question_mark")
+            raise InputError(t("{path}: [keys] {id} = {value}: {key} is not a key Textual knows; "
+                               "use a character or a name like space, enter, f5, ctrl+p, question_mark",
+                               path=path, id=binding_id, value=repr(value), key=repr(key)))
     return ",".join(dict.fromkeys(keys))
 
 
@@ -186,13 +195,15 @@ def check_keymap(
             import difflib
 
             close = difflib.get_close_matches(binding_id, sorted(known), n=1)
-            hint = f"did you mean {close[0]}?" if close else "the ? help screen lists every id"
-            raise InputError(f"{path}: [keys] {binding_id}: no binding has this id; {hint}")
+            hint = t("did you mean {id}?", id=close[0]) if close else t("the ? help screen lists every id")
+            raise InputError(t("{path}: [keys] {id}: no binding has this id; {hint}",
+                               path=path, id=binding_id, hint=hint))
     focus_keys = FOCUS_DEFAULT_KEYS & set(keymap.get("confirm.yes", "").split(","))
     if focus_keys:
         key = sorted(focus_keys)[0]
-        raise InputError(f"{path}: [keys] confirm.yes = {keymap['confirm.yes']!r}: {key} presses the focused "
-                         "Cancel button in a confirmation, so it cannot mean yes; pick another key")
+        raise InputError(t("{path}: [keys] confirm.yes = {value}: {key} presses the focused "
+                           "Cancel button in a confirmation, so it cannot mean yes; pick another key",
+                           path=path, value=repr(keymap["confirm.yes"]), key=key))
     for scope in scopes:
         _check_scope(keymap, path, scope)
 
@@ -223,5 +234,6 @@ def _check_scope(keymap: Mapping[str, str], path: Path, scope: BindingScope) -> 
             continue  # one owner, or a pair the wizard shares on purpose (switch.continue and app.advance)
         mine = [n for n in names if n in keymap] or names
         others = [n for n in names if n != mine[0]]
-        raise InputError(f"{path}: [keys] {mine[0]}: key {format_key(key)} is also {', '.join(others)} "
-                         f"on {scope.name}; pick a key that is free there")
+        raise InputError(t("{path}: [keys] {id}: key {key} is also {others} on {scope}; pick a key that is "
+                           "free there", path=path, id=mine[0], key=format_key(key), others=", ".join(others),
+                           scope=scope.name))

@@ -20,6 +20,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from screens.widgets.hanging import SLOT, around, ljust_cells
+from wizard.i18n import N_, t
+
 if TYPE_CHECKING:
     from screens.context import WizardContext
     from wizard.migration.status import SwitchStatus
@@ -38,33 +41,37 @@ def needs_resume_offer(status: SwitchStatus) -> bool:
 def resume_text(status: SwitchStatus, context_name: str, read_only: bool = False) -> Text:
     """What the operator needs to choose: where the switch stands, in which context."""
     text = Text()
-    text.append("A switch from kube-dns to CoreDNS is in progress in context ")
+    before, after = around(t("A switch from kube-dns to CoreDNS is in progress in context {context}.",
+                             context=SLOT))
+    text.append(before)
     text.append(context_name, style="bold cyan")
-    text.append(".\n\n")
-    rounds = "before round 1"
+    text.append(after + "\n\n")
+    rounds = t("before round 1")
     if status.round and status.rounds:
-        rounds = f"round {status.round} of {status.rounds}"
-    text.append("Where it stands  ", style="bold")
+        rounds = t("round {round} of {rounds}", round=status.round, rounds=status.rounds)
+    text.append(ljust_cells(t("Where it stands"), 16) + " ", style="bold")
     text.append(f"{status.phase}, {rounds}")
     if status.last_step:
-        text.append(f", last finished step {status.last_step}")
+        text.append(", " + t("last finished step {step}", step=status.last_step))
     text.append("\n")
     for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
         text.append(f"{label:<16} ", style="bold")
-        text.append("absent\n" if dep is None else f"{dep.ready}/{dep.replicas} ready\n")
+        text.append((t("absent") if dep is None
+                     else t("{ready}/{replicas} ready", ready=dep.ready, replicas=dep.replicas)) + "\n")
     ep = status.endpoints
-    text.append("Endpoints        ", style="bold")
-    text.append(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)} ready\n")
+    text.append(ljust_cells(t("Endpoints"), 16) + " ", style="bold")
+    text.append(t("CoreDNS {coredns}, kube-dns {kube_dns} ready", coredns=len(ep.coredns_ready),
+                  kube_dns=len(ep.kube_dns_ready)) + "\n")
     if status.journal_tail:
-        text.append("Journal (last entries)\n", style="bold")
+        text.append(t("Journal (last entries)") + "\n", style="bold")
         for line in status.journal_tail[-3:]:
             text.append(f"  {line}\n", style="dim")
     if read_only:
-        text.append("\nRead-only mode: c opens the Switch stage to watch it live (pods, endpoints and "
-                    "where the switch stands); nothing here can change the cluster.")
+        text.append("\n" + t("Read-only mode: c opens the Switch stage to watch it live (pods, endpoints and "
+                             "where the switch stands); nothing here can change the cluster."))
         return text
-    text.append("\nResume continues with the first unfinished step (each change still asks first). "
-                "Roll back restores kube-dns first, then scales CoreDNS to 0 (it asks first too).")
+    text.append("\n" + t("Resume continues with the first unfinished step (each change still asks first). "
+                         "Roll back restores kube-dns first, then scales CoreDNS to 0 (it asks first too)."))
     return text
 
 
@@ -72,9 +79,9 @@ class ResumeScreen(ModalScreen[ResumeChoice]):
     """Resume (c), roll back (r) or quit (q); dismisses with the choice."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "choose('resume')", "Resume", id="resume.resume"),
-        Binding("r", "choose('rollback')", "Roll back…", id="resume.rollback"),
-        Binding("q,escape", "choose('quit')", "Quit", id="resume.quit"),
+        Binding("c", "choose('resume')", N_("Resume"), id="resume.resume"),
+        Binding("r", "choose('rollback')", N_("Roll back…"), id="resume.rollback"),
+        Binding("q,escape", "choose('quit')", N_("Quit"), id="resume.quit"),
     ]
     DEFAULT_CSS = """
     ResumeScreen { align: center middle; }
@@ -93,15 +100,15 @@ class ResumeScreen(ModalScreen[ResumeChoice]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text("Switch in progress", style="bold yellow"), id="resume-title")
+            yield Static(Text(t("Switch in progress"), style="bold yellow"), id="resume-title")
             body = resume_text(self.status, self.context.connection.context, self.context.read_only)
             yield Static(body, id="resume-body")
             with Horizontal(id="resume-buttons"):
-                label = "Watch it (c)" if self.context.read_only else "Resume (c)"
+                label = t("Watch it (c)") if self.context.read_only else t("Resume (c)")
                 yield Button(label, id="resume-resume", variant="primary")
                 if not self.context.read_only:
-                    yield Button("Roll back… (r)", id="resume-rollback", variant="warning")
-                yield Button("Quit (q)", id="resume-quit")
+                    yield Button(t("Roll back… (r)"), id="resume-rollback", variant="warning")
+                yield Button(t("Quit (q)"), id="resume-quit")
 
     def on_mount(self) -> None:
         self.query_one("#resume-resume", Button).focus()

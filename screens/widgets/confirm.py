@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from wizard.i18n import N_, t, tr
+
 _serial = count(1)
 
 
@@ -56,22 +58,23 @@ class ConfirmationModal(ModalScreen[bool]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "confirm", "Yes, do it", id="confirm.yes"),
-        Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
+        Binding("y", "confirm", N_("Yes, do it"), id="confirm.yes"),
+        Binding("escape,n", "cancel", N_("Cancel"), id="confirm.cancel"),
     ]
 
-    def __init__(self, title: str, body: Text | str, confirm_label: str = "Yes, apply (y)") -> None:
+    def __init__(self, title: str, body: Text | str, confirm_label: str | None = None) -> None:
+        """`confirm_label` defaults to "Yes, apply (y)" in the current language."""
         super().__init__(id=f"confirm-{next(_serial)}", classes="confirm")
         self.title_text = title
-        self.body = body if isinstance(body, Text) else Text(body)
-        self.confirm_label = confirm_label
+        self.body = body if isinstance(body, Text) else Text(tr(body))
+        self.confirm_label = confirm_label if confirm_label is not None else t("Yes, apply (y)")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog"):
-            yield Static(Text(self.title_text, style="bold"), id="confirm-title")
+            yield Static(Text(tr(self.title_text), style="bold"), id="confirm-title")
             yield Static(self.body, id="confirm-body")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel (esc)", id="confirm-cancel", variant="primary")
+                yield Button(t("Cancel (esc)"), id="confirm-cancel", variant="primary")
                 yield Button(self.confirm_label, id="confirm-yes", variant="error")
 
     def on_mount(self) -> None:

@@ -17,6 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Static, TextArea
 
 from screens.messages import CorefileChecked
+from wizard.i18n import t, tr
 
 if TYPE_CHECKING:
     from wizard.dns.checker import Finding
@@ -26,9 +27,9 @@ CHECK_DELAY_S = 0.4
 
 def check_text(findings: list[Finding], error: str) -> Text:
     if error:
-        return Text(f"✖ {error}", style="bold red")
+        return Text("✖ " + tr(error), style="bold red")
     if not findings:
-        return Text("✔ CoreDNS would accept this Corefile", style="green")
+        return Text("✔ " + t("CoreDNS would accept this Corefile"), style="green")
     from wizard.dns.checker import format_finding
 
     out = Text()
@@ -67,7 +68,7 @@ class CorefileEditor(Vertical):
 
     def compose(self) -> ComposeResult:
         yield TextArea(self.initial_text, id="corefile-text", show_line_numbers=True, tab_behavior="indent")
-        yield Static(Text("checking…", style="dim"), id="corefile-check")
+        yield Static(Text(t("checking…"), style="dim"), id="corefile-check")
 
     def on_mount(self) -> None:
         self.check_now()
@@ -84,17 +85,18 @@ class CorefileEditor(Vertical):
     def problem(self) -> str | None:
         """Why this Corefile may not be used yet; None when it was checked and has no errors."""
         if self.checked_text != self.text:
-            return "the edited Corefile is still being checked"
+            return t("the edited Corefile is still being checked")
         if self.check_error:
             return self.check_error
         errors = [f for f in self.findings if f.is_error]
         if errors:
-            return f"the Corefile has {len(errors)} error(s) CoreDNS {self.coredns_version} would refuse"
+            return t("the Corefile has {count} error(s) CoreDNS {version} would refuse", count=len(errors),
+                     version=self.coredns_version)
         return None
 
     @on(TextArea.Changed, "#corefile-text")
     def _changed(self) -> None:
-        self.query_one("#corefile-check", Static).update(Text("checking…", style="dim"))
+        self.query_one("#corefile-check", Static).update(Text(t("checking…"), style="dim"))
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(CHECK_DELAY_S, self.check_now)

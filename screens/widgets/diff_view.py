@@ -16,6 +16,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.events import Resize
 from textual.widgets import Static
 
+from wizard.i18n import t, tr
+
 RowTag = Literal["equal", "removed", "added", "changed"]
 STACK_BELOW_COLUMNS = 100
 ROW_STYLES: dict[RowTag, tuple[str, str]] = {
@@ -90,8 +92,9 @@ def render_side(rows: list[DiffRow], side: Literal["left", "right"], aligned: bo
 def diff_summary(rows: list[DiffRow]) -> str:
     counts = {tag: sum(1 for r in rows if r.tag == tag) for tag in ("added", "removed", "changed")}
     if not any(counts.values()):
-        return "identical"
-    return f"{counts['added']} added, {counts['removed']} removed, {counts['changed']} changed line(s)"
+        return t("identical")
+    return t("{added} added, {removed} removed, {changed} changed line(s)", added=counts["added"],
+             removed=counts["removed"], changed=counts["changed"])
 
 
 class DiffView(VerticalScroll):
@@ -170,9 +173,9 @@ class DiffView(VerticalScroll):
         stacked = self.has_class("stacked")
         left = render_side(self.rows, "left", aligned=not stacked)
         right = render_side(self.rows, "right", aligned=not stacked)
-        left_title = Text(f"◀ {self.left_title}", style="bold")
-        right_title = Text(f"▶ {self.right_title}", style="bold")
-        summary = Text(f"changes: {diff_summary(self.rows)}", style="dim")
+        left_title = Text("◀ " + tr(self.left_title), style="bold")
+        right_title = Text("▶ " + tr(self.right_title), style="bold")
+        summary = Text(t("changes: {summary}", summary=diff_summary(self.rows)), style="dim")
         self.query_one(".diff-summary", Static).update(summary)
         if stacked:
             self.query_one(".diff-left-title", Static).update(left_title)

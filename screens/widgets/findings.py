@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from screens.widgets.hanging import Hanging
+from wizard.i18n import t, tr
 
 if TYPE_CHECKING:
     from wizard.migration.preflight.run import Finding
@@ -24,14 +25,14 @@ def finding_text(finding: Finding, *, evidence: bool = True) -> Text:
     mark, style = STATUS_MARKS.get(finding.status, ("?", "bold"))
     text = Text()
     text.append(f" {mark} ", style=style)
-    text.append(finding.title, style="bold" if finding.status != "ok" else "")
+    text.append(tr(finding.title), style="bold" if finding.status != "ok" else "")
     if evidence:
         for line in finding.evidence:
             text.append("\n     ")
-            text.append(line, style="dim")
+            text.append(tr(line), style="dim")
     if finding.advice and finding.status != "ok":
         text.append("\n     → ", style=style)
-        text.append(finding.advice)
+        text.append(tr(finding.advice))
     return text
 
 
@@ -44,14 +45,14 @@ def findings_text(findings: Sequence[Finding], groups: Iterable[tuple[str, Seque
         members = [by_id[i] for i in ids if i in by_id]
         if not members:
             continue
-        parts.append(Text(title, style="bold underline"))
+        parts.append(Text(tr(title), style="bold underline"))
         for item in members:
             parts.append(finding_text(item))
             seen.add(item.id)
     rest = [f for f in findings if f.id not in seen]
     if rest:
         if parts:
-            parts.append(Text("Other", style="bold underline"))
+            parts.append(Text(t("Other"), style="bold underline"))
         parts += [finding_text(f) for f in rest]
     return Text("\n").join(parts)
 

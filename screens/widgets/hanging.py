@@ -73,3 +73,20 @@ class Hanging:
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.text)
+
+
+def ljust_cells(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` terminal cells (a CJK character takes two): labels in
+    a column line up in every language."""
+    return text + " " * max(0, width - cell_len(text))
+
+
+SLOT = "\x00"
+"""A parameter value marking where a styled value goes in a translated sentence (see `around`)."""
+
+
+def around(sentence: str) -> tuple[str, str]:
+    """The text before and after the SLOT in `sentence` (a translation made with a parameter set
+    to SLOT), so the value can be appended with its own style wherever the language puts it."""
+    before, _, after = sentence.partition(SLOT)
+    return before, after

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from screens.messages import LinkState
+from wizard.i18n import N_, english_source, t
 
 MODE_STYLES = {
     "live": ("LIVE", "bold white on dark_red"),
@@ -17,11 +18,13 @@ MODE_STYLES = {
     "read-only": ("READ-ONLY", "bold white on blue"),
 }
 LINK_STYLES: dict[LinkState, tuple[str, str]] = {
-    "unknown": ("○ connecting", "dim"),
-    "ok": ("● connected", "green"),
-    "retrying": ("◐ retrying", "bold yellow"),
-    "unreachable": ("✖ unreachable", "bold red"),
+    "unknown": (N_("○ connecting"), "dim"),
+    "ok": (N_("● connected"), "green"),
+    "retrying": (N_("◐ retrying"), "bold yellow"),
+    "unreachable": (N_("✖ unreachable"), "bold red"),
 }
+"""The labels are English, marked with N_: shown through t(). The mode labels stay as they are
+(the names of the modes, as --dry-run and --read-only spell them)."""
 
 
 class WizardHeader(Static):
@@ -63,25 +66,26 @@ class WizardHeader(Static):
         self.update(self.render_text())
 
     def render_text(self) -> Text:
-        """Two lines; every value from the kubeconfig or cluster is plain Text, never markup."""
+        """Two lines; every value from the kubeconfig or cluster is plain Text, never markup. The
+        stage title is translated here (again after a language change) from its English."""
         label, style = MODE_STYLES.get(self.mode, (self.mode.upper(), "bold"))
         link_label, link_style = LINK_STYLES[self.link]
         first = Text()
         first.append(" coredns-wizard ", style="bold")
         first.append(f" {label} ", style=style)
         if self.stage:
-            first.append("  stage: ", style="dim")
-            first.append(self.stage, style="bold")
+            first.append("  " + t("stage:") + " ", style="dim")
+            first.append(t(english_source(self.stage)), style="bold")
         first.append("  ")
-        first.append(link_label, style=link_style)
+        first.append(t(link_label), style=link_style)
         if self.link_detail and self.link != "ok":
             first.append(f" ({self.link_detail})", style=link_style)
-        second = Text(" context ", style="dim")
+        second = Text(" " + t("context") + " ", style="dim")
         second.append(self.context_name, style="bold cyan")
-        second.append("  cluster ", style="dim")
+        second.append("  " + t("cluster") + " ", style="dim")
         second.append(self.cluster, style="cyan")
         second.append("  Kubernetes ", style="dim")
         second.append(self.k8s_version, style="cyan")
-        second.append("  server ", style="dim")
+        second.append("  " + t("server") + " ", style="dim")
         second.append(self.server)
         return Text("\n").join([first, second])

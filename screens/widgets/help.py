@@ -13,12 +13,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from wizard.i18n import N_, t
+
 
 def bindings_table(rows: list[tuple[str, str, str]]) -> Table:
     table = Table(box=None, expand=True, show_edge=False)
-    table.add_column("key", style="bold cyan", no_wrap=True)
+    table.add_column(t("key"), style="bold cyan", no_wrap=True)
     table.add_column("id", style="dim", no_wrap=True)
-    table.add_column("what it does")
+    table.add_column(t("what it does"))
     for key, binding_id, description in rows:
         table.add_row(Text(key), Text(binding_id), Text(description))
     return table
@@ -45,7 +47,7 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "close", "Close help", id="help.close"),
+        Binding("escape,question_mark,q", "close", N_("Close help"), id="help.close"),
     ]
 
     def __init__(self, rows: list[tuple[str, str, str]], stage: str, about: Text | None = None) -> None:
@@ -58,14 +60,16 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog"):
             if self.about is not None:
-                yield Static(Text(f"The {self.stage} stage", style="bold"), id="help-about-title")
+                about_title = Text(t("The {stage} stage", stage=self.stage), style="bold")
+                yield Static(about_title, id="help-about-title")
                 yield Static(self.about, id="help-about")
-            yield Static(Text(f"Keys on the {self.stage} stage", style="bold"), id="help-title")
+            keys_title = Text(t("Keys on the {stage} stage", stage=self.stage), style="bold")
+            yield Static(keys_title, id="help-title")
             yield Static(bindings_table(self.rows), id="help-table")
             yield Static(
                 Text(
-                    "Destructive keys ask first, with Cancel focused; in read-only mode they are not "
-                    "bound at all. Remap keys by binding id.",
+                    t("Destructive keys ask first, with Cancel focused; in read-only mode they are not "
+                      "bound at all. Remap keys by binding id."),
                     style="dim",
                 )
             )

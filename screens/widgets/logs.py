@@ -22,7 +22,9 @@ from textual.screen import ModalScreen
 from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState
 
+from screens.widgets.hanging import SLOT, around
 from wizard.errors import WizardError
+from wizard.i18n import N_, t
 from wizard.k8s.gateway import Gateway
 from wizard.textsafety import escape_control
 
@@ -66,26 +68,26 @@ def read_pod_story(
     sections: list[tuple[str, list[str]]] = []
     try:
         events = gateway.events_for("Pod", namespace, pod)
-        sections.append(("Events", [
+        sections.append((t("Events"), [
             escape_control(
                 f"{e.get('type') or '-'} {e.get('reason') or '-'} (x{e.get('count') or 1}): "
                 f"{e.get('message') or ''}"
             )
             for e in events
-        ] or ["none"]))
+        ] or [t("none")]))
     except WizardError as err:
-        sections.append(("Events", [f"could not read them: {err}"]))
-    for previous, heading in ((True, "Log of the previous container"), (False, "Log")):
+        sections.append((t("Events"), [t("could not read them: {error}", error=err)]))
+    for previous, heading in ((True, t("Log of the previous container")), (False, t("Log"))):
         command = kubectl_logs_command(namespace, pod, container, tail_lines, previous)
         try:
             text = gateway.pod_logs(namespace, pod, container=container, tail_lines=tail_lines,
                                     previous=previous)
             lines = [escape_control(line) for line in text.rstrip("\n").splitlines()]
-            sections.append((f"{heading} ({command})", lines or ["(empty)"]))
+            sections.append((f"{heading} ({command})", lines or [t("(empty)")]))
         except WizardError as err:
             if previous:
                 continue  # no previous instance is the normal case
-            sections.append((f"{heading} ({command})", [f"could not read it: {err}"]))
+            sections.append((f"{heading} ({command})", [t("could not read it: {error}", error=err)]))
     return sections
 
 
@@ -93,8 +95,8 @@ class PodLogsScreen(ModalScreen[None]):
     """`l` on a pod row: its events and one container's logs (c: the next container); esc closes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,l", "close", "Close", id="logs.close"),
-        Binding("c", "next_container", "Next container", id="logs.container"),
+        Binding("escape,q,l", "close", N_("Close"), id="logs.close"),
+        Binding("c", "next_container", N_("Next container"), id="logs.container"),
     ]
     DEFAULT_CSS = """
     PodLogsScreen { align: center middle; }
@@ -127,15 +129,18 @@ class PodLogsScreen(ModalScreen[None]):
             yield RichLog(id="logs-body", wrap=True, markup=False, highlight=False, auto_scroll=False)
 
     def _title(self) -> Text:
-        title = Text("Logs and events of pod ", style="bold")
+        before, after = around(t("Logs and events of pod {pod}", pod=SLOT))
+        title = Text(before, style="bold")
         title.append(f"{self.namespace}/{self.pod}", style="bold cyan")
+        title.append(after, style="bold")
         if self.container:
-            title.append("  container ", style="bold")
+            title.append("  " + t("container") + " ", style="bold")
             title.append(self.container, style="bold cyan")
             others = [c for c in self.containers if c != self.container]
             if others:
-                title.append(f" (c: next of {', '.join(self.containers)})", style="dim")
-        title.append("   esc closes\n", style="dim")
+                title.append(" " + t("(c: next of {containers})", containers=", ".join(self.containers)),
+                             style="dim")
+        title.append("   " + t("esc closes") + "\n", style="dim")
         title.append(kubectl_logs_command(self.namespace, self.pod, self.container), style="dim")
         return title
 
@@ -173,17 +178,18 @@ class PodLogsScreen(ModalScreen[None]):
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and self.is_attached:
             body = self.query_one(RichLog)
-            body.write(Text(f"could not read the logs: {event.worker.error}", style="bold red"))
+            failed = t("could not read the logs: {error}", error=event.worker.error)
+            body.write(Text(failed, style="bold red"))
 
     def action_next_container(self) -> None:
         if len(self.containers) < 2:
-            self.notify("This pod has one container.", timeout=3)
+            self.notify(t("This pod has one container."), timeout=3)
             return
         index = self.containers.index(self.container) if self.container in self.containers else -1
         self.container = self.containers[(index + 1) % len(self.containers)]
         self.loaded = False
         self.query_one("#logs-title", Static).update(self._title())
-        self.query_one(RichLog).clear().write(Text("reading…", style="dim"))
+        self.query_one(RichLog).clear().write(Text(t("reading…"), style="dim"))
         self.read_logs()
 
     def action_close(self) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import DataTable, RichLog, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from screens.widgets.hanging import Hanging
+from wizard.i18n import N_, t
 from wizard.migration.probes import ProbeResult
 from wizard.migration.progress import ObservationTick, PodView, ProbeBatch
 
@@ -58,10 +60,10 @@ class _Seen:
     changed_at: float
 
 
-POD_COLUMNS = {  # key: (header, header when narrow)
-    "deployment": ("Deployment", "Owner"), "pod": ("Pod", "Pod"), "node": ("Node", "Node"),
-    "ip": ("IP", "IP"), "status": ("Status", "Status"), "ready": ("Ready", "Rdy"),
-    "restarts": ("Restarts", "Rst"), "age": ("Age", "Age"),
+POD_COLUMNS = {  # key: (header, header when narrow); English, marked with N_, shown through t()
+    "deployment": (N_("Deployment"), N_("Owner")), "pod": ("Pod", "Pod"), "node": (N_("Node"), N_("Node")),
+    "ip": ("IP", "IP"), "status": (N_("Status"), N_("Status")), "ready": (N_("Ready"), N_("Rdy")),
+    "restarts": (N_("Restarts"), N_("Rst")), "age": (N_("Age"), N_("Age")),
 }
 WIDE_ORDER = ("deployment", "pod", "node", "ip", "status", "ready", "restarts", "age")
 NARROW_ORDER = ("pod", "ready", "node", "status", "restarts", "deployment", "age", "ip")
@@ -79,7 +81,7 @@ class PodsPane(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
-        self.border_title = "DNS pods"
+        self.border_title = t("DNS pods")
         self.order: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
@@ -98,7 +100,7 @@ class PodsPane(DataTable[Text]):
         self.order = order
         narrow = order == NARROW_ORDER
         for key in order:
-            self.add_column(POD_COLUMNS[key][1 if narrow else 0], key=key)
+            self.add_column(t(POD_COLUMNS[key][1 if narrow else 0]), key=key)
 
     @property
     def pods(self) -> list[PodView]:
@@ -147,7 +149,7 @@ class PodsPane(DataTable[Text]):
                 "node": Text(pod.node or "-", style=style),
                 "ip": Text(pod.ip or "-", style=style),
                 "status": Text(pod.phase, style=style),
-                "ready": Text("yes" if pod.ready else "no", style=style),
+                "ready": Text(t("yes") if pod.ready else t("no"), style=style),
                 "restarts": Text(str(pod.restarts), style="bold red" if pod.restarts else style),
                 "age": Text(format_age(age), style=style),
             }
@@ -165,8 +167,8 @@ class EndpointsPane(Static):
     """Which IPs the kube-dns Service routes to, ready and not ready, by owning Deployment."""
 
     def __init__(self, service: str, *, id: str | None = None) -> None:
-        super().__init__(Text("waiting for the endpoints…", style="dim"), id=id)
-        self.border_title = f"Endpoints of Service {service}"
+        super().__init__(Text(t("waiting for the endpoints…"), style="dim"), id=id)
+        self.border_title = t("Endpoints of Service {service}", service=service)
         self.ready: tuple[str, ...] = ()
         self.not_ready: tuple[str, ...] = ()
 
@@ -179,10 +181,12 @@ class EndpointsPane(Static):
     def redraw(self, owners: dict[str, str]) -> None:
         """One line of counts, then one line per owning Deployment (fits three rows)."""
         text = Text()
-        text.append(f"ready {len(self.ready)}", style="bold green" if self.ready else "bold red")
-        text.append(f"   not ready {len(self.not_ready)}\n", style="bold yellow" if self.not_ready else "dim")
+        text.append(t("ready {count}", count=len(self.ready)),
+                    style="bold green" if self.ready else "bold red")
+        text.append("   " + t("not ready {count}", count=len(self.not_ready)) + "\n",
+                    style="bold yellow" if self.not_ready else "dim")
         if not self.ready and not self.not_ready:
-            text.append("no endpoints: the Service routes nowhere", style="bold red")
+            text.append(t("no endpoints: the Service routes nowhere"), style="bold red")
         for owner in ("coredns", "kube-dns", "other"):
             ready = [ip for ip in self.ready if owners.get(ip, "other") == owner]
             waiting = [ip for ip in self.not_ready if owners.get(ip, "other") == owner]
@@ -191,7 +195,7 @@ class EndpointsPane(Static):
             text.append(f"{owner:<9}", style=OWNER_STYLE[owner])
             text.append(", ".join(ready) or "-")
             if waiting:
-                text.append("  not ready: ", style="yellow")
+                text.append("  " + t("not ready:") + " ", style="yellow")
                 text.append(", ".join(waiting))
             text.append("\n")
         text.rstrip()
@@ -204,10 +208,10 @@ class ProbesPane(DataTable[Text]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
-        self.border_title = "DNS probes"
+        self.border_title = t("DNS probes")
 
     def on_mount(self) -> None:
-        for label in ("Target", "Name", "Type", "Rcode", "Latency", "Verdict"):
+        for label in (t("Target"), t("Name"), t("Type"), t("Rcode"), t("Latency"), t("Verdict")):
             self.add_column(label)
 
     def update_batch(self, batch: ProbeBatch, owners: dict[str, str]) -> None:
@@ -223,8 +227,20 @@ class ProbesPane(DataTable[Text]):
                 Text(result.rdtype),
                 Text(result.error or result.rcode, style=style),
                 Text(latency),
-                Text(verdict, style=verdict_style),
+                Text(verdict_label(verdict), style=verdict_style),
             )
+
+
+def verdict_label(verdict: str) -> str:
+    """A verdict from `probe_rows` as the operator reads it: its marks ("yes", "- baseline",
+    "NO: ") are compared in English by code, and translated only here, for display."""
+    if verdict == "yes":
+        return t("yes")
+    if verdict == "- baseline":
+        return "- " + t("baseline")
+    if verdict.startswith("NO: "):
+        return t("NO: {reason}", reason=verdict.removeprefix("NO: "))
+    return verdict
 
 
 def probe_rows(batch: ProbeBatch, owners: dict[str, str]) -> list[tuple[ProbeResult, str, str]]:
@@ -252,8 +268,8 @@ class ObservationPane(Static):
     """The observation window after a kube-dns scale-down: time left, errors, latency."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(Text("no observation yet", style="dim"), id=id)
-        self.border_title = "Observation"
+        super().__init__(Text(t("no observation yet"), style="dim"), id=id)
+        self.border_title = t("Observation")
         self.tick: ObservationTick | None = None
 
     def update_tick(self, tick: ObservationTick) -> None:
@@ -268,18 +284,18 @@ def observation_text(tick: ObservationTick, width: int = 12) -> Text:
     text = Text()
     text.append("█" * filled, style="green")
     text.append("░" * (width - filled), style="dim")
-    text.append(f" {left:.0f}s left of {tick.total:.0f}s\n")
-    text.append(f"queries {tick.queries}  ")
-    text.append(f"errors {tick.errors}", style="bold red" if tick.errors else "green")
+    text.append(" " + t("{left:.0f}s left of {total:.0f}s", left=left, total=tick.total) + "\n")
+    text.append(t("queries {count}", count=tick.queries) + "  ")
+    text.append(t("errors {count}", count=tick.errors), style="bold red" if tick.errors else "green")
     rate = tick.errors / tick.queries if tick.queries else 0.0
     text.append(f" ({rate:.1%})\n")
     p50 = "-" if tick.p50_ms is None else f"{tick.p50_ms:.1f} ms"
     p95 = "-" if tick.p95_ms is None else f"{tick.p95_ms:.1f} ms"
-    text.append(f"latency p50 {p50}  p95 {p95}")
+    text.append(t("latency p50 {p50}  p95 {p95}", p50=p50, p95=p95))
     if tick.pinned_queries:
-        text.append("\npinned sockets ")
+        text.append("\n" + t("pinned sockets") + " ")
         text.append(
-            f"{tick.pinned_errors}/{tick.pinned_queries} failed",
+            t("{errors}/{queries} failed", errors=tick.pinned_errors, queries=tick.pinned_queries),
             style="bold red" if tick.pinned_errors else "green",
         )
     return text
@@ -294,7 +310,7 @@ class EventLogPane(RichLog):
         super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=5000, auto_scroll=False)
         self.clock = clock
         self.started = clock()
-        self.border_title = "Events"
+        self.border_title = t("Events")
         self.lines_written: list[str] = []
 
     def add(self, message: str | Text, style: str = "", hang: int | None = None) -> None:
@@ -308,7 +324,7 @@ class EventLogPane(RichLog):
             del self.lines_written[: -self.max_lines]
         # two columns: a wrapped message hangs under its own first character, not under the stamp
         line = Table.grid()  # not expanded: short lines stay short (no horizontal scrollbar)
-        line.add_column(width=len(stamp.plain), no_wrap=True)
+        line.add_column(width=cell_len(stamp.plain), no_wrap=True)
         line.add_column(overflow="fold")
         line.add_row(stamp, Hanging(body, [hang]))
         self.write(line, width=self.scrollable_content_region.width or None, scroll_end=follow)

@@ -22,6 +22,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from screens.widgets.hanging import ljust_cells
+from wizard.i18n import N_, t
+
 if TYPE_CHECKING:
     from screens.context import WizardContext
     from wizard.migration.status import DeploymentState, SwitchStatus
@@ -40,16 +43,24 @@ def resume_command(context: WizardContext) -> str:
     """The command that resumes this switch from a shell (the same context); starting the wizard
     again offers the same resumption."""
     if context.lab is not None:
-        return "none: the demo lab stops with the wizard (start `coredns-wizard --demo` again)"
+        return t("none: the demo lab stops with the wizard (start `coredns-wizard --demo` again)")
     return shlex.join(["coredns-wizard", "switch", "--context", context.connection.context])
 
 
 def _deployment_line(label: str, dep: DeploymentState | None, target: int | None) -> str:
     if dep is None:
-        return f"{label:<9} absent"
+        return f"{label:<9} " + t("absent")
     of = target if target else dep.replicas
-    spec = f" (spec.replicas {dep.replicas})" if target and dep.replicas != target else ""
-    return f"{label:<9} {dep.ready}/{of} ready{spec}, Deployment {dep.name}"
+    spec = ""
+    if target and dep.replicas != target:
+        spec = t(" (spec.replicas {replicas})", replicas=dep.replicas)
+    return f"{label:<9} " + t("{ready}/{of} ready{spec}, Deployment {name}", ready=dep.ready, of=of,
+                              spec=spec, name=dep.name)
+
+
+def _label(text: str) -> str:
+    """A line's label in the quit summary, padded to the column of the Deployment names."""
+    return ljust_cells(text, 9) + " "
 
 
 def mixed_state_lines(status: SwitchStatus, context: WizardContext) -> list[str]:
@@ -60,18 +71,20 @@ def mixed_state_lines(status: SwitchStatus, context: WizardContext) -> list[str]
     ep = status.endpoints
     where = status.phase
     if status.round and status.rounds:
-        where += f", round {status.round} of {status.rounds}"
+        where += ", " + t("round {round} of {rounds}", round=status.round, rounds=status.rounds)
     if status.last_step:
-        where += f", last step {status.last_step}"
+        where += ", " + t("last step {step}", step=status.last_step)
     return [
-        f"Cluster context {context.connection.context}, namespace {ns}: switch {where}",
+        t("Cluster context {context}, namespace {namespace}: switch {where}",
+          context=context.connection.context, namespace=ns, where=where),
         _deployment_line("CoreDNS", status.coredns, target),
         _deployment_line("kube-dns", status.kube_dns, target),
-        f"Endpoints {len(ep.ready)} ready in Service {ns}/{context.options.dns_service} "
-        f"(CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}), "
-        f"{len(ep.not_ready)} not ready",
-        f"Resume    {resume_command(context)}",
-        "Roll back coredns-wizard rollback --context " + shlex.quote(context.connection.context),
+        t("Endpoints {ready} ready in Service {service} (CoreDNS {coredns}, kube-dns {kube_dns}), "
+          "{not_ready} not ready", ready=len(ep.ready), service=f"{ns}/{context.options.dns_service}",
+          coredns=len(ep.coredns_ready), kube_dns=len(ep.kube_dns_ready), not_ready=len(ep.not_ready)),
+        _label(t("Resume")) + resume_command(context),
+        _label(t("Roll back")) + "coredns-wizard rollback --context "
+        + shlex.quote(context.connection.context),
     ]
 
 
@@ -79,9 +92,9 @@ class QuitScreen(ModalScreen[QuitChoice]):
     """Stay (esc, focused), quit — resumable (q), or roll back… (r)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,s", "choose('stay')", "Stay", id="quit.stay"),
-        Binding("q", "choose('quit')", "Quit (resumable)", id="quit.quit"),
-        Binding("r", "choose('rollback')", "Roll back…", id="quit.rollback"),
+        Binding("escape,s", "choose('stay')", N_("Stay"), id="quit.stay"),
+        Binding("q", "choose('quit')", N_("Quit (resumable)"), id="quit.quit"),
+        Binding("r", "choose('rollback')", N_("Roll back…"), id="quit.rollback"),
     ]
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
@@ -108,20 +121,20 @@ class QuitScreen(ModalScreen[QuitChoice]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text("Quit in the middle of the switch?", style="bold yellow"), id="quit-title")
-            yield Static(Text("reading the cluster's state…", style="dim"), id="quit-body")
+            yield Static(Text(t("Quit in the middle of the switch?"), style="bold yellow"), id="quit-title")
+            yield Static(Text(t("reading the cluster's state…"), style="dim"), id="quit-body")
             with Horizontal(id="quit-buttons"):
-                yield Button("Stay (esc)", id="quit-stay", variant="primary")
-                yield Button("Quit, resumable (q)", id="quit-quit", variant="warning")
+                yield Button(t("Stay (esc)"), id="quit-stay", variant="primary")
+                yield Button(t("Quit, resumable (q)"), id="quit-quit", variant="warning")
                 if not self.context.read_only:
-                    yield Button("Roll back… (r)", id="quit-rollback", variant="error")
+                    yield Button(t("Roll back… (r)"), id="quit-rollback", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#quit-stay", Button).focus()
         self.read_state()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="quit-state",
-          description="read the cluster's state")
+          description=N_("read the cluster's state"))
     def read_state(self) -> None:
         from wizard.errors import WizardError
         from wizard.migration.status import read_status
@@ -134,18 +147,18 @@ class QuitScreen(ModalScreen[QuitChoice]):
 
     def on_quit_screen_status_read(self, message: StatusRead) -> None:
         if message.status is None:
-            self.lines = [f"The cluster's state could not be read: {message.error}",
-                          "Check it with: coredns-wizard status --context "
+            self.lines = [t("The cluster's state could not be read: {error}", error=message.error),
+                          t("Check it with:") + " coredns-wizard status --context "
                           + shlex.quote(self.context.connection.context),
-                          f"Resume    {resume_command(self.context)}"]
+                          _label(t("Resume")) + resume_command(self.context)]
         else:
             self.lines = mixed_state_lines(message.status, self.context)
         body = Text("\n".join(self.lines))
         if self.in_flight:
-            body.append(f"\n\n{self.in_flight} is in flight: quitting waits until it has finished.",
-                        style="yellow")
-        body.append("\n\nQuitting leaves the cluster as it is: the journal and the CoreDNS Deployment's "
-                    "annotations make the switch resumable.", style="dim")
+            body.append("\n\n" + t("{what} is in flight: quitting waits until it has finished.",
+                                     what=self.in_flight), style="yellow")
+        body.append("\n\n" + t("Quitting leaves the cluster as it is: the journal and the CoreDNS "
+                                "Deployment's annotations make the switch resumable."), style="dim")
         self.query_one("#quit-body", Static).update(body)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -158,7 +171,7 @@ class QuitScreen(ModalScreen[QuitChoice]):
     def action_choose(self, action: str) -> None:
         choices: dict[str, QuitAction] = {"stay": "stay", "quit": "quit", "rollback": "rollback"}
         chosen = choices.get(action, "stay")
-        lines = self.lines or [f"Resume    {resume_command(self.context)}"]
-        head = "coredns-wizard: quit in the middle of the switch; the cluster stays as it is:"
+        lines = self.lines or [_label(t("Resume")) + resume_command(self.context)]
+        head = "coredns-wizard: " + t("quit in the middle of the switch; the cluster stays as it is:")
         summary = "\n".join([head, *(f"  {line}" for line in lines)])
         self.dismiss(QuitChoice(chosen, summary))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from screens.widgets.confirm import ConfirmationModal
+from wizard.i18n import t, tr
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -43,7 +44,8 @@ def read_rollback_preview(context: WizardContext) -> RollbackPreview:
     except RollbackStop as stop:
         return RollbackPreview(error=stop.reason, advice=stop.advice)
     except WizardError as err:
-        advice = "run `coredns-wizard rollback --kube-dns-replicas N` with kube-dns's size before the switch"
+        advice = t("run `coredns-wizard rollback --kube-dns-replicas N` with kube-dns's size before "
+                   "the switch")
         return RollbackPreview(error=str(err), advice=advice if "--kube-dns-replicas" in str(err) else "")
     return RollbackPreview(steps, original)
 
@@ -53,21 +55,22 @@ def rollback_confirmation(
 ) -> ConfirmationModal:
     """The dialog listing every step, with the kubectl a step sends, in the operator's context."""
     body = Text()
-    body.append("Would send (dry-run, nothing is stored):\n\n" if context.dry_run
-                else "The rollback will run these steps, in order:\n\n")
+    body.append((t("Would send (dry-run, nothing is stored):") if context.dry_run
+                 else t("The rollback will run these steps, in order:")) + "\n\n")
     for number, step in enumerate(preview.steps, 1):
-        body.append(f"  {number}. {step.description}\n")
+        body.append(f"  {number}. {tr(step.description)}\n")
         if step.changes_cluster:
             for command in step.kubectl:
                 body.append(f"       {command}\n", style="dim")
     if not preview.steps:
-        body.append("  nothing to change: kube-dns already serves and CoreDNS is at 0\n")
+        body.append("  " + t("nothing to change: kube-dns already serves and CoreDNS is at 0") + "\n")
     if switch_running:
-        body.append("\nThe running switch first stops at its next safe point.\n", style="yellow")
+        body.append("\n" + t("The running switch first stops at its next safe point.") + "\n", style="yellow")
     if context.dry_run:
-        body.append("\nDRY-RUN: every request is sent with dryRun=All; nothing is stored.\n", style="yellow")
-    body.append("\ncontext ", style="dim")
+        body.append("\n" + t("DRY-RUN: every request is sent with dryRun=All; nothing is stored.") + "\n",
+                    style="yellow")
+    body.append("\n" + t("context") + " ", style="dim")
     body.append(context.connection.context, style="bold cyan")
-    body.append("  cluster ", style="dim")
+    body.append("  " + t("cluster") + " ", style="dim")
     body.append(context.connection.cluster, style="cyan")
-    return ConfirmationModal("Roll back to kube-dns?", body, "Yes, roll back (y)")
+    return ConfirmationModal(t("Roll back to kube-dns?"), body, t("Yes, roll back (y)"))
