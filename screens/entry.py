@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from wizard import __version__
 
-    parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}")
+    parser.add_argument("--version", action="version", version=f"coredns-wizard {__version__}",
+                        help=t("show program's version number and exit"))
     wizard = parser.add_argument_group(t("wizard options"))
     add_connection_arguments(wizard)  # type: ignore[arg-type]
     add_language_argument(wizard)
@@ -162,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     except WizardError as err:
         print(f"coredns-wizard: {err}", file=sys.stderr)
         return err.exit_code
+    from wizard.cli import localize_argparse
+
+    localize_argparse()
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:
