@@ -103,3 +103,18 @@ def test_findings_and_steps_render_again_in_english() -> None:
     assert tr(found.advice, "en").startswith("NodeLocal DNSCache answers on the cluster DNS IP")
     assert names == "a, b, c, d 等(另有 2 个)"
     assert tr(names, "en") == "a, b, c, d and 2 more"
+
+
+def test_step_titles_are_english_in_the_journal() -> None:
+    """The journal records each step with dataclasses.asdict (a deep copy): always English."""
+    import dataclasses
+
+    from tests.plan_facts import make_facts
+    from wizard.migration.plan import make_plan
+    from wizard.options import SwitchOptions
+
+    with chinese():
+        plan = make_plan(make_facts(nodes=3, replicas=3), SwitchOptions())
+    step = plan.step("r1.scale-kube-dns")
+    assert step.description == "将 kube-dns kube-system/kube-dns 的副本数从 3 缩容到 2"
+    assert dataclasses.asdict(step)["description"] == "Scale kube-dns kube-system/kube-dns 3 → 2"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed, InputError
-from wizard.i18n import msg
+from wizard.i18n import Message, msg
 from wizard.migration.autoscaler import container_patch, with_target
 from wizard.migration.facts import AutoscalerInfo, ClusterFacts, cluster_domain, wizard_annotations
 from wizard.migration.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
@@ -43,6 +43,22 @@ StepKind = Literal[
     "finish-autoscaler",
 ]
 MANIFEST_FILE = "switch2coredns.yaml"
+
+
+class StepTitle(Message):
+    """A step's description: a Message whose copies are its English text. The journal records
+    each step with `dataclasses.asdict`, which deep-copies every field: what it writes to disk
+    stays English whatever the operator's language (and a Message cannot be rebuilt by copy)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> str:
+        return self.render("en")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (str, (self.render("en"),))
+
+
+def _title(message: Message) -> StepTitle:
+    return StepTitle(message.id, message.template, message.params)
 
 
 @dataclass(frozen=True)
@@ -308,12 +324,14 @@ class _StepWords:
             id="pause-autoscaler",
             kind="pause-autoscaler",
             round=0,
-            description=msg(
-                "preflight.step.pause-autoscaler",
-                "Pause the kube-dns autoscaler {name} ({replicas} → 0 replicas) so it "
-                "cannot scale kube-dns back up during the switch",
-                name=f"{a.namespace}/{a.name}",
-                replicas=a.replicas,
+            description=_title(
+                msg(
+                    "preflight.step.pause-autoscaler",
+                    "Pause the kube-dns autoscaler {name} ({replicas} → 0 replicas) so it "
+                    "cannot scale kube-dns back up during the switch",
+                    name=f"{a.namespace}/{a.name}",
+                    replicas=a.replicas,
+                )
             ),
             kubectl=(f"kubectl scale deployment {a.name} -n {a.namespace} --replicas=0",),
             target=f"deployment {a.namespace}/{a.name}",
@@ -329,14 +347,16 @@ class _StepWords:
             id="deploy",
             kind="deploy",
             round=0,
-            description=msg(
-                "preflight.step.deploy",
-                "Apply {file} (CoreDNS {version}, image {image}): {objects}; "
-                "the Deployment starts at 0 replicas",
-                file=MANIFEST_FILE,
-                version=rendered.coredns_version,
-                image=rendered.image,
-                objects=names,
+            description=_title(
+                msg(
+                    "preflight.step.deploy",
+                    "Apply {file} (CoreDNS {version}, image {image}): {objects}; "
+                    "the Deployment starts at 0 replicas",
+                    file=MANIFEST_FILE,
+                    version=rendered.coredns_version,
+                    image=rendered.image,
+                    objects=names,
+                )
             ),
             kubectl=(f"kubectl apply --server-side --field-manager=coredns-wizard -f {MANIFEST_FILE}",),
             target=self._deployment(self.coredns),
@@ -349,12 +369,14 @@ class _StepWords:
             id=f"r{k}.scale-coredns",
             kind="scale-coredns",
             round=k,
-            description=msg(
-                "preflight.step.scale-coredns",
-                "Scale CoreDNS {name} {before} → {after}",
-                name=f"{self.ns}/{self.coredns}",
-                before=k - 1,
-                after=k,
+            description=_title(
+                msg(
+                    "preflight.step.scale-coredns",
+                    "Scale CoreDNS {name} {before} → {after}",
+                    name=f"{self.ns}/{self.coredns}",
+                    before=k - 1,
+                    after=k,
+                )
             ),
             kubectl=(f"kubectl scale deployment {self.coredns} -n {self.ns} --replicas={k}",),
             target=self._deployment(self.coredns),
@@ -369,12 +391,14 @@ class _StepWords:
             id=f"r{k}.wait-ready",
             kind="wait-ready",
             round=k,
-            description=msg(
-                "preflight.step.wait-ready",
-                "Wait until {count} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
-                "read the pod's logs and events)",
-                count=k,
-                limit=limit,
+            description=_title(
+                msg(
+                    "preflight.step.wait-ready",
+                    "Wait until {count} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
+                    "read the pod's logs and events)",
+                    count=k,
+                    limit=limit,
+                )
             ),
             kubectl=(
                 f"kubectl wait --for=condition=Ready pod -l {self.selector} -n {self.ns} "
@@ -433,10 +457,12 @@ class _StepWords:
             id=f"r{k}.probe",
             kind="probe",
             round=k,
-            description=msg(
-                "preflight.step.probe",
-                "Query every serving CoreDNS pod directly: {questions}",
-                questions=joined,
+            description=_title(
+                msg(
+                    "preflight.step.probe",
+                    "Query every serving CoreDNS pod directly: {questions}",
+                    questions=joined,
+                )
             ),
             kubectl=tuple(
                 f"nslookup {flag}{'' if q.rdtype == 'A' else f'-type={q.rdtype} '}"
@@ -451,10 +477,12 @@ class _StepWords:
             id=f"r{k}.check-endpoints",
             kind="check-endpoints",
             round=k,
-            description=msg(
-                "preflight.step.check-endpoints",
-                "Check that the new CoreDNS pod's IP is a ready endpoint of Service {name}",
-                name=f"{self.ns}/{self.service}",
+            description=_title(
+                msg(
+                    "preflight.step.check-endpoints",
+                    "Check that the new CoreDNS pod's IP is a ready endpoint of Service {name}",
+                    name=f"{self.ns}/{self.service}",
+                )
             ),
             kubectl=(
                 f"kubectl get endpoints {self.service} -n {self.ns} "
@@ -468,12 +496,14 @@ class _StepWords:
             id=f"r{k}.scale-kube-dns",
             kind="scale-kube-dns",
             round=k,
-            description=msg(
-                "preflight.step.scale-kube-dns",
-                "Scale kube-dns {name} {before} → {after}",
-                name=f"{self.ns}/{self.kube_dns}",
-                before=n - k + 1,
-                after=n - k,
+            description=_title(
+                msg(
+                    "preflight.step.scale-kube-dns",
+                    "Scale kube-dns {name} {before} → {after}",
+                    name=f"{self.ns}/{self.kube_dns}",
+                    before=n - k + 1,
+                    after=n - k,
+                )
             ),
             kubectl=(f"kubectl scale deployment {self.kube_dns} -n {self.ns} --replicas={n - k}",),
             target=self._deployment(self.kube_dns),
@@ -487,15 +517,17 @@ class _StepWords:
             id=f"r{k}.observe",
             kind="observe",
             round=k,
-            description=msg(
-                "preflight.step.observe",
-                "Watch for {window} that lookups through Service {name} (fresh "
-                "sockets and a few pinned ones) keep getting the right answer "
-                "(CoreDNS {coredns}, kube-dns {kube_dns})",
-                window=window,
-                name=f"{self.ns}/{self.service}",
-                coredns=k,
-                kube_dns=n - k,
+            description=_title(
+                msg(
+                    "preflight.step.observe",
+                    "Watch for {window} that lookups through Service {name} (fresh "
+                    "sockets and a few pinned ones) keep getting the right answer "
+                    "(CoreDNS {coredns}, kube-dns {kube_dns})",
+                    window=window,
+                    name=f"{self.ns}/{self.service}",
+                    coredns=k,
+                    kube_dns=n - k,
+                )
             ),
             kubectl=(
                 f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",
@@ -513,11 +545,13 @@ class _StepWords:
                 id="finish-autoscaler",
                 kind="finish-autoscaler",
                 round=0,
-                description=msg(
-                    "preflight.step.leave-paused",
-                    "Leave the autoscaler {name} paused at 0 replicas "
-                    "(--autoscaler-policy leave-paused): CoreDNS keeps a fixed size",
-                    name=f"{a.namespace}/{a.name}",
+                description=_title(
+                    msg(
+                        "preflight.step.leave-paused",
+                        "Leave the autoscaler {name} paused at 0 replicas "
+                        "(--autoscaler-policy leave-paused): CoreDNS keeps a fixed size",
+                        name=f"{a.namespace}/{a.name}",
+                    )
                 ),
                 kubectl=(),
                 target=target,
@@ -529,14 +563,16 @@ class _StepWords:
                 id="finish-autoscaler",
                 kind="finish-autoscaler",
                 round=0,
-                description=msg(
-                    "preflight.step.restore-autoscaler",
-                    "Restore the autoscaler {name} to {replicas} replica(s) unchanged "
-                    "(--autoscaler-policy restore); it still targets {target} and will scale kube-dns "
-                    "up again",
-                    name=f"{a.namespace}/{a.name}",
-                    replicas=a.replicas,
-                    target=a.target,
+                description=_title(
+                    msg(
+                        "preflight.step.restore-autoscaler",
+                        "Restore the autoscaler {name} to {replicas} replica(s) unchanged "
+                        "(--autoscaler-policy restore); it still targets {target} and will scale kube-dns "
+                        "up again",
+                        name=f"{a.namespace}/{a.name}",
+                        replicas=a.replicas,
+                        target=a.target,
+                    )
                 ),
                 kubectl=(scale,),
                 target=target,
@@ -549,13 +585,15 @@ class _StepWords:
             id="finish-autoscaler",
             kind="finish-autoscaler",
             round=0,
-            description=msg(
-                "preflight.step.retarget-autoscaler",
-                "Retarget the autoscaler {name} to Deployment/{coredns} and restore "
-                "it to {replicas} replica(s) (--autoscaler-policy retarget)",
-                name=f"{a.namespace}/{a.name}",
-                coredns=self.coredns,
-                replicas=a.replicas,
+            description=_title(
+                msg(
+                    "preflight.step.retarget-autoscaler",
+                    "Retarget the autoscaler {name} to Deployment/{coredns} and restore "
+                    "it to {replicas} replica(s) (--autoscaler-policy retarget)",
+                    name=f"{a.namespace}/{a.name}",
+                    coredns=self.coredns,
+                    replicas=a.replicas,
+                )
             ),
             kubectl=(
                 f"kubectl patch deployment {a.name} -n {a.namespace} -p {shlex.quote(json.dumps(patch))}",
