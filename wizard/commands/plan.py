@@ -13,28 +13,31 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from wizard.i18n import N_
 from wizard.textsafety import escape_control
 
 if TYPE_CHECKING:
     from wizard.migration.plan import Plan
     from wizard.migration.preflight.run import PreflightReport
 
-HELP = "Pre-flight checks and the step-by-step switch plan, read-only (nothing in the cluster changes)."
+HELP = N_("Pre-flight checks and the step-by-step switch plan, read-only (nothing in the cluster changes).")
 MARKS = {"ok": "✔", "warn": "!", "block": "✖"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_plan_arguments
+    from wizard.i18n import t
     from wizard.k8s.flags import add_connection_arguments
 
     add_connection_arguments(parser)
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help=t("output format"))
     add_plan_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from wizard.commands._options import plan_options
     from wizard.commands._progress import open_gateway
+    from wizard.i18n import t, with_message_ids
     from wizard.migration.preflight.run import run_preflight
 
     if args.coredns_version is not None:  # bad input is exit 2 before any request, not a finding
@@ -49,14 +52,18 @@ def run(args: argparse.Namespace) -> int:
     if progress is not None:
         sys.stderr.write("\r\033[K")
     if args.output == "json":
-        json.dump(report_json(report), sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(with_message_ids(report_json(report)), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(report_text(report))
         if report.plan is not None:
             sys.stdout.write(
-                "\nNothing was changed. Run `coredns-wizard switch` with the same options to carry this "
-                "plan out.\n"
+                "\n"
+                + t(
+                    "Nothing was changed. Run `coredns-wizard switch` with the same options to carry this "
+                    "plan out."
+                )
+                + "\n"
             )
     return 1 if report.blocked else 0
 
@@ -127,12 +134,17 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def report_text(report: PreflightReport) -> str:
+    from wizard.i18n import t
     from wizard.migration.preflight.run import FINDING_GROUPS
 
     facts = report.facts
     lines = [
-        f"Pre-flight for context {escape_control(facts.context)!s} ({escape_control(facts.server)}), "
-        f"Kubernetes {escape_control(facts.k8s_version)}",
+        t(
+            "Pre-flight for context {context} ({server}), Kubernetes {version}",
+            context=escape_control(facts.context),
+            server=escape_control(facts.server),
+            version=escape_control(facts.k8s_version),
+        ),
         "",
     ]
     by_id = {f.id: f for f in report.findings}
@@ -140,11 +152,11 @@ def report_text(report: PreflightReport) -> str:
     groups = [(name, [by_id[i] for i in ids if i in by_id]) for name, ids in FINDING_GROUPS.items()]
     others = [f for f in report.findings if f.id not in grouped]
     if others:
-        groups.append(("Other", others))
+        groups.append((N_("Other"), others))
     for name, findings in groups:
         if not findings:
             continue
-        lines.append(name)
+        lines.append(t(name))
         for f in findings:
             lines.append(f"  {MARKS[f.status]} {escape_control(f.title)}")
             lines += [f"      {escape_control(e)}" for e in f.evidence]
@@ -155,23 +167,32 @@ def report_text(report: PreflightReport) -> str:
     warns = sum(f.status == "warn" for f in report.findings)
     if report.blocked:
         lines.append(
-            f"✖ {blocks} blocking finding(s), {warns} warning(s): fix the ✖ items, then run plan again."
+            t(
+                "✖ {blocks} blocking finding(s), {warns} warning(s): fix the ✖ items, then run plan again.",
+                blocks=blocks,
+                warns=warns,
+            )
         )
         return "\n".join(lines) + "\n"
-    lines.append(f"{warns} warning(s), nothing blocks.")
+    lines.append(t("{warns} warning(s), nothing blocks.", warns=warns))
     plan = report.plan
     if plan is None:
         return "\n".join(lines) + "\n"
     lines += [
         "",
-        f"Plan: {len(plan.steps)} steps, CoreDNS {escape_control(plan.coredns_version)} replacing "
-        f"{plan.original_kube_dns_replicas} kube-dns replica(s), order {plan.order}",
+        t(
+            "Plan: {steps} steps, CoreDNS {version} replacing {replicas} kube-dns replica(s), order {order}",
+            steps=len(plan.steps),
+            version=escape_control(plan.coredns_version),
+            replicas=plan.original_kube_dns_replicas,
+            order=plan.order,
+        ),
         f"  ({escape_control(plan.order_reason)})",
         "",
     ]
     width = len(str(len(plan.steps)))
     for number, step in enumerate(plan.steps, start=1):
-        change = "" if step.changes_cluster else "  (check, no change)"
+        change = "" if step.changes_cluster else "  " + t("(check, no change)")
         lines.append(f"{number:>{width}}. [{step.id}] {escape_control(step.description)}{change}")
         lines += [f"{' ' * width}      $ {escape_control(cmd)}" for cmd in step.kubectl]
     return "\n".join(lines) + "\n"

@@ -12,7 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-HELP = "Render switch2coredns.yaml: CoreDNS RBAC, ConfigMap and a 0-replica Deployment (never a Service)."
+from wizard.i18n import N_
+
+HELP = N_("Render switch2coredns.yaml: CoreDNS RBAC, ConfigMap and a 0-replica Deployment (never a Service).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,31 +23,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_coredns_choice_arguments,
         add_drop_federations_argument,
     )
+    from wizard.i18n import t
 
-    parser.add_argument("--k8s-version", metavar="V", required=True, help="the cluster's Kubernetes version")
+    parser.add_argument(
+        "--k8s-version", metavar="V", required=True, help=t("the cluster's Kubernetes version")
+    )
     add_coredns_choice_arguments(parser)
     parser.add_argument(
-        "--kube-dns-configmap", metavar="FILE", help="`kubectl get cm kube-dns -n kube-system -o yaml` output"
+        "--kube-dns-configmap",
+        metavar="FILE",
+        help=t("{command} output", command="`kubectl get cm kube-dns -n kube-system -o yaml`"),
     )
     parser.add_argument(
         "--kube-dns-deployment",
         metavar="FILE",
-        help="`kubectl get deploy kube-dns -n kube-system -o yaml` output",
+        help=t("{command} output", command="`kubectl get deploy kube-dns -n kube-system -o yaml`"),
     )
-    parser.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    parser.add_argument("-o", "--output", metavar="FILE", help=t("write here (atomically) instead of stdout"))
     add_cluster_domain_argument(parser)
     add_drop_federations_argument(parser)
     parser.add_argument(
         "--translate-written-config",
         action="store_true",
-        help="carry over what the ConfigMap says instead of what kube-dns served: when kube-dns ignores "
-        "it (e.g. JSON federations), or stubDomains on a kube-dns without dnsmasq (which never served them)",
+        help=t(
+            "carry over what the ConfigMap says instead of what kube-dns served: when kube-dns ignores "
+            "it (e.g. JSON federations), or stubDomains on a kube-dns without dnsmasq "
+            "(which never served them)"
+        ),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from wizard.dns.kubedns_config import KubeDNSConfig, read_kube_dns_files
     from wizard.errors import InputError
+    from wizard.i18n import t, tr
     from wizard.migration.manifests import RenderOptions, render_manifests
 
     cfg: KubeDNSConfig | None = None
@@ -70,19 +81,31 @@ def run(args: argparse.Namespace) -> int:
         try:
             _write_atomically(Path(args.output), result.yaml_text)
         except OSError as err:
-            raise InputError(f"-o {args.output}: cannot write the manifest ({err.strerror or err})") from None
+            raise InputError(
+                t(
+                    "-o {path}: cannot write the manifest ({error})",
+                    path=args.output,
+                    error=err.strerror or err,
+                )
+            ) from None
     rec = result.recommendation
     if rec is not None:
-        print(f"CoreDNS {rec.version} (recommended: {rec.reason})", file=sys.stderr)
+        print(
+            t("CoreDNS {version} (recommended: {reason})", version=rec.version, reason=tr(rec.reason)),
+            file=sys.stderr,
+        )
         if rec.alternatives:
-            others = ", ".join(f"{v} ({source})" for v, source in rec.alternatives)
-            print(f"  other choices: {others}; pick one with --coredns-version", file=sys.stderr)
+            others = ", ".join(f"{v} ({tr(source)})" for v, source in rec.alternatives)
+            print(
+                "  " + t("other choices: {others}; pick one with --coredns-version", others=others),
+                file=sys.stderr,
+            )
     for note in result.notes:
-        print(note, file=sys.stderr)
+        print(tr(note), file=sys.stderr)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(t("warning: {warning}", warning=tr(warning)), file=sys.stderr)
     if args.output is not None:
-        print(f"wrote {args.output}", file=sys.stderr)
+        print(t("wrote {path}", path=args.output), file=sys.stderr)
     return 0
 
 

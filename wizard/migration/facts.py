@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.k8s.objects import (
     DeploymentView,
     Obj,
@@ -208,26 +209,29 @@ def cluster_domain(facts: ClusterFacts, override: str | None = None) -> ClusterD
     if override is not None:
         try:
             given = normalize_cluster_domain(override, "--cluster-domain")
-            return ClusterDomain(given, "from --cluster-domain")
+            return ClusterDomain(given, msg("preflight.domain.from-flag", "from --cluster-domain"))
         except InputError as err:
             return ClusterDomain(None, str(err))
     deployment = facts.kube_dns_deployment
     if deployment is None:
         return ClusterDomain(
             None,
-            f"the kube-dns Deployment in {ns} is not there to read its --domain from; "
-            "give the cluster domain with --cluster-domain",
+            msg("preflight.domain.no-deployment",
+                "the kube-dns Deployment in {namespace} is not there to read its --domain from; "
+                "give the cluster domain with --cluster-domain", namespace=ns),
         )
     source = f"Deployment {ns}/{name_of(deployment) or 'kube-dns'}"
     try:
         domain = deployment_domain(deployment, source)
     except InputError as err:
-        return ClusterDomain(None, f"{err}; give the cluster domain with --cluster-domain")
+        return ClusterDomain(None, msg("preflight.domain.unreadable", "{error}; give the cluster domain with "
+                                       "--cluster-domain", error=str(err)))
     if domain is None:
         return ClusterDomain(
             DEFAULT_CLUSTER_DOMAIN,
-            f"{source}: the kubedns container has no --domain flag, so it serves kube-dns's built-in "
-            f"{DEFAULT_CLUSTER_DOMAIN}",
+            msg("preflight.domain.default",
+                "{source}: the kubedns container has no --domain flag, so it serves kube-dns's built-in "
+                "{domain}", source=source, domain=DEFAULT_CLUSTER_DOMAIN),
         )
     return ClusterDomain(domain, f"{source}: kubedns --domain")
 
@@ -497,16 +501,18 @@ def collect_facts(
     ns = options.namespace
     unreadable: list[str] = []
 
-    say("reading the server version")
+    say(msg("preflight.progress.version", "reading the server version"))
     version = gateway.server_version()  # alone: an unreachable server is reported once, clearly
     # Everything else in parallel, on a few connections: each read is a round trip to the API
     # server, and one after another they add up over a VPN. Results are taken in the order the
     # reads were written, so errors, unreadable notes and every fact come out as before.
     pool = ThreadPoolExecutor(READ_WORKERS, thread_name_prefix="preflight-read")
     try:
-        say("checking permissions")
+        say(msg("preflight.progress.permissions", "checking permissions"))
         access_future = pool.submit(check_access, gateway, ns, pool)
-        say(f"listing Deployments, ConfigMaps, Services and the DNS and addon-manager pods in {ns}")
+        say(msg("preflight.progress.listing",
+                "listing Deployments, ConfigMaps, Services and the DNS and addon-manager pods in {namespace}",
+                namespace=ns))
         required = _submit_required_reads(pool, gateway, ns)
         later = _submit_optional_reads(pool, gateway, ns)
         lists = _required_results(required, access_future)
@@ -555,9 +561,10 @@ def _required_results(required: list[Future[Any]], access_future: Future[Any]) -
             raise
         access = access_future.result()
         missing = [a.label for a in access if a.required and not a.allowed]
-        raise CheckFailed(
-            f"{err}" + (f"; missing permissions: {', '.join(missing)}" if missing else "")
-        ) from None
+        if not missing:
+            raise CheckFailed(str(err)) from None
+        raise CheckFailed(msg("preflight.read-forbidden", "{error}; missing permissions: {missing}",
+                              error=str(err), missing=", ".join(missing))) from None
 
 
 def _optional_results(
@@ -572,20 +579,31 @@ def _optional_results(
         except GatewayError as err:
             if err.status not in (403, 404):
                 raise
-            why = "forbidden" if err.status == 403 else "this API version is not served here"
-            unreadable.append(f"{what}: {why} (HTTP {err.status})")
+            why = (
+                msg("preflight.unreadable.forbidden", "forbidden")
+                if err.status == 403
+                else msg("preflight.unreadable.not-served", "this API version is not served here")
+            )
+            unreadable.append(msg("preflight.unreadable", "{what}: {why} (HTTP {status})",
+                                  what=what, why=why, status=err.status))
             return default
 
+    def in_ns(kind: str) -> str:
+        return msg("preflight.unreadable.in-namespace", "{kind} in {namespace}", kind=kind, namespace=ns)
+
+    def everywhere(kind: str) -> str:
+        return msg("preflight.unreadable.all-namespaces", "{kind} (all namespaces)", kind=kind)
+
     got: dict[str, Any] = {}
-    got["replicasets"] = optional(f"ReplicaSets in {ns}", "replicasets", [])
-    say("listing DaemonSets, HPAs and PodDisruptionBudgets")
-    got["daemonsets"] = optional("DaemonSets (all namespaces)", "daemonsets", [])
-    got["hpas"] = optional(f"HorizontalPodAutoscalers in {ns}", "hpas", None)
-    got["pdbs"] = optional(f"PodDisruptionBudgets in {ns}", "pdbs", None)
-    say("counting pods and Services (for the memory sizing)")
-    got["pod_count"] = optional("pods (all namespaces)", "pod_count", 0)
-    got["service_count"] = optional("Services (all namespaces)", "service_count", 0)
-    got["some_services"] = optional("Services (all namespaces)", "some_services", [])
+    got["replicasets"] = optional(in_ns("ReplicaSets"), "replicasets", [])
+    say(msg("preflight.progress.controllers", "listing DaemonSets, HPAs and PodDisruptionBudgets"))
+    got["daemonsets"] = optional(everywhere("DaemonSets"), "daemonsets", [])
+    got["hpas"] = optional(in_ns("HorizontalPodAutoscalers"), "hpas", None)
+    got["pdbs"] = optional(in_ns("PodDisruptionBudgets"), "pdbs", None)
+    say(msg("preflight.progress.counting", "counting pods and Services (for the memory sizing)"))
+    got["pod_count"] = optional(everywhere("pods"), "pod_count", 0)
+    got["service_count"] = optional(everywhere("Services"), "service_count", 0)
+    got["some_services"] = optional(everywhere("Services"), "some_services", [])
     got["kubernetes"] = optional("Service default/kubernetes", "kubernetes", None)
     return got
 

@@ -29,6 +29,7 @@ from wizard.dns.versions import (
     recommend,
 )
 from wizard.errors import InputError
+from wizard.i18n import msg
 
 TEMPLATE_NAME = "switch2coredns.yaml"
 EXPECTED_KINDS = ("ClusterRole", "ServiceAccount", "ClusterRoleBinding", "ConfigMap", "Deployment")
@@ -97,8 +98,12 @@ def _coredns_version(
     needed = min_kubernetes_for(version)
     if k8s < needed:
         raise InputError(
-            f"CoreDNS {version} needs Kubernetes {needed.major}.{needed.minor} or newer (EndpointSlice v1) "
-            f"but the cluster runs {options.k8s_version}; choose an older CoreDNS version"
+            msg(
+                "preflight.render.kubernetes-too-old-for-coredns",
+                "CoreDNS {version} needs Kubernetes {needed} or newer (EndpointSlice v1) "
+                "but the cluster runs {k8s}; choose an older CoreDNS version",
+                version=str(version), needed=f"{needed.major}.{needed.minor}", k8s=options.k8s_version,
+            )
         )
     return version_text, version, recommendation
 
@@ -108,8 +113,12 @@ def render_manifests(options: RenderOptions) -> RenderResult:
     k8s = parse_kubernetes_version(options.k8s_version).release
     if k8s < MIN_KUBERNETES:
         raise InputError(
-            f"Kubernetes version {options.k8s_version!r} is older than 1.12, which the switch procedure "
-            "needs; upgrade the cluster first"
+            msg(
+                "preflight.render.kubernetes-too-old",
+                "Kubernetes version {version} is older than 1.12, which the switch procedure "
+                "needs; upgrade the cluster first",
+                version=repr(options.k8s_version),
+            )
         )
     cfg = _kube_dns_config(options)
     version_text, version, recommendation = _coredns_version(options, cfg, k8s)
@@ -130,11 +139,16 @@ def render_manifests(options: RenderOptions) -> RenderResult:
         f"# Rendered by coredns-wizard for Kubernetes {options.k8s_version}, CoreDNS {version_text}, "
         f"image {image.image}.\n"
     )
-    notes = [f"image {image.image}: {image.reason}"]
+    notes: list[str] = [msg("preflight.render.image-note", "image {image}: {reason}", image=image.image,
+                            reason=image.reason)]
     if options.pod_count is not None or options.service_count is not None:
         notes.append(
-            f"memory limit {memory} for {options.pod_count or 0} pods and {options.service_count or 0} "
-            "services (coredns/deployment's sizing formula, never below 170M)"
+            msg(
+                "preflight.render.memory-note",
+                "memory limit {memory} for {pods} pods and {services} "
+                "services (coredns/deployment's sizing formula, never below 170M)",
+                memory=memory, pods=options.pod_count or 0, services=options.service_count or 0,
+            )
         )
     return RenderResult(
         objects=[_plain(doc) for doc in docs],
@@ -154,7 +168,13 @@ def memory_limit(pod_count: int | None, service_count: int | None) -> str:
     """coredns/deployment's sizing: MB ≈ (pods + services)/1000 + 54, never below the guide's 170M."""
     for name, value in (("pod count", pod_count), ("service count", service_count)):
         if value is not None and value < 0:
-            raise InputError(f"{name} {value} is negative; give the number of pods and services")
+            raise InputError(
+                msg("preflight.render.negative-pods",
+                    "pod count {value} is negative; give the number of pods and services", value=value)
+                if name == "pod count"
+                else msg("preflight.render.negative-services", "service count {value} is negative; give the "
+                         "number of pods and services", value=value)
+            )
     total = (pod_count or 0) + (service_count or 0)
     return f"{max(MIN_MEMORY_LIMIT_MB, math.ceil(total / 1000 + 54))}M"
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed, InputError
+from wizard.i18n import Message, msg
 from wizard.migration.autoscaler import container_patch, with_target
 from wizard.migration.facts import AutoscalerInfo, ClusterFacts, cluster_domain, wizard_annotations
 from wizard.migration.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
@@ -42,6 +43,22 @@ StepKind = Literal[
     "finish-autoscaler",
 ]
 MANIFEST_FILE = "switch2coredns.yaml"
+
+
+class StepTitle(Message):
+    """A step's description: a Message whose copies are its English text. The journal records
+    each step with `dataclasses.asdict`, which deep-copies every field: what it writes to disk
+    stays English whatever the operator's language (and a Message cannot be rebuilt by copy)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> str:
+        return self.render("en")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (str, (self.render("en"),))
+
+
+def _title(message: Message) -> StepTitle:
+    return StepTitle(message.id, message.template, message.params)
 
 
 @dataclass(frozen=True)
@@ -138,8 +155,12 @@ def with_corefile(rendered: RenderResult, corefile: str) -> RenderResult:
     errors = [p for p in problems if p.is_error]
     if errors:
         raise InputError(
-            f"{format_finding('edited Corefile', errors[0])} (CoreDNS {rendered.coredns_version} would "
-            "refuse it); fix the Corefile"
+            msg(
+                "preflight.edited-corefile-refused",
+                "{problem} (CoreDNS {version} would refuse it); fix the Corefile",
+                problem=format_finding("edited Corefile", errors[0]),
+                version=rendered.coredns_version,
+            )
         )
     objects = copy.deepcopy(rendered.objects)
     for obj in objects:
@@ -155,7 +176,13 @@ def with_corefile(rendered: RenderResult, corefile: str) -> RenderResult:
         yaml_text=yaml_text,
         corefile_text=text,
         warnings=[*rendered.warnings, *(format_finding("edited Corefile", p) for p in problems)],
-        notes=[*rendered.notes, "Corefile edited by the operator (not the translation of kube-dns's)"],
+        notes=[
+            *rendered.notes,
+            msg(
+                "preflight.edited-corefile-note",
+                "Corefile edited by the operator (not the translation of kube-dns's)",
+            ),
+        ],
     )
 
 
@@ -222,14 +249,27 @@ def make_plan(facts: ClusterFacts, options: SwitchOptions, manifests: RenderResu
     n = facts.original_kube_dns_replicas
     if facts.kube_dns_deployment is None and not facts.switch_in_progress:
         raise CheckFailed(
-            f"Deployment {ns}/{options.kube_dns_deployment} not found in context {facts.context!r}: "
-            "nothing to switch; check --context and the namespace"
+            msg(
+                "preflight.plan.no-kube-dns",
+                "Deployment {name} not found in context {context}: nothing to switch; "
+                "check --context and the namespace",
+                name=f"{ns}/{options.kube_dns_deployment}",
+                context=repr(facts.context),
+            )
         )
     if not n:
-        raise CheckFailed(f"Deployment {ns}/{options.kube_dns_deployment} has 0 replicas: nothing to switch")
+        raise CheckFailed(
+            msg(
+                "preflight.plan.zero-replicas",
+                "Deployment {name} has 0 replicas: nothing to switch",
+                name=f"{ns}/{options.kube_dns_deployment}",
+            )
+        )
     domain = cluster_domain(facts, options.cluster_domain)
     if domain.domain is None:
-        raise CheckFailed(f"the cluster domain cannot be determined: {domain.why}")
+        raise CheckFailed(
+            msg("preflight.plan.no-domain", "the cluster domain cannot be determined: {why}", why=domain.why)
+        )
     rendered = manifests if manifests is not None else render_for_cluster(facts, options)
     decision = choose_order(facts, options, rendered)
     if decision.problem is not None:
@@ -284,9 +324,14 @@ class _StepWords:
             id="pause-autoscaler",
             kind="pause-autoscaler",
             round=0,
-            description=(
-                f"Pause the kube-dns autoscaler {a.namespace}/{a.name} ({a.replicas} → 0 replicas) so it "
-                "cannot scale kube-dns back up during the switch"
+            description=_title(
+                msg(
+                    "preflight.step.pause-autoscaler",
+                    "Pause the kube-dns autoscaler {name} ({replicas} → 0 replicas) so it "
+                    "cannot scale kube-dns back up during the switch",
+                    name=f"{a.namespace}/{a.name}",
+                    replicas=a.replicas,
+                )
             ),
             kubectl=(f"kubectl scale deployment {a.name} -n {a.namespace} --replicas=0",),
             target=f"deployment {a.namespace}/{a.name}",
@@ -302,9 +347,16 @@ class _StepWords:
             id="deploy",
             kind="deploy",
             round=0,
-            description=(
-                f"Apply {MANIFEST_FILE} (CoreDNS {rendered.coredns_version}, image {rendered.image}): "
-                f"{names}; the Deployment starts at 0 replicas"
+            description=_title(
+                msg(
+                    "preflight.step.deploy",
+                    "Apply {file} (CoreDNS {version}, image {image}): {objects}; "
+                    "the Deployment starts at 0 replicas",
+                    file=MANIFEST_FILE,
+                    version=rendered.coredns_version,
+                    image=rendered.image,
+                    objects=names,
+                )
             ),
             kubectl=(f"kubectl apply --server-side --field-manager=coredns-wizard -f {MANIFEST_FILE}",),
             target=self._deployment(self.coredns),
@@ -317,7 +369,15 @@ class _StepWords:
             id=f"r{k}.scale-coredns",
             kind="scale-coredns",
             round=k,
-            description=f"Scale CoreDNS {self.ns}/{self.coredns} {k - 1} → {k}",
+            description=_title(
+                msg(
+                    "preflight.step.scale-coredns",
+                    "Scale CoreDNS {name} {before} → {after}",
+                    name=f"{self.ns}/{self.coredns}",
+                    before=k - 1,
+                    after=k,
+                )
+            ),
             kubectl=(f"kubectl scale deployment {self.coredns} -n {self.ns} --replicas={k}",),
             target=self._deployment(self.coredns),
             replicas=k,
@@ -331,9 +391,14 @@ class _StepWords:
             id=f"r{k}.wait-ready",
             kind="wait-ready",
             round=k,
-            description=(
-                f"Wait until {k} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
-                "read the pod's logs and events)"
+            description=_title(
+                msg(
+                    "preflight.step.wait-ready",
+                    "Wait until {count} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
+                    "read the pod's logs and events)",
+                    count=k,
+                    limit=limit,
+                )
             ),
             kubectl=(
                 f"kubectl wait --for=condition=Ready pod -l {self.selector} -n {self.ns} "
@@ -350,20 +415,55 @@ class _StepWords:
         def named(purpose: str) -> list[str]:
             return [q.name for q in self.probes if q.purpose == purpose]
 
-        parts = [f"cluster name {', '.join(named('cluster'))} (must be its Service's ClusterIP)"]
+        parts = [
+            msg(
+                "preflight.step.probe-cluster",
+                "cluster name {names} (must be its Service's ClusterIP)",
+                names=", ".join(named("cluster")),
+            )
+        ]
         if named("business"):
-            parts.append(f"business name(s) {', '.join(named('business'))} (their ClusterIPs)")
+            parts.append(
+                msg(
+                    "preflight.step.probe-business",
+                    "business name(s) {names} (their ClusterIPs)",
+                    names=", ".join(named("business")),
+                )
+            )
         if named("stub"):
-            parts.append(f"stub domain(s) {', '.join(named('stub'))} (answered by their nameservers)")
+            parts.append(
+                msg(
+                    "preflight.step.probe-stub",
+                    "stub domain(s) {names} (answered by their nameservers)",
+                    names=", ".join(named("stub")),
+                )
+            )
         if named("reverse"):
-            parts.append(f"the PTR {', '.join(named('reverse'))}")
+            parts.append(
+                msg("preflight.step.probe-reverse", "the PTR {names}", names=", ".join(named("reverse")))
+            )
         if named("external"):
-            parts.append(f"an outside name ({', '.join(named('external'))}, same kind of answer as kube-dns)")
+            parts.append(
+                msg(
+                    "preflight.step.probe-external",
+                    "an outside name ({names}, same kind of answer as kube-dns)",
+                    names=", ".join(named("external")),
+                )
+            )
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = msg("preflight.list-semicolon", "{first}; {second}", first=joined, second=part)
         return Step(
             id=f"r{k}.probe",
             kind="probe",
             round=k,
-            description="Query every serving CoreDNS pod directly: " + "; ".join(parts),
+            description=_title(
+                msg(
+                    "preflight.step.probe",
+                    "Query every serving CoreDNS pod directly: {questions}",
+                    questions=joined,
+                )
+            ),
             kubectl=tuple(
                 f"nslookup {flag}{'' if q.rdtype == 'A' else f'-type={q.rdtype} '}"
                 f"{shlex.quote(q.name)} <pod-ip>"
@@ -377,8 +477,12 @@ class _StepWords:
             id=f"r{k}.check-endpoints",
             kind="check-endpoints",
             round=k,
-            description=(
-                f"Check that the new CoreDNS pod's IP is a ready endpoint of Service {self.ns}/{self.service}"
+            description=_title(
+                msg(
+                    "preflight.step.check-endpoints",
+                    "Check that the new CoreDNS pod's IP is a ready endpoint of Service {name}",
+                    name=f"{self.ns}/{self.service}",
+                )
             ),
             kubectl=(
                 f"kubectl get endpoints {self.service} -n {self.ns} "
@@ -392,7 +496,15 @@ class _StepWords:
             id=f"r{k}.scale-kube-dns",
             kind="scale-kube-dns",
             round=k,
-            description=f"Scale kube-dns {self.ns}/{self.kube_dns} {n - k + 1} → {n - k}",
+            description=_title(
+                msg(
+                    "preflight.step.scale-kube-dns",
+                    "Scale kube-dns {name} {before} → {after}",
+                    name=f"{self.ns}/{self.kube_dns}",
+                    before=n - k + 1,
+                    after=n - k,
+                )
+            ),
             kubectl=(f"kubectl scale deployment {self.kube_dns} -n {self.ns} --replicas={n - k}",),
             target=self._deployment(self.kube_dns),
             replicas=n - k,
@@ -405,10 +517,17 @@ class _StepWords:
             id=f"r{k}.observe",
             kind="observe",
             round=k,
-            description=(
-                f"Watch for {window} that lookups through Service {self.ns}/{self.service} (fresh "
-                "sockets and a few pinned ones) keep getting the right answer "
-                f"(CoreDNS {k}, kube-dns {n - k})"
+            description=_title(
+                msg(
+                    "preflight.step.observe",
+                    "Watch for {window} that lookups through Service {name} (fresh "
+                    "sockets and a few pinned ones) keep getting the right answer "
+                    "(CoreDNS {coredns}, kube-dns {kube_dns})",
+                    window=window,
+                    name=f"{self.ns}/{self.service}",
+                    coredns=k,
+                    kube_dns=n - k,
+                )
             ),
             kubectl=(
                 f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",
@@ -426,9 +545,13 @@ class _StepWords:
                 id="finish-autoscaler",
                 kind="finish-autoscaler",
                 round=0,
-                description=(
-                    f"Leave the autoscaler {a.namespace}/{a.name} paused at 0 replicas "
-                    "(--autoscaler-policy leave-paused): CoreDNS keeps a fixed size"
+                description=_title(
+                    msg(
+                        "preflight.step.leave-paused",
+                        "Leave the autoscaler {name} paused at 0 replicas "
+                        "(--autoscaler-policy leave-paused): CoreDNS keeps a fixed size",
+                        name=f"{a.namespace}/{a.name}",
+                    )
                 ),
                 kubectl=(),
                 target=target,
@@ -440,10 +563,16 @@ class _StepWords:
                 id="finish-autoscaler",
                 kind="finish-autoscaler",
                 round=0,
-                description=(
-                    f"Restore the autoscaler {a.namespace}/{a.name} to {a.replicas} replica(s) unchanged "
-                    f"(--autoscaler-policy restore); it still targets {a.target} and will scale kube-dns "
-                    "up again"
+                description=_title(
+                    msg(
+                        "preflight.step.restore-autoscaler",
+                        "Restore the autoscaler {name} to {replicas} replica(s) unchanged "
+                        "(--autoscaler-policy restore); it still targets {target} and will scale kube-dns "
+                        "up again",
+                        name=f"{a.namespace}/{a.name}",
+                        replicas=a.replicas,
+                        target=a.target,
+                    )
                 ),
                 kubectl=(scale,),
                 target=target,
@@ -456,9 +585,15 @@ class _StepWords:
             id="finish-autoscaler",
             kind="finish-autoscaler",
             round=0,
-            description=(
-                f"Retarget the autoscaler {a.namespace}/{a.name} to Deployment/{self.coredns} and restore "
-                f"it to {a.replicas} replica(s) (--autoscaler-policy retarget)"
+            description=_title(
+                msg(
+                    "preflight.step.retarget-autoscaler",
+                    "Retarget the autoscaler {name} to Deployment/{coredns} and restore "
+                    "it to {replicas} replica(s) (--autoscaler-policy retarget)",
+                    name=f"{a.namespace}/{a.name}",
+                    coredns=self.coredns,
+                    replicas=a.replicas,
+                )
             ),
             kubectl=(
                 f"kubectl patch deployment {a.name} -n {a.namespace} -p {shlex.quote(json.dumps(patch))}",
@@ -475,7 +610,12 @@ def retargeted_args(autoscaler: AutoscalerInfo, coredns_deployment: str) -> list
     words = with_target(autoscaler.args, f"Deployment/{coredns_deployment}")
     if words is None:
         raise InputError(
-            f"Deployment {autoscaler.namespace}/{autoscaler.name}: container {autoscaler.container!r} has no "
-            "--target flag to retarget; use --autoscaler-policy restore or leave-paused"
+            msg(
+                "preflight.autoscaler-no-target",
+                "Deployment {name}: container {container} has no "
+                "--target flag to retarget; use --autoscaler-policy restore or leave-paused",
+                name=f"{autoscaler.namespace}/{autoscaler.name}",
+                container=repr(autoscaler.container),
+            )
         )
     return words

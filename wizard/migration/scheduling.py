@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from wizard.i18n import msg, tr
 from wizard.k8s.objects import name_of, pod_template_spec
 from wizard.migration.facts import ClusterFacts, NodeInfo
 from wizard.migration.journal import ANNOTATION_ORDER
@@ -167,7 +168,10 @@ def coredns_pod_spec(objects: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
 def node_names(nodes: Sequence[str], limit: int = 4) -> str:
     """"a, b, c, d and 3 more": node names short enough for one line."""
     shown = ", ".join(nodes[:limit])
-    return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
+    if len(nodes) > limit:
+        return msg("preflight.nodes-and-more", "{names} and {more} more",
+                   names=shown, more=len(nodes) - limit)
+    return shown
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,9 @@ class _DnsPlacement:
             busy = ", ".join(
                 f"{n} ({'CoreDNS' if n in core else str(kube.get(n, 0)) + ' kube-dns'})" for n in eligible[:4]
             )
-            return f"every node that accepts a CoreDNS pod runs a DNS pod by then ({busy or 'none'})"
+            return msg("preflight.order.no-free-node",
+                       "every node that accepts a CoreDNS pod runs a DNS pod by then ({busy})",
+                       busy=busy or msg("preflight.none", "none"))
         core.add(free[0])
         return None
 
@@ -296,10 +302,13 @@ def decide_order(
     free = tuple(n for n in eligible if n not in occupied)
     problem: str | None = None
     if len(eligible) < replicas:
-        problem = (
-            f"only {len(eligible)} node(s) accept a CoreDNS pod ({node_names(list(eligible)) or 'none'}) but "
-            f"{replicas} replicas need {replicas} distinct nodes under the required anti-affinity; "
-            "make more nodes schedulable or lower kube-dns's replicas first"
+        problem = msg(
+            "preflight.order.too-few-nodes",
+            "only {count} node(s) accept a CoreDNS pod ({names}) but "
+            "{replicas} replicas need {replicas} distinct nodes under the required anti-affinity; "
+            "make more nodes schedulable or lower kube-dns's replicas first",
+            count=len(eligible), names=node_names(list(eligible)) or msg("preflight.none", "none"),
+            replicas=replicas,
         )
 
     def simulate(order: OrderChoice) -> RoundsOutcome:
@@ -308,46 +317,62 @@ def decide_order(
     grow, shrink = simulate("grow-first"), simulate("shrink-first")
     if requested == "grow-first":
         if not grow.works and problem is None:
-            problem = (
-                f"--order grow-first: in round {grow.stuck_round} {grow.why}, so the new CoreDNS pod would "
-                "stay Pending; use --order auto or shrink-first, or add a node"
+            problem = msg(
+                "preflight.order.grow-first-stuck",
+                "--order grow-first: in round {round} {why}, so the new CoreDNS pod would "
+                "stay Pending; use --order auto or shrink-first, or add a node",
+                round=grow.stuck_round, why=grow.why,
             )
-        return OrderDecision("grow-first", "chosen with --order grow-first", problem, eligible, free)
+        chosen = msg("preflight.order.chosen-grow-first", "chosen with --order grow-first")
+        return OrderDecision("grow-first", chosen, problem, eligible, free)
     if requested == "shrink-first":
         if problem is None:
             label = "--order shrink-first"
             problem = _single_replica_gap(replicas) if replicas <= 1 else _stuck(shrink, label)
-        return OrderDecision("shrink-first", "chosen with --order shrink-first", problem, eligible, free)
+        chosen = msg("preflight.order.chosen-shrink-first", "chosen with --order shrink-first")
+        return OrderDecision("shrink-first", chosen, problem, eligible, free)
     if grow.works:
-        reason = (
-            f"node {free[0] if free else '?'} accepts a CoreDNS pod and runs no DNS pod, and every round, "
+        reason = msg(
+            "preflight.order.grow-first",
+            "node {node} accepts a CoreDNS pod and runs no DNS pod, and every round, "
             "simulated on where each DNS pod runs, still finds a node for its new CoreDNS pod: each new "
-            "CoreDNS pod starts before a kube-dns pod is removed (no capacity lost)"
+            "CoreDNS pod starts before a kube-dns pod is removed (no capacity lost)",
+            node=free[0] if free else "?",
         )
         return OrderDecision("grow-first", reason, problem, eligible, free)
-    pending = (
-        f"grow-first would stall in round {grow.stuck_round}: {grow.why}, so its new CoreDNS pod would stay "
-        "Pending under the required anti-affinity"
+    pending = msg(
+        "preflight.order.grow-first-stalls",
+        "grow-first would stall in round {round}: {why}, so its new CoreDNS pod would stay "
+        "Pending under the required anti-affinity",
+        round=grow.stuck_round, why=grow.why,
     )
     if replicas <= 1 and problem is None:
         problem = _single_replica_gap(replicas)
     if not shrink.works and problem is None:
-        problem = (
-            f"no round order works on this cluster: {pending}; shrink-first would stall in round "
-            f"{shrink.stuck_round}: {shrink.why}. Make room first: add or uncordon a node that accepts "
+        problem = msg(
+            "preflight.order.none-works",
+            "no round order works on this cluster: {pending}; shrink-first would stall in round "
+            "{round}: {why}. Make room first: add or uncordon a node that accepts "
             "CoreDNS pods (or let them tolerate the nodes' taints), or spread the kube-dns pods over "
-            "distinct nodes, then run pre-flight again"
+            "distinct nodes, then run pre-flight again",
+            pending=pending, round=shrink.stuck_round, why=shrink.why,
         )
-    reason = f"{pending}; shrink-first places every round's pod, so each round removes one kube-dns pod first"
+    reason = msg(
+        "preflight.order.shrink-first",
+        "{pending}; shrink-first places every round's pod, so each round removes one kube-dns pod first",
+        pending=pending,
+    )
     return OrderDecision("shrink-first", reason, problem, eligible, free)
 
 
 def _stuck(outcome: RoundsOutcome, label: str) -> str | None:
     if outcome.works:
         return None
-    return (
-        f"{label}: in round {outcome.stuck_round} {outcome.why}, so the new CoreDNS pod would stay Pending; "
-        "add or uncordon a node that accepts CoreDNS pods, or use --order auto"
+    return msg(
+        "preflight.order.stuck",
+        "{label}: in round {round} {why}, so the new CoreDNS pod would stay Pending; "
+        "add or uncordon a node that accepts CoreDNS pods, or use --order auto",
+        label=label, round=outcome.stuck_round, why=outcome.why,
     )
 
 
@@ -368,21 +393,31 @@ def keep_recorded_order(
     that was free) no longer says which order the switch needs. The node-count problem, which
     holds for either order, still blocks; so does a recorded order that, simulated on where the
     pods run now, would stall again (a switch begun before the order was simulated)."""
-    reason = f"recorded on the CoreDNS Deployment when this switch began ({ANNOTATION_ORDER})"
+    reason: str = msg("preflight.order.recorded",
+                      "recorded on the CoreDNS Deployment when this switch began ({annotation})",
+                      annotation=ANNOTATION_ORDER)
     if requested not in ("auto", recorded):
-        reason += f"; --order {requested} is ignored until the switch finishes or is rolled back"
+        reason = msg("preflight.order.recorded-ignored",
+                     "{reason}; --order {requested} is ignored until the switch finishes or is rolled back",
+                     reason=reason, requested=requested)
     if fresh.order != recorded:
-        reason += f" (the cluster as it is now would suggest {fresh.order})"
-    problem = fresh.problem if fresh.problem is not None and fresh.problem.startswith("only ") else None
+        reason = msg("preflight.order.recorded-suggest",
+                     "{reason} (the cluster as it is now would suggest {order})",
+                     reason=reason, order=fresh.order)
+    problem = (
+        fresh.problem if fresh.problem is not None and tr(fresh.problem, "en").startswith("only ") else None
+    )
     if problem is None and facts is not None and pod_spec is not None:
         stall = resumed_rounds(recorded, facts, pod_spec, replicas)
         if not stall.works:
-            problem = (
-                f"this switch began {recorded} and cannot finish that way: from where it stands, "
-                f"in round {stall.stuck_round} of the {stall.rounds} still to run {stall.why}, so its new "
+            problem = msg(
+                "preflight.order.recorded-stalls",
+                "this switch began {order} and cannot finish that way: from where it stands, "
+                "in round {round} of the {rounds} still to run {why}, so its new "
                 "CoreDNS pod stays Pending; roll back with `coredns-wizard rollback`, then run the "
                 "switch again (a new switch simulates every round and picks an order that works), or "
-                "free a node that accepts CoreDNS pods"
+                "free a node that accepts CoreDNS pods",
+                order=recorded, round=stall.stuck_round, rounds=stall.rounds, why=stall.why,
             )
     return OrderDecision(recorded, reason, problem, fresh.eligible_nodes, fresh.free_nodes)
 
@@ -418,8 +453,10 @@ def recorded_order(annotations: Mapping[str, str]) -> OrderChoice | None:
 
 
 def _single_replica_gap(replicas: int) -> str:
-    return (
-        f"kube-dns has {replicas} replica and no node is free for a CoreDNS pod: shrinking kube-dns first "
+    return msg(
+        "preflight.order.single-replica",
+        "kube-dns has {replicas} replica and no node is free for a CoreDNS pod: shrinking kube-dns first "
         "would leave the kube-dns Service with zero ready endpoints (every lookup fails); add or uncordon "
-        "a node (or scale kube-dns to 2 on a second node) and run pre-flight again"
+        "a node (or scale kube-dns to 2 on a second node) and run pre-flight again",
+        replicas=replicas,
     )

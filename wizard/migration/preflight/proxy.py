@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wizard.i18n import msg
 from wizard.k8s.objects import ConfigMapView, containers_of
 from wizard.migration.facts import ClusterFacts, NodeInfo, flag_value
 
@@ -22,12 +23,19 @@ MAINLINE_FIXED = (5, 9)
 TENCENTOS_FIXED = (9, 23)
 """TencentOS 3.1 kernels are numbered like 5.4.119-19-0009.28; the fix arrived in 0009.23."""
 IPVS_DEPRECATED_SINCE = (1, 35)
-IPVS_ADVICE = (
-    "Shorten the IPVS UDP timeout before the switch: `kubectl -n kube-system edit cm kube-proxy`, set "
-    "`ipvs.udpTimeout: 5s` in config.conf and restart the kube-proxy pods "
-    "(`kubectl -n kube-system rollout restart daemonset kube-proxy`), or run `ipvsadm --set 900 120 5` on "
-    "each node; then wait 5 minutes so sessions opened with the old timeout expire, and run pre-flight again"
-)
+
+
+def ipvs_advice() -> str:
+    """What to do when IPVS keeps sessions to a removed kube-dns pod for too long."""
+    return msg(
+        "preflight.ipvs-advice",
+        "Shorten the IPVS UDP timeout before the switch: `kubectl -n kube-system edit cm kube-proxy`, "
+        "set `ipvs.udpTimeout: 5s` in config.conf and restart the kube-proxy pods "
+        "(`kubectl -n kube-system rollout restart daemonset kube-proxy`), or run "
+        "`ipvsadm --set 900 120 5` on each node; then wait 5 minutes so sessions opened with the old "
+        "timeout expire, and run pre-flight again",
+    )
+
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -103,25 +111,49 @@ def proxy_setup(
     timeout_text = ""
     if config is not None:
         mode = str(config.get("mode") or "").strip() or "iptables"
-        source = f"ConfigMap {ns}/kube-proxy {key} mode: {config.get('mode') or '(empty: iptables)'}"
+        source = (
+            f"ConfigMap {ns}/kube-proxy {key} mode: {config.get('mode')}"
+            if config.get("mode")
+            else msg(
+                "preflight.proxy.mode-empty",
+                "ConfigMap {name} {key} mode: (empty: iptables)",
+                name=f"{ns}/kube-proxy",
+                key=key,
+            )
+        )
         ipvs = config.get("ipvs") or {}
         timeout_text = str(ipvs.get("udpTimeout") or "") if isinstance(ipvs, dict) else ""
         if flag_mode and flag_mode != mode:
             notes.append(
-                f"DaemonSet {ns}/kube-proxy passes --proxy-mode={flag_mode}, which disagrees with the "
-                "ConfigMap; check which one the running kube-proxy uses (`kubectl logs` shows the proxier)"
+                msg(
+                    "preflight.proxy.mode-disagrees",
+                    "DaemonSet {name} passes --proxy-mode={mode}, which disagrees with the ConfigMap; "
+                    "check which one the running kube-proxy uses (`kubectl logs` shows the proxier)",
+                    name=f"{ns}/kube-proxy",
+                    mode=flag_mode,
+                )
             )
     elif flag_mode is not None:
         mode = flag_mode.strip() or "iptables"
         source = f"DaemonSet {ns}/kube-proxy --proxy-mode={flag_mode}"
     elif daemonset is not None:
         mode = "iptables"
-        source = f"DaemonSet {ns}/kube-proxy without a mode (the default: iptables)"
+        source = msg(
+            "preflight.proxy.no-mode",
+            "DaemonSet {name} without a mode (the default: iptables)",
+            name=f"{ns}/kube-proxy",
+        )
     if not timeout_text and flag_timeout:
         timeout_text = flag_timeout
     timeout = go_duration_seconds(timeout_text) if timeout_text else None
     if timeout_text and timeout is None:
-        notes.append(f"ipvs.udpTimeout {timeout_text!r} is not a duration this check understands")
+        notes.append(
+            msg(
+                "preflight.proxy.bad-timeout",
+                "ipvs.udpTimeout {timeout} is not a duration this check understands",
+                timeout=repr(timeout_text),
+            )
+        )
     return ProxySetup(mode, source, timeout, timeout_text, tuple(notes))
 
 
@@ -143,12 +175,27 @@ def kernel_summary(nodes: Sequence[NodeInfo]) -> list[str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for node in nodes:
         groups.setdefault((node.os_image, node.kernel_version), []).append(node.name)
-    lines = []
+    lines: list[str] = []
     for (os_image, kernel), names in sorted(groups.items()):
-        verdict = (
-            "flushes stale IPVS flows"
-            if kernel_flushes_quickly(NodeInfo("", True, False, (), {}, kernel, os_image))
-            else "keeps stale IPVS flows until the timeout"
-        )
-        lines.append(f"{len(names)} node(s) {os_image or '(unknown OS)'} kernel {kernel or '?'}: {verdict}")
+        os_text = os_image or msg("preflight.proxy.unknown-os", "(unknown OS)")
+        if kernel_flushes_quickly(NodeInfo("", True, False, (), {}, kernel, os_image)):
+            lines.append(
+                msg(
+                    "preflight.proxy.kernel-flushes",
+                    "{count} node(s) {os} kernel {kernel}: flushes stale IPVS flows",
+                    count=len(names),
+                    os=os_text,
+                    kernel=kernel or "?",
+                )
+            )
+        else:
+            lines.append(
+                msg(
+                    "preflight.proxy.kernel-keeps",
+                    "{count} node(s) {os} kernel {kernel}: keeps stale IPVS flows until the timeout",
+                    count=len(names),
+                    os=os_text,
+                    kernel=kernel or "?",
+                )
+            )
     return lines

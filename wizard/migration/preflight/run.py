@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wizard.errors import WizardError
+from wizard.i18n import N_, msg, tr
 from wizard.migration.facts import READ_WORKERS, ClusterFacts, cluster_domain, collect_facts
 from wizard.migration.plan import Plan, choose_order, make_plan, render_for_cluster
 from wizard.migration.preflight.checks import (
@@ -54,13 +55,14 @@ __all__ = [
 ]
 
 FINDING_GROUPS: dict[str, tuple[str, ...]] = {
-    "Cluster and access": ("kubernetes-version", "permissions", "server-dry-run"),
-    "kube-dns today": ("kube-dns-deployment", "kube-dns-config", "dns-service"),
-    "CoreDNS to deploy": ("coredns-version", "coredns-objects", "memory", "scheduling", "plan"),
-    "Network data path": ("kube-proxy", "node-local-dns"),
-    "Controllers that could undo the switch": ("autoscaler", "hpa", "addon-manager", "pdb"),
+    N_("Cluster and access"): ("kubernetes-version", "permissions", "server-dry-run"),
+    N_("kube-dns today"): ("kube-dns-deployment", "kube-dns-config", "dns-service"),
+    N_("CoreDNS to deploy"): ("coredns-version", "coredns-objects", "memory", "scheduling", "plan"),
+    N_("Network data path"): ("kube-proxy", "node-local-dns"),
+    N_("Controllers that could undo the switch"): ("autoscaler", "hpa", "addon-manager", "pdb"),
 }
-"""How the command and the TUI group the findings (every finding id appears exactly once)."""
+"""How the command and the TUI group the findings (every finding id appears exactly once). The
+names are English (the `group` of `plan -o json`); show them with `t(name)`."""
 
 
 @dataclass(frozen=True)
@@ -86,34 +88,44 @@ def server_dry_run(gateway: Gateway, rendered: RenderResult | None) -> Finding:
     validation answer as they would for the real apply, and nothing is stored."""
     from wizard.k8s.gateway import GatewayError
 
-    title = "Server-side dry-run of switch2coredns.yaml"
+    title = msg("preflight.server-dry-run.title", "Server-side dry-run of switch2coredns.yaml")
     if rendered is None:
         return finding(
             "server-dry-run",
             title,
             "block",
-            ["not sent: the manifests could not be rendered"],
-            "fix the blocking kube-dns configuration finding first",
+            [msg("preflight.server-dry-run.not-sent", "not sent: the manifests could not be rendered")],
+            msg("preflight.fix-render-first", "fix the blocking kube-dns configuration finding first"),
         )
     try:
         results = gateway.validate_apply(rendered.objects, workers=READ_WORKERS)
     except GatewayError as err:
         reason = err.api_message or str(err)
-        evidence = [f"the API server refused: {reason}", *err.causes]
+        evidence = [
+            msg("preflight.server-dry-run.refused", "the API server refused: {reason}", reason=reason),
+            *err.causes,
+        ]
         return finding(
             "server-dry-run",
             title,
             "block",
             evidence,
-            "the real apply would fail the same way: fix what the server names (an admission "
-            "policy, a field owned by another manager, a missing API) and run pre-flight again",
+            msg(
+                "preflight.server-dry-run.refused-advice",
+                "the real apply would fail the same way: fix what the server names (an admission "
+                "policy, a field owned by another manager, a missing API) and run pre-flight again",
+            ),
         )
     return finding(
         "server-dry-run",
         title,
         "ok",
         [
-            f"accepted with dryRun=All: {r.action.removeprefix('validate (server-side dry-run) ')}"
+            msg(
+                "preflight.server-dry-run.accepted",
+                "accepted with dryRun=All: {object}",
+                object=tr(r.action, "en").removeprefix("validate (server-side dry-run) "),
+            )
             for r in results
         ],
     )
@@ -167,7 +179,15 @@ def evaluate(
         try:
             plan = make_plan(facts, options, rendered)
         except WizardError as err:  # a check above should have caught it; never hide it
-            findings.append(finding("plan", "Step plan", "block", [str(err)], "fix the problem named above"))
+            findings.append(
+                finding(
+                    "plan",
+                    msg("preflight.plan.title", "Step plan"),
+                    "block",
+                    [str(err)],
+                    msg("preflight.plan.advice", "fix the problem named above"),
+                )
+            )
     return tuple(findings), plan, rendered
 
 
@@ -182,10 +202,10 @@ def run_preflight(
     read-only gateway. GatewayError (exit 2) when the cluster cannot be read at all."""
     say = on_progress or (lambda _text: None)
     facts = collect_facts(gateway, options, say)
-    say("rendering the manifests")
+    say(msg("preflight.progress.rendering", "rendering the manifests"))
     rendering = render_or_error(facts, options)
-    say("validating the manifests with a server-side dry-run")
+    say(msg("preflight.progress.dry-run", "validating the manifests with a server-side dry-run"))
     dry_run = server_dry_run(gateway, rendering[0])
-    say("checking")
+    say(msg("preflight.progress.checking", "checking"))
     findings, plan, _ = evaluate(facts, options, dry_run, rendering)
     return PreflightReport(facts=facts, findings=findings, plan=plan)
