@@ -8,12 +8,13 @@ finding or an unchecked Corefile can never be skipped from the keyboard.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Static
@@ -31,7 +32,7 @@ from screens.messages import (
 from screens.resume import offer_resume
 from screens.stages.base import StageScreen
 from screens.widgets.header import WizardHeader
-from wizard.i18n import N_, t, tr
+from wizard.i18n import N_, current_language, set_language, t, tr
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -140,7 +141,8 @@ class WizardApp(App[int]):
     `LiveWizardApp` adds them; `build_app` picks by mode."""
 
     CSS_PATH = "app.tcss"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True
+    """Ctrl+P: the palette offers only the wizard's own safe commands (see get_system_commands)."""
     TITLE = "coredns-wizard"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", N_("Help"), id="app.help"),
@@ -149,6 +151,8 @@ class WizardApp(App[int]):
         Binding("q", "quit_safely", N_("Quit"), id="app.quit"),
         Binding("ctrl+q", "quit_safely", N_("Quit"), id="app.quit-ctrl", show=False, priority=True),
         Binding("ctrl+c", "quit_safely", N_("Quit"), id="app.quit-interrupt", show=False, priority=True),
+        # in both languages on purpose: whoever cannot read the one shown finds the other
+        Binding("f2", "switch_language", "English/中文", id="app.language", show=False),
     ]
 
     def __init__(
@@ -472,6 +476,29 @@ class WizardApp(App[int]):
 
         keys = self._keymap.get(binding_id)
         return "/".join(format_key(k) for k in keys.split(",")) if keys else default
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette's entries: the language and help. Textual's own (quit, theme,
+        screenshot…) are left out: quitting must go through `quit_safely`, which asks mid-switch."""
+        yield SystemCommand(t("Language: English / 中文"),
+                            t("Show the wizard in the other language; nothing else changes"),
+                            self.action_switch_language)
+        yield SystemCommand(t("Help"), t("The keys and what this stage does"), self.action_help)
+
+    def action_switch_language(self) -> None:
+        """English ⇄ 中文 while the wizard runs: keys, headers and every stage's texts render
+        again in the other language. The engine's work, the cluster and what was typed stay."""
+        language = set_language("en" if current_language() == "zh" else "zh")
+        localize_bindings(self)
+        for screen in self.screen_stack:
+            localize_bindings(screen)
+            for header in screen.query(WizardHeader):
+                header.update(header.render_text())
+            if isinstance(screen, StageScreen) and screen.is_mounted:
+                screen.relocalize()
+        self.refresh_bindings()
+        log.info("language %s", language)
+        self.notify(t("Language: English") if language == "en" else t("Language: 中文"))
 
     def action_help(self) -> None:
         from screens.widgets.help import HelpScreen

@@ -76,6 +76,23 @@ def test_a_message_is_its_english_text_and_keeps_its_id_and_parameters() -> None
     assert json.loads(json.dumps(document))["advice"] == "kube-dns has 3 replicas"
 
 
+def test_a_message_survives_copies_and_pickles() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    message = msg("test.copy", "{count} replicas", count=2)
+    assert copy.deepcopy(message) is message and copy.copy(message) is message
+    again = pickle.loads(pickle.dumps(message))
+    assert again == message and again.id == "test.copy" and again.params == {"count": 2}
+
+    @dataclasses.dataclass
+    class Step:
+        description: str
+
+    assert dataclasses.asdict(Step(message)) == {"description": "2 replicas"}  # the journal's way
+
+
 def test_messages_render_in_chinese_and_again_in_english(zh: None) -> None:
     line = i18n.t("source: {source}", source="kubeadm")
     assert line == "来源:kubeadm"

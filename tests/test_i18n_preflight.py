@@ -105,16 +105,18 @@ def test_findings_and_steps_render_again_in_english() -> None:
     assert tr(names, "en") == "a, b, c, d and 2 more"
 
 
-def test_step_titles_are_english_in_the_journal() -> None:
-    """The journal records each step with dataclasses.asdict (a deep copy): always English."""
-    import dataclasses
-
+def test_step_titles_are_english_in_the_journal(tmp_path: Path) -> None:
+    """A step shown in Chinese is journaled in English: the journal is read back by code and by
+    whoever resumes, whatever their language."""
     from tests.plan_facts import make_facts
+    from wizard.migration.journal import Journal
     from wizard.migration.plan import make_plan
     from wizard.options import SwitchOptions
 
     with chinese():
         plan = make_plan(make_facts(nodes=3, replicas=3), SwitchOptions())
-    step = plan.step("r1.scale-kube-dns")
-    assert step.description == "将 kube-dns kube-system/kube-dns 的副本数从 3 缩容到 2"
-    assert dataclasses.asdict(step)["description"] == "Scale kube-dns kube-system/kube-dns 3 → 2"
+        step = plan.step("r1.scale-kube-dns")
+        assert step.description == "将 kube-dns kube-system/kube-dns 的副本数从 3 缩容到 2"
+        journal = Journal(tmp_path / "journal.jsonl", operator="ops@host")
+        journal.intent(step.id, step.description, step.target, 3, 2)
+    assert journal.read().entries[0].action == "Scale kube-dns kube-system/kube-dns 3 → 2"

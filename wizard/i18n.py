@@ -85,6 +85,16 @@ class Message(str):
         self.params = dict(params)
         return self
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles are the same message (rendered in the language of their moment)."""
+        return (Message, (self.id, self.template, self.params))
+
+    def __copy__(self) -> Message:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Message:
+        return self  # immutable, like the str it is
+
     def render(self, language: str | None = None) -> str:
         """This message in `language` (default: the current one)."""
         return _render(self.id, self.template, self.params, language or _current)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from wizard.durations import human_duration
 from wizard.errors import CheckFailed, InputError
-from wizard.i18n import Message, msg
+from wizard.i18n import msg
 from wizard.migration.autoscaler import container_patch, with_target
 from wizard.migration.facts import AutoscalerInfo, ClusterFacts, cluster_domain, wizard_annotations
 from wizard.migration.manifests import SERVER_LABEL, RenderOptions, RenderResult, render_manifests
@@ -43,22 +43,6 @@ StepKind = Literal[
     "finish-autoscaler",
 ]
 MANIFEST_FILE = "switch2coredns.yaml"
-
-
-class StepTitle(Message):
-    """A step's description: a Message whose copies are its English text. The journal records
-    each step with `dataclasses.asdict`, which deep-copies every field: what it writes to disk
-    stays English whatever the operator's language (and a Message cannot be rebuilt by copy)."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> str:
-        return self.render("en")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (str, (self.render("en"),))
-
-
-def _title(message: Message) -> StepTitle:
-    return StepTitle(message.id, message.template, message.params)
 
 
 @dataclass(frozen=True)
@@ -324,7 +308,7 @@ class _StepWords:
             id="pause-autoscaler",
             kind="pause-autoscaler",
             round=0,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.pause-autoscaler",
                     "Pause the kube-dns autoscaler {name} ({replicas} → 0 replicas) so it "
@@ -347,7 +331,7 @@ class _StepWords:
             id="deploy",
             kind="deploy",
             round=0,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.deploy",
                     "Apply {file} (CoreDNS {version}, image {image}): {objects}; "
@@ -369,7 +353,7 @@ class _StepWords:
             id=f"r{k}.scale-coredns",
             kind="scale-coredns",
             round=k,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.scale-coredns",
                     "Scale CoreDNS {name} {before} → {after}",
@@ -391,7 +375,7 @@ class _StepWords:
             id=f"r{k}.wait-ready",
             kind="wait-ready",
             round=k,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.wait-ready",
                     "Wait until {count} CoreDNS pod(s) are Running and Ready (up to {limit}; on failure "
@@ -457,7 +441,7 @@ class _StepWords:
             id=f"r{k}.probe",
             kind="probe",
             round=k,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.probe",
                     "Query every serving CoreDNS pod directly: {questions}",
@@ -477,7 +461,7 @@ class _StepWords:
             id=f"r{k}.check-endpoints",
             kind="check-endpoints",
             round=k,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.check-endpoints",
                     "Check that the new CoreDNS pod's IP is a ready endpoint of Service {name}",
@@ -496,7 +480,7 @@ class _StepWords:
             id=f"r{k}.scale-kube-dns",
             kind="scale-kube-dns",
             round=k,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.scale-kube-dns",
                     "Scale kube-dns {name} {before} → {after}",
@@ -517,7 +501,7 @@ class _StepWords:
             id=f"r{k}.observe",
             kind="observe",
             round=k,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.observe",
                     "Watch for {window} that lookups through Service {name} (fresh "
@@ -545,7 +529,7 @@ class _StepWords:
                 id="finish-autoscaler",
                 kind="finish-autoscaler",
                 round=0,
-                description=_title(
+                description=(
                     msg(
                         "preflight.step.leave-paused",
                         "Leave the autoscaler {name} paused at 0 replicas "
@@ -563,7 +547,7 @@ class _StepWords:
                 id="finish-autoscaler",
                 kind="finish-autoscaler",
                 round=0,
-                description=_title(
+                description=(
                     msg(
                         "preflight.step.restore-autoscaler",
                         "Restore the autoscaler {name} to {replicas} replica(s) unchanged "
@@ -585,7 +569,7 @@ class _StepWords:
             id="finish-autoscaler",
             kind="finish-autoscaler",
             round=0,
-            description=_title(
+            description=(
                 msg(
                     "preflight.step.retarget-autoscaler",
                     "Retarget the autoscaler {name} to Deployment/{coredns} and restore "
