@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.messages import StageFailed
 from screens.widgets.hanging import Hanging
+from wizard.i18n import N_, t, tr
 
 if TYPE_CHECKING:
     from screens.app import WizardApp
@@ -31,10 +32,11 @@ log = logging.getLogger("coredns_wizard.tui")
 MIN_SIZE = (80, 24)
 """Below this the stages do not fit: the screen says so instead of cutting panes and buttons."""
 
-MOVE_AND_SELECT = (
+MOVE_AND_SELECT = N_(
     "tab / shift+tab move between panes; the arrow keys move the cursor in a table or list "
     "(the highlighted row is the selection); page up/down scroll; esc closes a dialog."
 )
+"""Marked with N_: shown through `t()`."""
 
 
 class StageScreen(Screen[None]):
@@ -51,6 +53,14 @@ class StageScreen(Screen[None]):
         self.context = context
         self._status_shown: Text | None = None
 
+    def stage_title(self) -> str:
+        """STAGE_TITLE in the current language (the header and the help show this)."""
+        return t(self.STAGE_TITLE) if self.STAGE_TITLE else ""
+
+    def purpose_text(self) -> str:
+        """PURPOSE in the current language."""
+        return t(self.PURPOSE) if self.PURPOSE else ""
+
     @property
     def wizard(self) -> WizardApp:
         return cast("WizardApp", self.app)
@@ -63,7 +73,7 @@ class StageScreen(Screen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        yield self.wizard.make_header(self.STAGE_TITLE)
+        yield self.wizard.make_header(self.stage_title())
         yield from self.compose_body()
         yield Static("", id="stage-status", classes="stage-status")
         yield Footer()
@@ -75,9 +85,10 @@ class StageScreen(Screen[None]):
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         if small:
             self.query_one("#too-small", Static).update(Text.assemble(
-                ("Terminal too small", "bold yellow"),
-                f"\n{width}×{height}: the wizard needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
-                "Enlarge the window; nothing is paused meanwhile (q still quits)."))
+                (t("Terminal too small"), "bold yellow"),
+                "\n" + t("{width}×{height}: the wizard needs at least {min_width}×{min_height}.",
+                         width=width, height=height, min_width=MIN_SIZE[0], min_height=MIN_SIZE[1])
+                + "\n" + t("Enlarge the window; nothing is paused meanwhile (q still quits).")))
         self.set_class(small, "too-small")
 
     def compose_body(self) -> ComposeResult:
@@ -122,18 +133,20 @@ class StageScreen(Screen[None]):
     def next_key_text(self) -> str:
         """What `n` does next from here, for the help (the engine's plan where there is one)."""
         reason = self.advance_blocked()
-        return f"n is not possible yet: {reason}" if reason else "n goes on to the next stage"
+        if reason:
+            return t("n is not possible yet: {reason}", reason=tr(reason))
+        return t("n goes on to the next stage")
 
     def help_text(self) -> Text:
         """The top of the `?` help: what this stage is for, what `n` does next, how to move."""
         text = Text()
         if self.PURPOSE:
-            text.append("This stage: ", style="bold")
-            text.append(self.PURPOSE + "\n\n")
-        text.append("Next: ", style="bold")
+            text.append(t("This stage: "), style="bold")
+            text.append(self.purpose_text() + "\n\n")
+        text.append(t("Next: "), style="bold")
         text.append(self.next_key_text() + "\n\n")
-        text.append("Moving and selecting: ", style="bold")
-        text.append(MOVE_AND_SELECT)
+        text.append(t("Moving and selecting: "), style="bold")
+        text.append(t(MOVE_AND_SELECT))
         return text
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -163,9 +176,10 @@ class StageScreen(Screen[None]):
         if self.change_ready_on_advance():  # n starts this stage's change: say so, not "blocked"
             self.set_status(Text(self.next_key_text(), style="bold"))
         elif reason:
-            self.set_status(Text.assemble((f"{key} is blocked: ", "bold yellow"), (reason, "yellow")))
+            self.set_status(Text.assemble((t("{key} is blocked: ", key=key), "bold yellow"),
+                                          (tr(reason), "yellow")))
         else:
-            self.set_status(Text(f"{key}: go on to the next stage", style="green"))
+            self.set_status(Text(t("{key}: go on to the next stage", key=key), style="green"))
         self.app.refresh_bindings()
 
     def key_label(self, binding_id: str, default: str) -> str:
@@ -181,4 +195,5 @@ class StageScreen(Screen[None]):
             error = event.worker.error
             log.error("worker %s failed", event.worker.description, exc_info=error)
             first = (str(error).splitlines() or [type(error).__name__])[0]
-            self.post_message(StageFailed(self.STAGE_ID, f"{event.worker.description}: {first}"))
+            # worker descriptions are marked with N_ where the workers are declared
+            self.post_message(StageFailed(self.STAGE_ID, f"{t(event.worker.description)}: {first}"))

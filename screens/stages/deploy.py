@@ -24,6 +24,7 @@ from screens.stages.base import StageScreen
 from screens.widgets.confirm import ConfirmationModal
 from screens.widgets.findings import finding_text, findings_text
 from screens.widgets.hanging import Hanging
+from wizard.i18n import N_, t, tr
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -53,20 +54,22 @@ def object_names(rendered: RenderResult) -> list[str]:
 
 def confirmation_body(plan: Plan, context_name: str, dry_run: bool) -> Text:
     body = Text(
-        "Dry run: the API server checks these changes and stores none of them:\n\n" if dry_run
-        else "This will change the cluster:\n\n"
+        t("Dry run: the API server checks these changes and stores none of them:") + "\n\n" if dry_run
+        else t("This will change the cluster:") + "\n\n"
     )
     if plan.autoscaler is not None:
         a = plan.autoscaler
-        body.append(f"  • scale the kube-dns autoscaler Deployment {a.namespace}/{a.name} {a.replicas} → 0\n")
-    body.append(f"  • server-side apply (field manager coredns-wizard), CoreDNS {plan.coredns_version}:\n")
+        body.append("  • " + t("scale the kube-dns autoscaler Deployment {name} {replicas} → 0",
+                               name=f"{a.namespace}/{a.name}", replicas=a.replicas) + "\n")
+    body.append("  • " + t("server-side apply (field manager coredns-wizard), CoreDNS {version}:",
+                           version=plan.coredns_version) + "\n")
     for name in object_names(plan.manifests):
         body.append(f"      {name}\n", style="bold")
-    body.append("    the Deployment starts at 0 replicas; kube-dns keeps serving.\n\n")
-    body.append("in context ")
+    body.append("    " + t("the Deployment starts at 0 replicas; kube-dns keeps serving.") + "\n\n")
+    body.append(t("in context "))
     body.append(context_name, style="bold cyan")
     if dry_run:
-        body.append("\n\nDRY-RUN: sent with dryRun=All; nothing is stored.", style="yellow")
+        body.append("\n\n" + t("DRY-RUN: sent with dryRun=All; nothing is stored."), style="yellow")
     return body
 
 
@@ -74,8 +77,8 @@ class DeployScreen(StageScreen):
     """Read-only flavour: shows and validates, never applies. `ApplyDeployScreen` binds `a`."""
 
     STAGE_ID = "deploy"
-    STAGE_TITLE = "4 Deploy"
-    PURPOSE = (
+    STAGE_TITLE = N_("4 Deploy")
+    PURPOSE = N_(
         "renders switch2coredns.yaml (CoreDNS Deployment at 0 replicas, ConfigMap, RBAC) with the "
         "reviewed Corefile, validates it with a server-side dry-run, and applies it after you "
         "confirm. Nothing serves DNS yet: the switch stage scales it up."
@@ -86,7 +89,7 @@ class DeployScreen(StageScreen):
     DeployScreen #deploy-dry-run { height: auto; margin-bottom: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "save_yaml", "Save YAML", id="deploy.save"),
+        Binding("s", "save_yaml", id="deploy.save", description=N_("Save YAML")),
     ]
 
     def __init__(self, context: WizardContext) -> None:
@@ -98,7 +101,8 @@ class DeployScreen(StageScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="deploy-scroll"):
-            yield Static(Text("… rendering and validating the manifests", style="dim"), id="deploy-dry-run")
+            yield Static(Text("… " + t("rendering and validating the manifests"), style="dim"),
+                         id="deploy-dry-run")
             yield Static("", id="deploy-yaml")
 
     def on_mount(self) -> None:
@@ -110,14 +114,15 @@ class DeployScreen(StageScreen):
         exclusive=True,
         exit_on_error=False,
         group="deploy-prepare",
-        description="render and validate",
+        description=N_("render and validate"),
     )
     def _prepare(self) -> None:
         from wizard.migration.preflight.run import evaluate, render_or_error, server_dry_run
 
         report = self.context.report
         if report is None:
-            self.post_message(StageFailed(self.STAGE_ID, "no pre-flight report: go back to the first stage"))
+            self.post_message(StageFailed(self.STAGE_ID,
+                                          t("no pre-flight report: go back to the first stage")))
             return
         options = self.context.options
         rendering = render_or_error(report.facts, options)
@@ -130,11 +135,11 @@ class DeployScreen(StageScreen):
         self.prepared = message
         if message.plan is not None:
             self.context.plan = message.plan
-        status = Text("Server-side dry-run\n", style="bold")
+        status = Text(t("Server-side dry-run") + "\n", style="bold")
         status.append_text(finding_text(message.dry_run))
         others = [f for f in message.blocking if f.id != "server-dry-run"]
         if others:
-            status.append("\n\nStill blocking:\n", style="bold red")
+            status.append("\n\n" + t("Still blocking:") + "\n", style="bold red")
             status.append_text(findings_text(others))
         self.query_one("#deploy-dry-run", Static).update(Hanging(status))
         if message.rendered is not None:
@@ -152,20 +157,20 @@ class DeployScreen(StageScreen):
         if self.context.read_only:
             return None  # read-only: n goes on to watch the Switch stage's live panes
         if self.prepared is None:
-            return "the manifests are still being rendered and validated"
+            return t("the manifests are still being rendered and validated")
         if self.prepared.blocking or self.prepared.plan is None:
-            return "a finding blocks the deploy (see above)"
+            return t("a finding blocks the deploy (see above)")
         if self.applying:
-            return "the manifests are being applied"
+            return t("the manifests are being applied")
         if not self.applied:
-            return "the manifests are not applied yet"
+            return t("the manifests are not applied yet")
         return None
 
     def next_key_text(self) -> str:
         if self.context.read_only:
-            return "n goes on to the Switch stage to watch the DNS pods and endpoints (read-only)"
+            return t("n goes on to the Switch stage to watch the DNS pods and endpoints (read-only)")
         if self.change_ready_on_advance():
-            return "n (or a) applies switch2coredns.yaml after a confirmation"
+            return t("n (or a) applies switch2coredns.yaml after a confirmation")
         return super().next_key_text()
 
     def can_go_back(self) -> bool:
@@ -175,22 +180,24 @@ class DeployScreen(StageScreen):
         """Write the rendered manifests to a file (a local file: read-only mode allows it too)."""
         rendered = self.prepared.rendered if self.prepared is not None else None
         if rendered is None:
-            self.notify("The manifests are not rendered yet.", severity="warning", timeout=3)
+            self.notify(t("The manifests are not rendered yet."), severity="warning", timeout=3)
             return
         try:
             path = save_manifests(rendered.yaml_text, Path.cwd())
         except OSError as err:
-            self.set_status(Text(f"could not save switch2coredns.yaml in {Path.cwd()}: "
-                                 f"{err.strerror or err}", style="bold red"))
+            self.set_status(Text(t("could not save switch2coredns.yaml in {directory}: {error}",
+                                   directory=str(Path.cwd()), error=err.strerror or err), style="bold red"))
             return
-        self.set_status(Text.assemble(("✔ saved ", "bold green"), (str(path), "bold"),
+        self.set_status(Text.assemble(("✔ " + t("saved") + " ", "bold green"), (str(path), "bold"),
                                       (f"  (kubectl apply --server-side -f {path.name})", "dim")))
 
 
 class ApplyDeployScreen(DeployScreen):
     """live and dry-run modes: `a` applies after the confirmation."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "apply", "Apply manifests…", id="deploy.apply")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "apply", id="deploy.apply", description=N_("Apply manifests…")),
+    ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply":
@@ -216,18 +223,18 @@ class ApplyDeployScreen(DeployScreen):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.applying = True
-                self.wizard.begin_change("applying switch2coredns.yaml")
-                self.set_status(Text("… applying", style="bold"))
+                self.wizard.begin_change(t("applying switch2coredns.yaml"))
+                self.set_status(Text("… " + t("applying"), style="bold"))
                 self.app.refresh_bindings()
                 self._apply(plan)
 
-        self.app.push_screen(ConfirmationModal("Apply switch2coredns.yaml?", body), answered)
+        self.app.push_screen(ConfirmationModal(t("Apply switch2coredns.yaml?"), body), answered)
 
     def _post_engine_event(self, event: Event) -> None:
         self.post_message(EngineEvent(event))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="deploy-apply",
-          description="apply manifests")
+          description=N_("apply manifests"))
     def _apply(self, plan: Plan) -> None:
         from wizard.errors import WizardError
         from wizard.migration.deploy_stage import run_deploy
@@ -240,7 +247,7 @@ class ApplyDeployScreen(DeployScreen):
         except WizardError as err:
             self.post_message(DeployFinished(False, str(err)))
             return
-        summary = outcome.reason if outcome.completed else f"{outcome.reason}. {outcome.advice}"
+        summary = tr(outcome.reason) if outcome.completed else f"{tr(outcome.reason)}. {tr(outcome.advice)}"
         self.post_message(DeployFinished(outcome.completed, summary))
 
     def on_deploy_finished(self, message: DeployFinished) -> None:
@@ -250,10 +257,10 @@ class ApplyDeployScreen(DeployScreen):
             self.applied = True
             self.wizard.deployed = True
             self.set_status(Text.assemble(("✔ ", "bold green"), (message.summary, "green"),
-                                          ("  n: go on to the switch", "bold")))
+                                          ("  " + t("n: go on to the switch"), "bold")))
         else:
             self.error = message.summary
-            self.set_status(Text.assemble(("✖ apply failed: ", "bold red"), (message.summary, "red")))
+            self.set_status(Text.assemble(("✖ " + t("apply failed: "), "bold red"), (message.summary, "red")))
         self.app.refresh_bindings()
 
     def on_worker_state_changed(self, event: object) -> None:

@@ -23,6 +23,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from screens.stages.base import StageScreen
+from wizard.i18n import N_, t, tr
 from wizard.migration.change_record import local_and_utc
 
 if TYPE_CHECKING:
@@ -53,19 +54,32 @@ def write_change_record(context: WizardContext, outcome: str, path: Path, k8s_ve
     write_record(record, path)
 
 
-def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:
-    """The screen's title: the cluster's phase first, the switch screen's outcome second."""
+def done_kind(result: SwitchResult | None, status: SwitchStatus | None) -> str:
+    """How the switch ended: completed, rolled-back, dry-run or stopped (the cluster's phase first,
+    the switch screen's outcome second); the title and its colour follow from it."""
     phase = status.phase if status is not None else None
     if phase == "completed":
-        return "Switch complete"
+        return "completed"
     if phase == "rolled-back" or (result is not None and result.kind == "rolled-back"):
-        return "Rolled back"
-    if result is not None and result.kind == "dry-run":
-        return "Dry run complete: nothing was changed"
-    if result is not None and result.kind == "completed":
-        return "Switch complete"
-    reason = result.summary if result is not None and result.summary else f"phase {phase or 'unknown'}"
-    return f"Stopped: {reason}"
+        return "rolled-back"
+    if result is not None and result.kind in ("dry-run", "completed"):
+        return result.kind
+    return "stopped"
+
+
+def done_title(result: SwitchResult | None, status: SwitchStatus | None) -> str:
+    """The screen's title: the cluster's phase first, the switch screen's outcome second."""
+    kind = done_kind(result, status)
+    if kind == "completed":
+        return t("Switch complete")
+    if kind == "rolled-back":
+        return t("Rolled back")
+    if kind == "dry-run":
+        return t("Dry run complete: nothing was changed")
+    phase = status.phase if status is not None else None
+    reason = (tr(result.summary) if result is not None and result.summary
+              else t("phase {phase}", phase=phase or t("unknown")))
+    return t("Stopped: {reason}", reason=reason)
 
 
 def format_duration(seconds: float) -> str:
@@ -73,33 +87,33 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes:02d} m"
+        return t("{hours} h {minutes:02d} m", hours=hours, minutes=minutes)
     if minutes:
-        return f"{minutes} m {secs:02d} s"
-    return f"{secs} s"
+        return t("{minutes} m {seconds:02d} s", minutes=minutes, seconds=secs)
+    return t("{seconds} s", seconds=secs)
 
 
 def cleanup_text(status: SwitchStatus | None, elapsed_since_read_s: float) -> Text:
     """The 72-hour countdown from the last kube-dns scale-down and the exact command."""
     text = Text()
     if status is None:
-        return Text("clean-up: status not read yet", style="dim")
+        return Text(t("clean-up: status not read yet"), style="dim")
     if status.cleanup_allowed_at is None:
-        text.append("Clean-up is not due: ", style="bold")
-        text.append("kube-dns still has replicas or was never scaled down; nothing to delete.")
+        text.append(t("Clean-up is not due: "), style="bold")
+        text.append(t("kube-dns still has replicas or was never scaled down; nothing to delete."))
         return text
     now = status.now + timedelta(seconds=elapsed_since_read_s)
     left = (status.cleanup_allowed_at - now).total_seconds()
     if left <= 0:
-        text.append("Clean-up is allowed now: ", style="bold green")
+        text.append(t("Clean-up is allowed now: "), style="bold green")
     else:
-        text.append("Clean-up allowed in ", style="bold")
+        text.append(t("Clean-up allowed in "), style="bold")
         text.append(format_duration(left), style="bold yellow")
-        text.append(f" (from {local_and_utc(status.cleanup_allowed_at)}, 72 h after the last kube-dns "
-                    "scale-down).\nThen run: ")
+        text.append(t(" (from {at}, 72 h after the last kube-dns scale-down).",
+                      at=local_and_utc(status.cleanup_allowed_at)) + "\n" + t("Then run: "))
     text.append(CLEANUP_COMMAND, style="bold cyan")
-    text.append("\nIt backs up and deletes the kube-dns Deployment, ConfigMap and ServiceAccount; "
-                "the kube-dns Service stays (CoreDNS serves behind it).", style="dim")
+    text.append("\n" + t("It backs up and deletes the kube-dns Deployment, ConfigMap and ServiceAccount; "
+                         "the kube-dns Service stays (CoreDNS serves behind it)."), style="dim")
     return text
 
 
@@ -110,36 +124,39 @@ def summary_rows(context: WizardContext, result: SwitchResult | None,
     if status is not None:
         for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
             if dep is None:
-                rows.append((label, Text("absent", style="dim")))
+                rows.append((label, Text(t("absent"), style="dim")))
             else:
                 where = f"{context.options.namespace}/{dep.name}"
-                rows.append((label, Text(f"{dep.ready}/{dep.replicas} ready (Deployment {where})")))
+                rows.append((label, Text(t("{ready}/{replicas} ready (Deployment {where})",
+                                           ready=dep.ready, replicas=dep.replicas, where=where))))
         ep = status.endpoints
-        rows.append(("Endpoints", Text(f"CoreDNS {len(ep.coredns_ready)}, kube-dns {len(ep.kube_dns_ready)}, "
-                                       f"not ready {len(ep.not_ready)}")))
+        rows.append((t("Endpoints"), Text(t("CoreDNS {coredns}, kube-dns {kube_dns}, not ready {not_ready}",
+                                            coredns=len(ep.coredns_ready), kube_dns=len(ep.kube_dns_ready),
+                                            not_ready=len(ep.not_ready)))))
     if result is not None:
         if result.duration_s is not None:
-            rows.append(("Duration", Text(format_duration(result.duration_s))))
-        rows.append(("Probes", Text(f"{result.probes} answer(s) checked, {result.probe_failures} wrong; "
-                                    f"observation {result.observed_queries} queries, "
-                                    f"{result.observed_errors} errors")))
+            rows.append((t("Duration"), Text(format_duration(result.duration_s))))
+        rows.append((t("Probes"), Text(t(
+            "{probes} answer(s) checked, {failures} wrong; observation {queries} queries, {errors} errors",
+            probes=result.probes, failures=result.probe_failures, queries=result.observed_queries,
+            errors=result.observed_errors))))
         if result.pinned_queries:
             # clients that keep their socket see what fresh sockets cannot (stale IPVS flows)
-            pinned = Text(f"{result.pinned_queries} queries through long-lived sockets, "
-                          f"{result.pinned_errors} failed",
+            pinned = Text(t("{queries} queries through long-lived sockets, {errors} failed",
+                            queries=result.pinned_queries, errors=result.pinned_errors),
                           style="bold red" if result.pinned_errors else "")
             if result.pinned_errors:
-                pinned.append(": clients that keep their socket lost answers after kube-dns "
-                              "scale-downs (stale IPVS flows until the UDP timeout)", style="red")
-            rows.append(("Pinned", pinned))
+                pinned.append(t(": clients that keep their socket lost answers after kube-dns "
+                                "scale-downs (stale IPVS flows until the UDP timeout)"), style="red")
+            rows.append((t("Pinned"), pinned))
         if result.summary:
-            rows.append(("Engine", Text(result.summary)))
+            rows.append((t("Engine"), Text(tr(result.summary))))
         if result.advice:
-            rows.append(("Next", Text(result.advice, style="yellow")))
+            rows.append((t("Next"), Text(tr(result.advice), style="yellow")))
     journal = context.journal
-    kept = str(journal.path) if journal is not None else "none (this run kept no journal)"
-    rows.append(("Journal", Text(kept)))
-    rows.extend(("Note", Text(note)) for note in context.notes)
+    kept = str(journal.path) if journal is not None else t("none (this run kept no journal)")
+    rows.append((t("Journal"), Text(kept)))
+    rows.extend((t("Note"), Text(tr(note))) for note in context.notes)
     return rows
 
 
@@ -157,8 +174,8 @@ class DoneScreen(StageScreen):
     """The last stage: title, summary and the clean-up countdown. `q` (the App's) quits."""
 
     STAGE_ID = "done"
-    STAGE_TITLE = "6 Done"
-    PURPOSE = (
+    STAGE_TITLE = N_("6 Done")
+    PURPOSE = N_(
         "says how the switch ended and what the cluster looks like now (read again from the "
         "cluster), and when the kube-dns objects may be cleaned up (72 h after the last scale-down)."
     )
@@ -190,7 +207,7 @@ class DoneScreen(StageScreen):
         self._read_at = context.clock()
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("w", "write_record", "Write change record", id="done.record"),
+        Binding("w", "write_record", id="done.record", description=N_("Write change record")),
     ]
 
     def leaves_cluster_mixed(self) -> bool:
@@ -212,7 +229,7 @@ class DoneScreen(StageScreen):
             return  # pushed while the app exits: never composed, nothing to show
         if self.result is None:
             self.result = self._result_from_switch_screen()
-        self.set_status(Text("w writes the HTML change record · q quits (the journal keeps the record)",
+        self.set_status(Text(t("w writes the HTML change record · q quits (the journal keeps the record)"),
                              style="dim"))
         self.redraw()
         if self.context.report_path:
@@ -222,7 +239,7 @@ class DoneScreen(StageScreen):
             self.read_status()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="done-status",
-          description="read the switch status")
+          description=N_("read the switch status"))
     def read_status(self) -> None:
         from wizard.errors import WizardError
         from wizard.migration.status import read_status
@@ -241,16 +258,16 @@ class DoneScreen(StageScreen):
         self.redraw()
         if message.error:
             self.query_one("#done-cleanup", Static).update(
-                Text(f"could not read the cluster's status: {message.error}; run `coredns-wizard status`",
-                     style="red"))
+                Text(t("could not read the cluster's status: {error}; run `coredns-wizard status`",
+                       error=tr(message.error)), style="red"))
 
     def action_write_record(self) -> None:
         path = Path(self.context.report_path or default_record_path(self.context.connection.context))
-        self.set_status(Text(f"… writing the change record to {path}", style="dim"))
+        self.set_status(Text("… " + t("writing the change record to {path}", path=str(path)), style="dim"))
         self.write_record(path, self.title_text, self.wizard.k8s_version)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="done-record",
-          description="write the change record")
+          description=N_("write the change record"))
     def write_record(self, path: Path, outcome: str, k8s_version: str) -> None:
         from wizard.errors import WizardError
 
@@ -259,12 +276,13 @@ class DoneScreen(StageScreen):
         except (WizardError, OSError) as err:
             detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             self.app.call_from_thread(self.set_status, Text(
-                f"could not write the change record {path}: {detail}; pass --report with a writable file",
+                t("could not write the change record {path}: {error}; pass --report with a writable file",
+                  path=str(path), error=detail),
                 style="bold red"))
             return
         self.app.call_from_thread(self.set_status, Text.assemble(
-            ("✔ change record written: ", "bold green"), (str(path.resolve()), "bold"),
-            ("  (open it in a browser; q quits)", "dim")))
+            ("✔ " + t("change record written: "), "bold green"), (str(path.resolve()), "bold"),
+            ("  " + t("(open it in a browser; q quits)"), "dim")))
 
     def _result_from_switch_screen(self) -> SwitchResult | None:
         from screens.stages.switch import SwitchScreen
@@ -277,14 +295,16 @@ class DoneScreen(StageScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and self.live:
             self.query_one("#done-cleanup", Static).update(
-                Text(f"could not read the cluster's status: {event.worker.error}", style="red"))
+                Text(t("could not read the cluster's status: {error}", error=event.worker.error),
+                     style="red"))
 
     def redraw(self) -> None:
         if not self.live:
             return
         title = self.title_text
-        style = "bold green" if title.startswith("Switch complete") else (
-            "bold yellow" if title.startswith(("Rolled back", "Dry run")) else "bold red")
+        kind = done_kind(self.result, self.status)
+        style = "bold green" if kind == "completed" else (
+            "bold yellow" if kind in ("rolled-back", "dry-run") else "bold red")
         self.query_one("#done-title", Static).update(Text(title, style=style))
         self.query_one("#done-summary", Static).update(summary_table(self.context, self.result, self.status))
         self.redraw_countdown()

@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Static
 
 from screens.messages import StageFailed
 from screens.stages.base import StageScreen
+from wizard.i18n import N_, msg, t, tr
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -34,12 +35,12 @@ TICK_S = 1.0
 POLL_S = 2.0
 """How often kube-proxy's ConfigMap and pods are read again while the stage is open."""
 MIN_REASON_CHARS = 10
-_HEADLINES = {
-    "no-risk": ("✔ No IPVS session risk", "green"),
-    "timeout-long": ("✖ The IPVS UDP timeout is long", "bold red"),
-    "not-in-effect": ("✖ Not in effect yet", "bold yellow"),
-    "waiting": ("… In effect: waiting for old IPVS sessions to expire", "bold"),
-    "open": ("✔ The wait is over", "green"),
+_HEADLINES = {  # mark, text (marked with N_: shown through t()), style
+    "no-risk": ("✔", N_("No IPVS session risk"), "green"),
+    "timeout-long": ("✖", N_("The IPVS UDP timeout is long"), "bold red"),
+    "not-in-effect": ("✖", N_("Not in effect yet"), "bold yellow"),
+    "waiting": ("…", N_("In effect: waiting for old IPVS sessions to expire"), "bold"),
+    "open": ("✔", N_("The wait is over"), "green"),
 }
 
 
@@ -64,47 +65,47 @@ def ipvs_facts_text(report: PreflightReport) -> Text:
 
     setup = read_proxy_setup(report.facts)
     text = Text()
-    text.append("Detected mode: ", style="dim")
-    text.append(setup.mode or "unknown", style="bold")
-    text.append("   (" + setup.mode_source + ")\n" if setup.mode_source else "\n", style="dim")
-    text.append("Node kernels:\n", style="dim")
+    text.append(t("Detected mode: "), style="dim")
+    text.append(setup.mode or t("unknown"), style="bold")
+    text.append("   (" + tr(setup.mode_source) + ")\n" if setup.mode_source else "\n", style="dim")
+    text.append(t("Node kernels:") + "\n", style="dim")
     for line in kernel_summary(report.facts.nodes):
-        text.append(f"  {line}\n")
+        text.append(f"  {tr(line)}\n")
     for note in setup.notes:
-        text.append(f"  note: {note}\n", style="yellow")
+        text.append("  " + t("note: {note}", note=tr(note)) + "\n", style="yellow")
     return text
 
 
 def gate_text(gate: IpvsGate | None, now: float, skip_reason: str | None) -> Text:
     """The gate as the operator reads it: headline, the engine's summary, what to do, evidence."""
     if gate is None:
-        return Text("Reading kube-proxy's ConfigMap and pods…", style="dim")
-    headline, style = _HEADLINES[gate.status]
+        return Text(t("Reading kube-proxy's ConfigMap and pods…"), style="dim")
+    mark, headline, style = _HEADLINES[gate.status]
     text = Text()
     if skip_reason is not None:
-        text.append("! Wait skipped: ", style="bold yellow")
+        text.append("! " + t("Wait skipped: "), style="bold yellow")
         text.append(skip_reason + "\n", style="yellow")
-        text.append("   The reason is recorded; the switch will not wait for old IPVS sessions to expire. "
-                    "The gate as read now:\n", style="dim")
-    text.append(headline, style=style)
+        text.append("   " + t("The reason is recorded; the switch will not wait for old IPVS sessions to "
+                              "expire. The gate as read now:") + "\n", style="dim")
+    text.append(f"{mark} {t(headline)}", style=style)
     if gate.status == "waiting":
         text.append(": ")
         text.append(format_remaining(gate.remaining_s(now)), style="bold cyan")
-        text.append(f" left of {format_remaining(gate.old_timeout_s)}", style="dim")
+        text.append(t(" left of {total}", total=format_remaining(gate.old_timeout_s)), style="dim")
     text.append("\n")
-    text.append(gate.summary + "\n")
+    text.append(tr(gate.summary) + "\n")
     if gate.action and gate.status != "waiting":
-        text.append("What to do: ", style="bold")
-        text.append(gate.action + "\n")
+        text.append(t("What to do: "), style="bold")
+        text.append(tr(gate.action) + "\n")
     for line in gate.evidence:
-        text.append(f"  {line}\n", style="dim")
+        text.append(f"  {tr(line)}\n", style="dim")
     return text
 
 
 class IpvsScreen(StageScreen):
     STAGE_ID = "ipvs"
-    STAGE_TITLE = "2 IPVS advice"
-    PURPOSE = (
+    STAGE_TITLE = N_("2 IPVS advice")
+    PURPOSE = N_(
         "kube-proxy in IPVS mode on an old kernel keeps UDP sessions to a removed DNS pod: the "
         "guide waits for them to expire after shortening the timeout. Wait, or skip with a reason."
     )
@@ -115,7 +116,9 @@ class IpvsScreen(StageScreen):
     IpvsScreen #ipvs-reason { width: 1fr; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("s", "focus_reason", "Skip the wait…", id="ipvs.skip")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "focus_reason", id="ipvs.skip", description=N_("Skip the wait…")),
+    ]
 
     def __init__(self, context: WizardContext) -> None:
         super().__init__(context)
@@ -133,17 +136,17 @@ class IpvsScreen(StageScreen):
             yield Static("", id="ipvs-facts")
             yield Static("", id="ipvs-countdown")
             yield Static(
-                Text(f"To go on before the gate opens, give the reason (at least {MIN_REASON_CHARS} "
-                     "characters); it is written to the journal.", style="dim"),
+                Text(t("To go on before the gate opens, give the reason (at least {count} "
+                       "characters); it is written to the journal.", count=MIN_REASON_CHARS), style="dim"),
                 id="ipvs-skip-prompt", classes="ipvs-skip-control",
             )
             with Horizontal(id="ipvs-skip-row", classes="ipvs-skip-control"):
-                yield Input(placeholder="why the wait is not needed", id="ipvs-reason")
-                yield Button("Skip the wait", id="ipvs-skip", variant="warning")
-            yield Static(Text("Instead of restarting kube-proxy you may run `ipvsadm --set 900 120 5` on "
-                              "every node; say so when done and the wait starts from that moment.",
+                yield Input(placeholder=t("why the wait is not needed"), id="ipvs-reason")
+                yield Button(t("Skip the wait"), id="ipvs-skip", variant="warning")
+            yield Static(Text(t("Instead of restarting kube-proxy you may run `ipvsadm --set 900 120 5` on "
+                                "every node; say so when done and the wait starts from that moment."),
                               style="dim"), classes="ipvs-skip-control")
-            yield Button("I ran ipvsadm --set on every node just now", id="ipvs-ipvsadm",
+            yield Button(t("I ran ipvsadm --set on every node just now"), id="ipvs-ipvsadm",
                          classes="ipvs-skip-control")
 
     def on_mount(self) -> None:
@@ -160,7 +163,7 @@ class IpvsScreen(StageScreen):
         self.set_interval(TICK_S, self._tick)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ipvs-gate",
-          description="read kube-proxy's ConfigMap and pods")
+          description=N_("read kube-proxy's ConfigMap and pods"))
     def _poll(self) -> None:
         from wizard.errors import WizardError
 
@@ -169,7 +172,7 @@ class IpvsScreen(StageScreen):
         try:
             gate = self.tracker.check()
         except WizardError as err:
-            self.post_message(StageFailed(self.STAGE_ID, f"could not read kube-proxy: {err}"))
+            self.post_message(StageFailed(self.STAGE_ID, t("could not read kube-proxy: {error}", error=err)))
             self.app.call_from_thread(self._arm_poll, generation)
             return
         self.app.call_from_thread(self._show_gate, gate, generation)
@@ -205,15 +208,16 @@ class IpvsScreen(StageScreen):
         if self.skip_reason is not None or (gate is not None and not gate.blocks):
             return None
         if gate is None:
-            return "reading kube-proxy…"
+            return t("reading kube-proxy…")
         if gate.status == "waiting":
             left = format_remaining(gate.remaining_s(self.wall_clock()))
             if gate.remaining_s(self.wall_clock()) > 0:
-                return f"wait {left} for old IPVS sessions, or skip with a reason (s)"
-            return "checking kube-proxy again…"
+                return t("wait {left} for old IPVS sessions, or skip with a reason (s)", left=left)
+            return t("checking kube-proxy again…")
         if gate.status == "not-in-effect":
-            return "the new IPVS timeout is not in effect yet: restart kube-proxy, or skip with a reason (s)"
-        return "shorten the IPVS UDP timeout first, or skip with a reason (s)"
+            return t("the new IPVS timeout is not in effect yet: restart kube-proxy, or skip with a "
+                     "reason (s)")
+        return t("shorten the IPVS UDP timeout first, or skip with a reason (s)")
 
     @on(Button.Pressed, "#ipvs-ipvsadm")
     def _ipvsadm_done(self) -> None:
@@ -225,7 +229,9 @@ class IpvsScreen(StageScreen):
         now = self.wall_clock()
         self.tracker.ipvsadm_set_at = now
         self.context.options = dataclasses.replace(self.context.options, ipvsadm_set_at=now)
-        self.context.notes.append(f"the operator ran `ipvsadm --set` on every node at {utc_text(now)}")
+        self.context.notes.append(msg("stages.ipvsadm-ran",
+                                      "the operator ran `ipvsadm --set` on every node at {at}",
+                                      at=utc_text(now)))
         self.gate = None  # the old verdict no longer holds: show "reading…" until the next one
         self._generation += 1
         if self._next_poll is not None:
@@ -241,13 +247,13 @@ class IpvsScreen(StageScreen):
     def _skip(self) -> None:
         reason = self.query_one("#ipvs-reason", Input).value.strip()
         if len(reason) < MIN_REASON_CHARS:
-            self.set_status(Text(f"Give a reason of at least {MIN_REASON_CHARS} characters to skip the wait.",
-                                 style="bold yellow"))
+            self.set_status(Text(t("Give a reason of at least {count} characters to skip the wait.",
+                                   count=MIN_REASON_CHARS), style="bold yellow"))
             return
         self._journal_skip(reason)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ipvs-journal",
-          description="journal the skip")
+          description=N_("journal the skip"))
     def _journal_skip(self, reason: str) -> None:
         from wizard.errors import WizardError
         from wizard.migration.ipvs_gate import IpvsGate, acknowledge
@@ -257,7 +263,8 @@ class IpvsScreen(StageScreen):
             journal = None if self.context.read_only else self.context.journal_or_open()
             note = acknowledge(reason, gate, journal)
         except WizardError as err:
-            self.post_message(StageFailed(self.STAGE_ID, f"could not journal the reason: {err}"))
+            self.post_message(StageFailed(self.STAGE_ID,
+                                          t("could not journal the reason: {error}", error=err)))
             return
         self.app.call_from_thread(self._skipped, reason, note)
 

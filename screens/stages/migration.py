@@ -21,6 +21,7 @@ from screens.messages import CorefileChecked
 from screens.stages.base import StageScreen
 from screens.widgets.corefile_editor import CorefileEditor
 from screens.widgets.diff_view import DiffView
+from wizard.i18n import N_, t, tr
 from wizard.migration.change_record import existing_coredns_corefile, guide_default_corefile
 
 if TYPE_CHECKING:
@@ -34,37 +35,37 @@ def configmap_text(configmap: dict[str, Any] | None, where: str) -> Text:
     from wizard.dns.kubedns_config import kube_dns_refusal
 
     if configmap is None:
-        return Text(f"{where}: not found; kube-dns runs with its defaults (nothing to carry over)",
-                    style="dim")
+        return Text(t("{where}: not found; kube-dns runs with its defaults (nothing to carry over)",
+                      where=where), style="dim")
     data = configmap.get("data") or {}
     if not data:
-        return Text(f"{where}: no data; kube-dns runs with its defaults", style="dim")
-    text = Text(f"{where} data:\n", style="bold")
+        return Text(t("{where}: no data; kube-dns runs with its defaults", where=where), style="dim")
+    text = Text(t("{where} data:", where=where) + "\n", style="bold")
     text.append(yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, sort_keys=True))
     refusal = kube_dns_refusal({str(k): str(v) for k, v in data.items()}, where)
     if refusal is not None:
-        text.append(f"! kube-dns ignores this whole ConfigMap and runs with its defaults: {refusal}\n",
-                    style="yellow")
+        text.append("! " + t("kube-dns ignores this whole ConfigMap and runs with its defaults: {refusal}",
+                             refusal=tr(refusal)) + "\n", style="yellow")
     return text
 
 
 def verdicts_text(warnings: list[str], notes: list[str]) -> Text:
     text = Text()
     if not warnings:
-        text.append("✔ no version warnings for the migrated Corefile\n", style="green")
+        text.append("✔ " + t("no version warnings for the migrated Corefile") + "\n", style="green")
     for line in warnings:
         text.append("! ", style="yellow")
-        text.append(line + "\n", style="yellow")
+        text.append(tr(line) + "\n", style="yellow")
     for line in notes:
         text.append("· ", style="dim")
-        text.append(line + "\n", style="dim")
+        text.append(tr(line) + "\n", style="dim")
     return text
 
 
 class MigrationScreen(StageScreen):
     STAGE_ID = "migration"
-    STAGE_TITLE = "3 Config migration"
-    PURPOSE = (
+    STAGE_TITLE = N_("3 Config migration")
+    PURPOSE = N_(
         "shows the Corefile translated from kube-dns's ConfigMap next to the original, checks it "
         "for this CoreDNS version, and lets you edit it; the checked Corefile is what gets deployed."
     )
@@ -75,11 +76,13 @@ class MigrationScreen(StageScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("d", "tab('diff')", "Diff tab", id="migration.diff", show=False),
-        Binding("k", "tab('kube-dns')", "kube-dns ConfigMap tab", id="migration.kube-dns", show=False),
-        Binding("e", "tab('edit')", "Edit", id="migration.edit"),
-        Binding("c", "compare_other", "Compare with…", id="migration.compare"),
-        Binding("escape", "leave_editor", "Leave the editor (then n goes on)", id="migration.leave-editor"),
+        Binding("d", "tab('diff')", id="migration.diff", show=False, description=N_("Diff tab")),
+        Binding("k", "tab('kube-dns')", id="migration.kube-dns", show=False,
+                description=N_("kube-dns ConfigMap tab")),
+        Binding("e", "tab('edit')", id="migration.edit", description=N_("Edit")),
+        Binding("c", "compare_other", id="migration.compare", description=N_("Compare with…")),
+        Binding("escape", "leave_editor", id="migration.leave-editor",
+                description=N_("Leave the editor (then n goes on)")),
     ]
 
     def __init__(self, context: WizardContext) -> None:
@@ -99,16 +102,16 @@ class MigrationScreen(StageScreen):
     def compose_body(self) -> ComposeResult:
         ns = self.context.options.namespace
         with TabbedContent(id="migration-tabs", initial="diff"):
-            with TabPane("Diff (d)", id="diff"):
-                yield DiffView("guide default", "migrated", id="migration-diff")
+            with TabPane(t("Diff (d)"), id="diff"):
+                yield DiffView(t("guide default"), t("migrated"), id="migration-diff")
                 verdicts = verdicts_text(self.rendered.warnings, self.rendered.notes)
                 yield Static(verdicts, id="migration-verdicts")
-            with TabPane("kube-dns ConfigMap (k)", id="kube-dns"), VerticalScroll():
+            with TabPane(t("kube-dns ConfigMap (k)"), id="kube-dns"), VerticalScroll():
                 yield Static(configmap_text(
                     self.context.report.facts.kube_dns_configmap if self.context.report else None,
                     f"ConfigMap {ns}/{self.context.options.kube_dns_configmap}",
                 ), id="migration-kube-dns")
-            with TabPane("Edit (e)", id="edit"):
+            with TabPane(t("Edit (e)"), id="edit"):
                 yield CorefileEditor(self.migrated, self.version, id="migration-editor")
 
     def on_mount(self) -> None:
@@ -118,15 +121,15 @@ class MigrationScreen(StageScreen):
     def _left(self) -> tuple[str, str]:
         if self.compare_existing and self.existing is not None:
             ns = self.context.options.namespace
-            return self.existing, f"ConfigMap {ns}/coredns in the cluster now"
-        return self.guide, f"guide default (CoreDNS {self.version})"
+            return self.existing, t("ConfigMap {ns}/coredns in the cluster now", ns=ns)
+        return self.guide, t("guide default (CoreDNS {version})", version=self.version)
 
     def _show_diff(self) -> None:
         left, left_title = self._left()
         editor = self.query_one("#migration-editor", CorefileEditor)
         right = editor.text if editor.is_mounted else self.migrated
         edited = right.strip() != self.translated.strip()
-        title = "migrated, edited by you" if edited else "migrated from kube-dns"
+        title = t("migrated, edited by you") if edited else t("migrated from kube-dns")
         self.query_one("#migration-diff", DiffView).show(left, right, left_title, title)
 
     def on_corefile_checked(self, message: CorefileChecked) -> None:
@@ -135,7 +138,7 @@ class MigrationScreen(StageScreen):
 
     def advance_blocked(self) -> str | None:
         editor = self.query_one("#migration-editor", CorefileEditor)
-        return editor.problem
+        return None if editor.problem is None else tr(editor.problem)
 
     def commit(self) -> None:
         """Called by the App when `n` leaves this stage: the reviewed text goes into the context."""
@@ -160,7 +163,7 @@ class MigrationScreen(StageScreen):
 
     def action_compare_other(self) -> None:
         if self.existing is None:
-            self.notify("There is no CoreDNS ConfigMap in the cluster to compare with.")
+            self.notify(t("There is no CoreDNS ConfigMap in the cluster to compare with."))
             return
         self.compare_existing = not self.compare_existing
         self._show_diff()

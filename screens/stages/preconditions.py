@@ -18,6 +18,7 @@ from textual.widgets import Static
 from screens.messages import PreflightDone, PreflightProgress, StageFailed
 from screens.stages.base import StageScreen
 from screens.widgets.findings import FindingsView
+from wizard.i18n import N_, t, tr
 
 if TYPE_CHECKING:
     from screens.context import WizardContext
@@ -27,22 +28,24 @@ if TYPE_CHECKING:
 def summary_text(report: PreflightReport) -> Text:
     counts = {s: sum(1 for f in report.findings if f.status == s) for s in ("ok", "warn", "block")}
     text = Text()
-    text.append(f"✔ {counts['ok']} ok  ", style="green")
-    text.append(f"! {counts['warn']} warning(s)  ", style="yellow")
-    text.append(f"✖ {counts['block']} blocking", style="bold red" if counts["block"] else "dim")
+    text.append("✔ " + t("{count} ok", count=counts["ok"]) + "  ", style="green")
+    text.append("! " + t("{count} warning(s)", count=counts["warn"]) + "  ", style="yellow")
+    text.append("✖ " + t("{count} blocking", count=counts["block"]),
+                style="bold red" if counts["block"] else "dim")
     if report.plan is not None:
         plan = report.plan
-        text.append(
-            f"\nPlan: {len(plan.steps)} steps, CoreDNS {plan.coredns_version}, {plan.order} "
-            f"({plan.original_kube_dns_replicas} kube-dns replica(s) to replace)"
-        )
+        text.append("\n" + t(
+            "Plan: {steps} steps, CoreDNS {version}, {order} ({replicas} kube-dns replica(s) to replace)",
+            steps=len(plan.steps), version=plan.coredns_version, order=plan.order,
+            replicas=plan.original_kube_dns_replicas,
+        ))
     return text
 
 
 class PreconditionsScreen(StageScreen):
     STAGE_ID = "preconditions"
-    STAGE_TITLE = "1 Preconditions"
-    PURPOSE = (
+    STAGE_TITLE = N_("1 Preconditions")
+    PURPOSE = N_(
         "reads the cluster and checks everything the switch depends on before anything changes: "
         "versions, the kube-dns objects, the Corefile translation, room for CoreDNS pods, "
         "kube-proxy's mode, RBAC. Blocking findings (✖) must be fixed first; ctrl+r re-runs."
@@ -54,7 +57,7 @@ class PreconditionsScreen(StageScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+r", "rerun", "Re-run checks", id="preconditions.rerun"),
+        Binding("ctrl+r", "rerun", id="preconditions.rerun", description=N_("Re-run checks")),
     ]
 
     def __init__(self, context: WizardContext) -> None:
@@ -63,7 +66,7 @@ class PreconditionsScreen(StageScreen):
         self.error: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        title = Text("Pre-flight checks", style="bold")
+        title = Text(t("Pre-flight checks"), style="bold")
         if self.context.wait_note:
             title.append(f"   {self.context.wait_note}", style="yellow")
         yield Static(title, id="preflight-title")
@@ -80,11 +83,12 @@ class PreconditionsScreen(StageScreen):
     def start_preflight(self) -> None:
         self.running = True
         self.error = None
-        self.query_one("#preflight-progress", Static).update(Text("… starting pre-flight", style="dim"))
+        self.query_one("#preflight-progress", Static).update(
+            Text("… " + t("starting pre-flight"), style="dim"))
         self.refresh_gate()
         self._preflight()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight", description="pre-flight")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight", description=N_("pre-flight"))
     def _preflight(self) -> None:
         from wizard.errors import WizardError
         from wizard.migration.preflight.run import run_preflight
@@ -100,7 +104,7 @@ class PreconditionsScreen(StageScreen):
         self.post_message(PreflightDone(report))
 
     def on_preflight_progress(self, message: PreflightProgress) -> None:
-        self.query_one("#preflight-progress", Static).update(Text(f"… {message.text}", style="dim"))
+        self.query_one("#preflight-progress", Static).update(Text(f"… {tr(message.text)}", style="dim"))
 
     def on_preflight_done(self, message: PreflightDone) -> None:
         self.running = False
@@ -112,8 +116,8 @@ class PreconditionsScreen(StageScreen):
         self.running = False
         self.error = message.error
         self.query_one("#preflight-progress", Static).update(
-            Text.assemble(("✖ pre-flight could not run: ", "bold red"), (message.error, "red"),
-                          ("\nctrl+r re-runs it", "dim"))
+            Text.assemble(("✖ " + t("pre-flight could not run: "), "bold red"), (tr(message.error), "red"),
+                          ("\n" + t("ctrl+r re-runs it"), "dim"))
         )
         self.refresh_gate()
 
@@ -126,17 +130,17 @@ class PreconditionsScreen(StageScreen):
 
     def advance_blocked(self) -> str | None:
         if self.running:
-            return "pre-flight is still running"
+            return t("pre-flight is still running")
         if self.error:
-            return "pre-flight could not run (see above); fix it and press ctrl+r"
+            return t("pre-flight could not run (see above); fix it and press ctrl+r")
         report = self.context.report
         if report is None:
-            return "pre-flight has not run"
-        blocking = [f.title for f in report.findings if f.status == "block"]
+            return t("pre-flight has not run")
+        blocking = [tr(f.title) for f in report.findings if f.status == "block"]
         if blocking:
-            return f"{len(blocking)} blocking finding(s): " + "; ".join(blocking)
+            return t("{count} blocking finding(s): ", count=len(blocking)) + "; ".join(blocking)
         if report.plan is None:
-            return "pre-flight produced no plan"
+            return t("pre-flight produced no plan")
         return None
 
     def action_rerun(self) -> None:

@@ -32,6 +32,7 @@ from screens.widgets.header import WizardHeader
 from screens.widgets.logs import PodLogsScreen
 from screens.widgets.panes import EndpointsPane, EventLogPane, ObservationPane, PodsPane, ProbesPane
 from screens.widgets.rollback_preview import RollbackPreview, read_rollback_preview, rollback_confirmation
+from wizard.i18n import N_, t, tr
 from wizard.migration.change_record import ObservationSample
 from wizard.migration.live_view import ClusterEventSeen, LiveDnsFeed, LiveEvent
 from wizard.migration.progress import (
@@ -73,15 +74,15 @@ def watch_line(status: SwitchStatus) -> Text:
     text = Text()
     text.append(status.phase, style="bold cyan")
     if status.round and status.rounds:
-        text.append(f", round {status.round} of {status.rounds}")
+        text.append(t(", round {round} of {rounds}", round=status.round, rounds=status.rounds))
     if status.last_step:
-        text.append(f", last step {status.last_step}")
+        text.append(t(", last step {step}", step=status.last_step))
     for label, dep in (("CoreDNS", status.coredns), ("kube-dns", status.kube_dns)):
         text.append(f"  {label} ")
-        text.append("absent" if dep is None else f"{dep.ready}/{dep.replicas}")
+        text.append(t("absent") if dep is None else f"{dep.ready}/{dep.replicas}")
     ep = status.endpoints
-    text.append(f"  endpoints {len(ep.ready)} ready (CoreDNS {len(ep.coredns_ready)}, "
-                f"kube-dns {len(ep.kube_dns_ready)})")
+    text.append("  " + t("endpoints {ready} ready (CoreDNS {coredns}, kube-dns {kube_dns})",
+                         ready=len(ep.ready), coredns=len(ep.coredns_ready), kube_dns=len(ep.kube_dns_ready)))
     return text
 
 
@@ -111,8 +112,8 @@ class SwitchScreen(StageScreen):
     pauses between steps, `l` shows the selected pod's logs, `r` rolls back."""
 
     STAGE_ID = "switch"
-    STAGE_TITLE = "5 Switch"
-    PURPOSE = (
+    STAGE_TITLE = N_("5 Switch")
+    PURPOSE = N_(
         "runs the engine's switch round by round: scale CoreDNS up, wait until its new pod is "
         "Ready and in the kube-dns Service's endpoints, check its DNS answers against kube-dns, "
         "scale kube-dns down, observe DNS for a while. The panes follow the DNS pods, the "
@@ -120,11 +121,11 @@ class SwitchScreen(StageScreen):
         "selected pod's logs, r rolls back."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "continue_switch", "Start/continue", id="switch.continue"),
-        Binding("p", "pause", "Pause", id="switch.pause"),
-        Binding("l", "logs", "Pod logs", id="switch.logs"),
-        Binding("r", "rollback", "Roll back", id="switch.rollback"),
-        Binding("v", "swap_pane", "Probes/events", id="switch.swap-pane"),
+        Binding("n", "continue_switch", id="switch.continue", description=N_("Start/continue")),
+        Binding("p", "pause", id="switch.pause", description=N_("Pause")),
+        Binding("l", "logs", id="switch.logs", description=N_("Pod logs")),
+        Binding("r", "rollback", id="switch.rollback", description=N_("Roll back")),
+        Binding("v", "swap_pane", id="switch.swap-pane", description=N_("Probes/events")),
     ]
     DEFAULT_CSS = """
     SwitchScreen #switch-status { height: 3; padding: 0 1; background: $boost; text-wrap: nowrap;
@@ -246,12 +247,12 @@ class SwitchScreen(StageScreen):
     def _title_panes(self) -> None:
         compact = self.has_class("compact")
         key = self.key_label("switch.swap-pane", "v")
-        self.query_one(ProbesPane).border_subtitle = f"{key}: events" if compact else ""
-        self.log_pane.border_subtitle = f"{key}: probes" if compact else ""
+        self.query_one(ProbesPane).border_subtitle = t("{key}: events", key=key) if compact else ""
+        self.log_pane.border_subtitle = t("{key}: probes", key=key) if compact else ""
 
     def action_swap_pane(self) -> None:
         if not self.has_class("compact"):
-            self.notify("Both panes are shown at this terminal size.", timeout=3)
+            self.notify(t("Both panes are shown at this terminal size."), timeout=3)
             return
         self.toggle_class("show-probes")
 
@@ -263,13 +264,16 @@ class SwitchScreen(StageScreen):
     def _intro(self) -> str:
         plan = self.context.plan
         if self.context.read_only:
-            return ("Read-only mode: watching. The panes follow the DNS pods and endpoints live; the "
-                    "line above shows where a switch run from elsewhere stands.")
-        steps = f"{len(plan.steps)} steps in {self.rounds} round(s)" if plan else "the plan from pre-flight"
+            return t("Read-only mode: watching. The panes follow the DNS pods and endpoints live; the "
+                     "line above shows where a switch run from elsewhere stands.")
+        steps = (t("{steps} steps in {rounds} round(s)", steps=len(plan.steps), rounds=self.rounds) if plan
+                 else t("the plan from pre-flight"))
         if self.context.dry_run:
-            return f"Press n to run the switch as a dry run ({steps}): every change is sent with dryRun=All."
-        asks = "every change asks first" if self._engine_asks_first() else "changes do not ask (--yes)"
-        return f"Press n to start the switch ({steps}); {asks}. p pauses, r rolls back."
+            return t("Press n to run the switch as a dry run ({steps}): every change is sent with "
+                     "dryRun=All.", steps=steps)
+        asks = t("every change asks first") if self._engine_asks_first() else t("changes do not ask (--yes)")
+        return t("Press n to start the switch ({steps}); {asks}. p pauses, r rolls back.",
+                 steps=steps, asks=asks)
 
     # ---- widgets ------------------------------------------------------------------------
     @property
@@ -303,7 +307,7 @@ class SwitchScreen(StageScreen):
             self.query_one("#switch-status", Static).update(status, layout=False)
         self.set_status(self.hint_text())
         paused = self.gate.paused and self.state in ("running", "rolling-back")
-        stage = f"{self.STAGE_TITLE} · PAUSED" if paused else self.STAGE_TITLE
+        stage = t("{title} · PAUSED", title=self.stage_title()) if paused else self.stage_title()
         for header in self.query(WizardHeader):
             if header.stage != stage:
                 header.set_stage(stage)
@@ -311,35 +315,38 @@ class SwitchScreen(StageScreen):
     def watch_text(self) -> Text:
         """Read-only: where the cluster's switch stands (from the CoreDNS Deployment's record)."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("Watching (read-only)", style="bold")
-        text.append(f"  every {WATCH_EVERY_S:g} s; no key here changes the cluster\n", style="dim")
+        text.append(t("Watching (read-only)"), style="bold")
+        every = t("every {seconds:g} s; no key here changes the cluster", seconds=WATCH_EVERY_S)
+        text.append(f"  {every}\n", style="dim")
         if self.watched is not None:
             text.append_text(watch_line(self.watched))
         elif self.watch_error:
-            text.append(f"cannot read the switch state: {self.watch_error}", style="red")
+            text.append(t("cannot read the switch state: {error}", error=tr(self.watch_error)), style="red")
         else:
-            text.append("reading the switch state…", style="dim")
+            text.append(t("reading the switch state…"), style="dim")
         text.append("\n")
-        text.append(" READ-ONLY ", style="bold black on yellow")
+        text.append(" " + t("READ-ONLY") + " ", style="bold black on yellow")
         return text
 
     def hint_text(self) -> Text:
         """The line above the footer: what the keys do now, or why the switch stopped."""
         if self.state in ("stopped", "rollback-stopped"):
-            text = Text.assemble(("✖ ", "bold red"), (self.stop_reason, "red"))
+            text = Text.assemble(("✖ ", "bold red"), (tr(self.stop_reason), "red"))
             if self.stop_advice:
-                text.append(f"  → {self.stop_advice}", style="yellow")
+                text.append(f"  → {tr(self.stop_advice)}", style="yellow")
             return text
         if self.gate.paused and self.state in ("running", "rolling-back"):
-            return Text("paused between steps: n continues; nothing changes meanwhile", style="bold yellow")
+            return Text(t("paused between steps: n continues; nothing changes meanwhile"),
+                        style="bold yellow")
         hints = {
-            "idle": "n starts the switch; every change asks first (y confirms, esc cancels)",
-            "running": "p pauses after the current step · l logs of the selected pod · r rolls back",
-            "completed": "n shows the summary",
-            "rolling-back": "rolling back: kube-dns first, then CoreDNS to 0",
-            "rolled-back": "n shows the summary",
+            "idle": N_("n starts the switch; every change asks first (y confirms, esc cancels)"),
+            "running": N_("p pauses after the current step · l logs of the selected pod · r rolls back"),
+            "completed": N_("n shows the summary"),
+            "rolling-back": N_("rolling back: kube-dns first, then CoreDNS to 0"),
+            "rolled-back": N_("n shows the summary"),
         }
-        return Text(hints.get(self.state, ""), style="dim")
+        hint = hints.get(self.state, "")
+        return Text(t(hint) if hint else "", style="dim")
 
     def status_text(self) -> Text:
         if self.context.read_only:
@@ -347,43 +354,46 @@ class SwitchScreen(StageScreen):
         text = Text(no_wrap=True, overflow="ellipsis")
         step = self.current_step
         if self.state in ("rolling-back", "rolled-back", "rollback-stopped"):
-            text.append("Rollback", style="bold yellow")
+            text.append(t("Rollback"), style="bold yellow")
         elif step is not None and step.round:
-            text.append(f"Round {step.round} of {self.rounds or '?'}", style="bold")
+            text.append(t("Round {round} of {rounds}", round=step.round, rounds=self.rounds or "?"),
+                        style="bold")
         elif step is not None:
-            text.append("Setup", style="bold")
+            text.append(t("Setup"), style="bold")
         else:
-            text.append(f"Switch: {self.rounds} round(s)" if self.rounds
-                        else "Switch: the plan comes from pre-flight when it starts", style="bold")
+            text.append(t("Switch: {rounds} round(s)", rounds=self.rounds) if self.rounds
+                        else t("Switch: the plan comes from pre-flight when it starts"), style="bold")
         if step is not None:
-            text.append("  step ")
+            text.append("  " + t("step") + " ")
             text.append(step.id, style="bold cyan")
             text.append(": ")
-            text.append(step.description)
+            text.append(tr(step.description))
         text.append("\n")
         if self.waiting is not None and self.state in ("running", "rolling-back"):
             w = self.waiting
-            text.append("waiting for ", style="dim")
-            text.append(w.what)
+            text.append(t("waiting for") + " ", style="dim")
+            text.append(tr(w.what))
             if w.timeout_s:
-                text.append(f" ({w.elapsed_s:.0f}s of {w.timeout_s:.0f}s)", style="dim")
+                spent = t("({elapsed:.0f}s of {timeout:.0f}s)", elapsed=w.elapsed_s, timeout=w.timeout_s)
+                text.append(f" {spent}", style="dim")
         text.append("\n")
         state_styles = {
-            "idle": ("READY: press n to start", "bold"),
-            "running": ("RUNNING", "bold green"),
-            "stopped": ("STOPPED", "bold red"),
-            "completed": ("SWITCH COMPLETE", "bold green"),
-            "rolling-back": ("ROLLING BACK", "bold yellow"),
-            "rolled-back": ("ROLLED BACK", "bold yellow"),
-            "rollback-stopped": ("ROLLBACK STOPPED", "bold red"),
+            "idle": (N_("READY: press n to start"), "bold"),
+            "running": (N_("RUNNING"), "bold green"),
+            "stopped": (N_("STOPPED"), "bold red"),
+            "completed": (N_("SWITCH COMPLETE"), "bold green"),
+            "rolling-back": (N_("ROLLING BACK"), "bold yellow"),
+            "rolled-back": (N_("ROLLED BACK"), "bold yellow"),
+            "rollback-stopped": (N_("ROLLBACK STOPPED"), "bold red"),
         }
         label, style = state_styles[self.state]
         if self.gate.paused and self.state in ("running", "rolling-back"):
-            label, style = ("PAUSED (n continues)" if self.gate.holding else "PAUSING after this step…",
-                            "bold black on yellow")
-        text.append(f" {label} ", style=style)
+            label = N_("PAUSED (n continues)") if self.gate.holding else N_("PAUSING after this step…")
+            style = "bold black on yellow"
+        text.append(f" {t(label)} ", style=style)
         if self.state in ("stopped", "rollback-stopped") and self.stop_reason:
-            text.append("  why and what to do: the line above the keys", style="dim")  # said once, there
+            # said once, there
+            text.append("  " + t("why and what to do: the line above the keys"), style="dim")
         return text
 
     # ---- events from threads ------------------------------------------------------------
@@ -407,8 +417,9 @@ class SwitchScreen(StageScreen):
             self.query_one(ProbesPane).update_batch(event, self.pods_pane.owner_of_ip())
             self._probes += len(event.verdicts)
             self._probe_failures += event.failed
+            probe = t("probe: ")
             for line in event.agreement:
-                pane.add(f"probe: {line}", hang=len("probe: "))
+                pane.add(f"{probe}{tr(line)}", hang=len(probe))  # a cut in characters, not cells
         elif isinstance(event, ObservationTick):
             self.query_one(ObservationPane).update_tick(event)
             self._observed[self.current_step.id if self.current_step else "?"] = event
@@ -422,20 +433,21 @@ class SwitchScreen(StageScreen):
         elif isinstance(event, Waiting):
             self.waiting = event
         elif isinstance(event, Note):
-            pane.add(event.message, style="italic")
+            pane.add(tr(event.message), style="italic")
         elif isinstance(event, Problem):
-            pane.add(Text.assemble(("✖ ", "bold red"), (event.message, "bold red")))
+            pane.add(Text.assemble(("✖ ", "bold red"), (tr(event.message), "bold red")))
             for line in event.evidence:
-                pane.add(f"    {line}", style="red")
+                pane.add(f"    {tr(line)}", style="red")
             if event.advice:
-                pane.add(f"  → {event.advice}", style="yellow")
+                pane.add(f"  → {tr(event.advice)}", style="yellow")
         elif isinstance(event, SwitchStopped):
             self.stop_reason, self.stop_advice = event.reason, event.advice
-            pane.add(Text.assemble(("■ stopped: ", "bold red"), event.reason), hang=len("■ stopped: "))
+            stopped = "■ " + t("stopped: ")
+            pane.add(Text.assemble((stopped, "bold red"), tr(event.reason)), hang=len(stopped))
             if event.advice:
-                pane.add(f"  → {event.advice}", style="yellow")
+                pane.add(f"  → {tr(event.advice)}", style="yellow")
         elif isinstance(event, SwitchCompleted):
-            pane.add(Text.assemble(("✔ ", "bold green"), event.summary))
+            pane.add(Text.assemble(("✔ ", "bold green"), tr(event.summary)))
         elif isinstance(event, ClusterEventSeen):
             style = "yellow" if event.type == "Warning" else "dim"
             count = f" (x{event.count})" if event.count > 1 else ""
@@ -449,9 +461,10 @@ class SwitchScreen(StageScreen):
         self.waiting = None
         asks_first = self._engine_asks_first() and self.state != "rolling-back"  # confirmed as a whole
         if event.step.changes_cluster and not asks_first:
-            self._begin_change(f"step {event.step.id} ({event.step.description})")
+            self._begin_change(t("step {id} ({description})", id=event.step.id,
+                                 description=tr(event.step.description)))
         self.log_pane.add(
-            Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", event.step.description))
+            Text.assemble(("▶ ", "bold"), (event.step.id, "bold cyan"), " ", tr(event.step.description)))
 
     def _step_finished(self, event: StepFinished) -> None:
         """A step ended: record it, note that CoreDNS objects exist once a change is done, log it."""
@@ -461,14 +474,14 @@ class SwitchScreen(StageScreen):
             self.wizard.deployed = True  # CoreDNS objects exist now: quitting asks, `r` applies
         style = OUTCOME_STYLE.get(event.outcome, "")
         label = f"  {event.outcome} {event.step.id}: "
-        self.log_pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ", event.detail),
-                          hang=len(label))
+        self.log_pane.add(Text.assemble("  ", (event.outcome, style), f" {event.step.id}: ",
+                                        tr(event.detail)), hang=len(label))
         self.waiting = None
         self._end_change()
 
     # ---- read-only watch ----------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="watch",
-          description="read the switch state")
+          description=N_("read the switch state"))
     def watch_switch(self) -> None:
         from wizard.errors import WizardError
         from wizard.migration.status import read_status
@@ -486,7 +499,8 @@ class SwitchScreen(StageScreen):
         now = message.status
         if now is not None and (before is None or (before.phase, before.last_step)
                                 != (now.phase, now.last_step)):
-            self.log_pane.add(Text.assemble(("watch: ", "bold"), watch_line(now)), hang=len("watch: "))
+            watch = t("watch: ")
+            self.log_pane.add(Text.assemble((watch, "bold"), watch_line(now)), hang=len(watch))
         self.refresh_status()
 
     # ---- keys ---------------------------------------------------------------------------
@@ -504,9 +518,9 @@ class SwitchScreen(StageScreen):
         if self.state in ("running", "rolling-back"):
             if self.gate.paused:
                 self.gate.resume()
-                self.log_pane.add("continuing", style="italic")
+                self.log_pane.add(t("continuing"), style="italic")
             else:
-                self.notify("The switch is running; it asks before every change.", timeout=3)
+                self.notify(t("The switch is running; it asks before every change."), timeout=3)
             self.refresh_status()
             return
         if self.state == "completed" and self.result is not None:
@@ -541,28 +555,28 @@ class SwitchScreen(StageScreen):
 
     def action_pause(self) -> None:
         paused = self.gate.toggle()
-        note = "pause requested: the switch holds after the current step" if paused else "continuing"
+        note = t("pause requested: the switch holds after the current step") if paused else t("continuing")
         self.log_pane.add(note, style="italic")
         self.refresh_status()
 
     def action_logs(self) -> None:
         pod = self.pods_pane.selected_pod()
         if pod is None:
-            self.notify("No pod selected: move to a row in the pods pane first.", severity="warning",
+            self.notify(t("No pod selected: move to a row in the pods pane first."), severity="warning",
                         timeout=3)
             return
         self.app.push_screen(PodLogsScreen(self.context.gateway, self.context.options.namespace, pod.name))
 
     def action_rollback(self) -> None:
         if self.state == "rolling-back":
-            self.notify("A rollback is already running.", timeout=3)
+            self.notify(t("A rollback is already running."), timeout=3)
             return
-        self.log_pane.add("reading what a rollback would change…", style="italic")
+        self.log_pane.add(t("reading what a rollback would change…"), style="italic")
         self.prepare_rollback()
 
     # ---- the switch worker --------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="switch",
-          description="switch kube-dns to CoreDNS")
+          description=N_("switch kube-dns to CoreDNS"))
     def run_switch(self) -> None:
         from wizard.errors import WizardError
         from wizard.migration.switch import Switcher
@@ -588,11 +602,12 @@ class SwitchScreen(StageScreen):
 
         plan = self.context.plan
         if plan is None:
-            self._from_thread(Note("running pre-flight to rebuild the plan…"))
+            self._from_thread(Note(t("running pre-flight to rebuild the plan…")))
             report = run_preflight(self.context.gateway, self.context.options)
             if report.blocked or report.plan is None:
-                blocking = [f"{f.title}: {f.evidence}" for f in report.findings if f.status == "block"]
-                raise CheckFailed("pre-flight blocks the switch: " + ("; ".join(blocking) or "no plan"))
+                blocking = [f"{tr(f.title)}: {f.evidence}"
+                            for f in report.findings if f.status == "block"]
+                raise CheckFailed(t("pre-flight blocks the switch: ") + ("; ".join(blocking) or t("no plan")))
             plan = report.plan
         journal = self.context.journal or journal_for(self.context.gateway)
         self.post_message(self.PlanReady(plan, journal))
@@ -608,7 +623,8 @@ class SwitchScreen(StageScreen):
         request (rollback, quit) answers no and closes the modal."""
         answer: list[bool] = []
         answered = threading.Event()
-        modal = ConfirmationModal(f"Step {step.id}: {step.description}", self._confirm_body(what))
+        modal = ConfirmationModal(t("Step {id}: {description}", id=step.id, description=tr(step.description)),
+                                  self._confirm_body(what))
 
         def done(result: bool | None) -> None:
             answer.append(bool(result))
@@ -620,7 +636,8 @@ class SwitchScreen(StageScreen):
                 self.app.call_from_thread(self._close_modal, modal)
                 return False
         if answer[0]:  # from here until StepFinished, quitting waits for the change
-            self.app.call_from_thread(self._begin_change, f"step {step.id} ({step.description})")
+            self.app.call_from_thread(self._begin_change, t("step {id} ({description})", id=step.id,
+                                                            description=tr(step.description)))
         return answer[0]
 
     def _engine_asks_first(self) -> bool:
@@ -633,15 +650,15 @@ class SwitchScreen(StageScreen):
 
     def _confirm_body(self, what: str) -> Text:
         c = self.context.connection
-        body = Text(what)
-        body.append("\n\ncontext ", style="dim")
+        body = Text(tr(what))
+        body.append("\n\n" + t("context") + " ", style="dim")
         body.append(c.context, style="bold cyan")
-        body.append("  cluster ", style="dim")
+        body.append("  " + t("cluster") + " ", style="dim")
         body.append(c.cluster, style="cyan")
-        body.append("\nserver ", style="dim")
+        body.append("\n" + t("server") + " ", style="dim")
         body.append(c.server)
         if self.context.dry_run:
-            body.append("\nDRY-RUN: sent with dryRun=All, nothing is stored", style="bold yellow")
+            body.append("\n" + t("DRY-RUN: sent with dryRun=All, nothing is stored"), style="bold yellow")
         return body
 
     def on_switch_screen_switch_run_finished(self, message: SwitchRunFinished) -> None:
@@ -650,32 +667,34 @@ class SwitchScreen(StageScreen):
             return  # the app is exiting, or the rollback took over and its own result decides
         if outcome is None:
             self.stop_reason = message.error
-            self.log_pane.add(Text.assemble(("■ could not run the switch: ", "bold red"), message.error))
+            self.log_pane.add(Text.assemble(("■ " + t("could not run the switch: "), "bold red"),
+                                            tr(message.error)))
             self.state = "stopped"
         elif outcome.completed:
             kind: Literal["completed", "dry-run"] = "dry-run" if outcome.dry_run else "completed"
             self.result = self.make_result(kind, outcome.reason, outcome.advice)
-            self.log_pane.add("press n for the summary", style="bold")
+            self.log_pane.add(t("press n for the summary"), style="bold")
             self.state = "completed"
             self._show_done(self.result)
         else:
             self.stop_reason, self.stop_advice = outcome.reason, outcome.advice
             self.result = self.make_result("stopped", outcome.reason, outcome.advice)
-            self.log_pane.add("n resumes from the step that stopped; r rolls back; l shows a pod's logs",
+            self.log_pane.add(t("n resumes from the step that stopped; r rolls back; l shows a pod's logs"),
                               style="bold")
             self.state = "stopped"
 
     # ---- rollback -----------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback-read",
-          description="read what a rollback would change")
+          description=N_("read what a rollback would change"))
     def prepare_rollback(self) -> None:
         self.post_message(self.RollbackPrepared(read_rollback_preview(self.context)))
 
     def on_switch_screen_rollback_prepared(self, message: RollbackPrepared) -> None:
         preview = message.preview
         if preview.error:
-            advice = f"; {preview.advice}" if preview.advice else ""
-            self.log_pane.add(f"cannot roll back: {preview.error}{advice}", style="bold red")
+            advice = f"; {tr(preview.advice)}" if preview.advice else ""
+            self.log_pane.add(t("cannot roll back: {error}", error=tr(preview.error)) + advice,
+                              style="bold red")
             return
         self._pending_rollback = message
         dialog = rollback_confirmation(preview, self.context, switch_running=self.state == "running")
@@ -683,7 +702,7 @@ class SwitchScreen(StageScreen):
 
     def _rollback_answered(self, yes: bool | None) -> None:
         if not yes:
-            self.log_pane.add("rollback cancelled: nothing changed", style="italic")
+            self.log_pane.add(t("rollback cancelled: nothing changed"), style="italic")
             return
         self.cancel.set()
         self.gate.resume()
@@ -692,7 +711,7 @@ class SwitchScreen(StageScreen):
         self.run_rollback()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="rollback",
-          description="roll back to kube-dns")
+          description=N_("roll back to kube-dns"))
     def run_rollback(self) -> None:
         import dataclasses
 
@@ -724,8 +743,9 @@ class SwitchScreen(StageScreen):
             self._show_done(self.result)
         else:
             self.stop_reason = message.error or (outcome.reason if outcome else "")
-            self.stop_advice = outcome.advice if outcome else "run `coredns-wizard rollback` again"
-            self.log_pane.add(Text.assemble(("■ rollback stopped: ", "bold red"), self.stop_reason))
+            self.stop_advice = outcome.advice if outcome else t("run `coredns-wizard rollback` again")
+            self.log_pane.add(Text.assemble(("■ " + t("rollback stopped: "), "bold red"),
+                                            tr(self.stop_reason)))
             self.state = "rollback-stopped"
 
     # ---- the end ------------------------------------------------------------------------
@@ -739,8 +759,8 @@ class SwitchScreen(StageScreen):
         if self.state in ("completed", "rolled-back"):
             return None
         if self.state in ("running", "rolling-back"):
-            return "the switch is running; it goes on to the summary when it ends"
-        return "the switch has not finished: press n to start or resume it, r to roll back"
+            return t("the switch is running; it goes on to the summary when it ends")
+        return t("the switch has not finished: press n to start or resume it, r to roll back")
 
     def can_go_back(self) -> bool:
         return False
@@ -767,31 +787,34 @@ class SwitchScreen(StageScreen):
 
     def next_key_text(self) -> str:
         if self.context.read_only:
-            return "read-only: n does nothing here; the panes follow the cluster live"
+            return t("read-only: n does nothing here; the panes follow the cluster live")
         if self.state in ("completed", "rolled-back"):
-            return "n shows the summary (Done stage)"
+            return t("n shows the summary (Done stage)")
         if self.state in ("running", "rolling-back"):
-            return ("n continues after a pause; the engine goes on by itself otherwise"
-                    if self.gate.paused else "the engine is running; every change asks first")
+            return (t("n continues after a pause; the engine goes on by itself otherwise")
+                    if self.gate.paused else t("the engine is running; every change asks first"))
         upcoming = self.upcoming_steps()
         if not upcoming:
-            return "n starts the switch with the plan pre-flight makes now"
-        verb = "resumes" if self.state == "stopped" else "starts"
-        return f"n {verb} the switch at step {upcoming[0].id}: {upcoming[0].description}"
+            return t("n starts the switch with the plan pre-flight makes now")
+        if self.state == "stopped":
+            return t("n resumes the switch at step {id}: {description}", id=upcoming[0].id,
+                     description=tr(upcoming[0].description))
+        return t("n starts the switch at step {id}: {description}", id=upcoming[0].id,
+                 description=tr(upcoming[0].description))
 
     def help_text(self) -> Text:
         text = super().help_text()
         upcoming = self.upcoming_steps()
         total = len(self.context.plan.steps) if self.context.plan else 0
         if upcoming:
-            text.append("\n\nUpcoming steps", style="bold")
-            text.append(f" ({len(upcoming)} of {total})\n")
+            text.append("\n\n" + t("Upcoming steps"), style="bold")
+            text.append(" " + t("({count} of {total})", count=len(upcoming), total=total) + "\n")
             for step in upcoming[:8]:
                 mark = "✎ " if step.changes_cluster else "· "
-                text.append(f"  {mark}{step.id}: {step.description}\n")
+                text.append(f"  {mark}{step.id}: {tr(step.description)}\n")
             if len(upcoming) > 8:
-                text.append(f"  … and {len(upcoming) - 8} more\n", style="dim")
-            text.append("  ✎ changes the cluster (asks first unless --yes)", style="dim")
+                text.append("  " + t("… and {count} more", count=len(upcoming) - 8) + "\n", style="dim")
+            text.append("  ✎ " + t("changes the cluster (asks first unless --yes)"), style="dim")
         return text
 
     def _begin_change(self, what: str) -> None:
@@ -810,9 +833,9 @@ class SwitchScreen(StageScreen):
         self._end_change()
         if not self.live:
             return  # a worker that failed because the app was exiting has nobody to tell
-        self.log_pane.add(f"internal error in {event.worker.description}: {type(err).__name__}: {err} "
-                          "(details in the log file); the journal keeps the switch resumable",
-                          style="bold red")
+        self.log_pane.add(t("internal error in {worker}: {error} (details in the log file); the journal "
+                            "keeps the switch resumable", worker=t(event.worker.description),
+                            error=f"{type(err).__name__}: {err}"), style="bold red")
         if self.state == "running":
             self.state = "stopped"
         elif self.state == "rolling-back":
