@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wizard.errors import InputError
+from wizard.i18n import msg
 
 
 class CorefileSyntaxError(InputError):
@@ -11,7 +12,8 @@ class CorefileSyntaxError(InputError):
     `str(err)` is `FILE:LINE: message`, the form editors and CI annotations understand."""
 
     def __init__(self, filename: str, line: int, message: str) -> None:
-        super().__init__(f"{filename}:{line}: {message}")
+        super().__init__(msg("corefile.at-line", "{filename}:{line}: {message}", filename=filename, line=line,
+                             message=message))
         self.filename = filename
         self.line = line
         self.message = message

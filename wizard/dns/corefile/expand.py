@@ -20,6 +20,7 @@ from wizard.dns.corefile.lexer import MAX_TOKENS
 from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet
 from wizard.dns.corefile.parser import IMPORT, is_snippet_reference, parse, parse_directives, snippet_blocks
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.safe_load import read_text
 from wizard.textsafety import short_quote
 
@@ -114,7 +115,12 @@ class _Expander:
         if self.directives > MAX_EXPANDED_DIRECTIVES:
             where = directives[0] if directives else Directive(name="", line=0)
             raise self._error(
-                where, f"imports expand to more than {MAX_EXPANDED_DIRECTIVES} directives: import less often"
+                where,
+                msg(
+                    "corefile.expand-too-many-directives",
+                    "imports expand to more than {limit} directives: import less often",
+                    limit=MAX_EXPANDED_DIRECTIVES,
+                ),
             )
         for directive in directives:
             if directive.name == IMPORT and len(directive.args) == 1 and directive.block is None:
@@ -137,7 +143,12 @@ class _Expander:
         if snippet is not None:
             if snippet.blocks:
                 raise self._error(
-                    directive, f"snippet '{name}' holds server blocks and cannot be imported inside a block"
+                    directive,
+                    msg(
+                        "corefile.snippet-blocks-inside-block",
+                        "snippet '{name}' holds server blocks and cannot be imported inside a block",
+                        name=name,
+                    ),
                 )
             return self._directives(snippet.directives, base_dir, snippets, chain)
         out: list[Directive] = []
@@ -170,60 +181,107 @@ class _Expander:
             text = read_text(path, "imported Corefile part", max_bytes=MAX_IMPORT_BYTES)
         except InputError as err:
             reason = str(err).removeprefix(f"{path}: ")
-            raise self._error(directive, f"cannot import '{path.name}': {reason}") from None
+            raise self._error(
+                directive,
+                msg(
+                    "corefile.import-unreadable",
+                    "cannot import '{name}': {reason}",
+                    name=path.name, reason=reason,
+                ),
+            ) from None
         self.words_left -= len(text.split())
         if self.words_left < 0:
             raise self._error(
-                directive, f"imported files hold more than {MAX_TOKENS} words together: import less"
+                directive,
+                msg(
+                    "corefile.imports-too-many-words",
+                    "imported files hold more than {limit} words together: import less",
+                    limit=MAX_TOKENS,
+                ),
             )
         try:
             return parser(text, path.name)
         except CorefileSyntaxError as err:
             raise self._error(
-                directive, f"imported file '{path.name}' line {err.line} is not valid Corefile syntax"
+                directive,
+                msg(
+                    "corefile.imported-file-syntax",
+                    "imported file '{name}' line {line} is not valid Corefile syntax",
+                    name=path.name, line=err.line,
+                ),
             ) from None
 
     def _enter(self, chain: list[str], name: str, directive: Directive) -> list[str]:
         if name in chain:
             cycle = " -> ".join([*chain, name])
-            raise self._error(directive, f"import cycle: {cycle}; remove one of the imports")
+            raise self._error(directive, msg(
+                "corefile.import-cycle", "import cycle: {cycle}; remove one of the imports", cycle=cycle
+            ))
         if len(chain) >= MAX_IMPORT_DEPTH:
             raise self._error(
-                directive, f"imports nested more than {MAX_IMPORT_DEPTH} deep: import the parts directly"
+                directive,
+                msg(
+                    "corefile.imports-too-deep",
+                    "imports nested more than {limit} deep: import the parts directly",
+                    limit=MAX_IMPORT_DEPTH,
+                ),
             )
         return [*chain, name]
 
     def _files(self, pattern: str, directive: Directive, base_dir: Path | None) -> list[Path]:
         if not pattern:
             raise self._error(
-                directive, f"import of '{directive.args[0]}' names nothing once the environment is applied"
+                directive,
+                msg(
+                    "corefile.import-empty-after-env",
+                    "import of '{pattern}' names nothing once the environment is applied",
+                    pattern=directive.args[0],
+                ),
             )
         if is_snippet_reference(pattern):
             raise self._error(
-                directive, f"import of unknown snippet '{pattern}': define it with '({pattern}) {{ ... }}'"
+                directive,
+                msg(
+                    "corefile.import-unknown-snippet",
+                    "import of unknown snippet '{name}': define it with '({name}) {{ ... }}'",
+                    name=pattern,
+                ),
             )
         if base_dir is None:
             raise self._error(
                 directive,
-                f"import of file '{pattern}' needs the Corefile's directory to resolve it: pass base_dir "
-                "(or inline the file)",
+                msg(
+                    "corefile.import-needs-base-dir",
+                    "import of file '{pattern}' needs the Corefile's directory to resolve it: pass base_dir "
+                    "(or inline the file)",
+                    pattern=pattern,
+                ),
             )
         full = Path(pattern) if os.path.isabs(pattern) else base_dir / pattern
         text = str(full)
         if text.count("*") > 1 or text.count("?") > 1 or ("[" in text and "]" in text):
             raise self._error(
                 directive,
-                f"import pattern '{pattern}' may contain only one wildcard (*) and no [...]: simplify it",
+                msg(
+                    "corefile.import-pattern-wildcards",
+                    "import pattern '{pattern}' may contain only one wildcard (*) and no [...]: simplify it",
+                    pattern=pattern,
+                ),
             )
         wildcard = any(ch in text for ch in "*?[]")
         matches = sorted(Path(match) for match in glob.glob(text)) if wildcard else [full]
         if not wildcard and not full.exists():
-            raise self._error(directive, f"file to import not found: "
-                f"'{short_quote(pattern, 80, quote=False)}'")
+            raise self._error(directive, msg(
+                "corefile.import-not-found",
+                "file to import not found: '{pattern}'",
+                pattern=short_quote(pattern, 80, quote=False),
+            ))
         for match in matches:
             self._check_confined(match, pattern, directive)
             if match.is_dir():
-                raise self._error(directive, f"cannot import '{match.name}': it is a directory")
+                raise self._error(directive, msg(
+                    "corefile.import-directory", "cannot import '{name}': it is a directory", name=match.name
+                ))
         return matches
 
     def _check_confined(self, path: Path, pattern: str, directive: Directive) -> None:
@@ -235,8 +293,12 @@ class _Expander:
         except ValueError:
             raise self._error(
                 directive,
-                f"import of '{short_quote(pattern, 80, quote=False)}' leaves the Corefile's directory; "
-                "the wizard reads imported files only inside it: copy the file there",
+                msg(
+                    "corefile.import-outside-directory",
+                    "import of '{pattern}' leaves the Corefile's directory; "
+                    "the wizard reads imported files only inside it: copy the file there",
+                    pattern=short_quote(pattern, 80, quote=False),
+                ),
             ) from None
 
     def _env(self, text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from wizard.dns.corefile.model import ServerKey
 from wizard.errors import InputError
+from wizard.i18n import msg
 from wizard.textsafety import short_quote
 
 DEFAULT_PORTS: dict[str, int] = {"dns": 53, "tls": 853, "https": 443, "grpc": 443, "quic": 853}
@@ -24,14 +25,19 @@ def parse_key(key: str) -> ServerKey:
         transport, rest = key.split("://", 1)
         if transport not in DEFAULT_PORTS:
             known = ", ".join(f"{name}://" for name in DEFAULT_PORTS)
-            raise InputError(
-                f"server block key {short_quote(key)}: unknown transport '{transport}://'; use one of {known}"
-            )
+            raise InputError(msg(
+                "corefile.key-unknown-transport",
+                "server block key {key}: unknown transport '{transport}://'; use one of {known}",
+                key=short_quote(key), transport=transport, known=known,
+            ))
     zone, port = _split_port(key, rest)
     port_number = DEFAULT_PORTS[transport] if port is None else _port(key, port)
     if not zone:
-        raise InputError(f"server block key {short_quote(key)} has no zone: write the zone before the "
-            f"port, e.g. '.:53'")
+        raise InputError(msg(
+            "corefile.key-no-zone",
+            "server block key {key} has no zone: write the zone before the port, e.g. '.:53'",
+            key=short_quote(key),
+        ))
     if "/" not in zone:
         zone = zone.lower()
         if not zone.endswith("."):
@@ -44,9 +50,11 @@ def _split_port(key: str, rest: str) -> tuple[str, str | None]:
     if colon == -1:
         return rest, None
     if colon == len(rest) - 1:
-        raise InputError(
-            f"server block key {short_quote(key)} ends with ':' but no port: add the port or remove the ':'"
-        )
+        raise InputError(msg(
+            "corefile.key-colon-no-port",
+            "server block key {key} ends with ':' but no port: add the port or remove the ':'",
+            key=short_quote(key),
+        ))
     candidate = rest[colon + 1 :]
     if "/" in candidate:  # the colon belongs to an IPv6 CIDR zone such as fd00::/8
         return rest, None
@@ -64,7 +72,9 @@ def port_number(text: str) -> int | None:
 def _port(key: str, text: str) -> int:
     port = port_number(text)
     if port is None:
-        raise InputError(
-            f"server block key {short_quote(key)}: port {short_quote(text)} is not a number from 1 to 65535"
-        )
+        raise InputError(msg(
+            "corefile.key-bad-port",
+            "server block key {key}: port {port} is not a number from 1 to 65535",
+            key=short_quote(key), port=short_quote(text),
+        ))
     return port

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wizard.dns.corefile.errors import CorefileSyntaxError
+from wizard.i18n import msg
 
 BYTE_ORDER_MARK = "\ufeff"
 MAX_TOKENS = 50_000
@@ -67,7 +68,13 @@ def tokenize(text: str, filename: str = "Corefile") -> list[Token]:
     while pos < end:
         if len(tokens) > MAX_TOKENS:
             raise CorefileSyntaxError(
-                filename, line, f"more than {MAX_TOKENS} words: split the Corefile or shorten inline data"
+                filename,
+                line,
+                msg(
+                    "corefile.too-many-words",
+                    "more than {limit} words: split the Corefile or shorten inline data",
+                    limit=MAX_TOKENS,
+                ),
             )
         ch = text[pos]
         if ch == "\n":
@@ -116,7 +123,10 @@ def _quoted(text: str, pos: int, line: int, filename: str) -> tuple[Token, int, 
     raise CorefileSyntaxError(
         filename,
         start_line,
-        "unterminated quoted token: the '\"' opened here is never closed; add the closing '\"'",
+        msg(
+            "corefile.unterminated-quote",
+            "unterminated quoted token: the '\"' opened here is never closed; add the closing '\"'",
+        ),
     )
 
 

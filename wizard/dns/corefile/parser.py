@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from wizard.dns.corefile.errors import CorefileSyntaxError
 from wizard.dns.corefile.lexer import Token, tokenize
 from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet, TopLevelImport
+from wizard.i18n import msg
 
 IMPORT = "import"
 MAX_BLOCK_DEPTH = 16
@@ -81,24 +82,43 @@ def check_keys(tokens: list[tuple[str, int]], filename: str) -> list[str]:
             raise CorefileSyntaxError(
                 filename,
                 line,
-                f"server block key '{key}' has a comma inside, so CoreDNS reads it as one zone: "
-                "separate the keys with ', ' or a space",
+                msg(
+                    "corefile.key-comma-inside",
+                    "server block key '{key}' has a comma inside, so CoreDNS reads it as one zone: "
+                    "separate the keys with ', ' or a space",
+                    key=key,
+                ),
             )
         if key in ("{", "}") or (not keys and key == IMPORT):
             raise CorefileSyntaxError(
-                filename, line, f"'{key}' cannot be a server block key here: remove it or fix the key line"
+                filename,
+                line,
+                msg(
+                    "corefile.key-not-allowed",
+                    "'{key}' cannot be a server block key here: remove it or fix the key line",
+                    key=key,
+                ),
             )
         keys.append(key)
     if not keys:
         line = tokens[0][1] if tokens else 0
         raise CorefileSyntaxError(
-            filename, line, "server block has no keys (only empty tokens): write a zone such as '.:53'"
+            filename,
+            line,
+            msg(
+                "corefile.block-no-keys",
+                "server block has no keys (only empty tokens): write a zone such as '.:53'",
+            ),
         )
     if len(keys) == 1 and _is_snippet_key(keys[0]):
         raise CorefileSyntaxError(
             filename,
             tokens[0][1],
-            f"'{keys[0]}' reads as a snippet name, not a server block key: fix the key line",
+            msg(
+                "corefile.key-reads-as-snippet",
+                "'{key}' reads as a snippet name, not a server block key: fix the key line",
+                key=keys[0],
+            ),
         )
     return keys
 
@@ -151,7 +171,7 @@ class _Parser:
         pending, self.pending = self.pending, []
         return pending
 
-    def _error(self, line: int, message: str) -> CorefileSyntaxError:
+    def _error(self, line: int, message: str) -> CorefileSyntaxError:  # message: a Message
         return CorefileSyntaxError(self.filename, line, message)
 
     # -- top level ----------------------------------------------------------------------
@@ -165,10 +185,19 @@ class _Parser:
                 self.imports[-1].top_level = True  # directive() recorded this import last
             elif token.is_brace("{"):
                 raise self._error(
-                    token.line, "missing server block keys before '{': write the zone first, e.g. '.:53 {'"
+                    token.line,
+                    msg(
+                        "corefile.missing-keys",
+                        "missing server block keys before '{brace}': write the zone first, e.g. '{example}'",
+                        brace="{", example=".:53 {",
+                    ),
                 )
             elif token.is_brace("}"):
-                raise self._error(token.line, "unexpected '}': there is no open block here; remove it")
+                raise self._error(token.line, msg(
+                    "corefile.unexpected-close-top",
+                    "unexpected '{brace}': there is no open block here; remove it",
+                    brace="}",
+                ))
             else:
                 corefile.items.append(self.block_or_snippet(corefile))
         corefile.closing_comments = self._take_pending()
@@ -208,7 +237,12 @@ class _Parser:
                 if more:
                     raise self._error(
                         token.line,
-                        "expected another server block key after ',' but found '{': remove the extra comma",
+                        msg(
+                            "corefile.comma-then-brace",
+                            "expected another server block key after ',' but found '{brace}': "
+                            "remove the extra comma",
+                            brace="{",
+                        ),
                     )
                 return key_tokens, trailing, self._take()
             if token.line != self.last_end_line and not more:
@@ -218,7 +252,11 @@ class _Parser:
                 more = token.text.endswith(",")
         if more:
             raise self._error(
-                self.last_end_line, "the server block keys end with ',' but no key follows: remove the comma"
+                self.last_end_line,
+                msg(
+                    "corefile.keys-trailing-comma",
+                    "the server block keys end with ',' but no key follows: remove the comma",
+                ),
             )
         # CoreDNS also accepts the `{` at the start of the next line.
         token = self._peek_word()
@@ -231,13 +269,29 @@ class _Parser:
     ) -> Snippet:
         name = key.text[1:-1]
         if opened is None:
-            raise self._error(key.line, f"snippet '{key.text}' needs a body: write '{key.text} {{' ... '}}'")
+            raise self._error(key.line, msg(
+                "corefile.snippet-no-body",
+                "snippet '{snippet}' needs a body: write '{snippet} {{' ... '}}'",
+                snippet=key.text,
+            ))
         if not name:
-            raise self._error(key.line, "snippet '()' has no name: write '(name) {'")
+            raise self._error(
+                key.line,
+                msg(
+                    "corefile.snippet-no-name",
+                    "snippet '()' has no name: write '{example}'",
+                    example="(name) {",
+                ),
+            )
         earlier = corefile.snippets.get(name)
         if earlier is not None:
             raise self._error(
-                key.line, f"snippet '{name}' is already defined on line {earlier.line}: rename or remove one"
+                key.line,
+                msg(
+                    "corefile.snippet-defined-twice",
+                    "snippet '{name}' is already defined on line {line}: rename or remove one",
+                    name=name, line=earlier.line,
+                ),
             )
         if trailing is None:
             trailing = self._same_line_comment()
@@ -265,19 +319,32 @@ class _Parser:
             if token is None:
                 if opened_on is not None:
                     raise self._error(
-                        opened_on.line, "unclosed '{' opened on this line: add the matching '}'"
+                        opened_on.line,
+                        msg(
+                            "corefile.unclosed-brace",
+                            "unclosed '{open}' opened on this line: add the matching '{close}'",
+                            open="{", close="}",
+                        ),
                     )
                 return directives, self._take_pending()
             if token.is_brace("}"):
                 if opened_on is None:
-                    raise self._error(token.line, "unexpected '}': no block is open here; remove it")
+                    raise self._error(token.line, msg(
+                        "corefile.unexpected-close",
+                        "unexpected '{brace}': no block is open here; remove it",
+                        brace="}",
+                    ))
                 self._take()
                 return directives, self._take_pending()
             if token.is_brace("{"):
                 raise self._error(
                     token.line,
-                    "unexpected '{' at the start of a line: "
-                    "put it at the end of the directive line it belongs to",
+                    msg(
+                        "corefile.open-brace-line-start",
+                        "unexpected '{brace}' at the start of a line: "
+                        "put it at the end of the directive line it belongs to",
+                        brace="{",
+                    ),
                 )
             directives.append(self.directive(depth))
 
@@ -286,7 +353,11 @@ class _Parser:
         name = self._take()
         if not name.text:
             raise self._error(
-                name.line, "empty directive name (\"\"): remove it or write the directive's name"
+                name.line,
+                msg(
+                    "corefile.empty-directive-name",
+                    "empty directive name (\"\"): remove it or write the directive's name",
+                ),
             )
         directive = Directive(name=name.text, comments=comments, line=name.line)
         while (token := self._peek()) is not None:
@@ -300,8 +371,12 @@ class _Parser:
                 if not self._brace_may_end_line(depth):
                     raise self._error(
                         token.line,
-                        f"'}}' on the same line as directive '{name.text}': "
-                        "put the closing brace on its own line",
+                        msg(
+                            "corefile.close-same-line",
+                            "'}}' on the same line as directive '{name}': "
+                            "put the closing brace on its own line",
+                            name=name.text,
+                        ),
                     )
                 break
             if token.is_brace("{"):
@@ -315,8 +390,12 @@ class _Parser:
     def _directive_block(self, directive: Directive, depth: int, opened: Token) -> None:
         if depth + 1 > MAX_BLOCK_DEPTH:
             raise self._error(
-                opened.line, f"blocks nested more than {MAX_BLOCK_DEPTH} levels deep: flatten the "
-                    f"configuration"
+                opened.line,
+                msg(
+                    "corefile.nested-too-deep",
+                    "blocks nested more than {limit} levels deep: flatten the configuration",
+                    limit=MAX_BLOCK_DEPTH,
+                ),
             )
         directive.trailing_comment = self._same_line_comment()
         directive.block, directive.closing_comments = self.body(depth + 1, opened)
@@ -331,8 +410,11 @@ class _Parser:
             return
         raise self._error(
             token.line,
-            f"unexpected '{token.text}' after the '}}' that closes '{directive.name}': "
-            "start it on a new line",
+            msg(
+                "corefile.after-close-brace",
+                "unexpected '{token}' after the '}}' that closes '{name}': start it on a new line",
+                token=token.text, name=directive.name,
+            ),
         )
 
     def _brace_may_end_line(self, depth: int) -> bool:
@@ -345,13 +427,26 @@ class _Parser:
         if directive.block is not None or len(directive.args) != 1:
             raise self._error(
                 directive.line,
-                "import takes exactly one argument (a snippet name or a file glob), "
-                f"got {len(directive.args)}"
-                + (" and a block" if directive.block is not None else ""),
+                msg(
+                    "corefile.import-args",
+                    "import takes exactly one argument (a snippet name or a file glob), got {count}",
+                    count=len(directive.args),
+                )
+                if directive.block is None
+                else msg(
+                    "corefile.import-args-block",
+                    "import takes exactly one argument (a snippet name or a file glob), "
+                    "got {count} and a block",
+                    count=len(directive.args),
+                ),
             )
         if not directive.args[0]:
             raise self._error(
-                directive.line, "import of an empty name: write the snippet name or file to import"
+                directive.line,
+                msg(
+                    "corefile.import-empty",
+                    "import of an empty name: write the snippet name or file to import",
+                ),
             )
         self.imports.append(_ImportUse(directive, self.current_snippet, top_level=False))
 
@@ -377,16 +472,24 @@ def _check_imports(corefile: Corefile, imports: list[_ImportUse], filename: str)
                 raise CorefileSyntaxError(
                     filename,
                     line,
-                    f"import of unknown snippet '{name}': "
-                    f"define it with '({name}) {{ ... }}' above this line, or import a file path",
+                    msg(
+                        "corefile.import-unknown-snippet-above",
+                        "import of unknown snippet '{name}': "
+                        "define it with '({name}) {{ ... }}' above this line, or import a file path",
+                        name=name,
+                    ),
                 )
             continue
         if use.inside_snippet is None and snippet.line > line:
             raise CorefileSyntaxError(
                 filename,
                 line,
-                f"snippet '{name}' is imported before its definition on line {snippet.line}: "
-                "move the definition above (CoreDNS reads the Corefile top to bottom)",
+                msg(
+                    "corefile.snippet-used-before-definition",
+                    "snippet '{name}' is imported before its definition on line {line}: "
+                    "move the definition above (CoreDNS reads the Corefile top to bottom)",
+                    name=name, line=snippet.line,
+                ),
             )
         if use.inside_snippet is not None:
             graph[use.inside_snippet].append(use)
@@ -399,7 +502,11 @@ def _check_imports(corefile: Corefile, imports: list[_ImportUse], filename: str)
         raise CorefileSyntaxError(
             filename,
             snippets[name].line,
-            f"snippet '{name}' is imported both between server blocks and inside one: split it in two",
+            msg(
+                "corefile.snippet-both-levels",
+                "snippet '{name}' is imported both between server blocks and inside one: split it in two",
+                name=name,
+            ),
         )
     for name in top_level_names:
         snippet = snippets[name]
@@ -429,7 +536,11 @@ def _check_cycles(graph: dict[str, list[_ImportUse]], filename: str) -> None:
                 raise CorefileSyntaxError(
                     filename,
                     use.directive.line,
-                    f"import cycle between snippets: {cycle}; remove one of the imports",
+                    msg(
+                        "corefile.snippet-import-cycle",
+                        "import cycle between snippets: {cycle}; remove one of the imports",
+                        cycle=cycle,
+                    ),
                 )
             if state.get(target) is None and target in graph:
                 state[target] = 1
@@ -447,8 +558,12 @@ def snippet_blocks(snippet: Snippet, filename: str) -> list[ServerBlock]:
             raise CorefileSyntaxError(
                 filename,
                 line.line,
-                f"snippet '{snippet.name}' is imported between server blocks, so each of its lines must be a "
-                f"server block 'keys {{ ... }}', but '{line.name}' is not",
+                msg(
+                    "corefile.snippet-line-not-block",
+                    "snippet '{name}' is imported between server blocks, so each of its lines must be a "
+                    "server block 'keys {{ ... }}', but '{line}' is not",
+                    name=snippet.name, line=line.name,
+                ),
             )
         keys = check_keys([(token, line.line) for token in [line.name, *line.args]], filename)
         blocks.append(

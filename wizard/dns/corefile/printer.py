@@ -13,6 +13,7 @@ from __future__ import annotations
 from wizard.dns.corefile.lexer import BYTE_ORDER_MARK, is_space
 from wizard.dns.corefile.model import Corefile, Directive, ServerBlock, Snippet, TopLevelImport
 from wizard.errors import InputError
+from wizard.i18n import msg
 
 INDENT = "    "
 IMPORT = "import"
@@ -44,17 +45,21 @@ def quote(text: str, what: str) -> str:
 
     `what` names the value in the error raised when no spelling of it survives CoreDNS's lexer."""
     if text in ("{", "}"):
-        raise InputError(
-            f"{what} is a lone '{text}', which CoreDNS always reads as a brace, even in quotes: "
-            "change the value"
-        )
+        raise InputError(msg(
+            "corefile.print-lone-brace",
+            "{what} is a lone '{brace}', which CoreDNS always reads as a brace, even in quotes: "
+            "change the value",
+            what=what, brace=text,
+        ))
     if not _needs_quotes(text):
         return text
     if not _quotable(text):
-        raise InputError(
-            f"{what} needs quotes, but a backslash before a '\"' or at its end cannot be written "
-            "inside quotes in a Corefile: change the value"
-        )
+        raise InputError(msg(
+            "corefile.print-unquotable",
+            "{what} needs quotes, but a backslash before a '\"' or at its end cannot be written "
+            "inside quotes in a Corefile: change the value",
+            what=what,
+        ))
     return '"' + text.replace('"', '\\"') + '"'
 
 
@@ -103,21 +108,38 @@ def _top_level_import(imp: TopLevelImport) -> list[str]:
 
 
 def _key(key: str, first: bool) -> str:
-    what = f"server block key {key!r}"
+    what = msg("corefile.print-what-key", "server block key {key}", key=repr(key))
     if not key:
-        raise InputError("a server block key is empty: give every server block a zone such as '.:53'")
+        raise InputError(msg(
+            "corefile.print-empty-key",
+            "a server block key is empty: give every server block a zone such as '.:53'",
+        ))
     if "," in key:
-        raise InputError(f"{what} contains ',', which separates keys in a Corefile: split it into two keys")
+        raise InputError(msg(
+            "corefile.print-key-comma",
+            "{what} contains ',', which separates keys in a Corefile: split it into two keys",
+            what=what,
+        ))
     if first and key == IMPORT:
-        raise InputError(f"{what} cannot come first: CoreDNS would read the line as an import")
+        raise InputError(msg(
+            "corefile.print-key-import-first",
+            "{what} cannot come first: CoreDNS would read the line as an import",
+            what=what,
+        ))
     return quote(key, what)
 
 
 def _server_block(block: ServerBlock, depth: int) -> list[str]:
     if not block.keys:
-        raise InputError("a server block has no keys: give it a zone such as '.:53'")
+        raise InputError(msg(
+            "corefile.print-block-no-keys", "a server block has no keys: give it a zone such as '.:53'"
+        ))
     if len(block.keys) == 1 and block.keys[0].startswith("(") and block.keys[0].endswith(")"):
-        raise InputError(f"server block key {block.keys[0]!r} would be read as a snippet: change the key")
+        raise InputError(msg(
+            "corefile.print-key-reads-as-snippet",
+            "server block key {key} would be read as a snippet: change the key",
+            key=repr(block.keys[0]),
+        ))
     indent = INDENT * depth
     keys = " ".join(_key(key, i == 0) for i, key in enumerate(block.keys))
     lines = _comment_lines(block.comments, depth)
@@ -131,9 +153,16 @@ def _server_block(block: ServerBlock, depth: int) -> list[str]:
 
 def _snippet(snippet: Snippet) -> list[str]:
     if not snippet.name:
-        raise InputError("a snippet has an empty name: name it, as in '(common) { ... }'")
+        raise InputError(msg(
+            "corefile.print-snippet-no-name",
+            "a snippet has an empty name: name it, as in '{example}'",
+            example="(common) { ... }",
+        ))
     lines = _comment_lines(snippet.comments, 0)
-    name = quote(f"({snippet.name})", f"snippet name {snippet.name!r}")
+    name = quote(
+        f"({snippet.name})",
+        msg("corefile.print-what-snippet", "snippet name {name}", name=repr(snippet.name)),
+    )
     lines.append(_with_trailing(f"{name} {{", snippet.trailing_comment))
     for directive in snippet.directives:
         lines.extend(_directive(directive, 1))
@@ -145,14 +174,23 @@ def _snippet(snippet: Snippet) -> list[str]:
 
 
 def _directive(directive: Directive, depth: int) -> list[str]:
-    what = f"directive {directive.name!r}"
+    what = msg("corefile.print-what-directive", "directive {name}", name=repr(directive.name))
     if directive.name == "":
-        raise InputError("a directive has an empty name: give it the plugin's name")
+        raise InputError(msg(
+            "corefile.print-directive-no-name", "a directive has an empty name: give it the plugin's name"
+        ))
     if directive.name == IMPORT and (len(directive.args) != 1 or directive.block is not None):
-        raise InputError(f"an import must have exactly one argument and no block, got {directive.args!r}")
+        raise InputError(msg(
+            "corefile.print-import-args",
+            "an import must have exactly one argument and no block, got {args}",
+            args=repr(directive.args),
+        ))
     indent = INDENT * depth
     words = [quote(directive.name, what)]
-    words.extend(quote(arg, f"argument {arg!r} of {what}") for arg in directive.args)
+    words.extend(
+        quote(arg, msg("corefile.print-what-argument", "argument {arg} of {what}", arg=repr(arg), what=what))
+        for arg in directive.args
+    )
     lines = _comment_lines(directive.comments, depth)
     if directive.block is None:
         lines.append(_with_trailing(indent + " ".join(words), directive.trailing_comment))
