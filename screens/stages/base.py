@@ -149,6 +149,33 @@ class StageScreen(Screen[None]):
         text.append(t(MOVE_AND_SELECT))
         return text
 
+    # ---- the language key (F2, the palette) -------------------------------------------------
+    RELOCALIZE_BY_RECOMPOSE: ClassVar[bool] = True
+    """Whether a language change composes this stage again (labels built in compose); the
+    Switch stage keeps its live panes instead and re-renders what it can in place."""
+
+    def relocalize(self) -> None:
+        """The language changed: this stage's texts again, in the new language. What the operator
+        typed is kept (`keep_before_relocalize`), what on_mount showed is drawn again
+        (`redraw_after_relocalize`); workers, timers and the engine are not touched."""
+        if not self.RELOCALIZE_BY_RECOMPOSE:
+            self.redraw_after_relocalize()
+            return
+        self.keep_before_relocalize()
+        self.run_worker(self._recompose_and_redraw(), group="relocalize", exclusive=True)
+
+    async def _recompose_and_redraw(self) -> None:
+        await self.recompose()
+        self.redraw_after_relocalize()
+
+    def keep_before_relocalize(self) -> None:
+        """Save what lives only in widgets (typed text, the open tab) before they are rebuilt."""
+
+    def redraw_after_relocalize(self) -> None:
+        """Show again what on_mount and the workers' results had shown."""
+        self._status_shown = None
+        self.refresh_gate()
+
     # ---- helpers ----------------------------------------------------------------------------
     @property
     def live(self) -> bool:

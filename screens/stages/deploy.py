@@ -148,6 +148,11 @@ class DeployScreen(StageScreen):
             )
         self.refresh_gate()
 
+    def redraw_after_relocalize(self) -> None:
+        if self.prepared is not None:
+            self.on_deploy_prepared(self.prepared)
+        super().redraw_after_relocalize()
+
     def on_stage_failed(self, message: StageFailed) -> None:
         self.applying = False
         self.error = message.error

@@ -298,6 +298,11 @@ class DoneScreen(StageScreen):
                 Text(t("could not read the cluster's status: {error}", error=event.worker.error),
                      style="red"))
 
+    def redraw_after_relocalize(self) -> None:
+        self.set_status(Text(t("w writes the HTML change record · q quits (the journal keeps the record)"),
+                             style="dim"))
+        self.redraw()
+
     def redraw(self) -> None:
         if not self.live:
             return

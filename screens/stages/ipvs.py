@@ -125,6 +125,8 @@ class IpvsScreen(StageScreen):
         self.tracker: IpvsGateTracker | None = None
         self.gate: IpvsGate | None = None
         self.skip_reason: str | None = None
+        self._typed_reason = ""
+        """The reason typed but not yet given, kept while the language changes (F2)."""
         self.wall_clock = time.time
         self._next_poll: Timer | None = None
         self._generation = 0
@@ -267,6 +269,20 @@ class IpvsScreen(StageScreen):
                                           t("could not journal the reason: {error}", error=err)))
             return
         self.app.call_from_thread(self._skipped, reason, note)
+
+    def keep_before_relocalize(self) -> None:
+        self._typed_reason = self.query_one("#ipvs-reason", Input).value
+
+    def redraw_after_relocalize(self) -> None:
+        report = self.context.report
+        if report is not None:
+            self.query_one("#ipvs-facts", Static).update(ipvs_facts_text(report))
+        self.query_one("#ipvs-reason", Input).value = self._typed_reason
+        if self.skip_reason is not None:
+            for control in self.query(".ipvs-skip-control"):
+                control.display = False
+        self._tick()
+        super().redraw_after_relocalize()
 
     def _skipped(self, reason: str, note: str) -> None:
         self.skip_reason = reason

@@ -98,6 +98,8 @@ class MigrationScreen(StageScreen):
         self.guide = guide_default_corefile(self.version, plan.cluster_domain or None)
         self.existing = existing_coredns_corefile(report.facts.coredns_configmap)
         self.compare_existing = False
+        self._tab = "diff"
+        """The open tab, kept while the language changes (F2)."""
 
     def compose_body(self) -> ComposeResult:
         ns = self.context.options.namespace
@@ -117,6 +119,16 @@ class MigrationScreen(StageScreen):
     def on_mount(self) -> None:
         self._show_diff()
         self.refresh_gate()
+
+    def keep_before_relocalize(self) -> None:
+        editor = self.query_one("#migration-editor", CorefileEditor)
+        self.migrated = editor.text  # composed again with what the operator typed
+        self._tab = self.query_one("#migration-tabs", TabbedContent).active
+
+    def redraw_after_relocalize(self) -> None:
+        self.query_one("#migration-tabs", TabbedContent).active = self._tab
+        self._show_diff()
+        super().redraw_after_relocalize()
 
     def _left(self) -> tuple[str, str]:
         if self.compare_existing and self.existing is not None:

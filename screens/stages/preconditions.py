@@ -80,6 +80,11 @@ class PreconditionsScreen(StageScreen):
         else:
             self.start_preflight()
 
+    def redraw_after_relocalize(self) -> None:
+        if self.context.report is not None and not self.running:
+            self._show(self.context.report)
+        super().redraw_after_relocalize()
+
     def start_preflight(self) -> None:
         self.running = True
         self.error = None

@@ -296,6 +296,13 @@ class SwitchScreen(StageScreen):
         self.refresh_bindings()
         self.refresh_status()
 
+    RELOCALIZE_BY_RECOMPOSE = False
+    """Its panes hold the switch's live history: kept; new lines and the status come in the
+    new language."""
+
+    def redraw_after_relocalize(self) -> None:
+        self.refresh_status()
+
     def refresh_status(self) -> None:
         """Runs every second and on every event: the status box is fixed-height, so a changed
         text is repainted without re-laying out the screen, and an unchanged one not at all."""
