@@ -175,7 +175,21 @@ class WizardApp(App[int]):
         self.exit_code = 0
         self.quit_summary = ""
         """Printed on the terminal after the wizard exits (quitting mid-switch: the mixed state)."""
+        self._name_the_palette_key()
         localize_bindings(self)
+
+    def _name_the_palette_key(self) -> None:
+        """Textual's ctrl+p binding gets an id (for the keymap and the help) and says what the
+        wizard's palette holds."""
+        import dataclasses
+
+        table = self._bindings.key_to_bindings
+        for key, bindings in table.items():
+            table[key] = [
+                dataclasses.replace(b, id="app.palette", description=N_("Palette: language, help"))
+                if b.action == "command_palette" else b
+                for b in bindings
+            ]
 
     def push_screen(  # type: ignore[override]
         self, screen: Any, callback: Any = None, wait_for_dismiss: bool = False

@@ -76,7 +76,7 @@ class StageScreen(Screen[None]):
         yield self.wizard.make_header(self.stage_title())
         yield from self.compose_body()
         yield Static("", id="stage-status", classes="stage-status")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ctrl+p and F2 are listed in the help (?)
         yield Static("", id="too-small")
 
     def on_resize(self, event: events.Resize) -> None:
