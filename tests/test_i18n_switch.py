@@ -82,3 +82,29 @@ def test_stops_and_containment_words_in_chinese() -> None:
     assert "回滚" in default.advice and english_prose(default.advice) == []
     assert tr(advice, "en").startswith("roll back with `coredns-wizard rollback`")
     assert english_prose("\n".join([stop.reason, stop.advice, advice])) == []
+
+
+def test_confirmation_and_progress_in_chinese() -> None:
+    """The [y/N] question and the progress lines in Chinese; y, yes and 是 all answer yes."""
+    import io
+
+    from wizard.commands._progress import TextProgress, terminal_confirm
+    from wizard.migration.plan import Step
+    from wizard.migration.progress import StepFinished, SwitchStopped
+    from wizard.migration.step_runner import rollback_advice
+
+    step = Step(id="r1.scale-kube-dns", kind="scale-kube-dns", round=1, description="scale", kubectl=(),
+                target="deployment kube-system/kube-dns", replicas=2, changes_cluster=True)
+    for answer, expected in (("是\n", True), ("y\n", True), ("yes\n", True), ("\n", False)):
+        out = io.StringIO()
+        with chinese():
+            confirmed = terminal_confirm("lab", io.StringIO(answer), out)(step, "scale")
+        assert confirmed is expected
+        assert "在上下文 'lab' 中执行?[y/N]" in out.getvalue()
+    stream = io.StringIO()
+    with chinese():
+        progress = TextProgress(stream, tty=False)
+        progress(StepFinished(step, "declined", "the operator declined"))
+        progress(SwitchStopped("stopped", rollback_advice()))
+    text = stream.getvalue()
+    assert "r1.scale-kube-dns: 已拒绝" in text and "怎么做:用 `coredns-wizard rollback` 回滚" in text, text
