@@ -13,6 +13,7 @@ import re
 import sys
 from typing import IO, TYPE_CHECKING
 
+from wizard.i18n import t, tr
 from wizard.textsafety import escape_control
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ def parse_duration(text: str, flag: str) -> float:
 
     parts = re.findall(r"\d+(?:\.\d+)?(?:ms|s|m|h)?", text.strip())
     if not text.strip() or "".join(parts) != text.strip():
-        raise InputError(f"{flag} {text!r} is not a duration: use e.g. 30s, 5m or 1h")
+        raise InputError(
+            t("{flag} {text} is not a duration: use e.g. 30s, 5m or 1h", flag=flag, text=repr(text))
+        )
     total = 0.0
     for part in parts:
         match = _DURATION.match(part)
@@ -77,19 +80,23 @@ class TerminalConfirm:
     def __call__(self, step: Step, what: str) -> bool:
         out = self.stream_out or sys.stderr
         inp = self.stream_in or sys.stdin
-        out.write(f"\n{what}\nProceed in context {self.context!r}? [y/N] ")
+        question = t("Proceed in context {context}? [y/N]", context=repr(self.context))
+        out.write(f"\n{tr(what)}\n{question} ")
         out.flush()
         self.asking = True
         try:
             answer = inp.readline()
         except KeyboardInterrupt:
             self.interrupted = True
-            out.write(f"\nCtrl-C at the prompt: step {step.id} not run, nothing changed by it.\n")
+            out.write(
+                "\n" + t("Ctrl-C at the prompt: step {step} not run, nothing changed by it.", step=step.id)
+            )
+            out.write("\n")
             out.flush()
             return False
         finally:
             self.asking = False
-        return answer.strip().lower() in ("y", "yes")
+        return answer.strip().lower() in ("y", "yes", "是")
 
 
 def terminal_confirm(
@@ -107,9 +114,25 @@ def require_terminal_or_yes(yes: bool, dry_run: bool, command: str) -> None:
         return
     if not sys.stdin or not sys.stdin.isatty():
         raise InputError(
-            f"{command} asks before each change, but stdin is not a terminal: pass --yes to go ahead "
-            "without questions (or --dry-run to only see what would change)"
+            t(
+                "{command} asks before each change, but stdin is not a terminal: pass --yes to go ahead "
+                "without questions (or --dry-run to only see what would change)",
+                command=command,
+            )
         )
+
+
+def outcome_label(outcome: str) -> str:
+    """A step's outcome as shown to the operator (the value itself in English)."""
+    labels = {
+        "done": t("done"),
+        "skipped": t("skipped"),
+        "already-done": t("already-done"),
+        "dry-run": t("dry-run"),
+        "failed": t("failed"),
+        "declined": t("declined"),
+    }
+    return labels.get(outcome, outcome)
 
 
 class TextProgress:
@@ -129,40 +152,40 @@ class TextProgress:
         elif isinstance(event, ev.ObservationTick):
             p50 = "-" if event.p50_ms is None else f"{event.p50_ms:.1f}"
             p95 = "-" if event.p95_ms is None else f"{event.p95_ms:.1f}"
-            pinned = (
-                f"; pinned sockets {event.pinned_errors}/{event.pinned_queries} failed"
-                if event.pinned_queries
-                else ""
-            )
-            self._waiting(
-                f"observing DNS: {event.queries} queries, {event.errors} errors, p50 {p50} ms, p95 {p95} ms"
-                + pinned,
-                event.elapsed,
-                event.total,
-            )
+            counts = {"queries": event.queries, "errors": event.errors, "p50": p50, "p95": p95}
+            if event.pinned_queries:
+                observing = t(
+                    "observing DNS: {queries} queries, {errors} errors, p50 {p50} ms, p95 {p95} ms; "
+                    "pinned sockets {pinned_errors}/{pinned_queries} failed",
+                    pinned_errors=event.pinned_errors, pinned_queries=event.pinned_queries, **counts,
+                )
+            else:
+                observing = t(
+                    "observing DNS: {queries} queries, {errors} errors, p50 {p50} ms, p95 {p95} ms", **counts
+                )
+            self._waiting(observing, event.elapsed, event.total)
         elif isinstance(event, ev.StepStarted):
-            self._line(f"→ {event.step.description}")
+            self._line(f"→ {tr(event.step.description)}")
         elif isinstance(event, ev.StepFinished):
             mark = {"done": "✓", "already-done": "✓", "skipped": "·", "dry-run": "○"}.get(event.outcome, "✗")
-            self._line(
-                f"  {mark} {event.step.id}: {event.outcome}" + (f" — {event.detail}" if event.detail else "")
-            )
+            head = f"  {mark} {event.step.id}: {outcome_label(event.outcome)}"
+            self._line(head + (f" — {tr(event.detail)}" if event.detail else ""))
         elif isinstance(event, ev.ProbeBatch):
             for line in event.transports:
-                self._line(f"    transport {line}")
+                self._line("    " + t("transport {line}", line=tr(line)))
             for line in event.agreement:
-                self._line(f"    {line}")
+                self._line(f"    {tr(line)}")
         elif isinstance(event, ev.Note):
-            self._line(f"  note: {event.message}")
+            self._line("  " + t("note: {message}", message=tr(event.message)))
         elif isinstance(event, ev.Problem):
-            self._line(f"  problem: {event.message}")
+            self._line("  " + t("problem: {message}", message=tr(event.message)))
             for line in event.evidence:
-                self._line(f"    {line}")
+                self._line(f"    {tr(line)}")
         elif isinstance(event, ev.SwitchStopped):
-            self._line(f"stopped: {event.reason}")
-            self._line(f"what to do: {event.advice}")
+            self._line(t("stopped: {reason}", reason=tr(event.reason)))
+            self._line(t("what to do: {advice}", advice=tr(event.advice)))
         elif isinstance(event, ev.SwitchCompleted):
-            self._line(event.summary)
+            self._line(tr(event.summary))
 
     def say(self, text: str) -> None:
         """A short progress message (e.g. from pre-flight): in place on a TTY, a line otherwise."""
@@ -182,8 +205,12 @@ class TextProgress:
     def _waiting(self, what: str, elapsed: float, timeout: float) -> None:
         from wizard.durations import human_duration
 
-        limit = f" of {human_duration(timeout)}" if timeout else ""
-        text = f"  … {what} ({human_duration(round(elapsed))}{limit})"
+        spent = human_duration(round(elapsed))
+        if timeout:
+            text = "  … " + t("{what} ({elapsed} of {timeout})", what=tr(what), elapsed=spent,
+                              timeout=human_duration(timeout))
+        else:
+            text = "  … " + t("{what} ({elapsed})", what=tr(what), elapsed=spent)
         if self.tty:
             self.stream.write("\r\x1b[2K" + escape_control(text[:200]))
             self.stream.flush()

@@ -16,6 +16,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from wizard.i18n import N_, t, tr, with_message_ids
+
 if TYPE_CHECKING:
     from wizard.commands._progress import TextProgress
     from wizard.k8s.connection import Connection
@@ -28,9 +30,10 @@ if TYPE_CHECKING:
     from wizard.migration.switch import SwitchOutcome
     from wizard.options import SwitchOptions
 
-HELP = (
+HELP = N_(
     "Switch kube-dns to CoreDNS one replica at a time, verifying each step (resumes an interrupted switch)."
 )
+"""Marked, untranslated: the parser translates it with `t()` where it is shown."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,29 +45,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     add_common_arguments(parser)
-    add_change_arguments(parser, "send every change with dryRun=All and skip the waits: nothing changes")
+    add_change_arguments(parser, t("send every change with dryRun=All and skip the waits: nothing changes"))
     add_plan_arguments(parser)
     add_switch_run_arguments(parser)
     parser.add_argument(
         "--report", metavar="FILE", default=None,
-        help="write the run's change record to FILE (self-contained HTML: cluster, versions, pre-flight "
-             "findings, Corefile diff, every step, DNS charts, rollback and clean-up commands)",
+        help=t("write the run's change record to FILE (self-contained HTML: cluster, versions, pre-flight "
+               "findings, Corefile diff, every step, DNS charts, rollback and clean-up commands)"),
     )
-    ipvs = parser.add_argument_group("IPVS gate (kube-proxy in IPVS mode on kernels that keep stale flows)")
+    ipvs = parser.add_argument_group(
+        t("IPVS gate (kube-proxy in IPVS mode on kernels that keep stale flows)")
+    )
     ipvs.add_argument(
         "--ipvs-ack", metavar="REASON", default=None,
-        help="scale kube-dns down even while the IPVS gate is closed (timeout long, not in effect, or its "
-             "wait not over); the reason is journaled",
+        help=t("scale kube-dns down even while the IPVS gate is closed (timeout long, not in effect, or its "
+               "wait not over); the reason is journaled"),
     )
     ipvs.add_argument(
         "--ipvs-wait", metavar="DURATION", default="5m",
-        help="the old IPVS UDP timeout to wait out once the short one is in effect, when the wizard did "
-             "not read it itself (default 5m: the kernel's 300 s)",
+        help=t("the old IPVS UDP timeout to wait out once the short one is in effect, when the wizard did "
+               "not read it itself (default 5m: the kernel's 300 s)"),
     )
     ipvs.add_argument(
         "--ipvsadm-set-at", metavar="TIME", default=None,
-        help="you ran `ipvsadm --set 900 120 5` on every node at TIME (`now` or e.g. 2026-12-03T22:40:00Z) "
-             "instead of restarting kube-proxy",
+        help=t("you ran `ipvsadm --set 900 120 5` on every node at TIME (`now` or e.g. 2026-12-03T22:40:00Z) "
+               "instead of restarting kube-proxy"),
     )
 
 
@@ -149,16 +154,16 @@ def _stop_blocked(output: str, report: PreflightReport, record: _RunRecord) -> i
         _dump(
             {
                 "completed": False,
-                "reason": "pre-flight blocks the switch",
+                "reason": t("pre-flight blocks the switch"),
                 "preflight": report_json(report),
             }
         )
     else:
         print(
-            "coredns-wizard switch: pre-flight blocks the switch; fix the findings marked ✖ above",
+            "coredns-wizard switch: " + t("pre-flight blocks the switch; fix the findings marked ✖ above"),
             file=sys.stderr,
         )
-    record.write("Stopped: pre-flight blocks the switch")
+    record.write(t("Stopped: pre-flight blocks the switch"))
     return 1
 
 
@@ -176,7 +181,7 @@ def _stop_refused(output: str, refusal: str, report: PreflightReport, record: _R
     if output == "json":
         _dump({"completed": False, "reason": refusal, "preflight": report_json(report)})
     print(f"coredns-wizard switch: {refusal}", file=sys.stderr)
-    record.write(f"Stopped: {refusal}")
+    record.write(t("Stopped: {reason}", reason=refusal))
     return 1
 
 
@@ -200,7 +205,9 @@ def _switch_until_done_or_interrupted(
         if cancel.is_set() or (confirm is not None and confirm.asking):
             raise KeyboardInterrupt  # at the y/N prompt: answer no now, not after Enter
         cancel.set()
-        print("\nstopping at the next safe point (Ctrl-C again to interrupt at once)…", file=sys.stderr)
+        print(
+            "\n" + t("stopping at the next safe point (Ctrl-C again to interrupt at once)…"), file=sys.stderr
+        )
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -209,12 +216,15 @@ def _switch_until_done_or_interrupted(
         return switcher.run()
     except KeyboardInterrupt:
         print(
-            "coredns-wizard switch: interrupted; the journal "
-            f"{journal.path} records the step in flight. Resume with `coredns-wizard switch`, "
-            "or roll back with `coredns-wizard rollback`",
+            "coredns-wizard switch: "
+            + t(
+                "interrupted; the journal {journal} records the step in flight. Resume with "
+                "`coredns-wizard switch`, or roll back with `coredns-wizard rollback`",
+                journal=journal.path,
+            ),
             file=sys.stderr,
         )
-        record.write("Stopped: interrupted (Ctrl-C); the journal records the step in flight")
+        record.write(t("Stopped: interrupted (Ctrl-C); the journal records the step in flight"))
         return None
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -243,18 +253,23 @@ def _print_outcome(output: str, outcome: SwitchOutcome, journal: Journal, report
 
 def outcome_text(outcome: Any, journal: str) -> str:
     """The final outcome of `switch` for stdout: what happened, and what to do when it stopped."""
+    journal_line = t("journal: {journal}", journal=journal)
     if outcome.completed:
-        head = "dry run complete: nothing was changed" if outcome.dry_run else "switch complete"
-        return f"coredns-wizard switch: {head}: {outcome.reason}\njournal: {journal}"
-    return (f"coredns-wizard switch: stopped: {outcome.reason}\nwhat to do: {outcome.advice}\n"
-            f"journal: {journal}")
+        if outcome.dry_run:
+            head = t("dry run complete: nothing was changed: {reason}", reason=tr(outcome.reason))
+        else:
+            head = t("switch complete: {reason}", reason=tr(outcome.reason))
+        return f"coredns-wizard switch: {head}\n{journal_line}"
+    stopped = t("stopped: {reason}", reason=tr(outcome.reason))
+    advice = t("what to do: {advice}", advice=tr(outcome.advice))
+    return f"coredns-wizard switch: {stopped}\n{advice}\n{journal_line}"
 
 
 def outcome_title(outcome: Any) -> str:
     """The record's outcome, worded as the terminal wizard's Done stage titles it."""
     if outcome.completed:
-        return "Dry run complete: nothing was changed" if outcome.dry_run else "Switch complete"
-    return f"Stopped: {outcome.reason}"
+        return t("Dry run complete: nothing was changed") if outcome.dry_run else t("Switch complete")
+    return t("Stopped: {reason}", reason=tr(outcome.reason))
 
 
 def _check_report_path(path: str | None) -> None:
@@ -264,7 +279,7 @@ def _check_report_path(path: str | None) -> None:
 
     problem = record_path_problem(path) if path else None
     if problem is not None:
-        raise InputError(f"--report {path}: {problem}")
+        raise InputError(t("--report {path}: {problem}", path=path, problem=tr(problem)))
 
 
 def _write_report(path: str, connection: Connection, options: SwitchOptions, report: PreflightReport,
@@ -285,9 +300,13 @@ def _write_report(path: str, connection: Connection, options: SwitchOptions, rep
         write_change_record(record, Path(path).expanduser())
     except (WizardError, OSError) as err:
         detail = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        print(f"coredns-wizard switch: could not write the change record {path}: {detail}", file=sys.stderr)
+        print(
+            "coredns-wizard switch: "
+            + t("could not write the change record {path}: {detail}", path=path, detail=tr(detail)),
+            file=sys.stderr,
+        )
         return
-    print(f"change record: {Path(path).expanduser().resolve()}", file=sys.stderr)
+    print(t("change record: {path}", path=Path(path).expanduser().resolve()), file=sys.stderr)
 
 
 def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:
@@ -296,17 +315,22 @@ def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:
     gave no --ipvs-ack. The engine checks again before every kube-dns scale-down (a wait that is
     still running is left to that)."""
     if gate.status == "waiting":
-        print(f"IPVS gate: {gate.summary}; the switch checks again before each kube-dns scale-down",
-              file=sys.stderr)
+        print(t("IPVS gate: {summary}; the switch checks again before each kube-dns scale-down",
+                summary=tr(gate.summary)), file=sys.stderr)
     if gate.status not in ("timeout-long", "not-in-effect") or options.ipvs_ack is not None:
         return ""
     if mode == "dry-run":
-        print(f"IPVS gate closed: {gate.summary} (a live switch would refuse to start)", file=sys.stderr)
+        print(
+            t("IPVS gate closed: {summary} (a live switch would refuse to start)", summary=tr(gate.summary)),
+            file=sys.stderr,
+        )
         return ""
-    action = gate.action[:1].upper() + gate.action[1:]
-    return (f"refusing to start: IPVS gate closed: {gate.summary}. {action}; then run "
-            "`coredns-wizard switch` again. To go on anyway, pass --ipvs-ack \"REASON\" (journaled). "
-            "Nothing was changed")
+    action = tr(gate.action)
+    return t(
+        "refusing to start: IPVS gate closed: {summary}. {action}; then run `coredns-wizard switch` again. "
+        "To go on anyway, pass --ipvs-ack \"REASON\" (journaled). Nothing was changed",
+        summary=tr(gate.summary), action=action[:1].upper() + action[1:],
+    )
 
 
 def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> SwitchOptions:
@@ -319,7 +343,7 @@ def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> Swit
 
     wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
     if wait < 0:
-        raise InputError(f"--ipvs-wait {args.ipvs_wait!r}: must not be negative")
+        raise InputError(t("--ipvs-wait {value}: must not be negative", value=repr(args.ipvs_wait)))
     return dataclasses.replace(
         options,
         ipvs_wait_seconds=wait,
@@ -329,5 +353,5 @@ def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> Swit
 
 
 def _dump(data: dict[str, Any]) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    json.dump(with_message_ids(data), sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")

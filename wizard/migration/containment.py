@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from wizard.durations import human_duration
 from wizard.errors import WizardError
+from wizard.i18n import Message, msg, tr
 from wizard.k8s.objects import Obj, endpoint_ips, pod_is_ready
 from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import DnsPods, list_dns_pods, slice_ready_ips
@@ -39,6 +40,7 @@ from wizard.migration.journal import (
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
 from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem
+from wizard.migration.step_runner import error_text
 from wizard.migration.switch_state import (
     CONTAIN_STEP_SUFFIX,
     PHASE_ROLLED_BACK,
@@ -92,41 +94,66 @@ class Containment:
         suspects = self._suspects(step, stop)
         if self.options.on_failure == "stop":
             return SwitchStop(
-                f"Stopped without containing (--on-failure stop): {self._exposure(suspects)}. "
-                f"Why: {stop.reason}",
+                msg(
+                    "switch.stopped-without-containing",
+                    "Stopped without containing (--on-failure stop): {exposure}. Why: {reason}",
+                    exposure=self._exposure(suspects), reason=stop.reason,
+                ),
                 self._stop_advice(),
                 stop.evidence,
             )
         target = self._round_start(step.round)
         if self.sw.dry_run:
-            self.sw._emit(Note(f"dry-run: would contain round {step.round}: {self._describe(target)}"))
+            self.sw._emit(Note(msg(
+                "switch.dry-run-would-contain", "dry-run: would contain round {round}: {what}",
+                round=step.round, what=self._describe(target),
+            )))
             return SwitchStop(
-                f"dry-run: a live run would contain round {step.round}: {self._describe(target)}. "
-                f"Why: {stop.reason}",
+                msg(
+                    "switch.dry-run-live-would-contain",
+                    "dry-run: a live run would contain round {round}: {what}. Why: {reason}",
+                    round=step.round, what=self._describe(target), reason=stop.reason,
+                ),
                 stop.advice,
                 stop.evidence,
             )
         try:
             done = self._contain(target, stop.reason, step)
         except ContainmentFailed as err:
-            message = f"Containment of round {step.round} did not finish: {err}"
+            message = msg(
+                "switch.containment-unfinished", "Containment of round {round} did not finish: {error}",
+                round=step.round, error=error_text(err),
+            )
             self.sw._emit(Problem(message, self._stop_advice(), ()))
             return SwitchStop(
-                f"{message}; {self._exposure(suspects)}. Why: {stop.reason}",
+                msg(
+                    "switch.containment-unfinished-why", "{message}; {exposure}. Why: {reason}",
+                    message=message, exposure=self._exposure(suspects), reason=stop.reason,
+                ),
                 self._stop_advice(),
                 stop.evidence,
             )
         if done is None:  # declined
             return SwitchStop(
-                f"The operator declined the containment: {self._exposure(suspects)}. Why: {stop.reason}",
+                msg(
+                    "switch.containment-declined",
+                    "The operator declined the containment: {exposure}. Why: {reason}",
+                    exposure=self._exposure(suspects), reason=stop.reason,
+                ),
                 self._stop_advice(),
                 stop.evidence,
             )
         return SwitchStop(
-            f"Contained round {step.round}: {done}. Why: {stop.reason}",
-            f"fix the cause (see the evidence above), then run `coredns-wizard switch` to resume at "
-            f"round {self._resume_round(read_cluster_record(self.gateway, self.options).containment)}"
-            ", or roll back with `coredns-wizard rollback`",
+            msg(
+                "switch.contained", "Contained round {round}: {done}. Why: {reason}",
+                round=step.round, done=done, reason=stop.reason,
+            ),
+            msg(
+                "switch.contained-advice",
+                "fix the cause (see the evidence above), then run `coredns-wizard switch` to resume at "
+                "round {round}, or roll back with `coredns-wizard rollback`",
+                round=self._resume_round(read_cluster_record(self.gateway, self.options).containment),
+            ),
             stop.evidence,
         )
 
@@ -143,8 +170,11 @@ class Containment:
             return
         self.sw._emit(
             Note(
-                f"a containment of round {pending.round} was interrupted ({pending.reason}); "
-                "finishing it first"
+                msg(
+                    "switch.containment-interrupted",
+                    "a containment of round {round} was interrupted ({reason}); finishing it first",
+                    round=pending.round, reason=pending.reason,
+                )
             )
         )
         target = Target(pending.round, pending.coredns, pending.kube_dns, pending.resume_after)
@@ -153,15 +183,25 @@ class Containment:
             done = self._contain(target, pending.reason, step)
         except ContainmentFailed as err:
             raise SwitchStop(
-                f"the interrupted containment of round {pending.round} did not finish: {err}",
+                msg(
+                    "switch.interrupted-containment-unfinished",
+                    "the interrupted containment of round {round} did not finish: {error}",
+                    round=pending.round, error=error_text(err),
+                ),
                 self._stop_advice(),
             ) from None
         if done is None:
             raise SwitchStop(
-                f"the operator declined to finish the interrupted containment of round {pending.round}",
+                msg(
+                    "switch.interrupted-containment-declined",
+                    "the operator declined to finish the interrupted containment of round {round}",
+                    round=pending.round,
+                ),
                 self._stop_advice(),
             )
-        self.sw._emit(Note(f"interrupted containment finished: {done}"))
+        self.sw._emit(Note(msg(
+            "switch.interrupted-containment-finished", "interrupted containment finished: {done}", done=done
+        )))
 
     # ---- what to return to ------------------------------------------------------------------
     def _round_start(self, round_no: int) -> Target:
@@ -174,32 +214,39 @@ class Containment:
     def _before_rounds(self) -> Target:
         return self._round_start(1)
 
-    def _describe(self, target: Target) -> str:
+    def _describe(self, target: Target) -> Message:
         record = read_cluster_record(self.gateway, self.options)
-        parts = [
-            self._scale_words(
-                "CoreDNS", self.options.coredns_deployment, record.coredns_replicas, target.coredns, down=True
-            )
-        ]
-        parts.append(
-            self._scale_words(
-                "kube-dns",
-                self.options.kube_dns_deployment,
-                record.kube_dns_replicas,
-                target.kube_dns,
-                down=False,
-            )
+        coredns = self._scale_words(
+            "CoreDNS", self.options.coredns_deployment, record.coredns_replicas, target.coredns, down=True
         )
-        return "; ".join(parts)
+        kube_dns = self._scale_words(
+            "kube-dns",
+            self.options.kube_dns_deployment,
+            record.kube_dns_replicas,
+            target.kube_dns,
+            down=False,
+        )
+        return msg("switch.contain-two-parts", "{first}; {second}", first=coredns, second=kube_dns)
 
-    def _scale_words(self, what: str, name: str, now: int, want: int, *, down: bool) -> str:
+    def _scale_words(
+        self, what: str, name: str, now: int, want: int, *, down: bool, tense: str = "plan"
+    ) -> Message:
+        """One Deployment's part of a containment; tense "plan" (scale), "done" (scaled) or "back"
+        (scaled back)."""
         moves = (now > want) if down else (now < want)
-        if moves:
-            return f"scale {what} {self.ns}/{name} {now} → {want}"
-        return f"{what} {self.ns}/{name} untouched at {now}"
+        params = {"what": what, "deployment": f"{self.ns}/{name}", "now": now, "want": want}
+        if not moves:
+            return msg("switch.contain-untouched", "{what} {deployment} untouched at {now}", **params)
+        if tense == "done":
+            return msg("switch.contain-scaled", "scaled {what} {deployment} {now} → {want}", **params)
+        if tense == "back":
+            return msg(
+                "switch.contain-scaled-back", "scaled back {what} {deployment} {now} → {want}", **params
+            )
+        return msg("switch.contain-scale", "scale {what} {deployment} {now} → {want}", **params)
 
     # ---- doing it -----------------------------------------------------------------------------
-    def _contain(self, target: Target, reason: str, step: Step) -> str | None:
+    def _contain(self, target: Target, reason: str, step: Step) -> Message | None:
         """Contain to `target`, widening once to no CoreDNS pod at all when one that stays fails
         its probe. Returns what was done, None when the operator declined."""
         started = time.monotonic()
@@ -208,23 +255,40 @@ class Containment:
             return None
         if self._failing_survivor(step) is None:
             return first
-        stay = "the CoreDNS pod(s) that stay fail their probe too"
         self.sw._emit(
             Problem(
-                f"containing round {target.round}: {stay}",
-                "every CoreDNS pod is taken out and kube-dns goes back to its original size",
+                msg(
+                    "switch.containing-survivors-fail",
+                    "containing round {round}: the CoreDNS pod(s) that stay fail their probe too",
+                    round=target.round,
+                ),
+                msg(
+                    "switch.containing-survivors-fail-advice",
+                    "every CoreDNS pod is taken out and kube-dns goes back to its original size",
+                ),
                 (),
             )
         )
-        second = self._contain_to(self._before_rounds(), f"{reason}; {stay}", started)
+        widened = msg(
+            "switch.survivors-fail-reason", "{reason}; the CoreDNS pod(s) that stay fail their probe too",
+            reason=reason,
+        )
+        second = self._contain_to(self._before_rounds(), widened, started)
         if second is None:
-            return (
-                f"{first}; {stay} and the operator declined to take every CoreDNS pod out: live "
-                "traffic may still reach them"
+            return msg(
+                "switch.survivors-fail-declined",
+                "{first}; the CoreDNS pod(s) that stay fail their probe too and the operator "
+                "declined to take "
+                "every CoreDNS pod out: live traffic may still reach them",
+                first=first,
             )
-        return f"{stay}, so every CoreDNS pod was taken out: {second}"
+        return msg(
+            "switch.survivors-fail-contained",
+            "the CoreDNS pod(s) that stay fail their probe too, so every CoreDNS pod was taken out: {second}",
+            second=second,
+        )
 
-    def _contain_to(self, target: Target, reason: str, started: float) -> str | None:
+    def _contain_to(self, target: Target, reason: str, started: float) -> Message | None:
         """Scale to `target` (kube-dns up first, CoreDNS down), journaled and announced; returns
         what was done, None when the operator declined."""
         record = read_cluster_record(self.gateway, self.options)
@@ -233,7 +297,9 @@ class Containment:
         what = self._describe(target)
         if not self._containment_confirmed(target, reason, step, what, coredns_before, kube_before):
             return None
-        self.sw._emit(Note(f"containing round {target.round}: {what}"))
+        self.sw._emit(
+            Note(msg("switch.containing", "containing round {round}: {what}", round=target.round, what=what))
+        )
         pods = list_dns_pods(self.gateway, self.options)
         leaving_from = {self._ip(p): self._name(p) for p in pods.coredns if self._ip(p)}
         journal = self.sw.journal
@@ -248,8 +314,14 @@ class Containment:
         )
         done = self._contained_words(target, coredns_before, kube_before, gone, left_after, kube_state)
         if journal is not None:
-            journal.done(step.id, step.description, step.target, from_value, to_value, done)
-        self.sw._emit(Note(f"contained round {target.round}: {done}"))
+            journal.done(
+                step.id, tr(step.description, "en"), step.target, from_value, to_value, tr(done, "en")
+            )
+        self.sw._emit(
+            Note(
+                msg("switch.contained-note", "contained round {round}: {done}", round=target.round, done=done)
+            )
+        )
         return done
 
     def _containment_confirmed(
@@ -261,7 +333,11 @@ class Containment:
             changes
             and self.sw.confirm is not None
             and not self.sw.confirm(
-                step, f"{what}, because: {reason} (context {self.gateway.connection.context!r})"
+                step,
+                msg(
+                    "switch.confirm-containment", "{what}, because: {reason} (context {context})",
+                    what=what, reason=reason, context=repr(self.gateway.connection.context),
+                ),
             )
         )
 
@@ -276,7 +352,7 @@ class Containment:
         coredns_before, kube_before = from_value["coredns"], from_value["kube_dns"]
         try:
             if journal is not None:
-                journal.intent(contain_id, step.description, step.target, from_value, to_value)
+                journal.intent(contain_id, tr(step.description, "en"), step.target, from_value, to_value)
             self._annotate(target, reason, "in-progress")
             kube_up = kube_before < target.kube_dns
             if kube_up:
@@ -294,31 +370,55 @@ class Containment:
             self._annotate(target, reason, "done", finished=True)
         except (WizardError, WaitTimeout) as err:
             if journal is not None:
-                journal.failed(contain_id, step.description, step.target, str(err), from_value, to_value)
-            raise ContainmentFailed(str(err)) from None
+                journal.failed(
+                    contain_id,
+                    tr(step.description, "en"),
+                    step.target,
+                    tr(error_text(err), "en"),
+                    from_value,
+                    to_value,
+                )
+            raise ContainmentFailed(error_text(err)) from None
         return gone, left_after, kube_state
 
     def _contained_words(
         self, target: Target, coredns_before: int, kube_before: int, gone: dict[str, str],
         left_after: float, kube_state: str,
-    ) -> str:
+    ) -> Message:
         """What the containment did, worded for the journal and the progress note."""
-        words = [
-            self._scale_words(
-                "CoreDNS", self.options.coredns_deployment, coredns_before, target.coredns, down=True
-            ).replace("scale ", "scaled ", 1)
-        ]
-        if gone:
-            pods_words = ", ".join(f"{name} ({ip})" for ip, name in sorted(gone.items()))
-            words.append(
-                f"pod(s) {pods_words} gone, none a ready endpoint of Service {self.ns}/"
-                f"{self.options.dns_service} any more ({human_duration(left_after)} after containment began)"
+        coredns = self._scale_words(
+            "CoreDNS",
+            self.options.coredns_deployment,
+            coredns_before,
+            target.coredns,
+            down=True,
+            tense="done",
+        )
+        kube_dns = self._scale_words(
+            "kube-dns",
+            self.options.kube_dns_deployment,
+            kube_before,
+            target.kube_dns,
+            down=False,
+            tense="back",
+        )
+        if kube_state:
+            kube_dns = msg(
+                "switch.contain-kube-dns-state", "{scaled} ({state})", scaled=kube_dns, state=kube_state
             )
-        kube_words = self._scale_words(
-            "kube-dns", self.options.kube_dns_deployment, kube_before, target.kube_dns, down=False
-        ).replace("scale ", "scaled back ", 1)
-        words.append(kube_words + (f" ({kube_state})" if kube_state else ""))
-        return "; ".join(words)
+        if not gone:
+            return msg("switch.contain-two-parts", "{first}; {second}", first=coredns, second=kube_dns)
+        pods = msg(
+            "switch.contain-pods-gone",
+            "pod(s) {pods} gone, none a ready endpoint of Service {service} any more ({after} after "
+            "containment began)",
+            pods=", ".join(f"{name} ({ip})" for ip, name in sorted(gone.items())),
+            service=f"{self.ns}/{self.options.dns_service}", after=human_duration(left_after),
+        )
+        return msg(
+            "switch.contain-three-parts",
+            "{first}; {second}; {third}", first=coredns, second=pods, third=kube_dns
+        )
 
     def _contain_step(self, target: Target) -> Step:
         """The containment as a step, for the confirmation and the journal (not a plan step)."""
@@ -326,9 +426,13 @@ class Containment:
             id=f"r{target.round}{CONTAIN_STEP_SUFFIX}",
             kind="scale-coredns",
             round=target.round,
-            description=(
-                f"Contain the failed round {target.round}: {self._describe(target)}, so no failing "
-                f"CoreDNS pod stays in Service {self.ns}/{self.options.dns_service}"
+            description=msg(
+                "switch.contain-step",
+                "Contain the failed round {round}: {what}, so no failing CoreDNS pod stays in "
+                "Service {service}",
+                round=target.round,
+                what=self._describe(target),
+                service=f"{self.ns}/{self.options.dns_service}",
             ),
             kubectl=(
                 f"kubectl scale deployment {self.options.kube_dns_deployment} -n {self.ns} "
@@ -359,7 +463,7 @@ class Containment:
             target.kube_dns,
             target.resume_after,
             state,
-            reason[:500],
+            tr(reason, "en")[:500],  # on the cluster: English, whatever the operator reads
             now_rfc3339(),
         )
         notes: dict[str, str | None] = {ANNOTATION_CONTAINMENT: record.to_json()}
@@ -390,12 +494,17 @@ class Containment:
                 "Pod",
                 has_kube_dns_endpoint,
                 self.options.ready_timeout_seconds,
-                "a ready kube-dns endpoint before the CoreDNS pods leave",
+                msg(
+                    "switch.wait-kube-dns-endpoint", "a ready kube-dns endpoint before the CoreDNS pods leave"
+                ),
                 label_selector="k8s-app=kube-dns",
                 cancellable=False,
             )
         except WaitTimeout:
-            self.sw._emit(Note("no kube-dns pod became a ready endpoint in time; containing anyway"))
+            self.sw._emit(Note(msg(
+                "switch.no-kube-dns-endpoint",
+                "no kube-dns pod became a ready endpoint in time; containing anyway"
+            )))
 
     def _wait_left(self, target: Target, leaving_from: dict[str, str]) -> dict[str, str]:
         """Wait until CoreDNS has at most `target.coredns` pods not being deleted and none of the
@@ -418,14 +527,22 @@ class Containment:
             "Pod",
             settled,
             LEAVE_TIMEOUT_S,
-            f"CoreDNS {self.ns}/{self.options.coredns_deployment} down to {target.coredns} pod(s)",
+            msg(
+                "switch.wait-coredns-down", "CoreDNS {deployment} down to {count} pod(s)",
+                deployment=f"{self.ns}/{self.options.coredns_deployment}", count=target.coredns,
+            ),
             label_selector="k8s-app=kube-dns",
             cancellable=False,
         )
         leaving = {ip: name for ip, name in leaving_from.items() if ip not in state["staying"]}
-        what = (
-            f"{', '.join(sorted(leaving)) or 'no pod'} out of the ready endpoints of Service "
-            f"{self.ns}/{service}"
+        ips = ", ".join(sorted(leaving)) or msg("switch.no-pod", "no pod")
+        what = msg(
+            "switch.wait-out-of-endpoints", "{ips} out of the ready endpoints of Service {service}",
+            ips=ips, service=f"{self.ns}/{service}",
+        )
+        what_slices = msg(
+            "switch.wait-out-of-endpointslices", "{ips} out of the ready EndpointSlices of Service {service}",
+            ips=ips, service=f"{self.ns}/{service}",
         )
 
         def out_of_endpoints(objs: list[Obj]) -> bool | None:
@@ -447,7 +564,7 @@ class Containment:
             "EndpointSlice",
             lambda _objs: True if not slice_ready_ips(self.gateway, self.options) & set(leaving) else None,
             LEAVE_TIMEOUT_S,
-            what.replace("endpoints", "EndpointSlices"),
+            what_slices,
             label_selector=f"kubernetes.io/service-name={service}",
             cancellable=False,
         )
@@ -481,15 +598,24 @@ class Containment:
                 "Pod",
                 ready,
                 self.options.ready_timeout_seconds,
-                f"{target.kube_dns} Ready kube-dns pod(s)",
+                msg("switch.wait-kube-dns-ready", "{count} Ready kube-dns pod(s)", count=target.kube_dns),
                 label_selector="k8s-app=kube-dns",
                 cancellable=False,
             )
         except WaitTimeout:
             count = len(list_dns_pods(self.gateway, self.options).ready("kube-dns"))
         if count >= target.kube_dns:
-            return f"{count}/{target.kube_dns} Ready"
-        return f"{count}/{target.kube_dns} Ready so far" + (f"; {refusal[0]}" if refusal else "")
+            return msg(
+                "switch.kube-dns-ready-count", "{count}/{want} Ready", count=count, want=target.kube_dns
+            )
+        if refusal:
+            return msg(
+                "switch.kube-dns-ready-so-far-refused", "{count}/{want} Ready so far; {refusal}",
+                count=count, want=target.kube_dns, refusal=refusal[0],
+            )
+        return msg(
+            "switch.kube-dns-ready-so-far", "{count}/{want} Ready so far", count=count, want=target.kube_dns
+        )
 
     # ---- checks ---------------------------------------------------------------------------------
     def _failing_survivor(self, step: Step) -> str | None:
@@ -505,7 +631,10 @@ class Containment:
         except SwitchStop as stop:
             return stop.reason
         except WizardError as err:
-            self.sw._emit(Note(f"could not probe the CoreDNS pods that stay: {err}"))
+            self.sw._emit(Note(msg(
+                "switch.survivors-probe-error", "could not probe the CoreDNS pods that stay: {error}",
+                error=error_text(err),
+            )))
         return None
 
     def _suspects(self, step: Step, stop: SwitchStop) -> tuple[list[Obj], bool]:
@@ -526,25 +655,38 @@ class Containment:
         """Whether live traffic reaches the failing pod(s) now, from the Service's endpoints.
         Pods the failure did not name are called what they are: the ones this round added."""
         pods, named = suspects
-        what = "the failing pod(s)" if named else "the CoreDNS pod(s) this round added"
+        what = (
+            msg("switch.failing-pods", "the failing pod(s)")
+            if named
+            else msg("switch.pods-this-round-added", "the CoreDNS pod(s) this round added")
+        )
         endpoints = self.gateway.try_get("Endpoints", self.ns, self.options.dns_service) or {}
         ready = endpoint_ips(endpoints) | slice_ready_ips(self.gateway, self.options)
-        service = f"Service {self.ns}/{self.options.dns_service}"
+        service = f"{self.ns}/{self.options.dns_service}"
         serving = [f"{self._name(p)} ({self._ip(p)})" for p in pods if self._ip(p) in ready]
         if serving:
-            return (
-                f"live traffic is reaching {what} {', '.join(serving)} now: they are ready endpoints "
-                f"of {service}"
+            return msg(
+                "switch.exposure-live",
+                "live traffic is reaching {what} {pods} now: they are ready endpoints of Service {service}",
+                what=what, pods=", ".join(serving), service=service,
             )
         if pods:
-            names = ", ".join(self._name(p) for p in pods)
-            return f"{what} {names} are not ready endpoints of {service}: no live traffic reaches them"
-        return f"no CoreDNS pod this round added is a ready endpoint of {service}"
+            return msg(
+                "switch.exposure-not-ready",
+                "{what} {pods} are not ready endpoints of Service {service}: no live traffic reaches them",
+                what=what, pods=", ".join(self._name(p) for p in pods), service=service,
+            )
+        return msg(
+            "switch.exposure-none",
+            "no CoreDNS pod this round added is a ready endpoint of Service {service}",
+            service=service,
+        )
 
     def _stop_advice(self) -> str:
-        return (
+        return msg(
+            "switch.contain-or-rollback-advice",
             "contain now with `coredns-wizard switch` (it checks the round again and contains a "
-            "failure by default) or roll back with `coredns-wizard rollback`"
+            "failure by default) or roll back with `coredns-wizard rollback`",
         )
 
     def _resume_round(self, record: ContainmentRecord | None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.migration.journal import Journal
 from wizard.migration.plan import Plan
@@ -44,7 +45,11 @@ def run_deploy(
     outcome = switcher.run(stop_after=DEPLOY_STEP)
     if not outcome.completed:
         return outcome
-    what = "checked with dryRun=All" if outcome.dry_run else "applied"
-    ran = ", ".join(outcome.steps_run) or "none (already done)"
-    summary = f"CoreDNS objects {what}; steps run: {ran}"
+    ran = ", ".join(outcome.steps_run) or msg("switch.steps-run-none", "none (already done)")
+    if outcome.dry_run:
+        summary = msg(
+            "switch.deploy-checked", "CoreDNS objects checked with dryRun=All; steps run: {ran}", ran=ran
+        )
+    else:
+        summary = msg("switch.deploy-applied", "CoreDNS objects applied; steps run: {ran}", ran=ran)
     return dataclasses.replace(outcome, reason=summary)

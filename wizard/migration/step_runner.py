@@ -14,27 +14,40 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
+from wizard.i18n import Message, msg, tr
 from wizard.migration.journal import Journal
 from wizard.migration.plan import Step
 from wizard.migration.progress import Confirm, Event, Outcome, StepFinished, StepStarted
 
-ROLLBACK_ADVICE = (
-    "roll back with `coredns-wizard rollback` (kube-dns back first), or fix the cause and run "
-    "`coredns-wizard switch` again to resume"
-)
+
+def rollback_advice() -> str:
+    """What to do after a failed change: roll back, or fix and resume."""
+    return msg(
+        "switch.rollback-advice",
+        "roll back with `coredns-wizard rollback` (kube-dns back first), or fix the cause and run "
+        "`coredns-wizard switch` again to resume",
+    )
+
 
 Action = Callable[[], tuple[Outcome, str]]
 """A step's work: (outcome, one line of detail); raises SwitchStop or WizardError when it fails."""
+
+
+def error_text(err: BaseException) -> str:
+    """An error's text, as the Message it was raised with when it was (so it can be rendered
+    again in English for the journal, or as a parameter of a translated sentence)."""
+    first = err.args[0] if len(err.args) == 1 else None
+    return first if isinstance(first, Message) and str(err) == str(first) else str(err)
 
 
 class SwitchStop(Exception):
     """Ends a switch, rollback or clean-up between steps, with what happened and what the
     operator should do."""
 
-    def __init__(self, reason: str, advice: str = ROLLBACK_ADVICE, evidence: tuple[str, ...] = ()) -> None:
+    def __init__(self, reason: str, advice: str | None = None, evidence: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.advice = advice
+        self.advice = rollback_advice() if advice is None else advice
         self.evidence = evidence
         self.failed_step: Step | None = None
         """The plan step whose run raised it (None: declined, cancelled, or outside a step)."""
@@ -77,7 +90,7 @@ class StepRunner:
         try:
             outcome, detail = action()
         except (SwitchStop, WizardError) as err:
-            reason = err.reason if isinstance(err, SwitchStop) else str(err)
+            reason = err.reason if isinstance(err, SwitchStop) else error_text(err)
             self._journal("failed", step, reason)
             self.emit(StepFinished(step, "failed", reason))
             if isinstance(err, SwitchStop):
@@ -99,16 +112,29 @@ class StepRunner:
         if self.confirm is None or self.dry_run or not step.changes_cluster:
             return True
         if question is None:
-            question = f"{step.description}: {step.target} in context {self.context!r}" + (
-                f" ({'; '.join(step.kubectl)})" if step.kubectl else ""
-            )
+            if step.kubectl:
+                question = msg(
+                    "switch.confirm-step-kubectl", "{description}: {target} in context {context} ({kubectl})",
+                    description=step.description, target=step.target, context=repr(self.context),
+                    kubectl="; ".join(step.kubectl),
+                )
+            else:
+                question = msg(
+                    "switch.confirm-step", "{description}: {target} in context {context}",
+                    description=step.description, target=step.target, context=repr(self.context),
+                )
         if self.confirm(step, question):
             return True
         if self.journal_declined and self.journal is not None:
             self.journal.failed(
-                step.id, step.description, step.target, "declined by the operator", None, step.replicas
+                step.id,
+                tr(step.description, "en"),
+                step.target,
+                "declined by the operator",
+                None,
+                step.replicas,
             )
-        self.emit(StepFinished(step, "declined", "the operator declined"))
+        self.emit(StepFinished(step, "declined", msg("switch.operator-declined", "the operator declined")))
         if self.declined is not None:
             raise self.declined(step)
         return False
@@ -116,7 +142,8 @@ class StepRunner:
     def _journal(self, status: str, step: Step, text: str = "") -> None:
         if self.journal is None or self.dry_run:
             return
-        args = (step.id, step.description, step.target)
+        args = (step.id, tr(step.description, "en"), step.target)  # the journal stays English
+        text = tr(text, "en")
         if status == "intent":
             self.journal.intent(*args, self.from_value(step), step.replicas)
         elif status == "done":

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import ready_replicas
 from wizard.migration.containment import Containment, is_contained_failure
@@ -39,7 +40,7 @@ from wizard.migration.progress import (
     SwitchCompleted,
     SwitchStopped,
 )
-from wizard.migration.step_runner import ROLLBACK_ADVICE, Cancelled, StepRunner, SwitchStop
+from wizard.migration.step_runner import Cancelled, StepRunner, SwitchStop, error_text
 from wizard.migration.switch_state import (
     ANNOTATION_ROLLBACK_STEP,
     PHASE_COMPLETED,
@@ -58,7 +59,7 @@ from wizard.migration.switch_steps.readiness import wait_ready
 from wizard.migration.switch_steps.scale import scale_coredns, scale_kube_dns
 from wizard.options import SwitchOptions
 
-__all__ = ["HANDLERS", "ROLLBACK_ADVICE", "Cancelled", "SwitchOutcome", "SwitchStop", "Switcher"]
+__all__ = ["HANDLERS", "Cancelled", "SwitchOutcome", "SwitchStop", "Switcher"]
 
 HANDLERS: dict[StepKind, Handler] = {
     "pause-autoscaler": pause_autoscaler,
@@ -168,16 +169,24 @@ class Switcher:
         except SwitchStop as stop:
             return self._stopped(current, self._contained(stop))
         except Cancelled:
-            where = f" during step {current.id}" if current else ""
+            reason = (
+                msg("switch.stopped-on-request-during", "stopped on request during step {step}",
+                    step=current.id)
+                if current
+                else msg("switch.stopped-on-request", "stopped on request")
+            )
             return self._stopped(
                 current,
                 SwitchStop(
-                    f"stopped on request{where}",
-                    "resume with `coredns-wizard switch`, or roll back with `coredns-wizard rollback`",
+                    reason,
+                    msg(
+                        "switch.resume-or-rollback",
+                        "resume with `coredns-wizard switch`, or roll back with `coredns-wizard rollback`",
+                    ),
                 ),
             )
         except WizardError as err:
-            return self._stopped(current, SwitchStop(str(err)))
+            return self._stopped(current, SwitchStop(error_text(err)))
         finally:
             self.ctx.close()
 
@@ -192,11 +201,19 @@ class Switcher:
             and original != self.plan.original_kube_dns_replicas
         ):
             raise SwitchStop(
-                f"Deployment {self.ns}/{self.options.coredns_deployment} records that kube-dns had "
-                f"{original} replicas when this switch began ({ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS}), "
-                f"but the plan was made for {self.plan.original_kube_dns_replicas}",
-                "the plan must be rebuilt from the recorded count: run `coredns-wizard plan` and "
-                "`coredns-wizard switch` again, or roll back with `coredns-wizard rollback`",
+                msg(
+                    "switch.recorded-count-differs",
+                    "Deployment {deployment} records that kube-dns had {original} replicas when this "
+                    "switch began ({annotation}), but the plan was made for {planned}",
+                    deployment=f"{self.ns}/{self.options.coredns_deployment}", original=original,
+                    annotation=ANNOTATION_ORIGINAL_KUBE_DNS_REPLICAS,
+                    planned=self.plan.original_kube_dns_replicas,
+                ),
+                msg(
+                    "switch.rebuild-plan-from-record",
+                    "the plan must be rebuilt from the recorded count: run `coredns-wizard plan` and "
+                    "`coredns-wizard switch` again, or roll back with `coredns-wizard rollback`",
+                ),
             )
         ids = self.plan.ids()
         if record.phase == PHASE_COMPLETED:
@@ -231,12 +248,17 @@ class Switcher:
             return
         ids = self.plan.ids()
         first = next((i for i in ids if i not in done), None)
-        self._emit(
-            Note(
-                f"resuming: {len(done)} of {len(ids)} steps already done"
-                + (f"; continuing at {first}" if first else "")
+        if first:
+            note = msg(
+                "switch.resuming-at", "resuming: {done} of {total} steps already done; continuing at {first}",
+                done=len(done), total=len(ids), first=first,
             )
-        )
+        else:
+            note = msg(
+                "switch.resuming", "resuming: {done} of {total} steps already done",
+                done=len(done), total=len(ids)
+            )
+        self._emit(Note(note))
 
     def _contained(self, stop: SwitchStop) -> SwitchStop:
         """A verification that failed after a change is contained first (wizard.migration.containment)."""
@@ -247,9 +269,15 @@ class Switcher:
             return Containment(self).after_failure(step, stop)
         except WizardError as err:
             return SwitchStop(
-                f"{stop.reason}. Containment could not start: {err}",
-                "check `coredns-wizard status`: a failing CoreDNS pod may still serve; run "
-                "`coredns-wizard switch` again to contain it, or `coredns-wizard rollback`",
+                msg(
+                    "switch.containment-could-not-start", "{reason}. Containment could not start: {error}",
+                    reason=stop.reason, error=error_text(err),
+                ),
+                msg(
+                    "switch.containment-could-not-start-advice",
+                    "check `coredns-wizard status`: a failing CoreDNS pod may still serve; run "
+                    "`coredns-wizard switch` again to contain it, or `coredns-wizard rollback`",
+                ),
                 stop.evidence,
             )
 
@@ -272,7 +300,12 @@ class Switcher:
         try:
             self.runner.run(step, lambda: handler(self.ctx, step))
         except WizardError as err:
-            failed = SwitchStop(f"step {step.id} ({step.description}) failed: {err}")
+            failed = SwitchStop(
+                msg(
+                    "switch.step-failed", "step {step} ({description}) failed: {error}",
+                    step=step.id, description=step.description, error=error_text(err),
+                )
+            )
             failed.failed_step = step
             raise failed from None
         self._ran.append(step.id)
@@ -311,37 +344,59 @@ class Switcher:
     # ---- the end ------------------------------------------------------------------------
     def _finish(self) -> SwitchOutcome:
         if self.dry_run:
-            summary = f"dry-run: {len(self._ran)} step(s) checked; nothing in the cluster was changed"
+            summary = msg(
+                "switch.dry-run-summary",
+                "dry-run: {count} step(s) checked; nothing in the cluster was changed",
+                count=len(self._ran),
+            )
             self._emit(SwitchCompleted(summary))
-            return SwitchOutcome(True, summary, "run without --dry-run to switch", tuple(self._ran), True)
+            advice = msg("switch.dry-run-advice", "run without --dry-run to switch")
+            return SwitchOutcome(True, summary, advice, tuple(self._ran), True)
         record = read_cluster_record(self.gateway, self.options)
         want = self.plan.original_kube_dns_replicas
         core_ready = ready_replicas(record.coredns)
         if record.coredns_replicas != want or core_ready < want or record.kube_dns_replicas != 0:
-            raise_reason = (
-                "the plan ran to its end but the cluster shows CoreDNS "
-                f"{core_ready}/{record.coredns_replicas} "
-                f"ready (want {want}) and kube-dns {record.kube_dns_replicas} replicas (want 0)"
+            raise_reason = msg(
+                "switch.end-state-wrong",
+                "the plan ran to its end but the cluster shows CoreDNS {ready}/{replicas} "
+                "ready (want {want}) and kube-dns {kube_dns} replicas (want 0)",
+                ready=core_ready, replicas=record.coredns_replicas, want=want,
+                kube_dns=record.kube_dns_replicas,
             )
             return self._stopped(
-                None, SwitchStop(raise_reason, "check `coredns-wizard status`, then resume or roll back")
+                None,
+                SwitchStop(
+                    raise_reason,
+                    msg("switch.check-status-advice",
+                        "check `coredns-wizard status`, then resume or roll back"),
+                ),
             )
         if record.phase != PHASE_COMPLETED:
             self.gateway.annotate_deployment(
                 self.ns, self.options.coredns_deployment, {ANNOTATION_PHASE: PHASE_COMPLETED}
             )
-        summary = (
-            f"CoreDNS {self.ns}/{self.options.coredns_deployment} serves with {core_ready}/{want} Ready "
-            f"replicas; kube-dns is at 0. Clean-up (deleting kube-dns objects) is allowed 72 h after the "
-            "last scale-down: `coredns-wizard cleanup`"
+        summary = msg(
+            "switch.completed-summary",
+            "CoreDNS {deployment} serves with {ready}/{want} Ready replicas; kube-dns is at 0. Clean-up "
+            "(deleting kube-dns objects) is allowed 72 h after the last scale-down: `coredns-wizard cleanup`",
+            deployment=f"{self.ns}/{self.options.coredns_deployment}", ready=core_ready, want=want,
         )
         self._emit(SwitchCompleted(summary))
         return SwitchOutcome(True, summary, "", tuple(self._ran))
 
     def _stopped_as_asked(self, step: Step) -> SwitchOutcome:
-        what = "checked" if self.dry_run else "done"
-        ran = ", ".join(self._ran) or "none (already done)"
-        summary = f"stopped as asked after step {step.id} ({what}); steps run: {ran}"
+        ran = ", ".join(self._ran) or msg("switch.steps-run-none", "none (already done)")
+        if self.dry_run:
+            summary = msg(
+                "switch.stopped-as-asked-checked",
+                "stopped as asked after step {step} (checked); steps run: {ran}",
+                step=step.id, ran=ran,
+            )
+        else:
+            summary = msg(
+                "switch.stopped-as-asked-done", "stopped as asked after step {step} (done); steps run: {ran}",
+                step=step.id, ran=ran,
+            )
         return SwitchOutcome(True, summary, "", tuple(self._ran), self.dry_run)
 
     def _stopped(self, step: Step | None, stop: SwitchStop) -> SwitchOutcome:
@@ -353,7 +408,13 @@ class Switcher:
 
 def _declined(step: Step) -> SwitchStop:
     return SwitchStop(
-        f"the operator declined step {step.id} ({step.description})",
-        "nothing was changed by this step; run `coredns-wizard switch` again to resume, "
-        "or `coredns-wizard rollback`",
+        msg(
+            "switch.declined-step", "the operator declined step {step} ({description})",
+            step=step.id, description=step.description,
+        ),
+        msg(
+            "switch.declined-step-advice",
+            "nothing was changed by this step; run `coredns-wizard switch` again to resume, "
+            "or `coredns-wizard rollback`",
+        ),
     )

@@ -3,6 +3,7 @@ retargeted to CoreDNS, or left paused, as the policy says) once the rounds are o
 
 from __future__ import annotations
 
+from wizard.i18n import msg
 from wizard.migration import autoscaler
 from wizard.migration.autoscaler import AutoscalerRecord
 from wizard.migration.plan import Step
@@ -18,17 +19,23 @@ longer): at the lab's test speed, two of the autoscaler's polls."""
 def pause_autoscaler(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
     info = ctx.plan.autoscaler
     if info is None:
-        return "skipped", "no kube-dns autoscaler"
+        return "skipped", msg("switch.no-autoscaler", "no kube-dns autoscaler")
     live = ctx.gateway.get_deployment(info.namespace, info.name)
     record, scaled = autoscaler.pause(ctx.gateway, live)
     if not scaled:
         return (
             "already-done",
-            f"autoscaler {info.namespace}/{info.name} already at 0 (was {record.replicas})",
+            msg(
+                "switch.autoscaler-already-paused", "autoscaler {autoscaler} already at 0 (was {replicas})",
+                autoscaler=f"{info.namespace}/{info.name}", replicas=record.replicas,
+            ),
         )
     return (
         "done",
-        f"autoscaler {info.namespace}/{info.name} scaled {record.replicas} → 0 (target {record.target})",
+        msg(
+            "switch.autoscaler-paused", "autoscaler {autoscaler} scaled {replicas} → 0 (target {target})",
+            autoscaler=f"{info.namespace}/{info.name}", replicas=record.replicas, target=record.target,
+        ),
     )
 
 
@@ -49,31 +56,49 @@ def autoscaler_record(ctx: SwitchContext) -> AutoscalerRecord | None:
 def finish_autoscaler(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
     info = ctx.plan.autoscaler
     if info is None:
-        return "skipped", "no kube-dns autoscaler"
+        return "skipped", msg("switch.no-autoscaler", "no kube-dns autoscaler")
     record = autoscaler_record(ctx)
     if record is None:
-        return "skipped", f"autoscaler {info.namespace}/{info.name} is gone"
+        return "skipped", msg(
+            "switch.autoscaler-gone",
+            "autoscaler {autoscaler} is gone", autoscaler=f"{info.namespace}/{info.name}"
+        )
     policy = ctx.options.autoscaler_policy
+    name = f"{record.namespace}/{record.name}"
     if policy == "leave-paused":
         return (
             "done",
-            f"autoscaler {record.namespace}/{record.name} left at 0 replicas (policy leave-paused)",
+            msg(
+                "switch.autoscaler-left-paused",
+                "autoscaler {autoscaler} left at 0 replicas (policy leave-paused)",
+                autoscaler=name,
+            ),
         )
     if policy == "retarget":
         autoscaler.retarget(ctx.gateway, record, ctx.options.coredns_deployment)
     else:
         ctx.emit(
             Note(
-                f"autoscaler {record.namespace}/{record.name} restored with --target={record.target}: "
-                "it will "
-                "scale kube-dns up again; scale it to 0 or retarget it to the CoreDNS Deployment"
+                msg(
+                    "switch.autoscaler-restored-note",
+                    "autoscaler {autoscaler} restored with --target={target}: it will scale kube-dns up "
+                    "again; scale it to 0 or retarget it to the CoreDNS Deployment",
+                    autoscaler=name, target=record.target,
+                )
             )
         )
     ctx.gateway.scale_deployment(record.namespace, record.name, record.replicas)
     if policy != "retarget":
-        return "done", f"autoscaler {record.namespace}/{record.name} scaled back to {record.replicas}"
+        return "done", msg(
+            "switch.autoscaler-scaled-back", "autoscaler {autoscaler} scaled back to {replicas}",
+            autoscaler=name, replicas=record.replicas,
+        )
     if ctx.dry_run:
-        return "done", f"autoscaler {record.namespace}/{record.name} retargeted and scaled back (dry-run)"
+        return "done", msg(
+            "switch.autoscaler-retargeted-dry-run",
+            "autoscaler {autoscaler} retargeted and scaled back (dry-run)",
+            autoscaler=name,
+        )
     return "done", _retargeted(ctx, record)
 
 
@@ -88,7 +113,9 @@ def _retargeted(ctx: SwitchContext, record: AutoscalerRecord) -> str:
         ctx.options.ready_timeout_seconds,
         lambda what, elapsed, total: ctx.emit(Waiting(what, elapsed, total)),
     )
-    return (
-        f"autoscaler {record.namespace}/{record.name} retargeted to the CoreDNS Deployment and scaled "
-        f"back to {record.replicas}; {verified}"
+    return msg(
+        "switch.autoscaler-retargeted",
+        "autoscaler {autoscaler} retargeted to the CoreDNS Deployment and scaled back to {replicas}; "
+        "{verified}",
+        autoscaler=f"{record.namespace}/{record.name}", replicas=record.replicas, verified=verified,
     )

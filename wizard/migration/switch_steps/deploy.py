@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+from wizard.i18n import msg
 from wizard.k8s.objects import spec_replicas
 from wizard.migration.journal import (
     ANNOTATION_AUTOSCALER,
@@ -37,4 +38,4 @@ def deploy(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
             notes[ANNOTATION_AUTOSCALER] = record.to_json()
         ctx.gateway.annotate_deployment(ctx.ns, ctx.options.coredns_deployment, notes)
     names = ", ".join(r.action.removeprefix("apply ") for r in results)
-    return "done", f"applied {names}"
+    return "done", msg("switch.deploy-applied-objects", "applied {names}", names=names)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from wizard.durations import human_duration
+from wizard.i18n import msg
 from wizard.migration.plan import Step
 from wizard.migration.probes import (
     ObservationStats,
@@ -22,7 +23,7 @@ from wizard.migration.probes import (
     probe,
 )
 from wizard.migration.progress import Note, ObservationTick, Outcome, Problem, Waiting
-from wizard.migration.step_runner import ROLLBACK_ADVICE, Cancelled, SwitchStop
+from wizard.migration.step_runner import Cancelled, SwitchStop, rollback_advice
 from wizard.migration.switch_steps.context import PROBE_TIMEOUT_S, SwitchContext
 from wizard.migration.switch_steps.probe import ask, cluster_question, target
 from wizard.migration.verdicts import Expected, Verdict, expected_records, judge
@@ -36,12 +37,14 @@ PINNED_TIMEOUT_S = 1.0
 def observe(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
     total = ctx.options.observe_seconds
     if ctx.dry_run:
-        ctx.emit(Waiting(f"dry-run: would observe DNS for {human_duration(total)}", 0.0, 0.0))
-        return "skipped", f"dry-run: would observe for {human_duration(total)}"
+        window = human_duration(total)
+        waiting = msg("switch.dry-run-observe-wait", "dry-run: would observe DNS for {window}", window=window)
+        ctx.emit(Waiting(waiting, 0.0, 0.0))
+        return "skipped", msg("switch.dry-run-observe", "dry-run: would observe for {window}", window=window)
     query = cluster_question(ctx)
     expected = expected_records(ctx.gateway, query, ctx.plan.cluster_domain)
     if expected.problem is not None:
-        raise SwitchStop(f"cannot observe: {expected.problem}")
+        raise SwitchStop(msg("switch.cannot-observe", "cannot observe: {problem}", problem=expected.problem))
     targets, service_target = observation_targets(ctx, query)
     pinned = pinned_sockets(ctx, service_target)
     return _Window(ctx, query, expected, targets, pinned, total).run()
@@ -98,7 +101,11 @@ def observation_targets(
         targets.append(service_target)
         ctx.transports[label] = "udp"
     else:
-        ctx.emit(Note(f"{label} is not reachable from this host ({check.error}); observing the pods only"))
+        ctx.emit(Note(msg(
+            "switch.service-unreachable",
+            "{target} is not reachable from this host ({error}); observing the pods only",
+            target=label, error=check.error,
+        )))
         service_target = None
     pods = ctx.pods()
     for pod in pods.ready("coredns") + pods.ready("kube-dns"):
@@ -154,17 +161,20 @@ class _Window:
             clients.noted = True
             self.ctx.emit(
                 Note(
-                    f"{clients.first_error.target}: {clients.first_error.error}: clients that keep "
-                    "their socket are pinned to one backend of the Service (IPVS/conntrack "
-                    "session), which may have left it"
+                    msg(
+                        "switch.pinned-socket-error",
+                        "{target}: {error}: clients that keep their socket are pinned to one backend of the "
+                        "Service (IPVS/conntrack session), which may have left it",
+                        target=clients.first_error.target, error=clients.first_error.error,
+                    )
                 )
             )
 
     def stop(self, verdict: Verdict, counted: ObservationStats) -> SwitchStop:
         evidence = (verdict.line, counted.summary())
-        message = f"DNS failed during observation: {verdict.line}"
-        self.ctx.emit(Problem(message, ROLLBACK_ADVICE, evidence))
-        return SwitchStop(message, ROLLBACK_ADVICE, evidence)
+        message = msg("switch.observation-failed", "DNS failed during observation: {line}", line=verdict.line)
+        self.ctx.emit(Problem(message, rollback_advice(), evidence))
+        return SwitchStop(message, rollback_advice(), evidence)
 
     def tick(self, elapsed: float) -> None:
         stats, pinned = self.stats, self.pinned_stats
@@ -176,16 +186,25 @@ class _Window:
         )
 
     def _summary(self, retried: int) -> str:
-        again = f"; {retried} unanswered first tries answered on retry" if retried else ""
         window = human_duration(self.total)
-        through_pinned = (
-            f"; {len(self.pinned)} pinned socket(s): {self.pinned_stats.summary()}"
-            if self.pinned
-            else "; no pinned sockets (the Service IP is not reachable from this host)"
+        summary: str = msg(
+            "switch.observed", "observed {window} through {targets} target(s): {stats}",
+            window=window, targets=len(self.targets), stats=self.stats.summary(),
         )
-        return (
-            f"observed {window} through {len(self.targets)} target(s): {self.stats.summary()}"
-            f"{again}{through_pinned}"
+        if retried:
+            summary = msg(
+                "switch.observed-retried", "{summary}; {retried} unanswered first tries answered on retry",
+                summary=summary, retried=retried,
+            )
+        if self.pinned:
+            return msg(
+                "switch.observed-pinned", "{summary}; {sockets} pinned socket(s): {stats}",
+                summary=summary, sockets=len(self.pinned), stats=self.pinned_stats.summary(),
+            )
+        return msg(
+            "switch.observed-no-pinned",
+            "{summary}; no pinned sockets (the Service IP is not reachable from this host)",
+            summary=summary,
         )
 
 
@@ -210,7 +229,8 @@ def observe_pass(
             continue
         if each.pod and pod_leaving(ctx, each.pod):
             targets.remove(each)
-            ctx.emit(Note(f"{each.label} is being removed; no longer observed"))
+            ctx.emit(Note(msg("switch.target-removed", "{target} is being removed; no longer observed",
+                              target=each.label)))
             continue
         stats.record(result, False)
         raise stop(verdict, stats)

@@ -3,24 +3,28 @@ the questions, the targets, and the transport chosen once per target (direct, tu
 
 from __future__ import annotations
 
+from wizard.i18n import msg
 from wizard.k8s.objects import Obj
 from wizard.migration.plan import Step
 from wizard.migration.probes import ProbeQuery, ProbeResult, ProbeTarget, choose_transport, probe
 from wizard.migration.progress import Note, Outcome, ProbeBatch, Problem, Waiting
-from wizard.migration.step_runner import ROLLBACK_ADVICE, SwitchStop
+from wizard.migration.step_runner import SwitchStop, rollback_advice
 from wizard.migration.switch_steps.context import PROBE_TIMEOUT_S, SwitchContext
 from wizard.migration.verdicts import Verdict, expected_records, judge
 
 
 def probe_step(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
     if ctx.dry_run:
-        ctx.emit(Waiting("dry-run: would probe the new CoreDNS pods and a kube-dns pod", 0.0, 0.0))
-        return "skipped", "dry-run: no pods to probe"
+        waiting = msg(
+            "switch.dry-run-probe-wait", "dry-run: would probe the new CoreDNS pods and a kube-dns pod"
+        )
+        ctx.emit(Waiting(waiting, 0.0, 0.0))
+        return "skipped", msg("switch.dry-run-no-probe", "dry-run: no pods to probe")
     pods = ctx.pods()
     coredns = pods.ready("coredns")
     kube_dns = [p for p in pods.ready("kube-dns") if not p["metadata"].get("deletionTimestamp")]
     if not coredns:
-        raise SwitchStop("no Ready CoreDNS pod to probe")
+        raise SwitchStop(msg("switch.no-ready-pod-to-probe", "no Ready CoreDNS pod to probe"))
     queries = questions(ctx)
     baseline = target(ctx, kube_dns[0]) if kube_dns else None
     targets = [target(ctx, p) for p in coredns]
@@ -37,23 +41,45 @@ def probe_step(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
     failures = [v for v in verdicts if not v.passed]
     if failures:
         evidence = tuple(v.line for v in failures)
-        ctx.emit(Problem("CoreDNS answered wrongly or not at all", ROLLBACK_ADVICE, evidence))
-        raise SwitchStop(f"probe failed: {failures[0].line}", ROLLBACK_ADVICE, evidence)
-    against = f" compared with {baseline.label}" if baseline else " (no kube-dns pod left to compare with)"
+        problem = msg("switch.probe-wrong-answers", "CoreDNS answered wrongly or not at all")
+        ctx.emit(Problem(problem, rollback_advice(), evidence))
+        failed = msg("switch.probe-failed", "probe failed: {line}", line=failures[0].line)
+        raise SwitchStop(failed, rollback_advice(), evidence)
     unsure = [v for v in verdicts if not v.conclusive]
-    doubt = f"; inconclusive: {unsure[0].reason}" if unsure else ""
-    return (
-        "done",
-        f"{len(queries)} question(s) to {len(targets)} CoreDNS pod(s){against}: all right{doubt}",
-    )
+    counts = {"questions": len(queries), "pods": len(targets)}
+    if baseline:
+        result = msg(
+            "switch.probe-passed-compared",
+            "{questions} question(s) to {pods} CoreDNS pod(s) compared with {baseline}: all right",
+            baseline=baseline.label, **counts,
+        )
+    else:
+        result = msg(
+            "switch.probe-passed-alone",
+            "{questions} question(s) to {pods} CoreDNS pod(s) (no kube-dns pod left to compare "
+            "with): all right",
+            **counts,
+        )
+    if unsure:
+        result = msg(
+            "switch.probe-passed-inconclusive", "{result}; inconclusive: {reason}",
+            result=result, reason=unsure[0].reason,
+        )
+    return "done", result
 
 
 def questions(ctx: SwitchContext) -> tuple[ProbeQuery, ...]:
     """The plan's probe questions: the TUI and the command show and ask the same ones."""
     if not ctx.plan.probes or not ctx.plan.cluster_domain:
         raise SwitchStop(
-            "the plan has no probe questions or no cluster domain, so CoreDNS cannot be verified",
-            "rebuild the plan with `coredns-wizard plan` (it reads the domain from kube-dns's --domain)",
+            msg(
+                "switch.plan-has-no-probes",
+                "the plan has no probe questions or no cluster domain, so CoreDNS cannot be verified",
+            ),
+            msg(
+                "switch.rebuild-plan-domain",
+                "rebuild the plan with `coredns-wizard plan` (it reads the domain from kube-dns's --domain)",
+            ),
         )
     return ctx.plan.probes
 
@@ -63,7 +89,10 @@ def cluster_question(ctx: SwitchContext) -> ProbeQuery:
     for query in questions(ctx):
         if query.purpose == "cluster":
             return query
-    raise SwitchStop("the plan has no cluster-name probe", "rebuild the plan with `coredns-wizard plan`")
+    raise SwitchStop(
+        msg("switch.plan-has-no-cluster-probe", "the plan has no cluster-name probe"),
+        msg("switch.rebuild-plan", "rebuild the plan with `coredns-wizard plan`"),
+    )
 
 
 def target(ctx: SwitchContext, pod: Obj) -> ProbeTarget:
@@ -81,7 +110,10 @@ def ask(ctx: SwitchContext, target: ProbeTarget, name: str, rdtype: str) -> Prob
         )
         transport = choice.transport
         ctx.transports[target.label] = transport
-        ctx.emit(Note(f"probing {target.label} over {transport}: {choice.reason}"))
+        ctx.emit(Note(msg(
+            "switch.probing-over", "probing {target} over {transport}: {reason}",
+            target=target.label, transport=transport, reason=choice.reason,
+        )))
     return probe(
         target, name, rdtype, transport, timeout=PROBE_TIMEOUT_S, gateway=ctx.gateway,
         tunnels=ctx.tunnels,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from wizard.durations import human_duration
 from wizard.errors import WizardError
+from wizard.i18n import msg
 from wizard.k8s.objects import Obj, pod_is_ready
 from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import DnsPods, list_dns_pods
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
 from wizard.migration.progress import Outcome, PodsChanged, Problem, Waiting
-from wizard.migration.step_runner import ROLLBACK_ADVICE, SwitchStop
+from wizard.migration.step_runner import SwitchStop, rollback_advice
 from wizard.migration.switch_steps.context import SwitchContext
 from wizard.textsafety import escape_control
 
@@ -21,19 +22,25 @@ CRASH_LOOP_RESTARTS = 3
 
 def wait_ready(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
     want = step.replicas if step.replicas is not None else ctx.coredns_count_before(step)
-    what = f"{want} Ready pod(s) of Deployment {ctx.ns}/{ctx.options.coredns_deployment}"
+    what = msg(
+        "switch.wait-ready-pods", "{want} Ready pod(s) of Deployment {deployment}",
+        want=want, deployment=f"{ctx.ns}/{ctx.options.coredns_deployment}",
+    )
     if ctx.dry_run:
-        ctx.emit(Waiting(f"dry-run: would wait for {what}", 0.0, 0.0))
-        return "skipped", (
-            f"dry-run: would wait up to {human_duration(ctx.options.ready_timeout_seconds)} for {what}"
+        waiting = msg("switch.dry-run-would-wait-for", "dry-run: would wait for {what}", what=what)
+        ctx.emit(Waiting(waiting, 0.0, 0.0))
+        return "skipped", msg(
+            "switch.dry-run-would-wait-up-to", "dry-run: would wait up to {timeout} for {what}",
+            timeout=human_duration(ctx.options.ready_timeout_seconds), what=what,
         )
     found, failure = _wait_for_ready(ctx, want, what)
     if failure:
         evidence = pod_evidence(ctx, [p for p in found.coredns if not pod_is_ready(p)])
-        ctx.emit(Problem(failure, ROLLBACK_ADVICE, evidence))
-        raise SwitchStop(f"CoreDNS did not become ready: {failure}", ROLLBACK_ADVICE, evidence)
+        ctx.emit(Problem(failure, rollback_advice(), evidence))
+        reason = msg("switch.not-ready", "CoreDNS did not become ready: {failure}", failure=failure)
+        raise SwitchStop(reason, rollback_advice(), evidence)
     names = ", ".join(p["metadata"]["name"] for p in found.ready("coredns"))
-    return "done", f"Ready: {names}"
+    return "done", msg("switch.ready-pods", "Ready: {names}", names=names)
 
 
 def _wait_for_ready(ctx: SwitchContext, want: int, what: str) -> tuple[DnsPods, str]:
@@ -63,8 +70,15 @@ def _wait_for_ready(ctx: SwitchContext, want: int, what: str) -> tuple[DnsPods, 
     if len(found.ready("coredns")) >= want:
         return found, ""
     if refusal:
-        return found, f"{refusal[0]} (while waiting for {what})"
-    return found, f"a CoreDNS pod keeps crashing ({CRASH_LOOP_RESTARTS}+ restarts) while waiting for {what}"
+        return found, msg(
+            "switch.refused-while-waiting",
+            "{refusal} (while waiting for {what})", refusal=refusal[0], what=what
+        )
+    return found, msg(
+        "switch.crash-looping",
+        "a CoreDNS pod keeps crashing ({restarts}+ restarts) while waiting for {what}",
+        restarts=CRASH_LOOP_RESTARTS, what=what,
+    )
 
 
 def pod_evidence(ctx: SwitchContext, pods: list[Obj]) -> tuple[str, ...]:
@@ -72,21 +86,28 @@ def pod_evidence(ctx: SwitchContext, pods: list[Obj]) -> tuple[str, ...]:
     for pod in pods:
         name = str(pod["metadata"]["name"])
         status = pod.get("status") or {}
-        lines.append(
-            f"pod {ctx.ns}/{name}: phase {status.get('phase')}"
-            + (f", reason {status['reason']}" if status.get("reason") else "")
-        )
+        if status.get("reason"):
+            lines.append(msg(
+                "switch.evidence-pod-reason", "pod {pod}: phase {phase}, reason {reason}",
+                pod=f"{ctx.ns}/{name}", phase=str(status.get("phase")), reason=str(status["reason"]),
+            ))
+        else:
+            lines.append(msg(
+                "switch.evidence-pod",
+                "pod {pod}: phase {phase}", pod=f"{ctx.ns}/{name}", phase=str(status.get("phase"))
+            ))
         for cond in status.get("conditions") or []:
             if cond.get("status") != "True" and cond.get("message"):
                 lines.append(f"  {cond.get('type')}={cond.get('status')}: {cond.get('message')}")
         for cs in status.get("containerStatuses") or []:
             waiting = (cs.get("state") or {}).get("waiting") or {}
             if waiting:
-                lines.append(
-                    f"  container {cs.get('name')} waiting: {waiting.get('reason')} "
-                    f"{waiting.get('message') or ''}".rstrip()
-                    + f" (restarts {cs.get('restartCount', 0)})"
-                )
+                detail = f"{waiting.get('reason')} {waiting.get('message') or ''}".rstrip()
+                lines.append("  " + msg(
+                    "switch.evidence-container-waiting",
+                    "container {container} waiting: {detail} (restarts {restarts})",
+                    container=str(cs.get("name")), detail=detail, restarts=cs.get("restartCount", 0),
+                ))
         lines.extend(_events_and_logs(ctx, name))
     return tuple(escape_control(line) for line in lines)  # cluster text, bound for terminals
 
@@ -95,16 +116,25 @@ def _events_and_logs(ctx: SwitchContext, name: str) -> list[str]:
     lines: list[str] = []
     try:
         for event in ctx.gateway.events_for("Pod", ctx.ns, name)[-5:]:
-            lines.append(f"  event {event.get('type')} {event.get('reason')}: {event.get('message')}")
+            lines.append("  " + msg(
+                "switch.evidence-event", "event {type} {reason}: {message}",
+                type=str(event.get("type")), reason=str(event.get("reason")),
+                message=str(event.get("message")),
+            ))
     except WizardError as err:
-        lines.append(f"  events unavailable: {err}")
+        unavailable = msg("switch.evidence-events-unavailable", "events unavailable: {error}", error=str(err))
+        lines.append("  " + unavailable)
     for previous in (False, True):
         try:
             text = ctx.gateway.pod_logs(ctx.ns, name, tail_lines=10, previous=previous)
         except WizardError:
             continue
-        label = "previous container log" if previous else "log"
-        lines.extend(f"  {label}: {line}" for line in text.strip().splitlines()[-10:])
+        for line in text.strip().splitlines()[-10:]:
+            if previous:
+                logged = msg("switch.evidence-previous-log", "previous container log: {line}", line=line)
+                lines.append("  " + logged)
+            else:
+                lines.append("  " + msg("switch.evidence-log", "log: {line}", line=line))
     return lines
 
 

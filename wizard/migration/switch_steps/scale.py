@@ -3,6 +3,7 @@ gate and once CoreDNS serves as planned (re-probed right before), and waits for 
 
 from __future__ import annotations
 
+from wizard.i18n import msg
 from wizard.k8s.objects import Obj, spec_replicas
 from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import endpoint_membership, list_dns_pods
@@ -18,22 +19,35 @@ from wizard.migration.switch_steps.probe import probe_step
 def scale(ctx: SwitchContext, step: Step, deployment_name: str) -> tuple[Outcome, str]:
     assert step.replicas is not None, f"scale step {step.id} has no replica count"
     current = ctx.gateway.try_get("Deployment", ctx.ns, deployment_name)
+    deployment = f"{ctx.ns}/{deployment_name}"
     if current is None:
         if ctx.dry_run:
             return (
                 "done",
-                f"would scale Deployment {ctx.ns}/{deployment_name} to {step.replicas} "
-                "(not created in a dry run)",
+                msg(
+                    "switch.would-scale-not-created",
+                    "would scale Deployment {deployment} to {replicas} (not created in a dry run)",
+                    deployment=deployment, replicas=step.replicas,
+                ),
             )
         raise SwitchStop(
-            f"Deployment {ctx.ns}/{deployment_name} does not exist",
-            "someone deleted it mid-switch: run `coredns-wizard rollback`",
+            msg("switch.deployment-missing", "Deployment {deployment} does not exist", deployment=deployment),
+            msg(
+                "switch.deployment-missing-advice",
+                "someone deleted it mid-switch: run `coredns-wizard rollback`"
+            ),
         )
     before = spec_replicas(current)
     if before == step.replicas:
-        return "already-done", f"Deployment {ctx.ns}/{deployment_name} already has {before} replicas"
+        return "already-done", msg(
+            "switch.already-scaled", "Deployment {deployment} already has {replicas} replicas",
+            deployment=deployment, replicas=before,
+        )
     ctx.gateway.scale_deployment(ctx.ns, deployment_name, step.replicas)
-    return "done", f"Deployment {ctx.ns}/{deployment_name} {before} → {step.replicas}"
+    return "done", msg(
+        "switch.scaled", "Deployment {deployment} {before} → {after}",
+        deployment=deployment, before=before, after=step.replicas,
+    )
 
 
 def scale_coredns(ctx: SwitchContext, step: Step) -> tuple[Outcome, str]:
@@ -65,9 +79,17 @@ def check_ipvs_gate(ctx: SwitchContext, step: Step) -> None:
         return
     if ctx.options.ipvs_ack is None:
         raise SwitchStop(
-            f"refusing to scale kube-dns to {step.replicas}: IPVS gate closed: {gate.summary}",
-            f"{gate.action[:1].upper()}{gate.action[1:]}; then run `coredns-wizard switch` again "
-            "(it resumes here). To go on anyway, pass --ipvs-ack \"REASON\" (journaled)",
+            msg(
+                "switch.ipvs-gate-refuses-scale",
+                "refusing to scale kube-dns to {replicas}: IPVS gate closed: {summary}",
+                replicas=step.replicas, summary=gate.summary,
+            ),
+            msg(
+                "switch.ipvs-gate-refuses-scale-advice",
+                "{action}; then run `coredns-wizard switch` again (it resumes here). To go on anyway, pass "
+                "--ipvs-ack \"REASON\" (journaled)",
+                action=_capitalized(gate.action),
+            ),
         )
     if not ctx.ipvs_acknowledged:
         ctx.emit(Note(acknowledge(ctx.options.ipvs_ack, gate, ctx.journal)))
@@ -86,12 +108,19 @@ def check_safe_to_shrink(ctx: SwitchContext, step: Step) -> None:
     kube_left = min(step.replicas, len(members.kube_dns_ready))
     if serving < want_coredns or serving + kube_left < 1:
         raise SwitchStop(
-            f"refusing to scale kube-dns to {step.replicas}: the Service {ctx.ns}/"
-            f"{ctx.options.dns_service} has {serving} ready CoreDNS endpoint(s) "
-            f"({', '.join(members.coredns_ready) or 'none'}), {want_coredns} needed, and "
-            f"{len(members.kube_dns_ready)} kube-dns",
-            "wait until the CoreDNS pods are Ready and in the endpoints, then run "
-            "`coredns-wizard switch` again; or `coredns-wizard rollback`",
+            msg(
+                "switch.unsafe-to-shrink",
+                "refusing to scale kube-dns to {replicas}: the Service {service} has {serving} ready CoreDNS "
+                "endpoint(s) ({endpoints}), {needed} needed, and {kube_dns} kube-dns",
+                replicas=step.replicas, service=f"{ctx.ns}/{ctx.options.dns_service}", serving=serving,
+                endpoints=", ".join(members.coredns_ready) or msg("switch.none", "none"),
+                needed=want_coredns, kube_dns=len(members.kube_dns_ready),
+            ),
+            msg(
+                "switch.unsafe-to-shrink-advice",
+                "wait until the CoreDNS pods are Ready and in the endpoints, then run "
+                "`coredns-wizard switch` again; or `coredns-wizard rollback`",
+            ),
         )
 
 
@@ -105,12 +134,23 @@ def wait_scaled_down(ctx: SwitchContext, replicas: int) -> None:
         staying = [p for p in classified.kube_dns if not p["metadata"].get("deletionTimestamp")]
         return True if len(staying) <= replicas else None
 
-    what = f"kube-dns {ctx.ns}/{ctx.options.kube_dns_deployment} down to {replicas} pod(s)"
+    what = msg(
+        "switch.wait-kube-dns-down", "kube-dns {deployment} down to {replicas} pod(s)",
+        deployment=f"{ctx.ns}/{ctx.options.kube_dns_deployment}", replicas=replicas,
+    )
     try:
         ctx.wait("Pod", settled, ENDPOINT_PROPAGATION_TIMEOUT_S, what, label_selector="k8s-app=kube-dns")
     except WaitTimeout as err:
         raise SwitchStop(
-            f"kube-dns did not scale down: {err}",
-            "something scales kube-dns back up (an autoscaler? an addon manager?): check "
-            "`coredns-wizard status`, then resume or roll back",
+            msg("switch.kube-dns-not-down", "kube-dns did not scale down: {error}", error=str(err)),
+            msg(
+                "switch.kube-dns-not-down-advice",
+                "something scales kube-dns back up (an autoscaler? an addon manager?): check "
+                "`coredns-wizard status`, then resume or roll back",
+            ),
         ) from None
+
+
+def _capitalized(text: str) -> str:
+    """The first letter upper case (an engine sentence that starts the advice)."""
+    return text[:1].upper() + text[1:]
