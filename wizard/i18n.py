@@ -138,7 +138,8 @@ def tr(text: str, language: str | None = None) -> str:
 def error_text(err: BaseException) -> str:
     """An exception's message, kept a Message when it is one (`str(err)` would freeze it in the
     language of the moment; a Message renders again in the language shown)."""
-    return err.args[0] if len(err.args) == 1 and isinstance(err.args[0], str) else str(err)
+    first = err.args[0] if len(err.args) == 1 else None
+    return first if isinstance(first, Message) and str(err) == str(first) else str(err)
 
 
 def with_message_ids(document: Any) -> Any:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from wizard.durations import human_duration
 from wizard.errors import WizardError
-from wizard.i18n import Message, msg, tr
+from wizard.i18n import Message, error_text, msg, tr
 from wizard.k8s.objects import Obj, endpoint_ips, pod_is_ready
 from wizard.k8s.watch import WaitTimeout
 from wizard.migration.dns_pods import DnsPods, list_dns_pods, slice_ready_ips
@@ -40,7 +40,6 @@ from wizard.migration.journal import (
 from wizard.migration.pending_pods import StuckScheduling
 from wizard.migration.plan import Step
 from wizard.migration.progress import EndpointsChanged, Note, PodsChanged, Problem
-from wizard.migration.step_runner import error_text
 from wizard.migration.switch_state import (
     CONTAIN_STEP_SUFFIX,
     PHASE_ROLLED_BACK,

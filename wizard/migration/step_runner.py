@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
-from wizard.i18n import Message, msg, tr
+from wizard.i18n import error_text, msg, tr
 from wizard.migration.journal import Journal
 from wizard.migration.plan import Step
 from wizard.migration.progress import Confirm, Event, Outcome, StepFinished, StepStarted
@@ -31,13 +31,6 @@ def rollback_advice() -> str:
 
 Action = Callable[[], tuple[Outcome, str]]
 """A step's work: (outcome, one line of detail); raises SwitchStop or WizardError when it fails."""
-
-
-def error_text(err: BaseException) -> str:
-    """An error's text, as the Message it was raised with when it was (so it can be rendered
-    again in English for the journal, or as a parameter of a translated sentence)."""
-    first = err.args[0] if len(err.args) == 1 else None
-    return first if isinstance(first, Message) and str(err) == str(first) else str(err)
 
 
 class SwitchStop(Exception):

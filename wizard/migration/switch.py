@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from wizard.errors import WizardError
-from wizard.i18n import msg
+from wizard.i18n import error_text, msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import ready_replicas
 from wizard.migration.containment import Containment, is_contained_failure
@@ -40,7 +40,7 @@ from wizard.migration.progress import (
     SwitchCompleted,
     SwitchStopped,
 )
-from wizard.migration.step_runner import Cancelled, StepRunner, SwitchStop, error_text
+from wizard.migration.step_runner import Cancelled, StepRunner, SwitchStop
 from wizard.migration.switch_state import (
     ANNOTATION_ROLLBACK_STEP,
     PHASE_COMPLETED,
