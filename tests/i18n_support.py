@@ -30,6 +30,7 @@ TERMS = {
 _WORD = re.compile(r"^[A-Za-z][a-z]*[.,;:!?)]*$")
 _COMMAND = re.compile(r"\b(kubectl|coredns-wizard|ipvsadm)\b.*$")
 _BACKTICKS = re.compile(r"`[^`]*`")
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
 
 def english_prose(text: str, allow: Iterable[str] = ()) -> list[str]:
@@ -39,7 +40,11 @@ def english_prose(text: str, allow: Iterable[str] = ()) -> list[str]:
     for line in text.splitlines():
         if any(a in line for a in allowed):
             continue
-        cleaned = _COMMAND.sub("", _BACKTICKS.sub(" ", line))
+        cleaned = _BACKTICKS.sub(" ", line)
+        if cleaned.count("`") == 1:  # a `command` wrapped over two lines: the code half goes
+            before, after = cleaned.split("`")
+            cleaned = after if _CJK.search(before) is None else before
+        cleaned = _COMMAND.sub("", cleaned)
         run = 0
         for token in re.split(r"\s+", cleaned):
             bare = re.sub(r"^\W+|\W+$", "", token)

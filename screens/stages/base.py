@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from screens.localize import localize_bindings
 from screens.messages import StageFailed
 from screens.widgets.hanging import Hanging
 from wizard.i18n import N_, t, tr
@@ -51,6 +52,7 @@ class StageScreen(Screen[None]):
     def __init__(self, context: WizardContext) -> None:
         super().__init__(id=f"stage-{self.STAGE_ID}")
         self.context = context
+        localize_bindings(self)  # also when pushed by something other than the wizard's App
         self._status_shown: Text | None = None
 
     def stage_title(self) -> str:

@@ -45,7 +45,7 @@ def findings_text(findings: Sequence[Finding], groups: Iterable[tuple[str, Seque
         members = [by_id[i] for i in ids if i in by_id]
         if not members:
             continue
-        parts.append(Text(tr(title), style="bold underline"))
+        parts.append(Text(t(title), style="bold underline"))  # titles are N_-marked names
         for item in members:
             parts.append(finding_text(item))
             seen.add(item.id)
