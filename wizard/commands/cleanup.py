@@ -11,17 +11,22 @@ import argparse
 import json
 import sys
 
-HELP = "Delete the kube-dns Deployment, ConfigMap and ServiceAccount 72 h after the switch (backups first)."
+from wizard.i18n import N_
+
+HELP = N_(
+    "Delete the kube-dns Deployment, ConfigMap and ServiceAccount 72 h after the switch (backups first)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_change_arguments, add_common_arguments
+    from wizard.i18n import t
 
     add_common_arguments(parser)
     add_change_arguments(
-        parser, "send every deletion with dryRun=All", yes_help="do not ask before each deletion"
+        parser, t("send every deletion with dryRun=All"), yes_help=t("do not ask before each deletion")
     )
-    parser.add_argument("--force", action="store_true", help="do not wait for the 72 hours")
+    parser.add_argument("--force", action="store_true", help=t("do not wait for the 72 hours"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         require_terminal_or_yes,
         terminal_confirm,
     )
+    from wizard.i18n import t, tr, with_message_ids
     from wizard.migration.cleanup import cleanup
     from wizard.options import SwitchOptions
 
@@ -46,24 +52,27 @@ def run(args: argparse.Namespace) -> int:
         result = cleanup(gateway, journal, options, TextProgress(), confirm, force=args.force)
     if args.output == "json":
         json.dump(
-            {
+            with_message_ids({
                 "deleted": list(result.deleted),
                 "skipped": list(result.skipped),
                 "backups": list(result.backups),
                 "warnings": list(result.warnings),
                 "dry_run": result.dry_run,
-            },
+            }),
             sys.stdout,
             indent=2,
         )
         sys.stdout.write("\n")
     else:
         for line in result.deleted:
-            print(f"{'would delete' if result.dry_run else 'deleted'} {line}")
+            if result.dry_run:
+                print(t("would delete {object}", object=line))
+            else:
+                print(t("deleted {object}", object=line))
         for line in result.skipped:
-            print(f"skipped {line}")
+            print(t("skipped {object}", object=tr(line)))
         for line in result.backups:
-            print(f"backup {line}")
+            print(t("backup {path}", path=line))
         for line in result.warnings:
-            print(f"warning: {line}")
+            print(t("warning: {warning}", warning=tr(line)))
     return 0

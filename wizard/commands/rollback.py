@@ -13,7 +13,9 @@ import json
 import sys
 from typing import Any
 
-HELP = (
+from wizard.i18n import N_
+
+HELP = N_(
     "Roll a switch back: kube-dns to its original replicas (Ready first), then CoreDNS to 0, "
     "autoscaler restored."
 )
@@ -21,20 +23,21 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wizard.commands._options import add_change_arguments, add_common_arguments
+    from wizard.i18n import t
 
     add_common_arguments(parser)
-    add_change_arguments(parser, "send every change with dryRun=All: nothing changes")
+    add_change_arguments(parser, t("send every change with dryRun=All: nothing changes"))
     parser.add_argument(
         "--kube-dns-replicas",
         type=int,
         metavar="N",
-        help="kube-dns's original replicas, when neither the cluster nor the journal recorded it",
+        help=t("kube-dns's original replicas, when neither the cluster nor the journal recorded it"),
     )
     parser.add_argument(
         "--ready-timeout",
         metavar="DURATION",
         default="5m",
-        help="how long kube-dns may take to be Ready and in the endpoints again (default 5m)",
+        help=t("how long kube-dns may take to be Ready and in the endpoints again (default 5m)"),
     )
 
 
@@ -49,12 +52,16 @@ def run(args: argparse.Namespace) -> int:
         terminal_confirm,
     )
     from wizard.errors import InputError
+    from wizard.i18n import msg, t, tr, with_message_ids
     from wizard.migration.rollback import preview_rollback, rollback
     from wizard.migration.rollback_rounds import RollbackStop
     from wizard.options import SwitchOptions
 
     if args.kube_dns_replicas is not None and args.kube_dns_replicas < 1:
-        raise InputError(f"--kube-dns-replicas {args.kube_dns_replicas}: must be at least 1")
+        raise InputError(msg(
+            "rollback.cli-replicas-at-least-one", "--kube-dns-replicas {replicas}: must be at least 1",
+            replicas=args.kube_dns_replicas,
+        ))
     ready_timeout = parse_duration(args.ready_timeout, "--ready-timeout")
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard rollback")
     mode = change_mode(args)
@@ -69,15 +76,17 @@ def run(args: argparse.Namespace) -> int:
         except RollbackStop:
             steps = []  # the rollback itself stops with the same reason and says what to do
         if steps and args.output == "text":
-            print(f"The rollback will run these {len(steps)} step(s), in order:", file=sys.stderr)
+            print(
+                t("The rollback will run these {count} step(s), in order:", count=len(steps)), file=sys.stderr
+            )
             for number, step in enumerate(steps, 1):
                 kubectl = f"  ({'; '.join(step.kubectl)})" if step.kubectl and step.changes_cluster else ""
-                print(f"  {number}. {step.description}{kubectl}", file=sys.stderr)
+                print(f"  {number}. {tr(step.description)}{kubectl}", file=sys.stderr)
         confirm = None if args.yes else _numbered(terminal_confirm(connection.context), steps)
         outcome = rollback(gateway, journal, options, TextProgress(), confirm, args.kube_dns_replicas)
     if args.output == "json":
         json.dump(
-            {
+            with_message_ids({
                 "completed": outcome.completed,
                 "reason": outcome.reason,
                 "advice": outcome.advice,
@@ -86,14 +95,20 @@ def run(args: argparse.Namespace) -> int:
                     {"id": s.id, "description": s.description, "changes_cluster": s.changes_cluster}
                     for s in steps
                 ],
-            },
+            }),
             sys.stdout,
             indent=2,
         )
         sys.stdout.write("\n")
     if outcome.completed:
         return 0
-    print(f"coredns-wizard rollback: stopped: {outcome.reason}. {outcome.advice}", file=sys.stderr)
+    print(
+        t(
+            "coredns-wizard rollback: stopped: {reason}. {advice}",
+            reason=tr(outcome.reason), advice=tr(outcome.advice),
+        ),
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -102,7 +117,13 @@ def _numbered(confirm: Any, steps: list[Any]) -> Any:
     ids = [s.id for s in steps]
 
     def ask(step: Any, what: str) -> bool:
-        where = f"Rollback step {ids.index(step.id) + 1} of {len(ids)}: " if step.id in ids else "Rollback: "
+        from wizard.i18n import t
+
+        where = (
+            t("Rollback step {number} of {count}: ", number=ids.index(step.id) + 1, count=len(ids))
+            if step.id in ids
+            else t("Rollback: ")
+        )
         return bool(confirm(step, where + what))
 
     return ask

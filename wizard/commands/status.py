@@ -10,7 +10,9 @@ import argparse
 import json
 import sys
 
-HELP = "Show where the switch stands (read-only): phase, replicas, endpoints by owner, clean-up time."
+from wizard.i18n import N_
+
+HELP = N_("Show where the switch stands (read-only): phase, replicas, endpoints by owner, clean-up time.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from wizard.commands._progress import open_gateway, open_journal
+    from wizard.i18n import with_message_ids
     from wizard.migration.status import read_status, status_lines
     from wizard.options import SwitchOptions
 
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         journal = open_journal(args, gateway)
         status = read_status(gateway, journal, SwitchOptions(mode="read-only"))
     if args.output == "json":
-        json.dump(status.to_dict(), sys.stdout, indent=2)
+        json.dump(with_message_ids(status.to_dict()), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write("\n".join(status_lines(status)) + "\n")

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wizard.i18n import msg
+
 if TYPE_CHECKING:
     from wizard.migration.journal import Journal, JournalEntry
     from wizard.migration.plan import Plan
@@ -197,7 +199,10 @@ def build_change_record(
         outcome=outcome,
         findings=findings,
         corefile_before_title=corefile_before_title,
-        corefile_diff=corefile_diff(corefile_before, after, corefile_before_title, "deployed Corefile")
+        corefile_diff=corefile_diff(
+            corefile_before, after, corefile_before_title,
+            msg("rollback.record-deployed-corefile", "deployed Corefile"),
+        )
         if after else (),
         steps=_step_records(plan, journal_entries),
         observations=tuple(observations),
@@ -229,11 +234,16 @@ def corefile_baseline(report: PreflightReport | None, plan: Plan | None, namespa
     existing = existing_coredns_corefile(report.facts.coredns_configmap) if report is not None else None
     version = plan.coredns_version if plan is not None else coredns_version
     if existing is not None:
-        return existing, f"ConfigMap {namespace}/coredns before the switch"
+        return existing, msg(
+            "rollback.record-baseline-configmap", "ConfigMap {namespace}/coredns before the switch",
+            namespace=namespace,
+        )
     if version:
         domain = plan.cluster_domain if plan is not None else ""
-        return guide_default_corefile(version, domain or None), f"guide default (CoreDNS {version})"
-    return "", "nothing"
+        return guide_default_corefile(version, domain or None), msg(
+            "rollback.record-baseline-default", "guide default (CoreDNS {version})", version=version
+        )
+    return "", msg("rollback.record-baseline-nothing", "nothing")
 
 
 class ObservationRecorder:
@@ -296,11 +306,18 @@ def record_path_problem(path: str) -> str | None:
     target = Path(path).expanduser()
     parent = target.resolve().parent
     if target.is_dir():
-        return f"{path} is a directory; pass a file name"
+        return msg("rollback.record-path-is-directory", "{path} is a directory; pass a file name", path=path)
     if not parent.is_dir():
-        return f"directory {parent} does not exist; create it or pass another file"
+        return msg(
+            "rollback.record-path-no-directory",
+            "directory {directory} does not exist; create it or pass another file",
+            directory=str(parent),
+        )
     if target.exists() and not os.access(target, os.W_OK):
-        return f"{path} is not writable"
+        return msg("rollback.record-path-not-writable", "{path} is not writable", path=path)
     if not target.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        return f"directory {parent} is not writable"
+        return msg(
+            "rollback.record-directory-not-writable", "directory {directory} is not writable",
+            directory=str(parent),
+        )
     return None

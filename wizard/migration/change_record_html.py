@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from wizard.i18n import current_language, t
 from wizard.migration.change_record import ChangeRecord, StepRecord, local_and_utc
 
 CHART_W, CHART_H, PAD_L, PAD_B, PAD_T, PAD_R = 520, 180, 52, 28, 14, 14
@@ -47,17 +48,18 @@ def _clock(moment: object) -> str:
 
 def _meta(record: ChangeRecord) -> str:
     rows = [
-        ("Outcome", record.outcome),
-        ("Context", record.context),
-        ("API server", record.cluster_server),
+        (t("Outcome"), record.outcome),
+        (t("Context"), record.context),
+        (t("API server"), record.cluster_server),
         ("Kubernetes", record.k8s_version),
-        ("Namespace", record.namespace),
+        (t("Namespace"), record.namespace),
         ("CoreDNS", f"{record.coredns_version} ({record.image})" if record.image else record.coredns_version),
-        ("kube-dns replicas before", "?" if record.kube_dns_replicas is None else record.kube_dns_replicas),
-        ("Round order", f"{record.order}: {record.order_reason}" if record.order else "—"),
-        ("Operator", record.operator or "—"),
-        ("Journal", record.journal_path),
-        ("Record written", local_and_utc(record.generated_at)),
+        (t("kube-dns replicas before"),
+         "?" if record.kube_dns_replicas is None else record.kube_dns_replicas),
+        (t("Round order"), f"{record.order}: {record.order_reason}" if record.order else "—"),
+        (t("Operator"), record.operator or "—"),
+        (t("Journal"), record.journal_path),
+        (t("Record written"), local_and_utc(record.generated_at)),
     ]
     body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
     return f'<table class="meta">{body}</table>'
@@ -65,19 +67,19 @@ def _meta(record: ChangeRecord) -> str:
 
 def _findings(record: ChangeRecord) -> str:
     if not record.findings:
-        return "<p>No pre-flight report in this run (the switch was resumed).</p>"
+        return "<p>" + _e(t("No pre-flight report in this run (the switch was resumed).")) + "</p>"
     rows = []
     for f in record.findings:
         evidence = "<br>".join(_e(line) for line in f.evidence)
         rows.append(f'<tr><td class="{_e(f.status)}">{_e(f.status)}</td><td>{_e(f.title)}</td>'
                     f"<td>{evidence}</td><td>{_e(f.advice)}</td></tr>")
-    return ("<table><tr><th>status</th><th>check</th><th>evidence</th><th>advice</th></tr>"
-            + "".join(rows) + "</table>")
+    head = "".join(f"<th>{_e(h)}</th>" for h in (t("status"), t("check"), t("evidence"), t("advice")))
+    return "<table><tr>" + head + "</tr>" + "".join(rows) + "</table>"
 
 
 def _diff(record: ChangeRecord) -> str:
     if not record.corefile_diff:
-        return "<p>No Corefile was deployed in this run.</p>"
+        return "<p>" + _e(t("No Corefile was deployed in this run.")) + "</p>"
     lines = []
     for line in record.corefile_diff:
         css = ("hunk" if line.startswith("@@") else "add" if line.startswith("+")
@@ -90,16 +92,29 @@ def _steps(steps: Sequence[StepRecord]) -> str:
     rows = []
     for s in steps:
         kubectl = "<br>".join(f"<code>{_e(k)}</code>" for k in s.kubectl) or "—"
-        result = s.result + (" (dry-run)" if s.dry_run else "")
+        shown = _result_label(s.result)
+        result = t("{result} (dry-run)", result=shown) if s.dry_run else shown
         css = "failed" if s.result == "failed" else "ok" if s.result == "done" else "warn"
         rows.append(
             f"<tr><td><code>{_e(s.id)}</code></td><td>{_e(s.description)}</td><td>{kubectl}</td>"
             f"<td>{_e(_time(s.started))}</td><td>{_e(_clock(s.finished))}</td>"
             f'<td class="{css}">{_e(result)}</td><td>{_e(s.detail)}</td></tr>'
         )
-    head = ("<tr><th>step</th><th>what</th><th>kubectl equivalent</th><th>started</th><th>finished</th>"
-            "<th>result</th><th>detail</th></tr>")
+    names = (t("step"), t("what"), t("kubectl equivalent"), t("started"), t("finished"), t("result"),
+             t("detail"))
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in names) + "</tr>"
     return "<table>" + head + "".join(rows) + "</table>"
+
+
+def _result_label(result: str) -> str:
+    """A step's result (a journal status, or "in flight" / "not run") in the reader's language."""
+    labels = {
+        "done": t("done"),
+        "failed": t("failed"),
+        "in flight": t("in flight"),
+        "not run": t("not run"),
+    }
+    return labels.get(result, result)
 
 
 Series = Sequence[tuple[str, str, Sequence[tuple[float, float]]]]
@@ -151,7 +166,7 @@ def line_chart(title: str, unit: str, x_max: float, series: Series,
 def _charts(record: ChangeRecord) -> str:
     rounds = record.rounds()
     if not rounds:
-        return "<p>No DNS observation was recorded in this run.</p>"
+        return "<p>" + _e(t("No DNS observation was recorded in this run.")) + "</p>"
     figures = []
     for step_id, samples in rounds:
         x_max = max((s.elapsed_s for s in samples), default=0.0)
@@ -159,14 +174,17 @@ def _charts(record: ChangeRecord) -> str:
         p50 = [(s.elapsed_s, s.p50_ms) for s in samples if s.p50_ms is not None]
         p95 = [(s.elapsed_s, s.p95_ms) for s in samples if s.p95_ms is not None]
         last = samples[-1]
-        caption = (f"{step_id}: {last.queries} queries, {last.errors} errors, from "
-                   f"{_time(samples[0].at)} to {_time(last.at)}")
+        caption = t(
+            "{step}: {queries} queries, {errors} errors, from {start} to {end}",
+            step=step_id, queries=last.queries, errors=last.errors, start=_time(samples[0].at),
+            end=_time(last.at),
+        )
         low = min((y for _, y in rate), default=100.0)
         figures.append(
             f"<figure><figcaption>{_e(caption)}</figcaption>"
-            + line_chart(f"{step_id} DNS success rate", "%", x_max, [("success %", "#17803d", rate)],
-                         y_min=min(low, 99.0), y_max=100.0)
-            + line_chart(f"{step_id} DNS latency", " ms", x_max,
+            + line_chart(t("{step} DNS success rate", step=step_id), "%", x_max,
+                         [(t("success %"), "#17803d", rate)], y_min=min(low, 99.0), y_max=100.0)
+            + line_chart(t("{step} DNS latency", step=step_id), " ms", x_max,
                          [("p50", "#2563eb", [(x, float(y)) for x, y in p50]),
                           ("p95", "#c2410c", [(x, float(y)) for x, y in p95])], y_min=0.0)
             + "</figure>"
@@ -176,22 +194,26 @@ def _charts(record: ChangeRecord) -> str:
 
 def render_change_record(record: ChangeRecord) -> str:
     """The whole report as one HTML document."""
-    title = f"kube-dns → CoreDNS change record: {record.context}"
-    commands = (f"<p>Roll back (kube-dns first, then CoreDNS to 0): <code>{_e(record.rollback_command)} "
-                f"--context {_e(record.context)}</code></p>"
-                f"<p>Clean up (72 h after the last kube-dns scale-down; backs up, then deletes the kube-dns "
-                f"Deployment, ConfigMap and ServiceAccount): <code>{_e(record.cleanup_command)} --context "
-                f"{_e(record.context)}</code></p>")
+    title = t("kube-dns → CoreDNS change record: {context}", context=record.context)
+    rollback = f"<code>{_e(record.rollback_command)} --context {_e(record.context)}</code>"
+    cleanup = f"<code>{_e(record.cleanup_command)} --context {_e(record.context)}</code>"
+    commands = (
+        "<p>" + t("Roll back (kube-dns first, then CoreDNS to 0): {command}", command=rollback) + "</p>"
+        + "<p>" + t("Clean up (72 h after the last kube-dns scale-down; backs up, then deletes the kube-dns "
+                    "Deployment, ConfigMap and ServiceAccount): {command}", command=cleanup) + "</p>"
+    )
     sections = [
-        ("Summary", _meta(record)),
-        ("Pre-flight findings", _findings(record)),
+        (t("Summary"), _meta(record)),
+        (t("Pre-flight findings"), _findings(record)),
         ("Corefile", _diff(record)),
-        ("Steps", _steps(record.steps)),
-        ("DNS during the rounds", _charts(record)),
-        ("Rollback and clean-up", commands),
+        (t("Steps"), _steps(record.steps)),
+        (t("DNS during the rounds"), _charts(record)),
+        (t("Rollback and clean-up"), commands),
     ]
     body = "".join(f"<h2>{_e(name)}</h2>{html}" for name, html in sections)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+    lang = "zh-CN" if current_language() == "zh" else "en"
+    zone = _e(record.generated_at.astimezone().strftime('%Z %z'))
+    times = t("Times are local ({zone}) with UTC in brackets.", zone=zone)
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1>"
-            f"<p>Times are local ({_e(record.generated_at.astimezone().strftime('%Z %z'))}) with UTC in "
-            f"brackets.</p>{body}</body></html>\n")
+            f"<p>{times}</p>{body}</body></html>\n")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from wizard.errors import CheckFailed
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import Obj, ready_replicas
 from wizard.migration.journal import Journal, save_backup
@@ -54,36 +55,45 @@ def check_cleanup_allowed(
     ns = options.namespace
     record = read_cluster_record(gateway, options)
     if record.kube_dns is not None and record.kube_dns_replicas > 0:
-        raise CheckFailed(
-            f"Deployment {ns}/{options.kube_dns_deployment} still has {record.kube_dns_replicas} replica(s): "
-            "finish the switch (`coredns-wizard switch`) before cleaning up"
-        )
+        raise CheckFailed(msg(
+            "rollback.cleanup-kube-dns-has-replicas",
+            "Deployment {namespace}/{deployment} still has {replicas} replica(s): "
+            "finish the switch (`coredns-wizard switch`) before cleaning up",
+            namespace=ns, deployment=options.kube_dns_deployment, replicas=record.kube_dns_replicas,
+        ))
     want = record.original_kube_dns_replicas or record.coredns_replicas
     ready = ready_replicas(record.coredns)
     if record.coredns is None or ready < max(1, want) or ready < record.coredns_replicas:
-        raise CheckFailed(
-            f"Deployment {ns}/{options.coredns_deployment} is not fully ready ({ready}/"
-            f"{record.coredns_replicas if record.coredns else 0} ready, {want} expected): fix CoreDNS "
-            "before deleting kube-dns"
-        )
+        raise CheckFailed(msg(
+            "rollback.cleanup-coredns-not-ready",
+            "Deployment {namespace}/{deployment} is not fully ready ({ready}/{replicas} ready, {want} "
+            "expected): fix CoreDNS before deleting kube-dns",
+            namespace=ns, deployment=options.coredns_deployment, ready=ready,
+            replicas=record.coredns_replicas if record.coredns else 0, want=want,
+        ))
     if force:
         return
     last = last_kube_dns_scale_down(gateway, journal, options)
     if last is None:
-        raise CheckFailed(
+        raise CheckFailed(msg(
+            "rollback.cleanup-no-scale-down-record",
             "no record of the last kube-dns scale-down (annotation "
-            f"coredns-wizard.io/last-kube-dns-scale-down on Deployment {ns}/{options.coredns_deployment}): "
-            "pass --force if you are sure the switch has held for 72 hours"
-        )
+            "coredns-wizard.io/last-kube-dns-scale-down on Deployment {namespace}/{deployment}): "
+            "pass --force if you are sure the switch has held for 72 hours",
+            namespace=ns, deployment=options.coredns_deployment,
+        ))
     allowed = last + timedelta(hours=CLEANUP_AFTER_HOURS)
     current = now or datetime.now(UTC)
     if current < allowed:
         hours = (allowed - current).total_seconds() / 3600
-        raise CheckFailed(
-            f"the last kube-dns scale-down was at {last:%Y-%m-%dT%H:%M:%SZ}; the guide waits "
-            f"{CLEANUP_AFTER_HOURS:g} h without problems before deleting kube-dns: allowed from "
-            f"{allowed:%Y-%m-%dT%H:%M:%SZ} ({hours:.1f} h from now); pass --force to delete earlier"
-        )
+        raise CheckFailed(msg(
+            "rollback.cleanup-too-early",
+            "the last kube-dns scale-down was at {last}; the guide waits "
+            "{wait:g} h without problems before deleting kube-dns: allowed from "
+            "{allowed} ({hours:.1f} h from now); pass --force to delete earlier",
+            last=f"{last:%Y-%m-%dT%H:%M:%SZ}", wait=CLEANUP_AFTER_HOURS,
+            allowed=f"{allowed:%Y-%m-%dT%H:%M:%SZ}", hours=hours,
+        ))
 
 
 def cleanup(
@@ -119,8 +129,8 @@ def cleanup(
         label = step.target
         obj = gateway.try_get(kind, ns, name)
         if obj is None:
-            skipped.append(f"{label}: already gone")
-            runner.settled(step, "already gone")
+            skipped.append(msg("rollback.cleanup-already-gone", "{object}: already gone", object=label))
+            runner.settled(step, msg("rollback.cleanup-gone", "already gone"))
             continue
 
         def delete(kind: str = kind, name: str = name, obj: Obj = obj) -> tuple[Outcome, str]:
@@ -128,14 +138,25 @@ def cleanup(
             if backup is not None:
                 backups.append(str(backup))
             gateway.delete(kind, ns, name)
-            return "done", f"backup: {backup}" if backup else "deleted"
+            return "done", (
+                msg("rollback.cleanup-backup", "backup: {path}", path=str(backup))
+                if backup
+                else msg("rollback.cleanup-deleted", "deleted")
+            )
 
-        question = f"delete {label} in context {context!r}"
+        question = msg(
+            "rollback.cleanup-question",
+            "delete {object} in context {context}", object=label, context=repr(context)
+        )
         if runner.run(step, delete, question) == "declined":
-            skipped.append(f"{label}: declined")
+            skipped.append(msg("rollback.cleanup-declined", "{object}: declined", object=label))
             continue
         deleted.append(label)
-    emit(Note(f"Service {ns}/{options.dns_service} is kept: CoreDNS serves behind its ClusterIP"))
+    emit(Note(msg(
+        "rollback.cleanup-service-kept",
+        "Service {namespace}/{service} is kept: CoreDNS serves behind its ClusterIP",
+        namespace=ns, service=options.dns_service,
+    )))
     return CleanupResult(tuple(deleted), tuple(skipped), tuple(backups), tuple(warnings), dry)
 
 
@@ -149,12 +170,14 @@ def _targets(gateway: Gateway, options: SwitchOptions, warnings: list[str]) -> l
     ]
     users = node_local_dns_users(gateway)
     if users:
-        warnings.append(
-            f"{', '.join(users)} reads ConfigMap {options.namespace}/{options.kube_dns_configmap} for "
+        warnings.append(msg(
+            "rollback.cleanup-node-local-dns",
+            "{users} reads ConfigMap {namespace}/{configmap} for "
             "its stub domains: keeping that ConfigMap; move NodeLocal DNSCache's configuration first, "
-            "then delete it by hand"
-        )
-        targets = [t for t in targets if t[0] != "ConfigMap"]
+            "then delete it by hand",
+            users=", ".join(users), namespace=options.namespace, configmap=options.kube_dns_configmap,
+        ))
+        targets = [target for target in targets if target[0] != "ConfigMap"]
     return targets
 
 
@@ -164,7 +187,7 @@ def _delete_step(kind: str, name: str, ns: str) -> Step:
         f"cleanup.{kind.lower()}",
         "deploy",
         0,
-        f"Delete {label}",
+        msg("rollback.cleanup-step-delete", "Delete {object}", object=label),
         (f"kubectl delete {kind.lower()} {name} -n {ns}",),
         label,
         None,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wizard.errors import InputError, WizardError
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import Obj
 from wizard.migration import autoscaler as autoscalers
@@ -126,16 +127,25 @@ def plan_rollback(
     ns = options.namespace
     original = kube_dns_replicas or original_kube_dns_replicas(gateway, journal, options)
     if original is None or original < 1:
-        raise InputError(
-            f"the original kube-dns replica count is unknown (no annotation on Deployment {ns}/"
-            f"{options.coredns_deployment}, nothing in the journal); pass --kube-dns-replicas N"
-        )
+        raise InputError(msg(
+            "rollback.original-replicas-unknown",
+            "the original kube-dns replica count is unknown (no annotation on Deployment {namespace}/"
+            "{deployment}, nothing in the journal); pass --kube-dns-replicas N",
+            namespace=ns, deployment=options.coredns_deployment,
+        ))
     record = read_cluster_record(gateway, options)
     if record.kube_dns is None:
         raise _Stop(
-            f"Deployment {ns}/{options.kube_dns_deployment} does not exist (cleaned up?)",
-            "re-create it from the backup in the state directory's backups/ (kubectl apply -f), "
-            "then run rollback again",
+            msg(
+                "rollback.kube-dns-missing",
+                "Deployment {namespace}/{deployment} does not exist (cleaned up?)",
+                namespace=ns, deployment=options.kube_dns_deployment,
+            ),
+            msg(
+                "rollback.kube-dns-missing-advice",
+                "re-create it from the backup in the state directory's backups/ (kubectl apply -f), "
+                "then run rollback again",
+            ),
         )
     actions: list[Planned] = []
     scaler, scaler_live = _find_autoscaler(
@@ -205,7 +215,10 @@ def rollback(
     except InputError:
         raise
     except WizardError as err:
-        advice = "fix the cause and run `coredns-wizard rollback` again (every step is safe to repeat)"
+        advice = msg(
+            "rollback.error-advice",
+            "fix the cause and run `coredns-wizard rollback` again (every step is safe to repeat)",
+        )
         emit(Problem(str(err), advice, ()))
         emit(SwitchStopped(str(err), advice))
         return RollbackOutcome(False, str(err), advice, None)
@@ -217,9 +230,12 @@ def _as_action(planned: Planned) -> Action:
 
 def _declined(step: Step) -> SwitchStop:
     return _Stop(
-        f"the operator declined: {step.description}",
-        "nothing was changed by this step; `coredns-wizard status` shows where the rollback "
-        "stands; run `coredns-wizard rollback` again when ready",
+        msg("rollback.declined", "the operator declined: {step}", step=step.description),
+        msg(
+            "rollback.declined-advice",
+            "nothing was changed by this step; `coredns-wizard status` shows where the rollback "
+            "stands; run `coredns-wizard rollback` again when ready",
+        ),
     )
 
 
@@ -254,13 +270,33 @@ def _finished(
             journal.done(ROLLBACK_STEP, "rollback finished", f"deployment {ns}/{kd}", None, original)
     shared = _shared_nodes(gateway, options) if not dry else ""
     if shared:
-        emit(Note(f"warning: {shared}"))
+        emit(Note(msg("rollback.warning", "warning: {warning}", warning=shared)))
     summary = (
-        f"{'dry-run: would restore' if dry else 'restored'} kube-dns {ns}/{kd} to {original} replicas"
-        f"{'' if not coredns_exists else f'; CoreDNS {ns}/{cd} at 0'}"
-        + (f"; autoscaler {_name(plan.autoscaler)} restored" if plan.autoscaler else "")
-        + (f"; warning: {shared}" if shared else "")
+        msg(
+            "rollback.summary-dry-run",
+            "dry-run: would restore kube-dns {namespace}/{deployment} to {replicas} replicas",
+            namespace=ns, deployment=kd, replicas=original,
+        )
+        if dry
+        else msg(
+            "rollback.summary", "restored kube-dns {namespace}/{deployment} to {replicas} replicas",
+            namespace=ns, deployment=kd, replicas=original,
+        )
     )
+    if coredns_exists:
+        summary = msg(
+            "rollback.summary-coredns", "{summary}; CoreDNS {namespace}/{deployment} at 0",
+            summary=summary, namespace=ns, deployment=cd,
+        )
+    if plan.autoscaler:
+        summary = msg(
+            "rollback.summary-autoscaler", "{summary}; autoscaler {autoscaler} restored",
+            summary=summary, autoscaler=_name(plan.autoscaler),
+        )
+    if shared:
+        summary = msg(
+            "rollback.summary-warning", "{summary}; warning: {warning}", summary=summary, warning=shared
+        )
     emit(SwitchCompleted(summary))
     return RollbackOutcome(True, summary, "", original)
 
@@ -280,11 +316,15 @@ def _shared_nodes(gateway: Gateway, options: SwitchOptions) -> str:
     shared = {n: c for n, c in sorted(per_node.items()) if c > 1}
     if not shared:
         return ""
-    where = ", ".join(f"{n} ({c} pods)" for n, c in shared.items())
-    return (
-        f"kube-dns pods share node(s) {where}: the scheduler had no other node for them; a node failure "
-        f"takes several with it (spread them later with `kubectl rollout restart deployment "
-        f"{options.kube_dns_deployment} -n {options.namespace}` once nodes are free)"
+    where = ", ".join(
+        msg("rollback.shared-node", "{node} ({count} pods)", node=n, count=c) for n, c in shared.items()
+    )
+    return msg(
+        "rollback.shared-nodes",
+        "kube-dns pods share node(s) {where}: the scheduler had no other node for them; a node failure "
+        "takes several with it (spread them later with `kubectl rollout restart deployment "
+        "{deployment} -n {namespace}` once nodes are free)",
+        where=where, deployment=options.kube_dns_deployment, namespace=options.namespace,
     )
 
 
@@ -324,9 +364,11 @@ def _pause_autoscaler(
             )
         before = autoscalers.replicas_of(live)
         gateway.scale_deployment(record.namespace, record.name, 0)
-        return (
-            f"autoscaler {record.namespace}/{record.name} {before} → 0 (recorded: {record.replicas} "
-            f"replica(s), --target={record.target})"
+        return msg(
+            "rollback.paused-autoscaler",
+            "autoscaler {namespace}/{name} {before} → 0 (recorded: {replicas} replica(s), --target={target})",
+            namespace=record.namespace, name=record.name, before=before, replicas=record.replicas,
+            target=record.target,
         )
 
     return Planned(
@@ -334,8 +376,12 @@ def _pause_autoscaler(
             "rollback.pause-autoscaler",
             "pause-autoscaler",
             0,
-            f"Pause autoscaler {record.namespace}/{record.name} (→ 0 replicas) so it cannot scale CoreDNS "
-            "or kube-dns while the rollback runs",
+            msg(
+                "rollback.step-pause-autoscaler",
+                "Pause autoscaler {namespace}/{name} (→ 0 replicas) so it cannot scale CoreDNS "
+                "or kube-dns while the rollback runs",
+                namespace=record.namespace, name=record.name,
+            ),
             (f"kubectl scale deployment {record.name} -n {record.namespace} --replicas=0",),
             f"deployment {record.namespace}/{record.name}",
             0,
@@ -357,7 +403,10 @@ def _scale_coredns_to_zero(gateway: Gateway, options: SwitchOptions, core: int) 
             "rollback.scale-coredns",
             "scale-coredns",
             0,
-            f"Scale CoreDNS {ns}/{cd} {core} → 0",
+            msg(
+                "rollback.step-scale-coredns-zero", "Scale CoreDNS {namespace}/{deployment} {before} → 0",
+                namespace=ns, deployment=cd, before=core,
+            ),
             (f"kubectl scale deployment {cd} -n {ns} --replicas=0",),
             f"deployment {ns}/{cd}",
             0,
@@ -373,8 +422,11 @@ def _restore_autoscaler_step(gateway: Gateway, record: AutoscalerRecord) -> Plan
             "rollback.restore-autoscaler",
             "finish-autoscaler",
             0,
-            f"Restore autoscaler {record.namespace}/{record.name}: --target={record.target}, "
-            f"{record.replicas} replica(s)",
+            msg(
+                "rollback.step-restore-autoscaler",
+                "Restore autoscaler {namespace}/{name}: --target={target}, {replicas} replica(s)",
+                namespace=record.namespace, name=record.name, target=record.target, replicas=record.replicas,
+            ),
             (
                 f"kubectl patch deployment {record.name} -n {record.namespace} (--target={record.target})",
                 f"kubectl scale deployment {record.name} -n {record.namespace} --replicas={record.replicas}",

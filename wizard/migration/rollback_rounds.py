@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wizard.i18n import Message, msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import Obj, endpoint_ips, spec_replicas
 from wizard.k8s.watch import WaitProgress, WaitTimeout, wait_for
@@ -45,7 +46,8 @@ RollbackStop = SwitchStop
 step runner's one stop exception (every rollback stop names its advice)."""
 
 
-RERUN = "run `coredns-wizard rollback` again"
+def _rerun() -> Message:
+    return msg("rollback.rerun", "run `coredns-wizard rollback` again")
 
 
 @dataclass(frozen=True)
@@ -174,39 +176,51 @@ class KubeDnsRestorer:
         """kube-dns has no anti-affinity of its own: pods beyond the free nodes share one."""
         if unspread <= len(start.spread_free):
             return
-        self.notes.append(
-            f"warning: kube-dns pods will share nodes: {self.original} replicas, but only "
-            f"{len(start.room.eligible)} node(s) accept a kube-dns pod ({node_names(start.room.eligible)}) "
-            f"and {len(start.spread_free)} of them run no DNS pod now; a node failure will take "
+        self.notes.append(msg(
+            "rollback.warn-sharing",
+            "warning: kube-dns pods will share nodes: {original} replicas, but only "
+            "{eligible} node(s) accept a kube-dns pod ({nodes}) "
+            "and {free} of them run no DNS pod now; a node failure will take "
             "several kube-dns pods with it (add nodes, or spread them later with "
-            f"`kubectl rollout restart deployment {self.kd} -n {self.ns}`)"
-        )
+            "`kubectl rollout restart deployment {deployment} -n {namespace}`)",
+            original=self.original, eligible=len(start.room.eligible), nodes=node_names(start.room.eligible),
+            free=len(start.spread_free), deployment=self.kd, namespace=self.ns,
+        ))
 
     def _grow_reason(self, start: StartingPoint, missing: int) -> str:
         if not start.spread_free:
-            return (
-                f"rollback order: grow kube-dns {start.kube_dns_replicas} → {self.original}; no CoreDNS "
-                "pod is left to make room, so kube-dns comes back where the scheduler puts it"
+            return msg(
+                "rollback.order-grow",
+                "rollback order: grow kube-dns {before} → {after}; no CoreDNS "
+                "pod is left to make room, so kube-dns comes back where the scheduler puts it",
+                before=start.kube_dns_replicas, after=self.original,
             )
-        return (
-            f"rollback order: grow kube-dns first; {node_names(start.spread_free)} accept a kube-dns pod "
-            f"and run no DNS pod, room for the {missing} missing one(s) on distinct nodes, so kube-dns "
-            "comes back before any CoreDNS pod is removed"
+        return msg(
+            "rollback.order-grow-first",
+            "rollback order: grow kube-dns first; {nodes} accept a kube-dns pod "
+            "and run no DNS pod, room for the {missing} missing one(s) on distinct nodes, so kube-dns "
+            "comes back before any CoreDNS pod is removed",
+            nodes=node_names(start.spread_free), missing=missing,
         )
 
     def _swap_reason(self, start: StartingPoint, grow: int) -> str:
         grown = (
-            f"{grow} kube-dns pod(s) go to node(s) that run no DNS pod "
-            f"({node_names(start.spread_free)}), then "
+            msg(
+                "rollback.order-swap-grown",
+                "{grow} kube-dns pod(s) go to node(s) that run no DNS pod ({nodes}), then ",
+                grow=grow, nodes=node_names(start.spread_free),
+            )
             if grow
             else ""
         )
-        nodes = node_names(start.room.eligible) or "none"
-        return (
-            f"rollback order: swap in place; the nodes that accept a kube-dns pod ({nodes}) run CoreDNS "
+        nodes = node_names(start.room.eligible) or msg("rollback.none", "none")
+        return msg(
+            "rollback.order-swap",
+            "rollback order: swap in place; the nodes that accept a kube-dns pod ({nodes}) run CoreDNS "
             "pods (whose required anti-affinity repels kube-dns pods) or kube-dns pods already, so "
-            f"{grown}each round removes one CoreDNS pod (while another ready endpoint remains) and "
-            "starts one kube-dns pod on the node it freed: kube-dns ends spread over distinct nodes"
+            "{grown}each round removes one CoreDNS pod (while another ready endpoint remains) and "
+            "starts one kube-dns pod on the node it freed: kube-dns ends spread over distinct nodes",
+            nodes=nodes, grown=grown,
         )
 
     # ---- steps ------------------------------------------------------------------------------
@@ -218,7 +232,12 @@ class KubeDnsRestorer:
 
         return Planned(
             Step(
-                step_id, "scale-kube-dns", 0, f"Scale kube-dns {self.ns}/{self.kd} {before} → {after}",
+                step_id, "scale-kube-dns", 0,
+                msg(
+                    "rollback.step-scale-kube-dns",
+                    "Scale kube-dns {namespace}/{deployment} {before} → {after}",
+                    namespace=self.ns, deployment=self.kd, before=before, after=after,
+                ),
                 (f"kubectl scale deployment {self.kd} -n {self.ns} --replicas={after}",),
                 f"deployment {self.ns}/{self.kd}", after, True,
             ),
@@ -231,13 +250,22 @@ class KubeDnsRestorer:
 
         def scale() -> str:
             self.gateway.scale_deployment(self.ns, self.kd, placed)
-            return f"Deployment {self.ns}/{self.kd} {kube} → {placed} (Pending pods removed)"
+            return msg(
+                "rollback.pending-removed",
+                "Deployment {namespace}/{deployment} {before} → {after} (Pending pods removed)",
+                namespace=self.ns, deployment=self.kd, before=kube, after=placed,
+            )
 
         return Planned(
             Step(
                 "rollback.drop-pending-kube-dns", "scale-kube-dns", 0,
-                f"Scale kube-dns {self.ns}/{self.kd} {kube} → {placed}: its Pending pods fit on no node "
-                "until CoreDNS makes room",
+                msg(
+                    "rollback.step-drop-pending",
+                    "Scale kube-dns {namespace}/{deployment} {before} → {after}: its Pending pods fit on "
+                    "no node "
+                    "until CoreDNS makes room",
+                    namespace=self.ns, deployment=self.kd, before=kube, after=placed,
+                ),
                 (f"kubectl scale deployment {self.kd} -n {self.ns} --replicas={placed}",),
                 f"deployment {self.ns}/{self.kd}", placed, True,
             ),
@@ -256,16 +284,27 @@ class KubeDnsRestorer:
 
         def gone() -> str:
             if self.dry:
-                self.emit(Waiting("dry-run: would wait until the removed CoreDNS pod is gone", 0.0, 0.0))
-                return "dry-run: skipped"
+                self.emit(Waiting(
+                    msg(
+                        "rollback.dry-run-wait-gone",
+                        "dry-run: would wait until the removed CoreDNS pod is gone",
+                    ),
+                    0.0, 0.0,
+                ))
+                return msg("rollback.dry-run-skipped", "dry-run: skipped")
             return self._wait_coredns_gone(core - 1, victims)
 
         return [
             Planned(
                 Step(
                     f"rollback.s{swap}.scale-coredns", "scale-coredns", swap,
-                    f"Scale CoreDNS {self.ns}/{self.cd} {core} → {core - 1} to free a node for a kube-dns "
-                    "pod",
+                    msg(
+                        "rollback.step-scale-coredns-free",
+                        "Scale CoreDNS {namespace}/{deployment} {before} → {after} to free a node for a "
+                        "kube-dns "
+                        "pod",
+                        namespace=self.ns, deployment=self.cd, before=core, after=core - 1,
+                    ),
                     (f"kubectl scale deployment {self.cd} -n {self.ns} --replicas={core - 1}",),
                     f"deployment {self.ns}/{self.cd}", core - 1, True,
                 ),
@@ -274,8 +313,12 @@ class KubeDnsRestorer:
             Planned(
                 Step(
                     f"rollback.s{swap}.wait-coredns-gone", "check-endpoints", swap,
-                    f"Wait until the removed CoreDNS pod has left the endpoints of Service "
-                    f"{self.ns}/{self.options.dns_service} and terminated",
+                    msg(
+                        "rollback.step-wait-coredns-gone",
+                        "Wait until the removed CoreDNS pod has left the endpoints of Service "
+                        "{namespace}/{service} and terminated",
+                        namespace=self.ns, service=self.options.dns_service,
+                    ),
                     (f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",),
                     f"service {self.ns}/{self.options.dns_service}",
                 ),
@@ -292,10 +335,18 @@ class KubeDnsRestorer:
         now = spec_replicas(self.gateway.try_get("Deployment", self.ns, deployment))
         if now not in (before, after):
             raise RollbackStop(
-                f"Deployment {self.ns}/{deployment} has {now} replicas, but this step was planned for "
-                f"{before} → {after}: something else scaled it since the rollback began",
-                f"find what scales it (`kubectl get deploy,hpa -n {self.ns}`), then {RERUN} (it plans "
-                "again from the cluster as it is)",
+                msg(
+                    "rollback.unexpected-replicas",
+                    "Deployment {namespace}/{deployment} has {now} replicas, but this step was planned for "
+                    "{before} → {after}: something else scaled it since the rollback began",
+                    namespace=self.ns, deployment=deployment, now=now, before=before, after=after,
+                ),
+                msg(
+                    "rollback.unexpected-replicas-advice",
+                    "find what scales it (`kubectl get deploy,hpa -n {namespace}`), then {rerun} (it plans "
+                    "again from the cluster as it is)",
+                    namespace=self.ns, rerun=_rerun(),
+                ),
             )
 
     def _check_another_endpoint(self, core: int) -> dict[str, str]:
@@ -306,12 +357,22 @@ class KubeDnsRestorer:
         self.emit(EndpointsChanged(members.ready, members.not_ready))
         if len(members.ready) < 2:
             raise RollbackStop(
-                f"refusing to scale CoreDNS {self.ns}/{self.cd} {core} → {core - 1}: the Service "
-                f"{self.ns}/{self.options.dns_service} has {len(members.ready)} ready endpoint(s) "
-                f"({', '.join(members.ready) or 'none'}) and removing one could leave it with none, while "
-                "no node has room for a kube-dns pod",
-                "make room for a kube-dns pod (uncordon or add a node that runs no CoreDNS pod), or wait "
-                f"until the CoreDNS pods are Ready, then {RERUN}",
+                msg(
+                    "rollback.refuse-last-endpoint",
+                    "refusing to scale CoreDNS {namespace}/{deployment} {before} → {after}: the Service "
+                    "{namespace}/{service} has {count} ready endpoint(s) "
+                    "({ips}) and removing one could leave it with none, while "
+                    "no node has room for a kube-dns pod",
+                    namespace=self.ns, deployment=self.cd, before=core, after=core - 1,
+                    service=self.options.dns_service, count=len(members.ready),
+                    ips=", ".join(members.ready) or msg("rollback.none", "none"),
+                ),
+                msg(
+                    "rollback.refuse-last-endpoint-advice",
+                    "make room for a kube-dns pod (uncordon or add a node that runs no CoreDNS pod), or wait "
+                    "until the CoreDNS pods are Ready, then {rerun}",
+                    rerun=_rerun(),
+                ),
             )
         return {
             str(p["metadata"]["name"]): str((p.get("status") or {}).get("podIP") or "")
@@ -322,16 +383,24 @@ class KubeDnsRestorer:
     def _wait_step(self, step_id: str, want: int) -> Planned:
         def wait() -> str:
             if self.dry:
-                self.emit(
-                    Waiting(f"dry-run: would wait for {want} Ready kube-dns pods in the endpoints", 0.0, 0.0)
-                )
-                return "dry-run: skipped"
+                self.emit(Waiting(
+                    msg(
+                        "rollback.dry-run-wait-kube-dns",
+                        "dry-run: would wait for {want} Ready kube-dns pods in the endpoints", want=want,
+                    ),
+                    0.0, 0.0,
+                ))
+                return msg("rollback.dry-run-skipped", "dry-run: skipped")
             return self._wait_kube_dns_serving(want)
 
         return Planned(
             Step(
                 step_id, "check-endpoints", 0,
-                f"Wait for {want} kube-dns pod(s) Ready and in the Service endpoints",
+                msg(
+                    "rollback.step-wait-kube-dns",
+                    "Wait for {want} kube-dns pod(s) Ready and in the Service endpoints",
+                    want=want,
+                ),
                 (f"kubectl get endpoints {self.options.dns_service} -n {self.ns}",),
                 f"service {self.ns}/{self.options.dns_service}",
             ),
@@ -343,15 +412,25 @@ class KubeDnsRestorer:
 
         def wait() -> str:
             if self.dry:
-                self.emit(Waiting("dry-run: would wait for the terminating DNS pods to be gone", 0.0, 0.0))
-                return "dry-run: skipped"
+                self.emit(Waiting(
+                    msg(
+                        "rollback.dry-run-wait-terminating",
+                        "dry-run: would wait for the terminating DNS pods to be gone",
+                    ),
+                    0.0, 0.0,
+                ))
+                return msg("rollback.dry-run-skipped", "dry-run: skipped")
             return self._wait_terminating_gone(set(names))
 
         return Planned(
             Step(
                 "rollback.wait-terminating", "check-endpoints", 0,
-                f"Wait until the terminating DNS pod(s) {', '.join(names)} are gone (a scale-down "
-                "before the rollback removed them; they still hold their nodes)",
+                msg(
+                    "rollback.step-wait-terminating",
+                    "Wait until the terminating DNS pod(s) {pods} are gone (a scale-down "
+                    "before the rollback removed them; they still hold their nodes)",
+                    pods=", ".join(names),
+                ),
                 (f"kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide --watch",),
                 f"pods {self.ns} -l k8s-app=kube-dns",
             ),
@@ -368,15 +447,26 @@ class KubeDnsRestorer:
         try:
             wait_for(
                 self.gateway, "Pod", self.ns, gone, timeout,
-                f"terminating DNS pod(s) {', '.join(sorted(names))} gone",
+                msg(
+                    "rollback.waiting-terminating-gone", "terminating DNS pod(s) {pods} gone",
+                    pods=", ".join(sorted(names)),
+                ),
                 label_selector="k8s-app=kube-dns", on_progress=self._progress(timeout),
             )
         except WaitTimeout as err:
             raise RollbackStop(
-                f"a terminating DNS pod did not go away: {err}",
-                f"check it with `kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide`, then {RERUN}",
+                msg(
+                    "rollback.terminating-stuck", "a terminating DNS pod did not go away: {error}",
+                    error=str(err),
+                ),
+                msg(
+                    "rollback.check-pods-advice",
+                    "check it with `kubectl get pods -n {namespace} -l k8s-app=kube-dns -o wide`, "
+                    "then {rerun}",
+                    namespace=self.ns, rerun=_rerun(),
+                ),
             ) from None
-        return f"{', '.join(sorted(names))} gone"
+        return msg("rollback.pods-gone", "{pods} gone", pods=", ".join(sorted(names)))
 
     # ---- waits ------------------------------------------------------------------------------
     def _progress(self, timeout: float) -> Callable[[WaitProgress], None]:
@@ -395,7 +485,11 @@ class KubeDnsRestorer:
             self.emit(PodsChanged(classified.views))
             return classified if len(classified.coredns) <= want else None
 
-        what = f"CoreDNS {self.ns}/{self.cd} down to {want} pod(s), the removed one terminated"
+        what = msg(
+            "rollback.waiting-coredns-down",
+            "CoreDNS {namespace}/{deployment} down to {want} pod(s), the removed one terminated",
+            namespace=self.ns, deployment=self.cd, want=want,
+        )
         try:
             left = wait_for(
                 self.gateway, "Pod", self.ns, settled, timeout, what,
@@ -403,8 +497,16 @@ class KubeDnsRestorer:
             )
         except WaitTimeout as err:
             raise RollbackStop(
-                f"the removed CoreDNS pod did not terminate: {err}",
-                f"check it with `kubectl get pods -n {self.ns} -l k8s-app=kube-dns -o wide`, then {RERUN}",
+                msg(
+                    "rollback.coredns-not-terminated", "the removed CoreDNS pod did not terminate: {error}",
+                    error=str(err),
+                ),
+                msg(
+                    "rollback.check-pods-advice",
+                    "check it with `kubectl get pods -n {namespace} -l k8s-app=kube-dns -o wide`, "
+                    "then {rerun}",
+                    namespace=self.ns, rerun=_rerun(),
+                ),
             ) from None
         remaining = {str(p["metadata"]["name"]) for p in left.coredns}
         removed = {name: ip for name, ip in before.items() if name not in remaining}
@@ -422,13 +524,26 @@ class KubeDnsRestorer:
         try:
             wait_for(
                 self.gateway, "Endpoints", self.ns, left_endpoints, timeout,
-                f"{', '.join(sorted(gone_ips)) or 'the removed pod'} gone from the endpoints of {service}",
+                msg(
+                    "rollback.waiting-left-endpoints", "{ips} gone from the endpoints of {service}",
+                    ips=", ".join(sorted(gone_ips)) or msg("rollback.the-removed-pod", "the removed pod"),
+                    service=service,
+                ),
                 field_selector=self._service_field(), on_progress=self._progress(timeout),
             )
         except WaitTimeout as err:
-            raise RollbackStop(f"the removed CoreDNS pod stayed in the endpoints: {err}", RERUN) from None
-        names = ", ".join(sorted(removed)) or "a CoreDNS pod"
-        return f"{names} terminated and out of the endpoints of {service}"
+            raise RollbackStop(
+                msg(
+                    "rollback.coredns-stayed", "the removed CoreDNS pod stayed in the endpoints: {error}",
+                    error=str(err),
+                ),
+                _rerun(),
+            ) from None
+        names = ", ".join(sorted(removed)) or msg("rollback.a-coredns-pod", "a CoreDNS pod")
+        return msg(
+            "rollback.coredns-pod-out", "{pods} terminated and out of the endpoints of {service}",
+            pods=names, service=service,
+        )
 
     def _wait_kube_dns_serving(self, want: int) -> str:
         timeout = self.options.ready_timeout_seconds
@@ -453,7 +568,10 @@ class KubeDnsRestorer:
             return None
 
         service = f"Service {self.ns}/{self.options.dns_service}"
-        what = f"{want} Ready kube-dns pod(s) in the endpoints of {service}"
+        what = msg(
+            "rollback.waiting-kube-dns", "{want} Ready kube-dns pod(s) in the endpoints of {service}",
+            want=want, service=service,
+        )
         try:
             ips = wait_for(
                 self.gateway, "Endpoints", self.ns, serving, timeout, what,
@@ -462,18 +580,33 @@ class KubeDnsRestorer:
         except WaitTimeout as err:
             raise self._not_back(str(err)) from None
         if refused:
-            raise self._not_back(f"the scheduler refused a kube-dns pod: {refused[0]}")
-        return f"kube-dns serving from {ips}"
+            raise self._not_back(
+                msg(
+                    "rollback.scheduler-refused", "the scheduler refused a kube-dns pod: {why}",
+                    why=refused[0],
+                )
+            )
+        return msg("rollback.kube-dns-serving", "kube-dns serving from {ips}", ips=ips)
 
     def _not_back(self, why: str) -> RollbackStop:
         members = endpoint_membership(self.gateway, self.options, list_dns_pods(self.gateway, self.options))
-        kube = ", ".join(members.kube_dns_ready) or "none"
-        core = ", ".join(members.coredns_ready) or "none"
+        kube = ", ".join(members.kube_dns_ready) or msg("rollback.none", "none")
+        core = ", ".join(members.coredns_ready) or msg("rollback.none", "none")
         return RollbackStop(
-            f"kube-dns did not come back: {why} (ready endpoints: kube-dns {kube}, CoreDNS {core}); "
-            "CoreDNS was left serving",
-            f"check the kube-dns pods (`kubectl describe pod -n {self.ns} -l k8s-app=kube-dns`), fix what "
-            f"keeps them from starting, then {RERUN}",
+            msg(
+                "rollback.kube-dns-not-back",
+                "kube-dns did not come back: {why} (ready endpoints: kube-dns {kube_dns}, CoreDNS "
+                "{coredns}); "
+                "CoreDNS was left serving",
+                why=why, kube_dns=kube, coredns=core,
+            ),
+            msg(
+                "rollback.kube-dns-not-back-advice",
+                "check the kube-dns pods (`kubectl describe pod -n {namespace} -l k8s-app=kube-dns`), fix "
+                "what "
+                "keeps them from starting, then {rerun}",
+                namespace=self.ns, rerun=_rerun(),
+            ),
         )
 
     def _service_field(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from wizard.i18n import msg
 from wizard.k8s.gateway import Gateway
 from wizard.k8s.objects import ready_replicas
 from wizard.migration.autoscaler import AutoscalerRecord, describe_now
@@ -167,7 +168,7 @@ def read_status(
     if pending is not None:
         phase = "rolling-back"
     journal_tail = _journal_tail(journal, tail)
-    autoscaler_now = "none recorded"
+    autoscaler_now: str = msg("rollback.status-autoscaler-none", "none recorded")
     if record.autoscaler is not None:
         live = gateway.try_get("Deployment", record.autoscaler.namespace, record.autoscaler.name)
         autoscaler_now = describe_now(live)
@@ -207,38 +208,91 @@ def _next_action(
     phase: str, kube_dns: int, original: int | None, pending: UnfinishedRollback | None
 ) -> str:
     if pending is not None:
-        back = f"kube-dns has {kube_dns} of {original if original is not None else '?'} replicas back"
-        if pending.how == "declined" and pending.last_done is None:
-            return (
-                f"a rollback was declined at {pending.stopped_at} before it changed anything ({back}); run "
-                "`coredns-wizard rollback` to roll back, or `coredns-wizard switch` to keep CoreDNS and "
-                "finish the switch"
-            )
-        return (
-            f"finish the rollback: run `coredns-wizard rollback` ({back}; it plans again from the cluster "
-            "as it is and skips nothing that is still needed)"
+        back = msg(
+            "rollback.status-replicas-back", "kube-dns has {kube_dns} of {original} replicas back",
+            kube_dns=kube_dns, original=original if original is not None else "?",
         )
-    return {
-        "not-started": "run `coredns-wizard plan`, then `coredns-wizard switch`",
-        "deployed": "run `coredns-wizard switch` to start the rounds, or `coredns-wizard rollback`",
-        "in-progress": "resume with `coredns-wizard switch`, or roll back with `coredns-wizard rollback`",
-        "completed": "nothing to do until clean-up is allowed (`coredns-wizard cleanup`)",
-        "rolled-back": "nothing: kube-dns serves again; `coredns-wizard switch` starts a new switch",
-    }.get(phase, "")
+        if pending.how == "declined" and pending.last_done is None:
+            return msg(
+                "rollback.status-next-declined",
+                "a rollback was declined at {step} before it changed anything ({back}); run "
+                "`coredns-wizard rollback` to roll back, or `coredns-wizard switch` to keep CoreDNS and "
+                "finish the switch",
+                step=pending.stopped_at, back=back,
+            )
+        return msg(
+            "rollback.status-next-finish",
+            "finish the rollback: run `coredns-wizard rollback` ({back}; it plans again from the cluster "
+            "as it is and skips nothing that is still needed)",
+            back=back,
+        )
+    if phase == "not-started":
+        return msg(
+            "rollback.status-next-not-started", "run `coredns-wizard plan`, then `coredns-wizard switch`"
+        )
+    if phase == "deployed":
+        return msg(
+            "rollback.status-next-deployed",
+            "run `coredns-wizard switch` to start the rounds, or `coredns-wizard rollback`",
+        )
+    if phase == "in-progress":
+        return msg(
+            "rollback.status-next-in-progress",
+            "resume with `coredns-wizard switch`, or roll back with `coredns-wizard rollback`",
+        )
+    if phase == "completed":
+        return msg(
+            "rollback.status-next-completed",
+            "nothing to do until clean-up is allowed (`coredns-wizard cleanup`)",
+        )
+    if phase == "rolled-back":
+        return msg(
+            "rollback.status-next-rolled-back",
+            "nothing: kube-dns serves again; `coredns-wizard switch` starts a new switch",
+        )
+    return ""
 
 
 def _phase_line(status: SwitchStatus) -> str:
     """The first status line: the phase and round, or where an unfinished rollback stopped."""
-    rounds = f", round {status.round} of {status.rounds}" if status.round and status.rounds else ""
+    rounds = (
+        msg("rollback.status-round", ", round {round} of {rounds}", round=status.round, rounds=status.rounds)
+        if status.round and status.rounds
+        else ""
+    )
     if status.rollback is not None:
         r = status.rollback
-        where = f"last rollback step done: {r.last_done or 'none'}"
+        done = r.last_done or msg("rollback.status-none", "none")
         if r.stopped_at:
-            why = f" ({r.detail})" if r.detail and r.how == "failed" else ""
-            where += f"; {r.how} at {r.stopped_at}{why}"
-        return f"phase: rolling-back, unfinished ({where}); the switch had reached {status.last_step or '?'}"
-    last = f" (last step {status.last_step})" if status.last_step else ""
-    return f"phase: {status.phase}{rounds}{last}"
+            how = {
+                "declined": msg("rollback.status-how-declined", "declined"),
+                "failed": msg("rollback.status-how-failed", "failed"),
+            }.get(r.how, r.how)
+            if r.detail and r.how == "failed":
+                where = msg(
+                    "rollback.status-where-stopped-why",
+                    "last rollback step done: {done}; {how} at {step} ({detail})",
+                    done=done, how=how, step=r.stopped_at, detail=r.detail,
+                )
+            else:
+                where = msg(
+                    "rollback.status-where-stopped",
+                    "last rollback step done: {done}; {how} at {step}",
+                    done=done, how=how, step=r.stopped_at,
+                )
+        else:
+            where = msg("rollback.status-where", "last rollback step done: {done}", done=done)
+        return msg(
+            "rollback.status-phase-rolling-back",
+            "phase: rolling-back, unfinished ({where}); the switch had reached {last}",
+            where=where, last=status.last_step or "?",
+        )
+    if status.last_step:
+        return msg(
+            "rollback.status-phase-last", "phase: {phase}{rounds} (last step {last})",
+            phase=status.phase, rounds=rounds, last=status.last_step,
+        )
+    return msg("rollback.status-phase", "phase: {phase}{rounds}", phase=status.phase, rounds=rounds)
 
 
 def _cleanup_lines(status: SwitchStatus) -> list[str]:
@@ -246,18 +300,27 @@ def _cleanup_lines(status: SwitchStatus) -> list[str]:
     lines: list[str] = []
     since = status.since_last_scale_down
     if status.last_kube_dns_scale_down is None:
-        lines.append("last kube-dns scale-down: none yet")
+        lines.append(msg("rollback.status-last-scale-down-none", "last kube-dns scale-down: none yet"))
     else:
         hours = since.total_seconds() / 3600 if since is not None else 0.0
-        lines.append(f"last kube-dns scale-down: {_iso(status.last_kube_dns_scale_down)} ({hours:.1f} h ago)")
+        lines.append(msg(
+            "rollback.status-last-scale-down", "last kube-dns scale-down: {at} ({hours:.1f} h ago)",
+            at=_iso(status.last_kube_dns_scale_down), hours=hours,
+        ))
     if status.rollback is not None:
-        lines.append("clean-up: not while a rollback is unfinished")
+        lines.append(msg("rollback.status-cleanup-rollback", "clean-up: not while a rollback is unfinished"))
     elif status.cleanup_allowed_at is None:
-        lines.append("clean-up: not yet (kube-dns still has replicas or was never scaled down)")
+        lines.append(msg(
+            "rollback.status-cleanup-not-yet",
+            "clean-up: not yet (kube-dns still has replicas or was never scaled down)",
+        ))
     elif status.cleanup_allowed:
-        lines.append("clean-up: allowed (`coredns-wizard cleanup`)")
+        lines.append(msg("rollback.status-cleanup-allowed", "clean-up: allowed (`coredns-wizard cleanup`)"))
     else:
-        lines.append(f"clean-up: allowed from {_iso(status.cleanup_allowed_at)}")
+        lines.append(msg(
+            "rollback.status-cleanup-allowed-from", "clean-up: allowed from {at}",
+            at=_iso(status.cleanup_allowed_at),
+        ))
     return lines
 
 
@@ -266,37 +329,60 @@ def status_lines(status: SwitchStatus) -> list[str]:
 
     def dep(d: DeploymentState | None, label: str) -> str:
         return (
-            f"{label}: absent"
+            msg("rollback.status-deployment-absent", "{label}: absent", label=label)
             if d is None
-            else f"{label}: {d.ready}/{d.replicas} ready (Deployment {d.name})"
+            else msg(
+                "rollback.status-deployment", "{label}: {ready}/{replicas} ready (Deployment {name})",
+                label=label, ready=d.ready, replicas=d.replicas, name=d.name,
+            )
         )
 
+    none = msg("rollback.status-none", "none")
+    endpoints = msg(
+        "rollback.status-endpoints", "endpoints: CoreDNS {coredns}; kube-dns {kube_dns}",
+        coredns=", ".join(status.endpoints.coredns_ready) or none,
+        kube_dns=", ".join(status.endpoints.kube_dns_ready) or none,
+    )
+    if status.endpoints.other_ready:
+        endpoints = msg(
+            "rollback.status-endpoints-other", "{endpoints}; other {ips}",
+            endpoints=endpoints, ips=", ".join(status.endpoints.other_ready),
+        )
+    if status.endpoints.not_ready:
+        endpoints = msg(
+            "rollback.status-endpoints-not-ready", "{endpoints}; not ready {ips}",
+            endpoints=endpoints, ips=", ".join(status.endpoints.not_ready),
+        )
     lines = [
         _phase_line(status),
         dep(status.coredns, "CoreDNS"),
         dep(status.kube_dns, "kube-dns"),
-        "endpoints: CoreDNS "
-        + (", ".join(status.endpoints.coredns_ready) or "none")
-        + "; kube-dns "
-        + (", ".join(status.endpoints.kube_dns_ready) or "none")
-        + (f"; other {', '.join(status.endpoints.other_ready)}" if status.endpoints.other_ready else "")
-        + (f"; not ready {', '.join(status.endpoints.not_ready)}" if status.endpoints.not_ready else ""),
+        endpoints,
     ]
     for pod in status.pods:
+        params = dict(name=pod.name, owner=pod.owner, phase=pod.phase, node=pod.node or "-",
+                      ip=pod.ip or "-", restarts=pod.restarts)
         lines.append(
-            f"  pod {pod.name} [{pod.owner}] {pod.phase}{' ready' if pod.ready else ''} on {pod.node or '-'} "
-            f"ip {pod.ip or '-'} restarts {pod.restarts}"
+            msg("rollback.status-pod-ready",
+                "  pod {name} [{owner}] {phase} ready on {node} ip {ip} restarts {restarts}", **params)
+            if pod.ready
+            else msg(
+                "rollback.status-pod", "  pod {name} [{owner}] {phase} on {node} ip {ip} restarts {restarts}",
+                **params,
+            )
         )
     if status.autoscaler is not None:
         a = status.autoscaler
-        lines.append(
-            f"autoscaler {a.namespace}/{a.name}: was {a.replicas} replica(s) --target={a.target}; "
-            f"now {status.autoscaler_now}"
-        )
+        lines.append(msg(
+            "rollback.status-autoscaler",
+            "autoscaler {namespace}/{name}: was {replicas} replica(s) --target={target}; now {now}",
+            namespace=a.namespace, name=a.name, replicas=a.replicas, target=a.target,
+            now=status.autoscaler_now,
+        ))
     lines += _cleanup_lines(status)
     if status.next_action:
-        lines.append(f"next: {status.next_action}")
+        lines.append(msg("rollback.status-next", "next: {next}", next=status.next_action))
     if status.journal_tail:
-        lines.append("journal (last entries):")
+        lines.append(msg("rollback.status-journal", "journal (last entries):"))
         lines.extend(f"  {line}" for line in status.journal_tail)
     return lines
