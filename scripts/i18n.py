@@ -139,7 +139,12 @@ def problems() -> list[str]:
         for path in sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po")):
             for message in read_catalog(path):
                 if message.id:
-                    entries[(message.context, str(message.id))] = (str(message.string or ""), path.name)
+                    key = (message.context, str(message.id))
+                    text = str(message.string or "")
+                    if key in entries and entries[key][0] != text and entries[key][0] and text:
+                        found.append(f"{path.name}: {message.id!r} is translated differently in "
+                                     f"{entries[key][1]} ({entries[key][0]!r} vs {text!r}): one wins")
+                    entries[key] = (text, path.name)
                     if message.fuzzy:
                         found.append(f"{path.name}: {message.id!r} is marked fuzzy")
         for key, item in wanted.items():

@@ -60,6 +60,24 @@ def english_prose(text: str, allow: Iterable[str] = ()) -> list[str]:
     return found
 
 
+COREFILE_LINE = re.compile(
+    r"^[\W\d]*(\.:53|[\w.-]+:53|forward|cache|errors|health|kubernetes|prometheus|loop|reload|"
+    r"loadbalance|ready|template|rcode|lameduck|pods|fallthrough|ttl|hosts|federation|log|bind|"
+    r"stubDomains|upstreamNameservers|federations)\b")
+"""Cluster data shown as it is: the Corefile (diff and editor) and kube-dns's ConfigMap."""
+YAML_COMMENT = re.compile(r"^\W*\d+\s+#")
+"""switch2coredns.yaml's own comments in the Deploy stage's YAML view: the file as it is saved."""
+K8S_EVENT = re.compile(r"\bk8s (Normal|Warning) ")
+"""A Kubernetes Event in the event log: its reason and message come from the cluster."""
+
+
+def screen_prose(text: str) -> list[str]:
+    """english_prose of a wizard screen, its cluster data (Corefile, YAML, Events) left out."""
+    lines = [line for line in text.splitlines()
+             if not (YAML_COMMENT.match(line) or K8S_EVENT.search(line) or COREFILE_LINE.match(line))]
+    return english_prose("\n".join(lines))
+
+
 @contextmanager
 def chinese() -> Iterator[None]:
     """Messages made inside are in Chinese (the process-wide language is restored after)."""

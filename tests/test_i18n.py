@@ -164,6 +164,8 @@ def test_the_completeness_check_can_fail(tmp_path: Path, monkeypatch: pytest.Mon
     po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
                   'msgctxt "sample.one"\nmsgid "{count} replicas"\nmsgstr "{n} 个副本"\n\n'
                   'msgid "gone"\nmsgstr "已删除"\n', encoding="utf-8")
+    header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+    (po.parent / "other.po").write_text(header + 'msgid "gone"\nmsgstr "不见了"\n', encoding="utf-8")
     monkeypatch.setattr(script, "ROOT", tmp_path)
     monkeypatch.setattr(script, "LOCALE_DIR", tmp_path / "wizard" / "locale")
     monkeypatch.setattr(script, "SOURCE_DIRS", ("wizard",))
@@ -172,4 +174,5 @@ def test_the_completeness_check_can_fail(tmp_path: Path, monkeypatch: pytest.Mon
     assert "'untranslated heading' is not in the zh catalogs" in found
     assert "placeholders ['n'] != ['count']" in found
     assert "'gone' is no longer in the code" in found
+    assert "'gone' is translated differently in" in found
     assert "wizard/hidden.py: 1 marked text(s) Babel does not extract" in found

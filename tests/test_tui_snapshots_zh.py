@@ -9,13 +9,12 @@ stays English (english_prose finds it; names, flags, commands and cluster data a
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from i18n_support import english_prose
+from i18n_support import screen_prose
 from test_tui_shell_snapshots import _checked, _prepared, _snapshot
 from test_tui_switch_snapshots import (
     check_snapshot,
@@ -33,12 +32,6 @@ from wizard import i18n
 from wizard.lab.cluster import Lab
 
 SIZES = [(80, 24), (120, 40)]
-COREFILE_LINE = re.compile(
-    r"^[\W\d]*(\.:53|[\w.-]+:53|forward|cache|errors|health|kubernetes|prometheus|loop|reload|"
-    r"loadbalance|ready|template|rcode|lameduck|pods|fallthrough|ttl|hosts|federation|log|bind|"
-    r"stubDomains|upstreamNameservers|federations)\b")
-"""Cluster data shown as it is: the Corefile (diff and editor) and kube-dns's ConfigMap."""
-
 @pytest.fixture(autouse=True)
 def chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -55,16 +48,10 @@ def chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         time.tzset()
 
 
-YAML_COMMENT = re.compile(r"^\W*\d+\s+#")
-"""switch2coredns.yaml's own comments in the Deploy stage's YAML view: the file as it is saved."""
-K8S_EVENT = re.compile(r"\bk8s (Normal|Warning) ")
-"""A Kubernetes Event in the event log: its reason and message come from the cluster."""
 
 
 def assert_no_english(text: str, where: str) -> None:
-    lines = [line for line in text.splitlines()
-             if not (YAML_COMMENT.match(line) or K8S_EVENT.search(line) or COREFILE_LINE.match(line))]
-    found = english_prose("\n".join(lines))
+    found = screen_prose(text)
     assert not found, f"English prose left on {where}:\n" + "\n".join(found)
 
 
