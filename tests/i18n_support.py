@@ -69,12 +69,23 @@ YAML_COMMENT = re.compile(r"^\W*\d+\s+#")
 """switch2coredns.yaml's own comments in the Deploy stage's YAML view: the file as it is saved."""
 K8S_EVENT = re.compile(r"\bk8s (Normal|Warning) ")
 """A Kubernetes Event in the event log: its reason and message come from the cluster."""
+_CONTINUED = re.compile(r"^\W?\s{5,}\S")
 
 
 def screen_prose(text: str) -> list[str]:
     """english_prose of a wizard screen, its cluster data (Corefile, YAML, Events) left out."""
-    lines = [line for line in text.splitlines()
-             if not (YAML_COMMENT.match(line) or K8S_EVENT.search(line) or COREFILE_LINE.match(line))]
+    lines: list[str] = []
+    in_event = False
+    previous = ""
+    for line in text.splitlines():
+        hidden_start = "█" in previous  # a dialog covers where this wrapped line began
+        previous = line
+        if K8S_EVENT.search(line) or (_CONTINUED.match(line) and (in_event or hidden_start)):
+            in_event = True  # the event's message wraps under itself: cluster data too
+            continue
+        in_event = False
+        if not (YAML_COMMENT.match(line) or COREFILE_LINE.match(line)):
+            lines.append(line)
     return english_prose("\n".join(lines))
 
 

@@ -13,9 +13,11 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from i18n_support import screen_prose
 
 REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 240.0
@@ -54,25 +56,48 @@ def wizard_command() -> str:
     return f"{sys.executable} -m screens.entry"
 
 
-def next_key(screen: str) -> str | None:
+@dataclass(frozen=True)
+class Words:
+    """What the driver reads on the screen, in the wizard's language."""
+
+    stage: str
+    cancel: str
+    running: tuple[str, ...]
+    complete: str
+    done_stage: str
+
+
+WORDS = {
+    "en": Words("stage:", "Cancel (esc)", ("RUNNING", "ROLLING BACK"), "Switch complete", "stage: 6 Done"),
+    "zh": Words("阶段:", "取消 (esc)", ("运行中", "回滚中"), "切换完成", "阶段: 6 完成"),
+}
+
+
+def next_key(screen: str, words: Words = WORDS["en"]) -> str | None:
     """What an operator pressing only n and y would press now (None: wait)."""
-    if "Cancel (esc)" in screen:  # a confirmation: name, object and context are on it
+    if words.cancel in screen:  # a confirmation: name, object and context are on it
         return "y"
-    if "RUNNING" in screen or "ROLLING BACK" in screen:
+    if any(word in screen for word in words.running):
         return None  # the engine works; the next confirmation will come by itself
     return "n"
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None,
                     reason="tmux is not installed (scripts/test.sh installs it where apt-get can)")
-def test_demo_switch_completes_with_only_n_and_y(tmp_path: Path) -> None:
-    tmux = Tmux(f"coredns-wizard-test-{os.getpid()}")
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_demo_switch_completes_with_only_n_and_y(tmp_path: Path, language: str) -> None:
+    """In Chinese, every screen the operator sees on the way is also checked for English prose
+    (names, flags, commands and cluster data allowed): the issue 13 promise, end to end."""
+    words = WORDS[language]
+    tmux = Tmux(f"coredns-wizard-test-{os.getpid()}-{language}")
     log_file = tmp_path / "tui.log"
     command = (
         f"cd {REPO} && PYTHONPATH={REPO} XDG_STATE_HOME={tmp_path / 'state'} "
-        f"{wizard_command()} --demo --kernel fixed --observe 2s --ipvs-wait 2s --log-file {log_file}; "
-        "echo WIZARD-EXITED $?; sleep 600"
+        f"XDG_CACHE_HOME={tmp_path / 'cache'} "
+        f"{wizard_command()} --demo --kernel fixed --observe 2s --ipvs-wait 2s --log-file {log_file} "
+        f"--lang {language}; echo WIZARD-EXITED $?; sleep 600"
     )
+    prose: dict[str, str] = {}
     tmux.run("new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
     screen = ""
     pressed: list[str] = []
@@ -83,21 +108,25 @@ def test_demo_switch_completes_with_only_n_and_y(tmp_path: Path) -> None:
             before, screen = screen, tmux.capture()
             if screen != before:
                 changed_at = time.monotonic()
-            if "Switch complete" in screen or "WIZARD-EXITED" in screen:
+            if language != "en" and words.stage in screen:
+                prose.update((line, screen) for line in screen_prose(screen))
+            if words.complete in screen or "WIZARD-EXITED" in screen:
                 break
             if time.monotonic() - changed_at > STUCK_S:
                 break
-            key = next_key(screen) if "stage:" in screen else None
+            key = next_key(screen, words) if words.stage in screen else None
             if key is not None:
                 tmux.press(key)
                 pressed.append(key)
             time.sleep(POLL_S)
-        assert "Switch complete" in screen, (
+        assert words.complete in screen, (
             "the wizard did not reach 'Switch complete' (timed out or stuck); keys pressed: "
             f"{pressed.count('n')} x n, {pressed.count('y')} x y; last screen:\n{screen}\nlog ({log_file}):\n"
             + (log_file.read_text()[-3000:] if log_file.exists() else "none")
         )
-        assert "stage: 6 Done" in screen and "coredns-wizard cleanup" in screen
+        assert words.done_stage in screen and "coredns-wizard cleanup" in screen
+        assert not prose, "English prose on the way:\n" + "\n".join(
+            f"{line}\n  on the screen:\n{where}" for line, where in list(prose.items())[:3])
         assert set(pressed) <= {"n", "y"}
         tmux.press("q")
         deadline = time.monotonic() + 60
