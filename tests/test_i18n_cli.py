@@ -289,3 +289,17 @@ def test_lab_banner_in_chinese(lab: Any, tmp_path: Path) -> None:
     assert "接下来,在导出了该 KUBECONFIG 的 shell 中执行:" in banner and "按 Ctrl-C 停止。" in banner
     assert "# 逐个副本切换到 CoreDNS" in banner and stopped == "实验环境已停止"
     assert english_prose(banner) == []
+
+
+@pytest.mark.parametrize("command", ["translate", "check-corefile", "render", "versions", "lab", "plan",
+                                     "switch", "rollback", "status", "cleanup", None])
+def test_every_help_is_chinese(tmp_path: Path, command: str | None) -> None:
+    """`--help` of the wizard and of every command: options and descriptions in Chinese (flags,
+    metavars and example values stay)."""
+    argv = [command] if command else []
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "LC_ALL": "", "LANG": "C.UTF-8"}
+    done = subprocess.run([sys.executable, "-m", "screens.entry", *argv, "--help", "--lang", "zh"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "用法:" in done.stdout
+    assert english_prose(done.stdout) == [], done.stdout

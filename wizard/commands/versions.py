@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Recommend a CoreDNS version for a Kubernetes version, naming the table it comes from."
+from wizard.i18n import N_, t
+
+HELP = N_("Recommend a CoreDNS version for a Kubernetes version, naming the table it comes from.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--k8s-version", required=True, metavar="V", help="the cluster's Kubernetes version, e.g. 1.22"
+        "--k8s-version", required=True, metavar="V", help=t("the cluster's Kubernetes version, e.g. 1.22")
     )
     parser.add_argument(
         "--kube-dns-image",
         metavar="IMAGE",
-        help="the running kube-dns image; a TKE registry (*.tencentyun.com) selects the TKE table",
+        help=t("the running kube-dns image; a TKE registry (*.tencentyun.com) selects the TKE table"),
     )
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help=t("output format"))
 
 
 def run(args: argparse.Namespace) -> int:
