@@ -170,3 +170,18 @@ def test_the_app_module_leaves_the_stages_for_after_the_first_frame() -> None:
         "[] [('PreconditionsScreen', ''), ('IpvsScreen', ''), ('MigrationScreen', ''), "
         "('DeployScreen', 'ApplyDeployScreen'), ('SwitchScreen', ''), ('DoneScreen', '')]"
     )
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["versions", "--k8s-version", "1.20"]], ids=" ".join)
+def test_help_and_versions_skip_the_standard_librarys_slow_modules(argv: list[str]) -> None:
+    """dataclasses (with inspect, ast, dis, tokenize) and json cost `--help` about 6 ms of its
+    ~10 ms of own work (issue 15: no slower than `kubectl version --client`)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from screens.entry import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass\n"
+        "print(sorted(m for m in ('dataclasses', 'inspect', 'json') if m in sys.modules))\n"
+    )
+    result = _run(code)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr

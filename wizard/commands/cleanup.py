@@ -8,7 +8,6 @@ not passed (unless --force). The kube-dns Service is never deleted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from wizard.i18n import N_
@@ -51,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         confirm = None if args.yes else terminal_confirm(connection.context)
         result = cleanup(gateway, journal, options, TextProgress(), confirm, force=args.force)
     if args.output == "json":
+        import json
+
         json.dump(
             with_message_ids({
                 "deleted": list(result.deleted),

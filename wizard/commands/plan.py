@@ -9,7 +9,6 @@ Exit 0 when nothing blocks, 1 when something does, 2 on bad input or an unreacha
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if progress is not None:
         sys.stderr.write("\r\033[K")
     if args.output == "json":
+        import json
+
         json.dump(with_message_ids(report_json(report)), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:

@@ -9,7 +9,6 @@ Exit 0 when kube-dns serves again with its original replicas, 1 when the rollbac
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -85,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         confirm = None if args.yes else _numbered(terminal_confirm(connection.context), steps)
         outcome = rollback(gateway, journal, options, TextProgress(), confirm, args.kube_dns_replicas)
     if args.output == "json":
+        import json
+
         json.dump(
             with_message_ids({
                 "completed": outcome.completed,

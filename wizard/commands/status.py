@@ -7,7 +7,6 @@ owner, the autoscaler, the journal's last entries, and when clean-up becomes all
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from wizard.i18n import N_
@@ -32,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         journal = open_journal(args, gateway)
         status = read_status(gateway, journal, SwitchOptions(mode="read-only"))
     if args.output == "json":
+        import json
+
         json.dump(with_message_ids(status.to_dict()), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

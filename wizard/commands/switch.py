@@ -11,8 +11,6 @@ writes, built by `wizard.migration.change_record`) is written once the run ends,
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from wizard.commands._options import change_mode, plan_options, with_switch_run_options
     from wizard.commands._progress import TextProgress, open_gateway, open_journal, require_terminal_or_yes
     from wizard.migration.change_record import ObservationRecorder
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     _check_report_path(args.report)
     require_terminal_or_yes(args.yes, args.dry_run, "coredns-wizard switch")
     connection, gateway = open_gateway(args, mode)
-    options = dataclasses.replace(options, assume_yes=args.yes, dns_port=connection.lab_dns_port)
+    options = replace(options, assume_yes=args.yes, dns_port=connection.lab_dns_port)
     progress = TextProgress()
     recorder = ObservationRecorder(progress)  # keeps the observation ticks for --report
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         if report.blocked or report.plan is None:
             return _stop_blocked(args.output, report, record)
         if not options.probe_names:  # probe the business names the plan shows the operator
-            options = dataclasses.replace(options, probe_names=report.facts.sample_services)
+            options = replace(options, probe_names=report.facts.sample_services)
             record.options = options
         # primed with what pre-flight read, so the gate knows the timeout before an edit
         ipvs_gate = IpvsGateTracker.from_facts(gateway, report.facts, options)
@@ -114,16 +114,19 @@ def run(args: argparse.Namespace) -> int:
     return 0 if outcome.completed else 1
 
 
-@dataclasses.dataclass
 class _RunRecord:
-    """What --report needs, kept in one place so every way the run ends writes the same record."""
+    """What --report needs, kept in one place so every way the run ends writes the same record.
+    (A plain class: `dataclasses` would cost every `--help` its import.)"""
 
-    path: str | None
-    connection: Connection
-    options: SwitchOptions
-    report: PreflightReport
-    recorder: ObservationRecorder
-    journal: Journal | None = None
+    def __init__(self, path: str | None, connection: Connection, options: SwitchOptions,
+                 report: PreflightReport, recorder: ObservationRecorder,
+                 journal: Journal | None = None) -> None:
+        self.path = path
+        self.connection = connection
+        self.options = options
+        self.report = report
+        self.recorder = recorder
+        self.journal = journal
 
     def write(self, outcome: str) -> None:
         """Write the change record for this outcome when --report asked for one."""
@@ -334,8 +337,9 @@ def _ipvs_refusal(gate: IpvsGate, options: SwitchOptions, mode: str) -> str:
 
 
 def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> SwitchOptions:
+    from dataclasses import replace
+
     """The IPVS gate's flags; InputError (exit 2) names a bad value before anything connects."""
-    import dataclasses
 
     from wizard.commands._progress import parse_duration
     from wizard.errors import InputError
@@ -344,7 +348,7 @@ def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> Swit
     wait = parse_duration(args.ipvs_wait, "--ipvs-wait")
     if wait < 0:
         raise InputError(t("--ipvs-wait {value}: must not be negative", value=repr(args.ipvs_wait)))
-    return dataclasses.replace(
+    return replace(
         options,
         ipvs_wait_seconds=wait,
         ipvs_ack=None if args.ipvs_ack is None else check_reason(args.ipvs_ack),
@@ -353,5 +357,7 @@ def _with_ipvs_options(options: SwitchOptions, args: argparse.Namespace) -> Swit
 
 
 def _dump(data: dict[str, Any]) -> None:
+    import json
+
     json.dump(with_message_ids(data), sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")

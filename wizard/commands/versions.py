@@ -27,15 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from wizard.dns.versions import parse_kubernetes_version, recommend, registry_host
-    from wizard.i18n import t, tr, with_message_ids
+    from wizard.i18n import tr, with_message_ids
 
     rec = recommend(args.k8s_version, args.kube_dns_image)
     k8s = parse_kubernetes_version(args.k8s_version)
     host = registry_host(args.kube_dns_image) if args.kube_dns_image else None
     if args.output == "json":
+        import json
+
         document = {
             "kubernetes": f"{k8s.major}.{k8s.minor}",
             "kube_dns_registry": host,
