@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from i18n_support import english_prose
@@ -73,3 +74,64 @@ def test_f2_switches_the_migration_stage_and_keeps_the_edit(lab: Lab) -> None:
         asyncio.run(scenario())
     finally:
         context.gateway.close()
+
+
+def test_f2_on_every_stage_and_dialog_keeps_the_wizard_going(lab: Lab) -> None:
+    """F2 twice on each stage from pre-flight to the deploy confirmation (and once while a
+    dialog is open): no crash, the stage still works, `n` still goes on, nothing is applied."""
+    from screens.app import build_app
+    from screens.widgets.confirm import ConfirmationModal
+
+    context = lab_context(lab)
+    app = build_app(context, start_stage="preconditions")
+
+    async def flip(pilot: Any) -> None:
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        await pilot.press("f2")
+        await pilot.pause(0.2)
+        assert i18n.current_language() == "en"
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.screen.id == "stage-preconditions", "pre-flight")
+            await flip(pilot)  # while the pre-flight may still run
+            await wait_until(pilot, lambda: app.context.report is not None, "the report", 90)
+            await wait_until(pilot, lambda: app.advance_blocked() is None, "n allowed")
+            await flip(pilot)
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.screen.id == "stage-ipvs", "the IPVS stage")
+            await pilot.click("#ipvs-reason")
+            await pilot.press(*"rehearsal")
+            await flip(pilot)
+            assert app.screen.query_one("#ipvs-reason").value == "rehearsal", "typed text kept"
+            await pilot.click("#ipvs-reason")
+            await pilot.press(*" on the lab", "enter")
+            await wait_until(pilot, lambda: app.advance_blocked() is None, "the skip")
+            await flip(pilot)
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.screen.id == "stage-migration", "the migration stage")
+            await wait_until(pilot, lambda: app.advance_blocked() is None, "the Corefile check")
+            await flip(pilot)
+            await pilot.press("n")
+            await wait_until(pilot, lambda: app.screen.id == "stage-deploy", "the deploy stage")
+            await wait_until(pilot, lambda: getattr(app.screen, "prepared", None) is not None, "dry-run", 60)
+            await flip(pilot)
+            assert "switch2coredns.yaml" in screen_text(app)
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
+            await pilot.press("f2")
+            await pilot.pause(0.2)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmationModal), "cancelled")
+            await pilot.press("f2")
+            await pilot.pause(0.2)
+            assert app.screen.id == "stage-deploy" and app.return_code is None
+        assert app._exception is None, app._exception
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        context.gateway.close()
+    deployment = context.gateway.try_get("Deployment", "kube-system", "coredns")
+    assert deployment is None, "cancelled: nothing applied"

@@ -164,7 +164,9 @@ class StageScreen(Screen[None]):
             self.redraw_after_relocalize()
             return
         self.keep_before_relocalize()
-        self.run_worker(self._recompose_and_redraw(), group="relocalize", exclusive=True)
+        # on this screen's own message queue: its timers and workers' results wait until the
+        # widgets are back (a worker task would let them find a half-rebuilt screen)
+        self.call_later(self._recompose_and_redraw)
 
     async def _recompose_and_redraw(self) -> None:
         await self.recompose()

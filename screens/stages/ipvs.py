@@ -195,6 +195,8 @@ class IpvsScreen(StageScreen):
         self._arm_poll(generation)  # armed after each read: polls never overlap
 
     def _tick(self) -> None:
+        if not self.live:
+            return  # the app exits, or the stage is being composed again (F2)
         body = gate_text(self.gate, self.wall_clock(), self.skip_reason)
         self.query_one("#ipvs-countdown", Static).update(body)
         self.refresh_gate()
