@@ -37,3 +37,19 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
     options = LabOptions(**{**DEFAULT_TEST_OPTIONS, **(marker.kwargs if marker else {})})
     with Lab(options) as running:
         yield running
+
+
+@pytest.fixture
+def zh(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Chinese for every message made inside the test; the catalog compiled into tmp_path; English
+    (and a fresh catalog cache) again after."""
+    from wizard import i18n
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    i18n._catalogs.clear()
+    i18n.set_language("zh")
+    try:
+        yield
+    finally:
+        i18n.set_language("en")
+        i18n._catalogs.clear()

@@ -9,9 +9,14 @@ outside `backticks` and after no command word, is reported.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 TERMS = {
     # names of things, not prose: they stay English in the Chinese UI (as in ../shared/seed/)
@@ -99,3 +104,14 @@ def chinese() -> Iterator[None]:
         yield
     finally:
         set_language("en")
+
+
+def wizard_zh(lab: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`coredns-wizard ARGS --lang zh` against the lab, headless, its journal in tmp_path."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "wizard", *args, "--lang", "zh",
+         "--kubeconfig", str(lab.kubeconfig_path), "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, env=env, timeout=240, input="",
+    )

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ from wizard.i18n import language_from_argv, language_from_environment, msg, set_
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def zh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    i18n._catalogs.clear()
-    set_language("zh")
-    try:
-        yield
-    finally:
-        set_language("en")
-        i18n._catalogs.clear()
 
 
 @pytest.mark.parametrize(("environ", "expected"), [

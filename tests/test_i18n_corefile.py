@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.i18n_support import chinese, english_prose
-from wizard import i18n
+from tests.i18n_support import english_prose
 from wizard.i18n import Message, error_text, tr, with_message_ids
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,13 +33,6 @@ def check_corefile(tmp_path: Path, text: str, name: str = "Corefile") -> subproc
     return done
 
 
-@pytest.fixture
-def zh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    i18n._catalogs.clear()
-    with chinese():
-        yield
-    i18n._catalogs.clear()
 
 
 # ---------------------------------------------------------------- check-corefile --lang zh

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.i18n_support import english_prose
-from wizard import i18n
-from wizard.i18n import set_language, tr
+from wizard.i18n import tr
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -79,16 +77,6 @@ def wizard(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str
     return done
 
 
-@pytest.fixture
-def zh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    i18n._catalogs.clear()
-    set_language("zh")
-    try:
-        yield
-    finally:
-        set_language("en")
-        i18n._catalogs.clear()
 
 
 # ---------------------------------------------------------------- check-corefile

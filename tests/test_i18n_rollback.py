@@ -5,29 +5,19 @@ the HTML change record's headings and sentences."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from i18n_support import chinese, english_prose
+from i18n_support import chinese, english_prose, wizard_zh
 from switch_support import NS, deployment_replicas
 from test_rollback_scheduling import switch_shrink_first
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wizard_zh(lab: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    return subprocess.run(
-        [sys.executable, "-m", "wizard", *args, "--lang", "zh",
-         "--kubeconfig", str(lab.kubeconfig_path), "--state-dir", str(tmp_path / "state")],
-        capture_output=True, text=True, env=env, timeout=240, input="",
-    )
 
 
 def journal_lines(text: str) -> list[str]:

@@ -5,25 +5,15 @@ the message ids beside the outcome's reason and advice."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from i18n_support import chinese, english_prose
+from i18n_support import chinese, english_prose, wizard_zh
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wizard(lab: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    return subprocess.run(
-        [sys.executable, "-m", "wizard", *args, "--lang", "zh",
-         "--kubeconfig", str(lab.kubeconfig_path), "--state-dir", str(tmp_path / "state")],
-        capture_output=True, text=True, env=env, timeout=240, input="",
-    )
 
 
 def switch_lines(stdout: str, stderr: str) -> list[str]:
@@ -37,7 +27,7 @@ def switch_lines(stdout: str, stderr: str) -> list[str]:
 
 @pytest.mark.lab_options(nodes=4, kernel="fixed")
 def test_switch_in_chinese(lab: Any, tmp_path: Path) -> None:
-    done = wizard(lab, tmp_path, "switch", "--yes", "--observe", "1s", "--ready-timeout", "30s")
+    done = wizard_zh(lab, tmp_path, "switch", "--yes", "--observe", "1s", "--ready-timeout", "30s")
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "coredns-wizard switch: 切换完成:CoreDNS kube-system/coredns 已在提供服务" in out, out[-2000:]
@@ -50,7 +40,7 @@ def test_switch_in_chinese(lab: Any, tmp_path: Path) -> None:
     assert "已观察 1 s,共 4 个目标:16 次查询,0 次失败" in said, said
     assert english_prose(said) == [], said
 
-    again = wizard(lab, tmp_path, "switch", "--yes", "-o", "json", "--observe", "1s")
+    again = wizard_zh(lab, tmp_path, "switch", "--yes", "-o", "json", "--observe", "1s")
     assert again.returncode == 0, again.stderr[-3000:]
     data = json.loads(again.stdout)
     assert data["completed"] is True

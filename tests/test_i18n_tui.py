@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,6 @@ from test_probes_faces import OWNERS, batch
 from test_tui_switch_snapshots import SnapshotApp, fixed_context, fixed_status, svg_text
 from textual.app import App, ComposeResult
 from textual.screen import Screen
-
-from wizard.i18n import set_language
-
-
-@pytest.fixture
-def zh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Chinese for everything made inside the test (the catalog compiled into tmp_path)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    set_language("zh")
-    try:
-        yield
-    finally:
-        set_language("en")
 
 
 def shoot(make_screen: Callable[[], Screen[Any]], prepare: Callable[[Any], None] | None = None,
@@ -141,7 +128,7 @@ def test_header_in_chinese(zh: None) -> None:
     header.link, header.link_detail = "unreachable", t("no response")
     text = header.render_text().plain
     assert "阶段: 切换" in text and "✖ 无法连接 (无响应)" in text
-    assert "集群 prod-east" in text and "API server https://10.0.0.1:6443" in text
+    assert "集群 prod-east" in text and "服务器 https://10.0.0.1:6443" in text
     assert english_prose(text) == []
 
 
