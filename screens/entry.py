@@ -155,17 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         from wizard.cli import main as cli_main
 
         return cli_main(args_list)
+    from wizard.cli import choose_language
     from wizard.errors import WizardError
-    from wizard.i18n import language_from_argv, set_language
 
-    try:
-        set_language(language_from_argv(args_list))
-    except WizardError as err:
-        print(f"coredns-wizard: {err}", file=sys.stderr)
-        return err.exit_code
-    from wizard.cli import localize_argparse
-
-    localize_argparse()
+    refused = choose_language(args_list)
+    if refused is not None:
+        return refused
     parser = build_parser()
     args = parser.parse_args(args_list)
     try:

@@ -101,14 +101,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def choose_language(argv: list[str]) -> int | None:
+    """The language of `--lang` (else the environment's) for everything after, argparse's own
+    texts included; the exit code when `--lang` names no language we have, else None."""
     try:
         set_language(language_from_argv(argv))
     except WizardError as err:
         print(f"coredns-wizard: {err}", file=sys.stderr)
         return err.exit_code
     localize_argparse()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    refused = choose_language(argv)
+    if refused is not None:
+        return refused
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)
