@@ -122,19 +122,6 @@ def require_terminal_or_yes(yes: bool, dry_run: bool, command: str) -> None:
         )
 
 
-def outcome_label(outcome: str) -> str:
-    """A step's outcome as shown to the operator (the value itself in English)."""
-    labels = {
-        "done": t("done"),
-        "skipped": t("skipped"),
-        "already-done": t("already-done"),
-        "dry-run": t("dry-run"),
-        "failed": t("failed"),
-        "declined": t("declined"),
-    }
-    return labels.get(outcome, outcome)
-
-
 class TextProgress:
     """Prints events to stderr: one line per step; waits update one line in place on a TTY."""
 
@@ -168,6 +155,8 @@ class TextProgress:
             self._line(f"→ {tr(event.step.description)}")
         elif isinstance(event, ev.StepFinished):
             mark = {"done": "✓", "already-done": "✓", "skipped": "·", "dry-run": "○"}.get(event.outcome, "✗")
+            from wizard.migration.progress import outcome_label
+
             head = f"  {mark} {event.step.id}: {outcome_label(event.outcome)}"
             self._line(head + (f" — {tr(event.detail)}" if event.detail else ""))
         elif isinstance(event, ev.ProbeBatch):

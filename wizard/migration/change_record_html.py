@@ -12,6 +12,7 @@ from html import escape
 
 from wizard.i18n import current_language, t
 from wizard.migration.change_record import ChangeRecord, StepRecord, local_and_utc
+from wizard.migration.progress import outcome_label
 
 CHART_W, CHART_H, PAD_L, PAD_B, PAD_T, PAD_R = 520, 180, 52, 28, 14, 14
 STYLE = """
@@ -92,7 +93,7 @@ def _steps(steps: Sequence[StepRecord]) -> str:
     rows = []
     for s in steps:
         kubectl = "<br>".join(f"<code>{_e(k)}</code>" for k in s.kubectl) or "—"
-        shown = _result_label(s.result)
+        shown = outcome_label(s.result)
         result = t("{result} (dry-run)", result=shown) if s.dry_run else shown
         css = "failed" if s.result == "failed" else "ok" if s.result == "done" else "warn"
         rows.append(
@@ -104,17 +105,6 @@ def _steps(steps: Sequence[StepRecord]) -> str:
              t("detail"))
     head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in names) + "</tr>"
     return "<table>" + head + "".join(rows) + "</table>"
-
-
-def _result_label(result: str) -> str:
-    """A step's result (a journal status, or "in flight" / "not run") in the reader's language."""
-    labels = {
-        "done": t("done"),
-        "failed": t("failed"),
-        "in flight": t("in flight"),
-        "not run": t("not run"),
-    }
-    return labels.get(result, result)
 
 
 Series = Sequence[tuple[str, str, Sequence[tuple[float, float]]]]

@@ -10,11 +10,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from wizard.i18n import N_, t
 from wizard.migration.plan import Step
 from wizard.migration.probes import ProbeResult
 from wizard.migration.verdicts import Verdict
 
 Outcome = Literal["done", "skipped", "already-done", "dry-run", "failed", "declined"]
+OUTCOME_LABELS = {
+    "done": N_("done"), "skipped": N_("skipped"), "already-done": N_("already-done"),
+    "dry-run": N_("dry-run"), "failed": N_("failed"), "declined": N_("declined"),
+    "in flight": N_("in flight"), "not run": N_("not run"),
+}
+"""What an operator reads for a step's outcome (or the change record's "in flight" / "not run");
+the values themselves stay English (code compares them, the journal stores them)."""
+
+
+def outcome_label(outcome: str) -> str:
+    """A step's outcome in the operator's language."""
+    return t(OUTCOME_LABELS[outcome]) if outcome in OUTCOME_LABELS else outcome
 Owner = Literal["coredns", "kube-dns", "other"]
 
 
