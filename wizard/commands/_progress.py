@@ -155,9 +155,7 @@ class TextProgress:
             self._line(f"→ {tr(event.step.description)}")
         elif isinstance(event, ev.StepFinished):
             mark = {"done": "✓", "already-done": "✓", "skipped": "·", "dry-run": "○"}.get(event.outcome, "✗")
-            from wizard.migration.progress import outcome_label
-
-            head = f"  {mark} {event.step.id}: {outcome_label(event.outcome)}"
+            head = f"  {mark} {event.step.id}: {ev.outcome_label(event.outcome)}"
             self._line(head + (f" — {tr(event.detail)}" if event.detail else ""))
         elif isinstance(event, ev.ProbeBatch):
             for line in event.transports:
