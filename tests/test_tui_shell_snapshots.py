@@ -125,24 +125,29 @@ def test_snapshot_read_only_deploy(lab: Lab) -> None:
 OTHER_SIZES = [(80, 24), (200, 60)]
 
 
+async def _confirm(app: Any, pilot: Any) -> None:
+    await _prepared(app, pilot)
+    await pilot.press("a")
+    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
+
+
+async def _help_screen(app: Any, pilot: Any) -> None:
+    await pilot.press("question_mark")
+    await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+
+
+SHELL_VIEWS: dict[str, tuple[str, Steps | None]] = {
+    "preconditions": ("preconditions", None), "ipvs": ("ipvs", None),
+    "migration": ("migration", _checked),
+    "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", _confirm),
+    "help": ("preconditions", _help_screen),
+}
+"""Each shell stage (and its dialog): the stage to start on and what to do there first."""
+
+
 @pytest.mark.parametrize("size", OTHER_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("stage", ["preconditions", "ipvs", "migration", "deploy", "deploy_confirm", "help"])
+@pytest.mark.parametrize("stage", list(SHELL_VIEWS))
 def test_snapshot_stage_at_small_and_large_sizes(lab: Lab, stage: str, size: tuple[int, int]) -> None:
     """Every shell stage (and its dialog) at the smallest supported and a large terminal."""
-
-    async def confirm(app: Any, pilot: Any) -> None:
-        await _prepared(app, pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
-
-    async def help_screen(app: Any, pilot: Any) -> None:
-        await pilot.press("question_mark")
-        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-
-    start, steps = {
-        "preconditions": ("preconditions", None), "ipvs": ("ipvs", None),
-        "migration": ("migration", _checked),
-        "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", confirm),
-        "help": ("preconditions", help_screen),
-    }[stage]
+    start, steps = SHELL_VIEWS[stage]
     _snapshot(lab, f"shell_{stage}_{size[0]}x{size[1]}", start, steps, size=size)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from i18n_support import screen_prose
-from test_tui_shell_snapshots import _checked, _prepared, _snapshot
+from test_tui_shell_snapshots import SHELL_VIEWS, _snapshot
 from test_tui_switch_snapshots import (
     check_snapshot,
     fixed_context,
@@ -24,10 +24,8 @@ from test_tui_switch_snapshots import (
     shoot,
     svg_rows,
 )
-from tui_shell_support import screen_text, wait_until
+from tui_shell_support import screen_text
 
-from screens.widgets.confirm import ConfirmationModal
-from screens.widgets.help import HelpScreen
 from wizard import i18n
 from wizard.lab.cluster import Lab
 
@@ -55,29 +53,11 @@ def assert_no_english(text: str, where: str) -> None:
     assert not found, f"English prose left on {where}:\n" + "\n".join(found)
 
 
-STAGES = ["preconditions", "ipvs", "migration", "deploy", "deploy_confirm", "help"]
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", list(SHELL_VIEWS))
 def test_shell_stage_in_chinese(lab: Lab, stage: str, size: tuple[int, int]) -> None:
     seen: dict[str, str] = {}
-
-    async def confirm(app: Any, pilot: Any) -> None:
-        await _prepared(app, pilot)
-        await pilot.press("a")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmationModal), "the confirmation")
-
-    async def help_screen(app: Any, pilot: Any) -> None:
-        await pilot.press("question_mark")
-        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-
-    start, steps = {
-        "preconditions": ("preconditions", None), "ipvs": ("ipvs", None),
-        "migration": ("migration", _checked),
-        "deploy": ("deploy", _prepared), "deploy_confirm": ("deploy", confirm),
-        "help": ("preconditions", help_screen),
-    }[stage]
+    start, steps = SHELL_VIEWS[stage]
 
     async def then_read(app: Any, pilot: Any) -> None:
         if steps is not None:
