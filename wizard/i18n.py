@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
 
-if TYPE_CHECKING:  # gettext, hashlib and io load with a catalog: English costs no start-up time
+TYPE_CHECKING = False  # typing itself costs `--help` ~2 ms to import; mypy reads this as typing's
+if TYPE_CHECKING:  # gettext, hashlib, io and pathlib load with a catalog: English costs no start-up
     import gettext
+    from pathlib import Path
+    from typing import Any, BinaryIO
 
 LANGUAGES = ("en", "zh")
 """Languages with a catalog; English is the source language and the fallback."""
 
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LOCALE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "locale")
 
 _current = "en"
 _catalogs: dict[str, gettext.NullTranslations] = {}
@@ -202,7 +203,9 @@ def _catalog(language: str) -> gettext.NullTranslations:
 
 
 def po_files(language: str) -> list[Path]:
-    return sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po"))
+    from pathlib import Path
+
+    return sorted((Path(LOCALE_DIR) / language / "LC_MESSAGES").glob("*.po"))
 
 
 def _load(language: str) -> gettext.NullTranslations:
@@ -230,6 +233,8 @@ def _load(language: str) -> gettext.NullTranslations:
 
 
 def _cache_dir() -> Path:
+    from pathlib import Path
+
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "coredns-wizard" / "locale"
 

@@ -7,18 +7,21 @@ stops cleanly (every socket closed) on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from pathlib import Path
-from types import FrameType
 
 from wizard.i18n import N_, t
+
+TYPE_CHECKING = False  # `--help` imports this module for HELP: the rest loads when the lab runs
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import FrameType
 
 HELP = N_("run a simulated Kubernetes cluster still on kube-dns (the lab) until Ctrl-C")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     parser.add_argument("--kubeconfig-out", type=Path, metavar="FILE", default=Path("lab.kubeconfig"),
                         help=t("where to write the lab's kubeconfig (default: ./lab.kubeconfig)"))
     parser.add_argument("--k8s-version", default="1.20.15", metavar="V",
@@ -87,6 +90,9 @@ def _usage(lab: object, kubeconfig: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
     from wizard.errors import InputError
     from wizard.lab.cluster import Lab, LabOptions
     from wizard.lab.faults import FAULTS

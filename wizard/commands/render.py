@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from wizard.i18n import N_
+
+TYPE_CHECKING = False  # `--help` imports this module for HELP: pathlib loads when it renders
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HELP = N_("Render switch2coredns.yaml: CoreDNS RBAC, ConfigMap and a 0-replica Deployment (never a Service).")
 
@@ -54,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from wizard.dns.kubedns_config import KubeDNSConfig, read_kube_dns_files
     from wizard.errors import InputError
     from wizard.i18n import t, tr
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_atomically(path: Path, text: str) -> None:
     """Write beside the target, then rename over it: readers see the old file or the whole new one."""
     import tempfile
+    from pathlib import Path
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
     try:
