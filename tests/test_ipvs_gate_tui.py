@@ -111,7 +111,7 @@ def test_after_the_skip_nothing_offers_to_skip_again(lab: Lab) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await wait_until(pilot, lambda: "The IPVS UDP timeout is long" in screen_text(app), "the gate")
             # the footer follows the gate's reading on the next refresh (later under load)
-            await wait_until(pilot, lambda: "s Skip the wait" in screen_text(app), "the skip key in the footer")
+            await wait_until(pilot, lambda: "s Skip the wait" in screen_text(app), "the footer's skip key")
             assert "skip with a reason (s)" in screen_text(app)
             await pilot.press("s")
             await pilot.press(*"rehearsal on the lab, no clients")
