@@ -41,7 +41,7 @@ def _commands_epilog() -> str:
     lines = [t("subcommands (run headless; `coredns-wizard COMMAND --help` for their options):")]
     for name, module_name in COMMANDS.items():
         try:
-            help_text = str(importlib.import_module(module_name).HELP)
+            help_text = importlib.import_module(module_name).HELP
         except ModuleNotFoundError:
             continue
         lines.append(f"  {name:16} {t(help_text)}")

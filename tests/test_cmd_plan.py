@@ -12,6 +12,22 @@ import pytest
 from wizard.cli import main
 
 
+def unreachable_kubeconfig(tmp_path: Path) -> tuple[Path, int]:
+    """A kubeconfig whose only context points at a loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        f"clusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n"
+        "users:\n- name: me\n  user:\n    token: abc\n"
+        "contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: me\n",
+        encoding="utf-8",
+    )
+    return kubeconfig, port
+
+
 def run_plan(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["plan", *argv])
     out, err = capsys.readouterr()
@@ -96,17 +112,7 @@ def test_missing_kubeconfig_is_bad_input(tmp_path: Path, capsys: pytest.CaptureF
 def test_unreachable_cluster_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
-        f"clusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n"
-        "users:\n- name: me\n  user:\n    token: abc\n"
-        "contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: me\n",
-        encoding="utf-8",
-    )
+    kubeconfig, _ = unreachable_kubeconfig(tmp_path)
     code, out, err = run_plan(capsys, "--kubeconfig", str(kubeconfig), "--request-timeout", "2s")
     assert code == 2
     assert out == ""

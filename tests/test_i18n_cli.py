@@ -135,19 +135,9 @@ def test_usage_errors_in_chinese(tmp_path: Path) -> None:
 def test_unreachable_cluster_in_chinese_names_the_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import socket
+    from test_cmd_plan import unreachable_kubeconfig
 
-    with socket.socket() as s:  # a loopback port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    kubeconfig = tmp_path / "config"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
-        f"clusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\n"
-        "users:\n- name: me\n  user:\n    token: abc\n"
-        "contexts:\n- name: gone\n  context:\n    cluster: gone\n    user: me\n",
-        encoding="utf-8",
-    )
+    kubeconfig, port = unreachable_kubeconfig(tmp_path)
     with chinese():
         code = main(["plan", "--lang", "zh", "--kubeconfig", str(kubeconfig), "--request-timeout", "2s"])
     out, err = capsys.readouterr()

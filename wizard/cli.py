@@ -122,7 +122,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is not None and name != command:
             continue
         module = importlib.import_module(module_name)
-        help_text = t(str(module.HELP))
+        help_text = t(module.HELP)
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         module.add_arguments(p)
         add_language_argument(p)

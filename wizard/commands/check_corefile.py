@@ -14,16 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from wizard.i18n import N_
 
-def __getattr__(name: str) -> str:
-    """HELP, in the language chosen when the parser is built (`--lang` is read before that)."""
-    if name == "HELP":
-        from wizard.i18n import t
-
-        return t(
-            "Check a Corefile against the plugins and options of one CoreDNS version (exit 1 if refused)."
-        )
-    raise AttributeError(name)
+HELP = N_(
+    "Check a Corefile against the plugins and options of one CoreDNS version (exit 1 if refused)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,14 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from wizard.i18n import N_
 
-def __getattr__(name: str) -> str:
-    """HELP, in the language chosen when the parser is built (`--lang` is read before that)."""
-    if name == "HELP":
-        from wizard.i18n import t
-
-        return t("Translate the kube-dns ConfigMap (and Deployment) into a CoreDNS Corefile.")
-    raise AttributeError(name)
+HELP = N_(
+    "Translate the kube-dns ConfigMap (and Deployment) into a CoreDNS Corefile."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
